@@ -1,0 +1,184 @@
+//! The output pacer: agent audio -> 8 kHz mu-law -> whole 20 ms frames sent on a clock.
+//!
+//! Twilio plays what we send in order and buffers the rest. Sending everything at once would make
+//! `clear` the only way to stop talking and would make marks meaningless, so we keep only a small
+//! lead (`lead_frames`) ahead of real time. One resampler per stream (not per chunk) so clause
+//! boundaries leave no clicks. After each clause we send a `mark`: Twilio echoes it when that
+//! audio has been played, which is how the session knows what the caller actually heard.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use crate::audio::{mulaw, resample::StreamResampler, FRAME_SAMPLES, TWILIO_RATE};
+use crate::twilio::media::OutboundMessage;
+
+const FRAME: Duration = Duration::from_millis(20);
+
+/// What the session asks the pacer to do.
+#[derive(Debug)]
+pub enum OutputCommand {
+    /// One synthesised clause of an agent utterance, at the voice's sample rate.
+    Clause {
+        speech_id: u64,
+        clause_index: u32,
+        samples: Vec<f32>,
+        sample_rate: u32,
+        /// The last clause of the utterance: flush the resampler tail and pad to a whole frame.
+        last: bool,
+    },
+    /// Drop everything queued and send Twilio `clear` (barge-in, priority lane).
+    Clear,
+}
+
+/// What the pacer reports back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputEvent {
+    /// The first frame of an utterance left for Twilio.
+    FirstFrameSent { speech_id: u64, at: Instant },
+    /// A mark named `name` was sent after the clause's last frame.
+    MarkSent { name: String },
+    /// The outbound WebSocket is gone.
+    Closed,
+}
+
+/// The mark name for a clause; parsed back by [`parse_mark`].
+pub fn mark_name(speech_id: u64, clause_index: u32) -> String {
+    format!("s{speech_id}c{clause_index}")
+}
+
+/// `(speech_id, clause_index)` from a mark name we sent.
+pub fn parse_mark(name: &str) -> Option<(u64, u32)> {
+    let rest = name.strip_prefix('s')?;
+    let (s, c) = rest.split_once('c')?;
+    Some((s.parse().ok()?, c.parse().ok()?))
+}
+
+enum Queued {
+    Frame { speech_id: u64, payload: Vec<u8> },
+    Mark(String),
+}
+
+/// Runs the pacer until the command channel closes. `lead_frames` is how far ahead of real
+/// time we may be.
+pub async fn run_pacer(
+    stream_sid: String,
+    mut commands: mpsc::Receiver<OutputCommand>,
+    ws_out: mpsc::Sender<String>,
+    events: mpsc::UnboundedSender<OutputEvent>,
+    lead_frames: u32,
+) {
+    let mut queue: VecDeque<Queued> = VecDeque::new();
+    let mut resampler: Option<(u32, StreamResampler)> = None;
+    // 8 kHz samples not yet making up a whole frame.
+    let mut partial: Vec<f32> = Vec::new();
+    let mut started_speech: Option<u64> = None;
+    // Playback clock: when Twilio started playing our current run of audio, and frames sent since.
+    let mut clock_start = Instant::now();
+    let mut frames_sent: u64 = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut commands_open = true;
+
+    loop {
+        tokio::select! {
+            biased;
+            cmd = commands.recv(), if commands_open => match cmd {
+                None => commands_open = false,
+                Some(OutputCommand::Clear) => {
+                    queue.clear();
+                    partial.clear();
+                    if let Some((_, r)) = resampler.as_mut() {
+                        r.reset();
+                    }
+                    started_speech = None;
+                    let msg = OutboundMessage::clear(&stream_sid).to_json();
+                    if ws_out.send(msg).await.is_err() {
+                        let _ = events.send(OutputEvent::Closed);
+                        return;
+                    }
+                    // Twilio's buffer is empty again: restart the clock.
+                    frames_sent = 0;
+                    clock_start = Instant::now();
+                }
+                Some(OutputCommand::Clause { speech_id, clause_index, samples, sample_rate, last }) => {
+                    let r = match resampler.as_mut() {
+                        Some((rate, r)) if *rate == sample_rate => r,
+                        _ => match StreamResampler::new(sample_rate, TWILIO_RATE) {
+                            Ok(r) => &mut resampler.insert((sample_rate, r)).1,
+                            Err(e) => {
+                                tracing::error!(error = %e, sample_rate, "cannot resample agent audio");
+                                continue;
+                            }
+                        },
+                    };
+                    partial.extend(r.process(&samples));
+                    if last {
+                        partial.extend(r.flush());
+                        let rem = partial.len() % FRAME_SAMPLES;
+                        if rem != 0 {
+                            partial.resize(partial.len() + FRAME_SAMPLES - rem, 0.0);
+                        }
+                    }
+                    let whole = partial.len() - partial.len() % FRAME_SAMPLES;
+                    for chunk in partial[..whole].chunks(FRAME_SAMPLES) {
+                        let pcm = crate::audio::f32_to_i16(chunk);
+                        queue.push_back(Queued::Frame { speech_id, payload: mulaw::encode(&pcm) });
+                    }
+                    partial.drain(..whole);
+                    queue.push_back(Queued::Mark(mark_name(speech_id, clause_index)));
+                }
+            },
+            _ = tick.tick() => {
+                if queue.is_empty() {
+                    if !commands_open {
+                        return;
+                    }
+                    continue;
+                }
+                let now = Instant::now();
+                let played = (now.saturating_duration_since(clock_start).as_millis() / FRAME.as_millis()) as u64;
+                if frames_sent <= played {
+                    // Twilio ran dry (or we never started): the clock restarts with this frame.
+                    clock_start = now;
+                    frames_sent = 0;
+                }
+                let played = (now.saturating_duration_since(clock_start).as_millis() / FRAME.as_millis()) as u64;
+                while frames_sent < played + lead_frames as u64 {
+                    let Some(item) = queue.pop_front() else { break };
+                    let msg = match item {
+                        Queued::Frame { speech_id, payload } => {
+                            if started_speech != Some(speech_id) {
+                                started_speech = Some(speech_id);
+                                let _ = events.send(OutputEvent::FirstFrameSent { speech_id, at: Instant::now() });
+                            }
+                            frames_sent += 1;
+                            OutboundMessage::media(&stream_sid, &payload).to_json()
+                        }
+                        Queued::Mark(name) => {
+                            let _ = events.send(OutputEvent::MarkSent { name: name.clone() });
+                            OutboundMessage::mark(&stream_sid, &name).to_json()
+                        }
+                    };
+                    if ws_out.send(msg).await.is_err() {
+                        let _ = events.send(OutputEvent::Closed);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mark_names_round_trip() {
+        assert_eq!(parse_mark(&mark_name(7, 3)), Some((7, 3)));
+        assert_eq!(parse_mark("other"), None);
+        assert_eq!(parse_mark("sXc1"), None);
+    }
+}

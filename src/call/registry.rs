@@ -1,0 +1,134 @@
+//! Calls the engine knows about: metadata registered through `POST /v1/calls` before Twilio
+//! connects the media stream, and the transcript of every call that ran.
+//!
+//! In memory for now; the store (SQLite/Postgres) takes over persistence of finished calls.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+/// What the dialer (or any client) tells the engine about a call before it connects.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallMetadata {
+    /// Twilio's call SID (`CA` + 32 hex); the media stream's `start.callSid` matches it.
+    pub call_sid: String,
+    /// The caller ID we dial from (E.164).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The lead's number (E.164).
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub campaign_id: Option<String>,
+    /// Free lead fields (name, company, ...) the conversation may use.
+    #[serde(default)]
+    pub lead: BTreeMap<String, String>,
+}
+
+/// Who spoke a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Speaker {
+    Agent,
+    Caller,
+}
+
+/// Per-stage timings of one agent reply, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TurnLatency {
+    /// Last caller speech -> end of turn decided.
+    pub endpointing_ms: f64,
+    pub stt_ms: f64,
+    pub llm_first_token_ms: Option<f64>,
+    pub llm_first_clause_ms: Option<f64>,
+    pub tts_first_audio_ms: Option<f64>,
+    /// End of turn decided -> first agent frame sent.
+    pub first_frame_ms: Option<f64>,
+    /// The headline: last caller speech -> first agent frame sent.
+    pub voice_to_voice_ms: Option<f64>,
+}
+
+/// One line of the transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    pub speaker: Speaker,
+    pub text: String,
+    /// Milliseconds since the stream started.
+    pub at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<TurnLatency>,
+}
+
+/// A call's record as the API returns it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub metadata: CallMetadata,
+    pub stream_sid: Option<String>,
+    pub status: String,
+    pub turns: Vec<Turn>,
+}
+
+/// Shared registry; the lock is never held across an await.
+#[derive(Clone, Default)]
+pub struct CallRegistry {
+    inner: Arc<Mutex<HashMap<String, CallRecord>>>,
+}
+
+impl CallRegistry {
+    /// Registers (or replaces, before it started) a call's metadata.
+    pub fn register(&self, metadata: CallMetadata) -> CallRecord {
+        let record = CallRecord {
+            status: "registered".into(),
+            metadata,
+            ..Default::default()
+        };
+        self.lock()
+            .insert(record.metadata.call_sid.clone(), record.clone());
+        record
+    }
+
+    /// Metadata for a starting stream: the registered one, else what Twilio's custom
+    /// parameters carry.
+    pub fn start(
+        &self,
+        call_sid: &str,
+        stream_sid: &str,
+        parameters: &BTreeMap<String, String>,
+    ) -> CallMetadata {
+        let mut map = self.lock();
+        let record = map.entry(call_sid.to_string()).or_insert_with(|| CallRecord {
+            metadata: CallMetadata {
+                call_sid: call_sid.to_string(),
+                from: parameters.get("from").cloned(),
+                to: parameters.get("to").cloned(),
+                campaign_id: parameters.get("campaign_id").cloned(),
+                lead: parameters.clone(),
+            },
+            ..Default::default()
+        });
+        record.stream_sid = Some(stream_sid.to_string());
+        record.status = "in-progress".into();
+        record.metadata.clone()
+    }
+
+    pub fn add_turn(&self, call_sid: &str, turn: Turn) {
+        if let Some(r) = self.lock().get_mut(call_sid) {
+            r.turns.push(turn);
+        }
+    }
+
+    pub fn finish(&self, call_sid: &str, status: &str) {
+        if let Some(r) = self.lock().get_mut(call_sid) {
+            r.status = status.to_string();
+        }
+    }
+
+    pub fn get(&self, call_sid: &str) -> Option<CallRecord> {
+        self.lock().get(call_sid).cloned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CallRecord>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

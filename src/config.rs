@@ -1,0 +1,424 @@
+//! Configuration: an optional TOML file over embedded defaults, validated into a [`Config`] that
+//! cannot be invalid (ripgrep's raw -> validated pattern). Secrets never live in the file: they
+//! come from the environment only, and `Debug` output redacts them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Errors in the config file or environment.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config key `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// The file as written: every field optional, unknown keys rejected (typos fail loudly).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub models: RawModels,
+    pub stt: RawEngine,
+    pub llm: RawLlm,
+    pub tts: RawTts,
+    pub conversation: RawConversation,
+    pub turn: RawTurn,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    /// Public base URL Twilio reaches us at (`https://host`); the media stream URL is derived
+    /// from it. Without it, the request's Host header is used.
+    pub public_url: Option<String>,
+    /// Accept Twilio webhooks without `X-Twilio-Signature` when no auth token is set (local dev).
+    pub allow_unsigned_webhooks: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawModels {
+    pub dir: Option<PathBuf>,
+    pub stt: Option<PathBuf>,
+    pub llm: Option<PathBuf>,
+    pub tts: Option<PathBuf>,
+    pub tts_config: Option<PathBuf>,
+    pub onnxruntime: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawEngine {
+    pub threads: Option<usize>,
+    pub workers: Option<usize>,
+    pub audio_ctx: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLlm {
+    pub threads: Option<usize>,
+    pub workers: Option<usize>,
+    pub context_tokens: Option<u32>,
+    pub slots_per_worker: Option<u32>,
+    pub gpu_layers: Option<u32>,
+    pub temperature: Option<f32>,
+    pub max_reply_tokens: Option<u32>,
+    pub seed: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTts {
+    pub threads: Option<usize>,
+    pub workers: Option<usize>,
+    pub espeak_data_dir: Option<PathBuf>,
+    pub length_scale: Option<f32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConversation {
+    pub greeting: Option<String>,
+    pub system_prompt: Option<String>,
+    pub max_reply_sentences: Option<usize>,
+    /// Turns of history kept in the prompt (older ones are dropped; the system prompt stays).
+    pub max_history_turns: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTurn {
+    pub vad_aggressiveness: Option<u8>,
+    pub min_speech_ms: Option<u32>,
+    pub endpoint_silence_ms: Option<u32>,
+    pub max_utterance_ms: Option<u32>,
+    /// Audio sent ahead of real time; small so a `clear` takes effect quickly.
+    pub output_lead_ms: Option<u32>,
+}
+
+/// Validated configuration.
+#[derive(Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub public_url: Option<String>,
+    pub allow_unsigned_webhooks: bool,
+    pub models: ModelPaths,
+    pub stt: crate::engine::whisper::WhisperConfig,
+    pub llm: crate::engine::llama::LlamaConfig,
+    pub tts: crate::engine::piper::PiperConfig,
+    pub conversation: ConversationConfig,
+    pub turn: TurnConfig,
+    pub secrets: Secrets,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelPaths {
+    pub stt: PathBuf,
+    pub llm: PathBuf,
+    pub tts: PathBuf,
+    pub tts_config: PathBuf,
+    pub onnxruntime: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConversationConfig {
+    pub greeting: String,
+    pub system_prompt: String,
+    pub max_reply_tokens: u32,
+    pub max_reply_sentences: usize,
+    pub max_history_turns: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct TurnConfig {
+    pub vad_aggressiveness: u8,
+    pub min_speech_ms: u32,
+    pub endpoint_silence_ms: u32,
+    pub max_utterance_ms: u32,
+    pub output_lead_ms: u32,
+}
+
+/// Secrets, from the environment only.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    /// `TELEMARKETER_API_TOKEN`: bearer token for the `/v1` API.
+    pub api_token: Option<String>,
+    /// `TWILIO_AUTH_TOKEN`: verifies webhook signatures (and authenticates REST calls).
+    pub twilio_auth_token: Option<String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |s: &Option<String>| if s.is_some() { "<set>" } else { "<unset>" };
+        f.debug_struct("Secrets")
+            .field("api_token", &shown(&self.api_token))
+            .field("twilio_auth_token", &shown(&self.twilio_auth_token))
+            .finish()
+    }
+}
+
+impl Secrets {
+    pub fn from_env() -> Self {
+        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Self {
+            api_token: get("TELEMARKETER_API_TOKEN"),
+            twilio_auth_token: get("TWILIO_AUTH_TOKEN"),
+        }
+    }
+}
+
+pub const DEFAULT_GREETING: &str = "Hi, this is Nova, an automated AI assistant calling from Sunrise Solar. \
+Is now a good time for a quick question about your electricity bill?";
+
+pub const DEFAULT_SYSTEM_PROMPT: &str = "You are Nova, a friendly, brief phone agent for Sunrise Solar. \
+You are talking on the phone, so answer in one or two short spoken sentences, without lists, \
+markdown or emojis. Your goal is to book a free solar consultation.";
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .min(4)
+}
+
+impl RawConfig {
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Fills defaults and checks ranges.
+    pub fn validate(self, secrets: Secrets) -> Result<Config, ConfigError> {
+        let invalid = |key, reason: &str| ConfigError::Invalid {
+            key,
+            reason: reason.to_string(),
+        };
+        let listen: SocketAddr = self
+            .server
+            .listen
+            .as_deref()
+            .unwrap_or("127.0.0.1:8080")
+            .parse()
+            .map_err(|e| invalid("server.listen", &format!("not an address: {e}")))?;
+        if let Some(url) = &self.server.public_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(invalid("server.public_url", "must start with https:// or http://"));
+            }
+        }
+        let dir = self.models.dir.unwrap_or_else(|| PathBuf::from("models"));
+        let models = ModelPaths {
+            stt: self.models.stt.unwrap_or_else(|| dir.join("stt.bin")),
+            llm: self.models.llm.unwrap_or_else(|| dir.join("llm.gguf")),
+            tts_config: self
+                .models
+                .tts_config
+                .or_else(|| {
+                    self.models
+                        .tts
+                        .as_ref()
+                        .map(|p| PathBuf::from(format!("{}.json", p.display())))
+                })
+                .unwrap_or_else(|| dir.join("tts.onnx.json")),
+            tts: self.models.tts.unwrap_or_else(|| dir.join("tts.onnx")),
+            onnxruntime: self
+                .models
+                .onnxruntime
+                .unwrap_or_else(|| dir.join("libonnxruntime.so")),
+        };
+        let threads = default_threads();
+        let positive = |key: &'static str, v: Option<usize>, d: usize| match v {
+            Some(0) => Err(invalid(key, "must be at least 1")),
+            Some(n) => Ok(n),
+            None => Ok(d),
+        };
+        let stt = crate::engine::whisper::WhisperConfig {
+            model_path: models.stt.clone(),
+            threads: positive("stt.threads", self.stt.threads, threads)?,
+            workers: positive("stt.workers", self.stt.workers, 1)?,
+            audio_ctx: self.stt.audio_ctx.unwrap_or(0),
+            use_gpu: cfg!(feature = "cuda"),
+        };
+        if stt.audio_ctx > 1500 {
+            return Err(invalid("stt.audio_ctx", "at most 1500 (30 s)"));
+        }
+        let temperature = self.llm.temperature.unwrap_or(0.6);
+        if !(0.0..=2.0).contains(&temperature) {
+            return Err(invalid("llm.temperature", "between 0 and 2"));
+        }
+        let context_tokens = self.llm.context_tokens.unwrap_or(4096);
+        if context_tokens < 512 {
+            return Err(invalid("llm.context_tokens", "at least 512"));
+        }
+        let llm = crate::engine::llama::LlamaConfig {
+            model_path: models.llm.clone(),
+            threads: positive("llm.threads", self.llm.threads, threads)?,
+            workers: positive("llm.workers", self.llm.workers, 1)?,
+            context_tokens,
+            slots_per_worker: self.llm.slots_per_worker.unwrap_or(4).max(1),
+            gpu_layers: self
+                .llm
+                .gpu_layers
+                .unwrap_or(if cfg!(feature = "cuda") { 999 } else { 0 }),
+            temperature,
+            seed: self.llm.seed.unwrap_or(42),
+        };
+        let tts = crate::engine::piper::PiperConfig {
+            model_path: models.tts.clone(),
+            config_path: models.tts_config.clone(),
+            onnxruntime_path: models.onnxruntime.clone(),
+            espeak_data_dir: self.tts.espeak_data_dir.or_else(find_espeak_data),
+            threads: positive("tts.threads", self.tts.threads, threads)?,
+            workers: positive("tts.workers", self.tts.workers, 1)?,
+            length_scale: self.tts.length_scale,
+        };
+        if let Some(ls) = tts.length_scale {
+            if !(0.3..=3.0).contains(&ls) {
+                return Err(invalid("tts.length_scale", "between 0.3 and 3.0"));
+            }
+        }
+        let max_reply_tokens = self.llm.max_reply_tokens.unwrap_or(60);
+        if max_reply_tokens == 0 || max_reply_tokens >= context_tokens / 2 {
+            return Err(invalid(
+                "llm.max_reply_tokens",
+                "between 1 and half of llm.context_tokens",
+            ));
+        }
+        let conversation = ConversationConfig {
+            greeting: self
+                .conversation
+                .greeting
+                .unwrap_or_else(|| DEFAULT_GREETING.to_string()),
+            system_prompt: self
+                .conversation
+                .system_prompt
+                .unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_string()),
+            max_reply_tokens,
+            max_reply_sentences: self.conversation.max_reply_sentences.unwrap_or(2).max(1),
+            max_history_turns: self.conversation.max_history_turns.unwrap_or(12).max(1),
+        };
+        if conversation.greeting.trim().is_empty() {
+            return Err(invalid("conversation.greeting", "must not be empty"));
+        }
+        let turn = TurnConfig {
+            vad_aggressiveness: self.turn.vad_aggressiveness.unwrap_or(2),
+            min_speech_ms: self.turn.min_speech_ms.unwrap_or(60),
+            endpoint_silence_ms: self.turn.endpoint_silence_ms.unwrap_or(600),
+            max_utterance_ms: self.turn.max_utterance_ms.unwrap_or(15_000),
+            output_lead_ms: self.turn.output_lead_ms.unwrap_or(300),
+        };
+        if turn.vad_aggressiveness > 3 {
+            return Err(invalid("turn.vad_aggressiveness", "0 to 3"));
+        }
+        if !(100..=5000).contains(&turn.endpoint_silence_ms) {
+            return Err(invalid("turn.endpoint_silence_ms", "between 100 and 5000"));
+        }
+        if turn.output_lead_ms < 20 || turn.output_lead_ms > 2000 {
+            return Err(invalid("turn.output_lead_ms", "between 20 and 2000"));
+        }
+        Ok(Config {
+            listen,
+            public_url: self.server.public_url.map(|u| u.trim_end_matches('/').to_string()),
+            allow_unsigned_webhooks: self.server.allow_unsigned_webhooks.unwrap_or(false),
+            models,
+            stt,
+            llm,
+            tts,
+            conversation,
+            turn,
+            secrets,
+        })
+    }
+}
+
+/// Debian's espeak-ng-data location, used when the config names none.
+fn find_espeak_data() -> Option<PathBuf> {
+    ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/share"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.join("espeak-ng-data").is_dir())
+}
+
+impl Config {
+    /// Loads the file (if any) and the environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let raw = match path {
+            Some(p) => RawConfig::from_file(p)?,
+            None => RawConfig::default(),
+        };
+        raw.validate(Secrets::from_env())
+    }
+
+    /// Every engine on one thread: what tests and 2-core machines want (ggml threads busy-wait).
+    pub fn single_threaded(mut self) -> Self {
+        self.stt.threads = 1;
+        self.llm.threads = 1;
+        self.tts.threads = 1;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        let c = RawConfig::default().validate(Secrets::default()).unwrap();
+        assert_eq!(c.models.llm, PathBuf::from("models/llm.gguf"));
+        assert_eq!(c.models.tts_config, PathBuf::from("models/tts.onnx.json"));
+        assert_eq!(c.turn.endpoint_silence_ms, 600);
+        assert!(!c.allow_unsigned_webhooks);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let err = RawConfig::from_toml("[turn]\nendpoint_silense_ms = 3").unwrap_err();
+        assert!(err.contains("endpoint_silense_ms"), "{err}");
+        let raw = RawConfig::from_toml("[turn]\nendpoint_silence_ms = 3").unwrap();
+        let err = raw.validate(Secrets::default()).err().unwrap().to_string();
+        assert!(err.contains("turn.endpoint_silence_ms"), "{err}");
+        let raw = RawConfig::from_toml("[server]\nlisten = \"nope\"").unwrap();
+        assert!(raw.validate(Secrets::default()).is_err());
+        let raw = RawConfig::from_toml("[llm]\nthreads = 0").unwrap();
+        assert!(raw.validate(Secrets::default()).is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let s = Secrets {
+            api_token: Some("hunter2".into()),
+            twilio_auth_token: None,
+        };
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2"));
+        assert!(shown.contains("<set>"));
+    }
+
+    #[test]
+    fn tts_config_follows_custom_model_path() {
+        let raw = RawConfig::from_toml("[models]\ntts = \"/v/voice.onnx\"").unwrap();
+        let c = raw.validate(Secrets::default()).unwrap();
+        assert_eq!(c.models.tts_config, PathBuf::from("/v/voice.onnx.json"));
+    }
+}

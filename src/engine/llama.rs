@@ -1,0 +1,435 @@
+//! Streaming chat completion with llama.cpp (llama-cpp-2).
+//!
+//! `LlamaModel` is Send + Sync and loaded once; `LlamaContext` is not Send, so each worker thread
+//! creates and owns its context. A context holds several KV-cache sequences ("slots"); each
+//! conversation is pinned to one worker (by hash of its id) and one slot, and every turn evaluates
+//! only the tokens after the longest prefix already in that slot: the system prompt and earlier
+//! turns are never recomputed. Tokens are streamed back over a channel and cancellation is checked
+//! before every token, so barge-in stops generation within one token's time.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use tokio::sync::mpsc;
+
+use super::{require_file, EngineError, GenerateRequest, LanguageModel, LlmEvent, StopReason};
+
+/// Settings for the LLM engine.
+#[derive(Debug, Clone)]
+pub struct LlamaConfig {
+    pub model_path: PathBuf,
+    pub threads: usize,
+    pub workers: usize,
+    /// KV-cache size of each worker's context, in tokens, shared by its slots.
+    pub context_tokens: u32,
+    /// Conversations whose KV cache one worker keeps at once; the least recently used is evicted.
+    pub slots_per_worker: u32,
+    /// Layers offloaded to the GPU (CUDA builds); 0 on CPU.
+    pub gpu_layers: u32,
+    pub temperature: f32,
+    pub seed: u32,
+}
+
+/// llama.cpp's backend must be initialised exactly once per process.
+fn backend() -> Result<&'static LlamaBackend, EngineError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|reason| EngineError::Load {
+            engine: "llama",
+            reason: reason.clone(),
+        })
+}
+
+enum Job {
+    Generate {
+        request: GenerateRequest,
+        events: mpsc::Sender<LlmEvent>,
+    },
+    End(String),
+}
+
+/// Handle to the LLM worker threads.
+#[derive(Clone)]
+pub struct LlamaEngine {
+    workers: Arc<Vec<crossbeam_channel::Sender<Job>>>,
+}
+
+impl LlamaEngine {
+    /// Loads the model and starts the workers (each creates its context before this returns,
+    /// so a context that does not fit in memory fails at start-up, not on the first call).
+    pub fn load(config: &LlamaConfig) -> Result<Self, EngineError> {
+        require_file("llm", &config.model_path)?;
+        let backend = backend()?;
+        let params = LlamaModelParams::default().with_n_gpu_layers(config.gpu_layers);
+        let model = LlamaModel::load_from_file(backend, &config.model_path, &params).map_err(|e| {
+            EngineError::Load {
+                engine: "llama",
+                reason: e.to_string(),
+            }
+        })?;
+        let model = Arc::new(model);
+        let template = model.chat_template(None).map_err(|e| EngineError::Load {
+            engine: "llama",
+            reason: format!("the GGUF has no usable chat template: {e}"),
+        })?;
+        let mut workers = Vec::new();
+        for i in 0..config.workers.max(1) {
+            let (tx, rx) = crossbeam_channel::unbounded::<Job>();
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), EngineError>>();
+            let model = model.clone();
+            let template = template.clone();
+            let config = config.clone();
+            std::thread::Builder::new()
+                .name(format!("llm-{i}"))
+                .spawn(move || worker(backend, &model, template, &config, rx, ready_tx))
+                .map_err(|e| EngineError::Load {
+                    engine: "llama",
+                    reason: e.to_string(),
+                })?;
+            ready_rx.recv().map_err(|_| EngineError::Stopped("llama"))??;
+            workers.push(tx);
+        }
+        Ok(Self {
+            workers: Arc::new(workers),
+        })
+    }
+
+    fn worker_for(&self, conversation_id: &str) -> &crossbeam_channel::Sender<Job> {
+        let mut h = DefaultHasher::new();
+        conversation_id.hash(&mut h);
+        &self.workers[(h.finish() % self.workers.len() as u64) as usize]
+    }
+}
+
+impl LanguageModel for LlamaEngine {
+    fn generate(&self, request: GenerateRequest) -> mpsc::Receiver<LlmEvent> {
+        let (events, rx) = mpsc::channel(256);
+        let worker = self.worker_for(&request.conversation_id);
+        if let Err(crossbeam_channel::SendError(Job::Generate { events, .. })) =
+            worker.send(Job::Generate { request, events })
+        {
+            let _ = events.try_send(LlmEvent::Error(EngineError::Stopped("llama")));
+        }
+        rx
+    }
+
+    fn end_conversation(&self, conversation_id: &str) {
+        let _ = self
+            .worker_for(conversation_id)
+            .send(Job::End(conversation_id.to_string()));
+    }
+}
+
+/// One KV-cache sequence and what it holds.
+struct Slot {
+    conversation: Option<String>,
+    /// Tokens whose keys/values are in this sequence, in position order.
+    tokens: Vec<LlamaToken>,
+    last_used: u64,
+}
+
+fn worker(
+    backend: &'static LlamaBackend,
+    model: &LlamaModel,
+    template: LlamaChatTemplate,
+    config: &LlamaConfig,
+    jobs: crossbeam_channel::Receiver<Job>,
+    ready: std::sync::mpsc::Sender<Result<(), EngineError>>,
+) {
+    let slots_n = config.slots_per_worker.max(1);
+    let threads = config.threads.max(1) as i32;
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(config.context_tokens.max(512)))
+        .with_n_batch(512)
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads)
+        .with_n_seq_max(slots_n)
+        .with_kv_unified(true);
+    let mut ctx = match model.new_context(backend, params) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            let _ = ready.send(Err(EngineError::Load {
+                engine: "llama",
+                reason: format!("cannot create a context: {e}"),
+            }));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    let mut slots: Vec<Slot> = (0..slots_n)
+        .map(|_| Slot {
+            conversation: None,
+            tokens: Vec::new(),
+            last_used: 0,
+        })
+        .collect();
+    let mut clock = 0u64;
+    for job in jobs.iter() {
+        match job {
+            Job::End(id) => {
+                if let Some(i) = slots
+                    .iter()
+                    .position(|s| s.conversation.as_deref() == Some(&id))
+                {
+                    let _ = ctx.clear_kv_cache_seq(Some(i as u32), None, None);
+                    slots[i] = Slot {
+                        conversation: None,
+                        tokens: Vec::new(),
+                        last_used: 0,
+                    };
+                }
+            }
+            Job::Generate { request, events } => {
+                clock += 1;
+                let seq = pick_slot(&mut slots, &request.conversation_id, clock);
+                let result = generate(
+                    model,
+                    &template,
+                    config,
+                    &mut ctx,
+                    seq,
+                    &mut slots[seq],
+                    &request,
+                    &events,
+                );
+                if let Err(e) = result {
+                    // A failed decode may leave the sequence half-written: forget it.
+                    let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
+                    slots[seq].tokens.clear();
+                    let _ = events.blocking_send(LlmEvent::Error(e));
+                }
+            }
+        }
+    }
+}
+
+/// The conversation's slot, else a free one, else the least recently used one (evicted).
+fn pick_slot(slots: &mut [Slot], conversation: &str, clock: u64) -> usize {
+    let i = slots
+        .iter()
+        .position(|s| s.conversation.as_deref() == Some(conversation))
+        .or_else(|| slots.iter().position(|s| s.conversation.is_none()))
+        .unwrap_or_else(|| {
+            slots
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, s)| s.last_used)
+                .map(|(i, _)| i)
+                .unwrap_or(0)
+        });
+    if slots[i].conversation.as_deref() != Some(conversation) {
+        slots[i].conversation = Some(conversation.to_string());
+        slots[i].tokens.clear();
+    }
+    slots[i].last_used = clock;
+    i
+}
+
+/// Length of the common prefix of two token lists.
+pub fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+fn inference(reason: impl ToString) -> EngineError {
+    EngineError::Inference {
+        engine: "llama",
+        reason: reason.to_string(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn generate(
+    model: &LlamaModel,
+    template: &LlamaChatTemplate,
+    config: &LlamaConfig,
+    ctx: &mut LlamaContext<'_>,
+    seq: usize,
+    slot: &mut Slot,
+    request: &GenerateRequest,
+    events: &mpsc::Sender<LlmEvent>,
+) -> Result<(), EngineError> {
+    let messages = request
+        .messages
+        .iter()
+        .map(|m| LlamaChatMessage::new(m.role.clone(), m.content.clone()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(inference)?;
+    let prompt = model
+        .apply_chat_template(template, &messages, true)
+        .map_err(inference)?;
+    let vocab = model.vocab();
+    let tokens = vocab.tokenize(prompt.as_bytes(), vocab.should_add_bos(), true);
+    let n_ctx = ctx.n_ctx() as usize;
+    if tokens.len() + request.max_tokens as usize >= n_ctx {
+        return Err(inference(format!(
+            "prompt of {} tokens + {} to generate exceeds the context of {n_ctx}",
+            tokens.len(),
+            request.max_tokens
+        )));
+    }
+
+    // Reuse the cached prefix; at least one token must be evaluated to get logits.
+    let mut keep = common_prefix(&slot.tokens, &tokens);
+    if keep == tokens.len() {
+        keep -= 1;
+    }
+    let seq_id = seq as i32;
+    ctx.clear_kv_cache_seq(Some(seq as u32), Some(keep as u32), None)
+        .map_err(inference)?;
+    slot.tokens.truncate(keep);
+
+    let n_batch = ctx.n_batch() as usize;
+    let mut batch = LlamaBatch::new(n_batch.max(1), 1);
+    let fresh = &tokens[keep..];
+    for (chunk_i, chunk) in fresh.chunks(n_batch).enumerate() {
+        if request.cancel.is_cancelled() {
+            return finish(events, fresh.len(), keep, 0, StopReason::Cancelled);
+        }
+        batch.clear();
+        let base = keep + chunk_i * n_batch;
+        for (j, token) in chunk.iter().enumerate() {
+            let is_last = base + j == tokens.len() - 1;
+            batch
+                .add(*token, (base + j) as i32, &[seq_id], is_last)
+                .map_err(inference)?;
+        }
+        ctx.decode(&mut batch).map_err(inference)?;
+        slot.tokens.extend_from_slice(chunk);
+    }
+
+    let mut sampler = build_sampler(model, config, request.grammar.as_deref())?;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut generated = 0usize;
+    let mut pos = tokens.len();
+    let mut logits_index = batch.n_tokens() - 1;
+    let stop = loop {
+        if request.cancel.is_cancelled() || events.is_closed() {
+            break StopReason::Cancelled;
+        }
+        if generated >= request.max_tokens as usize {
+            break StopReason::MaxTokens;
+        }
+        let token = sampler.sample(ctx, logits_index);
+        sampler.accept(token);
+        if vocab.is_eog(token) {
+            break StopReason::EndOfTurn;
+        }
+        generated += 1;
+        pending.extend(vocab.token_to_piece(token, false, None));
+        let text = take_valid_utf8(&mut pending);
+        if !text.is_empty() && events.blocking_send(LlmEvent::Token(text)).is_err() {
+            break StopReason::Cancelled;
+        }
+        batch.clear();
+        batch
+            .add(token, pos as i32, &[seq_id], true)
+            .map_err(inference)?;
+        ctx.decode(&mut batch).map_err(inference)?;
+        slot.tokens.push(token);
+        pos += 1;
+        logits_index = 0;
+    };
+    finish(events, fresh.len(), keep, generated, stop)
+}
+
+fn finish(
+    events: &mpsc::Sender<LlmEvent>,
+    prompt_evaluated: usize,
+    prompt_cached: usize,
+    generated: usize,
+    stop: StopReason,
+) -> Result<(), EngineError> {
+    let _ = events.blocking_send(LlmEvent::Done {
+        prompt_evaluated,
+        prompt_cached,
+        generated,
+        stop,
+    });
+    Ok(())
+}
+
+fn build_sampler(
+    model: &LlamaModel,
+    config: &LlamaConfig,
+    grammar: Option<&str>,
+) -> Result<LlamaSampler, EngineError> {
+    let mut chain = Vec::new();
+    if let Some(gbnf) = grammar {
+        chain.push(
+            LlamaSampler::grammar(model, gbnf, "root")
+                .map_err(|e| inference(format!("invalid grammar: {e}")))?,
+        );
+        // Constrained output (classification): take the most likely valid token.
+        chain.push(LlamaSampler::greedy());
+    } else {
+        chain.push(LlamaSampler::penalties(model.n_vocab(), 64, 1.15, 0.0, 0.0));
+        chain.push(LlamaSampler::top_k(40));
+        chain.push(LlamaSampler::top_p(0.9, 1));
+        chain.push(LlamaSampler::temp(config.temperature));
+        chain.push(LlamaSampler::dist(config.seed));
+    }
+    Ok(LlamaSampler::chain_simple(chain))
+}
+
+/// Moves the longest valid UTF-8 prefix out of `pending`: one token can end mid-character.
+pub fn take_valid_utf8(pending: &mut Vec<u8>) -> String {
+    let valid = match std::str::from_utf8(pending) {
+        Ok(s) => s.len(),
+        Err(e) => e.valid_up_to(),
+    };
+    let rest = pending.split_off(valid);
+    let text = String::from_utf8(std::mem::replace(pending, rest)).unwrap_or_default();
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf8_split_across_tokens_is_held_back() {
+        let mut pending = "héllo".as_bytes()[..2].to_vec(); // 'h' + first byte of 'é'
+        assert_eq!(take_valid_utf8(&mut pending), "h");
+        assert_eq!(pending.len(), 1);
+        pending.extend_from_slice(&"héllo".as_bytes()[2..]);
+        assert_eq!(take_valid_utf8(&mut pending), "éllo");
+        assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn prefix_and_slots() {
+        let t = |v: &[i32]| v.iter().map(|&x| LlamaToken(x)).collect::<Vec<_>>();
+        assert_eq!(common_prefix(&t(&[1, 2, 3]), &t(&[1, 2, 4, 5])), 2);
+        let mut slots: Vec<Slot> = (0..2)
+            .map(|_| Slot {
+                conversation: None,
+                tokens: Vec::new(),
+                last_used: 0,
+            })
+            .collect();
+        assert_eq!(pick_slot(&mut slots, "a", 1), 0);
+        slots[0].tokens = t(&[1, 2]);
+        assert_eq!(pick_slot(&mut slots, "b", 2), 1);
+        assert_eq!(pick_slot(&mut slots, "a", 3), 0);
+        assert_eq!(slots[0].tokens.len(), 2, "a keeps its cache");
+        // c evicts the least recently used (b).
+        assert_eq!(pick_slot(&mut slots, "c", 4), 1);
+        assert!(slots[1].tokens.is_empty());
+    }
+}

@@ -1,0 +1,151 @@
+//! The three model engines behind small traits, so conversation logic can be tested with fakes
+//! while the product and the end-to-end tests use the real ones.
+//!
+//! Every real engine is an actor: its model is loaded once, it runs on named OS threads (never on
+//! the async runtime, whose workers must stay free to pace 20 ms audio frames), and it is fed by a
+//! channel of jobs that carry their own reply channel and cancel token. Blocking inference on a
+//! tokio worker would stall every call's audio; `spawn_blocking` would re-create per-thread model
+//! state; hence dedicated threads.
+//!
+//! - [`whisper`]: speech to text (whisper.cpp via whisper-rs), one state per worker thread.
+//! - [`llama`]: streaming chat completion (llama.cpp via llama-cpp-2), KV cache kept per conversation.
+//! - [`piper`]: text to speech (Piper on ONNX Runtime), one clause per job.
+
+pub mod llama;
+pub mod piper;
+pub mod whisper;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Errors from loading or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{role} model file not found at {path}: run `scripts/fetch_models.sh` (or `--profile test`) or set the path in the config")]
+    ModelMissing { role: &'static str, path: PathBuf },
+    #[error("failed to load the {engine} model: {reason}")]
+    Load { engine: &'static str, reason: String },
+    #[error("{engine} inference failed: {reason}")]
+    Inference { engine: &'static str, reason: String },
+    #[error("cancelled")]
+    Cancelled,
+    #[error("the {0} engine has stopped")]
+    Stopped(&'static str),
+}
+
+/// Checks a model file exists before a native loader gets it: the loaders' own errors
+/// (or asserts) say little about what an operator should do.
+pub fn require_file(role: &'static str, path: &Path) -> Result<(), EngineError> {
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(EngineError::ModelMissing {
+            role,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+/// What the caller said, with how long recognition took.
+#[derive(Debug, Clone)]
+pub struct Transcript {
+    pub text: String,
+    pub elapsed: Duration,
+}
+
+/// Speech to text: one whole utterance in (16 kHz mono f32), its text out.
+pub trait SpeechToText: Send + Sync {
+    fn transcribe(&self, audio_16k: Vec<f32>) -> BoxFuture<'static, Result<Transcript, EngineError>>;
+}
+
+/// One chat message; roles are the usual `system`, `user`, `assistant`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    pub content: String,
+}
+
+impl ChatMessage {
+    pub fn new(role: &str, content: impl Into<String>) -> Self {
+        Self {
+            role: role.to_string(),
+            content: content.into(),
+        }
+    }
+}
+
+/// A request for one assistant reply.
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    /// Keys the KV cache: turns of one conversation reuse the evaluated prefix.
+    pub conversation_id: String,
+    pub messages: Vec<ChatMessage>,
+    pub max_tokens: u32,
+    /// Optional GBNF grammar constraining the output (classification, JSON).
+    pub grammar: Option<String>,
+    /// Checked before every token: barge-in or hang-up stops generation at once.
+    pub cancel: CancellationToken,
+}
+
+/// Why generation stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    EndOfTurn,
+    MaxTokens,
+    Cancelled,
+}
+
+/// Streamed output of [`LanguageModel::generate`].
+#[derive(Debug)]
+pub enum LlmEvent {
+    /// A piece of text (one or more tokens, always valid UTF-8).
+    Token(String),
+    Done {
+        /// Prompt tokens actually evaluated this turn (the rest came from the KV cache).
+        prompt_evaluated: usize,
+        prompt_cached: usize,
+        generated: usize,
+        stop: StopReason,
+    },
+    Error(EngineError),
+}
+
+/// Streaming chat completion.
+pub trait LanguageModel: Send + Sync {
+    fn generate(&self, request: GenerateRequest) -> mpsc::Receiver<LlmEvent>;
+    /// Frees the conversation's KV cache slot (call ended).
+    fn end_conversation(&self, conversation_id: &str);
+}
+
+/// Synthesised audio for one clause.
+#[derive(Debug, Clone)]
+pub struct SpeechAudio {
+    pub samples: Vec<f32>,
+    pub sample_rate: u32,
+    pub elapsed: Duration,
+}
+
+/// Text to speech, one clause per call so the first clause can play while the LLM goes on.
+pub trait TextToSpeech: Send + Sync {
+    fn synthesize(
+        &self,
+        clause: String,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'static, Result<SpeechAudio, EngineError>>;
+    fn sample_rate(&self) -> u32;
+}
+
+/// Sends a job to an engine's queue and awaits its one reply.
+pub(crate) async fn ask<J, R>(
+    queue: &crossbeam_channel::Sender<J>,
+    engine: &'static str,
+    make: impl FnOnce(tokio::sync::oneshot::Sender<R>) -> J,
+) -> Result<R, EngineError> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    queue.send(make(tx)).map_err(|_| EngineError::Stopped(engine))?;
+    rx.await.map_err(|_| EngineError::Stopped(engine))
+}

@@ -1,0 +1,190 @@
+//! Piper text to speech on ONNX Runtime (piper-rs + ort, runtime-loaded `libonnxruntime.so`).
+//!
+//! ONNX Runtime is loaded from a shared library at run time (`ort` feature `load-dynamic`), so the
+//! build downloads nothing and operators choose the runtime (CPU or CUDA build) by file.
+//! piper-rs's own phonemizer drops punctuation, which flattens questions and removes pauses:
+//! we phonemize each clause with espeak-ng ourselves and put its closing punctuation back before
+//! handing phonemes to Piper.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use piper_rs::{ModelConfig, Piper};
+use tokio_util::sync::CancellationToken;
+
+use super::{ask, require_file, EngineError, SpeechAudio, TextToSpeech};
+
+/// Settings for the TTS engine.
+#[derive(Debug, Clone)]
+pub struct PiperConfig {
+    pub model_path: PathBuf,
+    /// The voice's `.onnx.json`; defaults to the model path + `.json`.
+    pub config_path: PathBuf,
+    pub onnxruntime_path: PathBuf,
+    /// Folder that contains `espeak-ng-data/`.
+    pub espeak_data_dir: Option<PathBuf>,
+    pub threads: usize,
+    pub workers: usize,
+    /// Speaking rate: Piper's length scale (1.0 = the voice's default, < 1 faster).
+    pub length_scale: Option<f32>,
+}
+
+struct Job {
+    clause: String,
+    cancel: CancellationToken,
+    reply: tokio::sync::oneshot::Sender<Result<SpeechAudio, EngineError>>,
+}
+
+/// Handle to the TTS worker threads.
+#[derive(Clone)]
+pub struct PiperEngine {
+    queue: crossbeam_channel::Sender<Job>,
+    sample_rate: u32,
+}
+
+fn load_err(reason: impl ToString) -> EngineError {
+    EngineError::Load {
+        engine: "piper",
+        reason: reason.to_string(),
+    }
+}
+
+/// ONNX Runtime can be initialised once per process.
+fn init_onnxruntime(path: &std::path::Path) -> Result<(), EngineError> {
+    static INIT: OnceLock<Result<(), String>> = OnceLock::new();
+    INIT.get_or_init(|| {
+        ort::init_from(path)
+            .map(|builder| {
+                builder.with_name("telemarketer").commit();
+            })
+            .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", path.display()))
+    })
+    .clone()
+    .map_err(load_err)
+}
+
+/// espeak-ng keeps global state: phonemization is serialised across TTS workers.
+static ESPEAK: Mutex<()> = Mutex::new(());
+
+impl PiperEngine {
+    pub fn load(config: &PiperConfig) -> Result<Self, EngineError> {
+        require_file("tts", &config.model_path)?;
+        require_file("tts config", &config.config_path)?;
+        require_file("onnxruntime", &config.onnxruntime_path)?;
+        if let Some(dir) = &config.espeak_data_dir {
+            if !dir.join("espeak-ng-data").is_dir() {
+                return Err(load_err(format!(
+                    "{} does not contain espeak-ng-data/ (install espeak-ng-data or set tts.espeak_data_dir)",
+                    dir.display()
+                )));
+            }
+            std::env::set_var("PIPER_ESPEAKNG_DATA_DIRECTORY", dir);
+        }
+        init_onnxruntime(&config.onnxruntime_path)?;
+        let voice_json = std::fs::read_to_string(&config.config_path).map_err(load_err)?;
+        let (queue, jobs) = crossbeam_channel::unbounded::<Job>();
+        let mut sample_rate = 0;
+        for i in 0..config.workers.max(1) {
+            let voice: ModelConfig = serde_json::from_str(&voice_json)
+                .map_err(|e| load_err(format!("bad voice config: {e}")))?;
+            sample_rate = voice.audio.sample_rate;
+            let voice_name = voice.espeak.voice.clone();
+            let session = ort::session::Session::builder()
+                .and_then(|b| Ok(b.with_intra_threads(config.threads.max(1))?))
+                .and_then(|b| Ok(b.with_inter_threads(1)?))
+                .and_then(|mut b| b.commit_from_file(&config.model_path))
+                .map_err(load_err)?;
+            let mut piper = Piper::from_session(session, voice);
+            let jobs = jobs.clone();
+            let length_scale = config.length_scale;
+            // Warm up: the first inference allocates; keep that off the first call.
+            synthesize_clause(&mut piper, &voice_name, "Hello.", length_scale)
+                .map_err(|e| load_err(format!("warm-up synthesis failed: {e}")))?;
+            std::thread::Builder::new()
+                .name(format!("tts-{i}"))
+                .spawn(move || {
+                    for job in jobs.iter() {
+                        if job.cancel.is_cancelled() {
+                            let _ = job.reply.send(Err(EngineError::Cancelled));
+                            continue;
+                        }
+                        let started = Instant::now();
+                        let result =
+                            synthesize_clause(&mut piper, &voice_name, &job.clause, length_scale)
+                                .map(|(samples, sample_rate)| SpeechAudio {
+                                    samples,
+                                    sample_rate,
+                                    elapsed: started.elapsed(),
+                                });
+                        let _ = job.reply.send(result);
+                    }
+                })
+                .map_err(load_err)?;
+        }
+        Ok(Self { queue, sample_rate })
+    }
+}
+
+fn synthesize_clause(
+    piper: &mut Piper,
+    voice: &str,
+    clause: &str,
+    length_scale: Option<f32>,
+) -> Result<(Vec<f32>, u32), EngineError> {
+    let phonemes = phonemize(voice, clause)?;
+    if phonemes.trim().is_empty() {
+        return Ok((Vec::new(), 0));
+    }
+    piper
+        .create(&phonemes, true, None, length_scale, None, None)
+        .map_err(|e| EngineError::Inference {
+            engine: "piper",
+            reason: e.to_string(),
+        })
+}
+
+/// espeak-ng phonemes for one clause, with its final punctuation kept (Piper voices have ids
+/// for `.,?!;:` and use them for pauses and intonation).
+fn phonemize(voice: &str, clause: &str) -> Result<String, EngineError> {
+    let _guard = ESPEAK.lock().unwrap_or_else(|p| p.into_inner());
+    let sentences =
+        espeak_rs::text_to_phonemes(clause, voice, None).map_err(|e| EngineError::Inference {
+            engine: "piper",
+            reason: format!("phonemization: {e}"),
+        })?;
+    let mut phonemes = sentences.join(" ");
+    let trimmed = phonemes.trim_end();
+    let ends_with_punct = trimmed.ends_with(['.', ',', '?', '!', ';', ':']);
+    if !ends_with_punct {
+        if let Some(p) = clause.trim_end().chars().last().filter(|c| ".,?!;:".contains(*c)) {
+            phonemes = format!("{trimmed}{p}");
+        }
+    }
+    Ok(phonemes)
+}
+
+impl TextToSpeech for PiperEngine {
+    fn synthesize(
+        &self,
+        clause: String,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'static, Result<SpeechAudio, EngineError>> {
+        let queue = self.queue.clone();
+        async move {
+            ask(&queue, "piper", |reply| Job {
+                clause,
+                cancel,
+                reply,
+            })
+            .await?
+        }
+        .boxed()
+    }
+
+    fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+}

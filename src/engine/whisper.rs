@@ -1,0 +1,191 @@
+//! Whisper speech to text (whisper.cpp through whisper-rs).
+//!
+//! One `WhisperContext` (the weights) is shared by all workers; each worker thread owns a
+//! `WhisperState` (the scratch buffers), as whisper.cpp intends. Utterances are transcribed whole,
+//! in no-timestamps single-segment mode: whisper pads every input to a 30 s window anyway, and
+//! timestamp mode changes words on short clips.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+
+use super::{ask, require_file, EngineError, SpeechToText, Transcript};
+
+/// Settings for the STT engine.
+#[derive(Debug, Clone)]
+pub struct WhisperConfig {
+    pub model_path: PathBuf,
+    pub threads: usize,
+    pub workers: usize,
+    /// Encoder context in frames (1500 = 30 s). Smaller is faster for short utterances at some
+    /// accuracy cost; 0 keeps the model's default.
+    pub audio_ctx: u32,
+    pub use_gpu: bool,
+}
+
+struct Job {
+    audio: Vec<f32>,
+    reply: tokio::sync::oneshot::Sender<Result<Transcript, EngineError>>,
+}
+
+/// Handle to the whisper worker threads. Cloning is cheap; threads stop when all handles drop.
+#[derive(Clone)]
+pub struct WhisperEngine {
+    queue: crossbeam_channel::Sender<Job>,
+}
+
+impl WhisperEngine {
+    /// Loads the model and starts the workers. Blocks: call before accepting calls.
+    pub fn load(config: &WhisperConfig) -> Result<Self, EngineError> {
+        require_file("whisper", &config.model_path)?;
+        whisper_rs::install_logging_hooks();
+        let mut params = WhisperContextParameters::default();
+        params.use_gpu(config.use_gpu);
+        let path = config.model_path.to_string_lossy().to_string();
+        let ctx = WhisperContext::new_with_params(&path, params).map_err(|e| EngineError::Load {
+            engine: "whisper",
+            reason: e.to_string(),
+        })?;
+        let ctx = Arc::new(ctx);
+        let (queue, jobs) = crossbeam_channel::unbounded::<Job>();
+        for i in 0..config.workers.max(1) {
+            let state = ctx.create_state().map_err(|e| EngineError::Load {
+                engine: "whisper",
+                reason: e.to_string(),
+            })?;
+            let jobs = jobs.clone();
+            let threads = config.threads.max(1);
+            let audio_ctx = config.audio_ctx;
+            let _ctx = ctx.clone();
+            std::thread::Builder::new()
+                .name(format!("stt-{i}"))
+                .spawn(move || {
+                    let mut state = state;
+                    // Keep the context alive as long as the state that borrows its weights.
+                    let _keep = _ctx;
+                    for job in jobs.iter() {
+                        let started = Instant::now();
+                        let result = run(&mut state, &job.audio, threads, audio_ctx).map(|text| {
+                            Transcript {
+                                text,
+                                elapsed: started.elapsed(),
+                            }
+                        });
+                        let _ = job.reply.send(result);
+                    }
+                })
+                .map_err(|e| EngineError::Load {
+                    engine: "whisper",
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(Self { queue })
+    }
+
+    /// Path check used by `--check` style commands.
+    pub fn model_exists(path: &Path) -> bool {
+        path.is_file()
+    }
+}
+
+fn run(
+    state: &mut whisper_rs::WhisperState,
+    audio: &[f32],
+    threads: usize,
+    audio_ctx: u32,
+) -> Result<String, EngineError> {
+    // whisper.cpp rejects inputs under 100 ms; pad short blips with silence instead of failing.
+    let mut padded;
+    let audio = if audio.len() < 16_000 / 2 {
+        padded = audio.to_vec();
+        padded.resize(16_000 / 2, 0.0);
+        &padded[..]
+    } else {
+        audio
+    };
+    let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
+    params.set_n_threads(threads as i32);
+    params.set_language(Some("en"));
+    params.set_translate(false);
+    params.set_no_context(true);
+    params.set_no_timestamps(true);
+    params.set_single_segment(true);
+    params.set_print_special(false);
+    params.set_print_progress(false);
+    params.set_print_realtime(false);
+    params.set_print_timestamps(false);
+    params.set_suppress_blank(true);
+    if audio_ctx > 0 {
+        params.set_audio_ctx(audio_ctx as i32);
+    }
+    state.full(params, audio).map_err(|e| EngineError::Inference {
+        engine: "whisper",
+        reason: e.to_string(),
+    })?;
+    let mut text = String::new();
+    for segment in state.as_iter() {
+        if let Ok(s) = segment.to_str_lossy() {
+            text.push_str(&s);
+        }
+    }
+    Ok(clean_transcript(&text))
+}
+
+/// Removes whisper's non-speech annotations (`[BLANK_AUDIO]`, `(music)`, `*laughs*`) and
+/// collapses whitespace, so silence and noise become an empty transcript.
+pub fn clean_transcript(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut closer: Option<char> = None;
+    for c in raw.chars() {
+        match closer {
+            Some(end) if c == end => closer = None,
+            Some(_) => {}
+            None => match c {
+                '[' => closer = Some(']'),
+                '(' => closer = Some(')'),
+                '*' => closer = Some('*'),
+                _ => out.push(c),
+            },
+        }
+    }
+    let words: Vec<&str> = out.split_whitespace().collect();
+    let joined = words.join(" ");
+    // A lone punctuation mark is not speech.
+    if joined.chars().all(|c| !c.is_alphanumeric()) {
+        String::new()
+    } else {
+        joined
+    }
+}
+
+impl SpeechToText for WhisperEngine {
+    fn transcribe(&self, audio_16k: Vec<f32>) -> BoxFuture<'static, Result<Transcript, EngineError>> {
+        let queue = self.queue.clone();
+        async move {
+            ask(&queue, "whisper", |reply| Job {
+                audio: audio_16k,
+                reply,
+            })
+            .await?
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_transcript;
+
+    #[test]
+    fn blank_and_noise_markers_are_removed() {
+        assert_eq!(clean_transcript(" [BLANK_AUDIO]"), "");
+        assert_eq!(clean_transcript("(music) "), "");
+        assert_eq!(clean_transcript(" *laughs* Hello there."), "Hello there.");
+        assert_eq!(clean_transcript(" Yes,  I am [inaudible] here"), "Yes, I am here");
+        assert_eq!(clean_transcript(" ."), "");
+    }
+}

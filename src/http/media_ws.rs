@@ -1,0 +1,50 @@
+//! Adapts axum's WebSocket to the session's plain channels: a reader task turns frames into
+//! [`WsIn`], a writer forwards the session's JSON text. The session never sees axum types.
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+
+use super::AppState;
+use crate::call::session::{run_session, WsIn};
+
+pub(super) async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| serve(socket, state))
+}
+
+async fn serve(socket: WebSocket, state: AppState) {
+    let (mut sink, mut stream) = socket.split();
+    let (in_tx, in_rx) = mpsc::channel::<WsIn>(256);
+    let (out_tx, mut out_rx) = mpsc::channel::<String>(256);
+    let reader = tokio::spawn(async move {
+        while let Some(frame) = stream.next().await {
+            let msg = match frame {
+                Ok(Message::Text(t)) => WsIn::Text(t.to_string()),
+                Ok(Message::Binary(b)) => WsIn::Binary(b.len()),
+                Ok(Message::Close(_)) | Err(_) => break,
+                Ok(Message::Ping(_)) | Ok(Message::Pong(_)) => continue,
+            };
+            if in_tx.send(msg).await.is_err() {
+                break;
+            }
+        }
+        let _ = in_tx.send(WsIn::Closed).await;
+    });
+    let writer = tokio::spawn(async move {
+        while let Some(text) = out_rx.recv().await {
+            if sink.send(Message::Text(text.into())).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    match run_session(in_rx, out_tx, state.session.clone()).await {
+        Ok(summary) => tracing::info!(?summary, "session finished"),
+        Err(e) => tracing::warn!(error = %e, "session failed"),
+    }
+    // Closing our side lets TwiML after <Connect> (the <Hangup/>) run.
+    let _ = writer.await;
+    reader.abort();
+}

@@ -1,0 +1,322 @@
+//! A simulated Twilio call over a real WebSocket: the test bed for end-to-end tests and a way to
+//! rehearse a conversation without a phone line.
+//!
+//! It behaves like Twilio's Media Streams as documented: `connected`, then `start` with custom
+//! parameters, then one 20 ms mu-law `media` frame every 20 ms (silence when the caller is quiet),
+//! and `stop` at hang-up. It plays the agent's audio in real time from a buffer, echoes each
+//! `mark` only when the audio before it has been played, and on `clear` drops the buffer and
+//! echoes the pending marks. JSON is written by hand from Twilio's documented shapes (not with our
+//! own serializer) so a mistake in `twilio::media` cannot hide itself.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use base64::Engine as _;
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::audio::{mulaw, FRAME_SAMPLES};
+
+/// One thing the simulated caller does, in order.
+#[derive(Debug, Clone)]
+pub enum CallerStep {
+    /// Speak this 8 kHz PCM.
+    Say(Vec<i16>),
+    /// Stay quiet.
+    Silence(Duration),
+    /// Wait until the agent has spoken and then been quiet for `quiet`, at most `max`.
+    WaitForAgent { quiet: Duration, max: Duration },
+    /// Press a key.
+    Dtmf(char),
+    /// Send this text frame as is (malformed input tests).
+    SendRaw(String),
+    /// Send a binary frame (Twilio itself never does; our server must shrug it off).
+    SendBinary(Vec<u8>),
+}
+
+/// The call to simulate.
+#[derive(Debug, Clone)]
+pub struct SimCall {
+    pub call_sid: String,
+    pub stream_sid: String,
+    pub account_sid: String,
+    pub parameters: BTreeMap<String, String>,
+}
+
+impl SimCall {
+    /// A call with random Twilio-shaped SIDs.
+    pub fn random() -> Self {
+        let hex = || uuid::Uuid::new_v4().simple().to_string();
+        Self {
+            call_sid: format!("CA{}", hex()),
+            stream_sid: format!("MZ{}", hex()),
+            account_sid: format!("AC{}", hex()),
+            parameters: BTreeMap::new(),
+        }
+    }
+}
+
+/// A stretch of agent audio the caller heard without a gap.
+#[derive(Debug, Clone)]
+pub struct HeardSpeech {
+    /// Milliseconds since the stream started when it began playing.
+    pub start_ms: u64,
+    pub samples: Vec<i16>,
+}
+
+/// What happened on the simulated line.
+#[derive(Debug, Clone, Default)]
+pub struct SimReport {
+    pub heard: Vec<HeardSpeech>,
+    /// Marks echoed back, with the time (ms) they were echoed.
+    pub marks_echoed: Vec<(String, u64)>,
+    pub clears: Vec<u64>,
+    /// When each `Say` step finished (ms since start).
+    pub caller_speech_ends: Vec<u64>,
+    /// Agent media frames received (20 ms each).
+    pub frames_received: u64,
+    /// Frames whose payload was not 160 bytes of mu-law (Twilio plays them, but we never should).
+    pub odd_frames: u64,
+    /// Times the play buffer ran dry in the middle of an utterance (audible gaps).
+    pub underruns: u64,
+}
+
+impl SimReport {
+    /// Response latency after each caller utterance: end of caller speech -> agent audio heard.
+    pub fn response_latencies_ms(&self) -> Vec<u64> {
+        self.caller_speech_ends
+            .iter()
+            .filter_map(|&end| self.heard.iter().find(|h| h.start_ms >= end).map(|h| h.start_ms - end))
+            .collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("cannot connect to {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("websocket: {0}")]
+    Socket(String),
+}
+
+enum Play {
+    Frame(Vec<i16>),
+    Mark(String),
+}
+
+/// Places the simulated call against a media WebSocket URL (`ws://host/twilio/media`).
+pub async fn run_call(url: &str, call: &SimCall, steps: Vec<CallerStep>) -> Result<SimReport, SimError> {
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .map_err(|e| SimError::Connect { url: url.to_string(), reason: e.to_string() })?;
+    let (mut tx, mut rx) = ws.split();
+    let send = |v: Value| Message::Text(v.to_string().into());
+    let b64 = base64::engine::general_purpose::STANDARD;
+
+    tx.send(send(json!({"event": "connected", "protocol": "Call", "version": "1.0.0"})))
+        .await
+        .map_err(|e| SimError::Socket(e.to_string()))?;
+    tx.send(send(json!({
+        "event": "start",
+        "sequenceNumber": "1",
+        "start": {
+            "accountSid": call.account_sid,
+            "streamSid": call.stream_sid,
+            "callSid": call.call_sid,
+            "tracks": ["inbound"],
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            "customParameters": call.parameters,
+        },
+        "streamSid": call.stream_sid,
+    })))
+    .await
+    .map_err(|e| SimError::Socket(e.to_string()))?;
+
+    let mut report = SimReport::default();
+    let mut seq: u64 = 1;
+    let mut tick_n: u64 = 0;
+    let mut play: VecDeque<Play> = VecDeque::new();
+    let mut steps: VecDeque<CallerStep> = steps.into();
+    let mut say_pos = 0usize;
+    let mut step_started_tick = 0u64;
+    let mut last_agent_tick: Option<u64> = None;
+    let mut agent_started_in_step = false;
+    let mut playing_since: Option<u64> = None;
+    let mut interval = tokio::time::interval(Duration::from_millis(20));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let silence = vec![0i16; FRAME_SAMPLES];
+
+    loop {
+        tokio::select! {
+            msg = rx.next() => {
+                let Some(Ok(msg)) = msg else { break };
+                let Message::Text(text) = msg else { continue };
+                let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+                if v["streamSid"] != call.stream_sid.as_str() {
+                    continue;
+                }
+                match v["event"].as_str() {
+                    Some("media") => {
+                        let payload = v["media"]["payload"].as_str().unwrap_or("");
+                        let Ok(bytes) = b64.decode(payload) else { report.odd_frames += 1; continue };
+                        if bytes.len() != FRAME_SAMPLES {
+                            report.odd_frames += 1;
+                        }
+                        report.frames_received += 1;
+                        play.push_back(Play::Frame(mulaw::decode(&bytes)));
+                    }
+                    Some("mark") => {
+                        let name = v["mark"]["name"].as_str().unwrap_or("").to_string();
+                        play.push_back(Play::Mark(name));
+                    }
+                    Some("clear") => {
+                        report.clears.push(tick_n * 20);
+                        for item in play.drain(..) {
+                            if let Play::Mark(name) = item {
+                                echo_mark(&mut tx, &call.stream_sid, &mut seq, &name).await?;
+                                report.marks_echoed.push((name, tick_n * 20));
+                            }
+                        }
+                        playing_since = None;
+                    }
+                    _ => {}
+                }
+            }
+            _ = interval.tick() => {
+                tick_n += 1;
+                let now_ms = tick_n * 20;
+                // Caller side: one inbound frame per tick.
+                let mut frame: &[i16] = &silence;
+                let mut step_done = false;
+                match steps.front() {
+                    Some(CallerStep::Say(pcm)) => {
+                        let end = (say_pos + FRAME_SAMPLES).min(pcm.len());
+                        let mut buf = pcm[say_pos..end].to_vec();
+                        buf.resize(FRAME_SAMPLES, 0);
+                        say_pos = end;
+                        if say_pos >= pcm.len() {
+                            step_done = true;
+                            report.caller_speech_ends.push(now_ms);
+                        }
+                        send_media(&mut tx, call, &mut seq, now_ms, &buf).await?;
+                        frame = &[];
+                    }
+                    Some(CallerStep::Silence(d)) => {
+                        step_done = (tick_n - step_started_tick) * 20 >= d.as_millis() as u64;
+                    }
+                    Some(CallerStep::WaitForAgent { quiet, max }) => {
+                        let waited = (tick_n - step_started_tick) * 20;
+                        let quiet_for = last_agent_tick.map(|t| (tick_n - t) * 20).unwrap_or(0);
+                        step_done = waited >= max.as_millis() as u64
+                            || (agent_started_in_step && play.is_empty() && quiet_for >= quiet.as_millis() as u64);
+                    }
+                    Some(CallerStep::Dtmf(d)) => {
+                        seq += 1;
+                        tx.send(send(json!({
+                            "event": "dtmf", "streamSid": call.stream_sid, "sequenceNumber": seq.to_string(),
+                            "dtmf": {"track": "inbound_track", "digit": d.to_string()}
+                        }))).await.map_err(|e| SimError::Socket(e.to_string()))?;
+                        step_done = true;
+                    }
+                    Some(CallerStep::SendRaw(text)) => {
+                        tx.send(Message::Text(text.clone().into())).await.map_err(|e| SimError::Socket(e.to_string()))?;
+                        step_done = true;
+                    }
+                    Some(CallerStep::SendBinary(bytes)) => {
+                        tx.send(Message::Binary(bytes.clone().into())).await.map_err(|e| SimError::Socket(e.to_string()))?;
+                        step_done = true;
+                    }
+                    None => break,
+                }
+                if !frame.is_empty() {
+                    send_media(&mut tx, call, &mut seq, now_ms, frame).await?;
+                }
+                if step_done {
+                    steps.pop_front();
+                    say_pos = 0;
+                    step_started_tick = tick_n;
+                    agent_started_in_step = false;
+                }
+                // Twilio side: play one frame of agent audio per tick, echo marks once reached.
+                while let Some(Play::Mark(_)) = play.front() {
+                    if let Some(Play::Mark(name)) = play.pop_front() {
+                        echo_mark(&mut tx, &call.stream_sid, &mut seq, &name).await?;
+                        report.marks_echoed.push((name, now_ms));
+                    }
+                }
+                match play.pop_front() {
+                    Some(Play::Frame(pcm)) => {
+                        let continuing = playing_since.is_some() && last_agent_tick == Some(tick_n - 1);
+                        if !continuing {
+                            report.heard.push(HeardSpeech { start_ms: now_ms, samples: Vec::new() });
+                            playing_since = Some(tick_n);
+                        }
+                        if let Some(h) = report.heard.last_mut() {
+                            h.samples.extend(pcm);
+                        }
+                        last_agent_tick = Some(tick_n);
+                        agent_started_in_step = true;
+                    }
+                    Some(Play::Mark(_)) => unreachable!("marks are drained above"),
+                    None => {
+                        if playing_since.is_some() && last_agent_tick == Some(tick_n - 1) {
+                            // A gap right after audio: either the utterance ended or we starved.
+                            playing_since = None;
+                        }
+                    }
+                }
+                while let Some(Play::Mark(_)) = play.front() {
+                    if let Some(Play::Mark(name)) = play.pop_front() {
+                        echo_mark(&mut tx, &call.stream_sid, &mut seq, &name).await?;
+                        report.marks_echoed.push((name, now_ms));
+                    }
+                }
+            }
+        }
+    }
+    seq += 1;
+    let _ = tx
+        .send(send(json!({
+            "event": "stop", "sequenceNumber": seq.to_string(), "streamSid": call.stream_sid,
+            "stop": {"accountSid": call.account_sid, "callSid": call.call_sid}
+        })))
+        .await;
+    let _ = tx.close().await;
+    report.underruns = count_underruns(&report);
+    Ok(report)
+}
+
+/// Gaps shorter than 200 ms between heard stretches are starvation, not turn boundaries.
+fn count_underruns(report: &SimReport) -> u64 {
+    report
+        .heard
+        .windows(2)
+        .filter(|w| {
+            let end = w[0].start_ms + (w[0].samples.len() as u64) / 8;
+            w[1].start_ms.saturating_sub(end) < 200
+        })
+        .count() as u64
+}
+
+type WsSink = futures::stream::SplitSink<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    Message,
+>;
+
+async fn send_media(tx: &mut WsSink, call: &SimCall, seq: &mut u64, now_ms: u64, pcm: &[i16]) -> Result<(), SimError> {
+    *seq += 1;
+    let payload = base64::engine::general_purpose::STANDARD.encode(mulaw::encode(pcm));
+    let v = json!({
+        "event": "media", "sequenceNumber": seq.to_string(),
+        "media": {"track": "inbound", "chunk": (now_ms / 20).to_string(), "timestamp": now_ms.to_string(), "payload": payload},
+        "streamSid": call.stream_sid,
+    });
+    tx.send(Message::Text(v.to_string().into())).await.map_err(|e| SimError::Socket(e.to_string()))
+}
+
+async fn echo_mark(tx: &mut WsSink, stream_sid: &str, seq: &mut u64, name: &str) -> Result<(), SimError> {
+    *seq += 1;
+    let v = json!({"event": "mark", "sequenceNumber": seq.to_string(), "streamSid": stream_sid, "mark": {"name": name}});
+    tx.send(Message::Text(v.to_string().into())).await.map_err(|e| SimError::Socket(e.to_string()))
+}

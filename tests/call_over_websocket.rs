@@ -1,0 +1,161 @@
+//! A call over a real loopback WebSocket with fake engines: protocol, pacing, marks, robustness
+//! and the HTTP surface (TwiML, signatures, bearer auth). Fast; the real models are exercised in
+//! `e2e_real_models.rs`.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use telemarketer::call::registry::Speaker;
+use telemarketer::config::Secrets;
+use telemarketer::sim::{run_call, CallerStep, SimCall};
+
+#[tokio::test]
+async fn greeting_reply_marks_and_bad_input_over_loopback() {
+    let config = test_config("[turn]\nendpoint_silence_ms = 400", Secrets::default());
+    let (state, prompts) = fake_state(config, &["yes tell me more"], "Great question. We install solar panels.");
+    let registry = state.registry.clone();
+    let addr = start(state).await;
+    let call = SimCall::random();
+    let steps = vec![
+        CallerStep::WaitForAgent { quiet: Duration::from_millis(400), max: Duration::from_secs(20) },
+        // Garbage a real network or a buggy proxy could deliver: each is logged and skipped.
+        CallerStep::SendRaw("{not json".into()),
+        CallerStep::SendRaw(r#"{"event":"media","streamSid":"MZwrong","media":{"track":"inbound","chunk":"1","timestamp":"1","payload":"AAAA"}}"#.into()),
+        CallerStep::SendRaw(format!(r#"{{"event":"media","streamSid":"{}","sequenceNumber":"9","media":{{"track":"inbound","chunk":"1","timestamp":"1","payload":"%%%not base64"}}}}"#, call.stream_sid)),
+        CallerStep::SendRaw(r#"{"event":"bogus"}"#.into()),
+        CallerStep::SendBinary(vec![1, 2, 3]),
+        CallerStep::Say(voiced(900)),
+        CallerStep::WaitForAgent { quiet: Duration::from_millis(500), max: Duration::from_secs(20) },
+    ];
+    let report = run_call(&format!("ws://{addr}/twilio/media"), &call, steps).await.unwrap();
+
+    assert_eq!(report.odd_frames, 0, "every frame is 160 bytes of mu-law");
+    assert_eq!(report.heard.len(), 2, "greeting, then one reply: {:?}", report.heard.iter().map(|h| h.start_ms).collect::<Vec<_>>());
+    assert_eq!(report.underruns, 0, "no gaps inside an utterance");
+    // Greeting clause marks and reply clause marks all came back after playing.
+    let names: Vec<&str> = report.marks_echoed.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"s1c0") && names.contains(&"s2c0"), "{names:?}");
+    // The reply started after the caller stopped speaking, within the endpointing + processing time.
+    let latency = report.response_latencies_ms();
+    assert_eq!(latency.len(), 1);
+    assert!(latency[0] >= 400 && latency[0] < 2000, "{latency:?}");
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let record = registry.get(&call.call_sid).expect("call recorded");
+    let speakers: Vec<Speaker> = record.turns.iter().map(|t| t.speaker).collect();
+    assert_eq!(speakers, vec![Speaker::Agent, Speaker::Caller, Speaker::Agent]);
+    assert_eq!(record.turns[1].text, "yes tell me more");
+    let latency = record.turns[2].latency.as_ref().expect("reply latency");
+    assert!(latency.first_frame_ms.is_some() && latency.voice_to_voice_ms.is_some());
+    assert!((380.0..=460.0).contains(&latency.endpointing_ms), "{latency:?}");
+    // The LLM saw the system prompt, the greeting and the caller's words.
+    let prompt = &prompts.lock().unwrap()[0];
+    assert_eq!(prompt[0].role, "system");
+    assert_eq!(prompt.last().unwrap().content, "yes tell me more");
+}
+
+#[tokio::test]
+async fn voice_webhook_requires_a_valid_signature_and_returns_twiml() {
+    let secrets = Secrets {
+        api_token: Some("api-secret".into()),
+        twilio_auth_token: Some("12345".into()),
+    };
+    let config = test_config("[server]\npublic_url = \"https://example.test\"", secrets);
+    let (state, _) = fake_state(config, &[], "");
+    let addr = start(state).await;
+    let client = reqwest::Client::new();
+    let form = [("CallSid", "CA0123456789abcdef0123456789abcdef"), ("From", "+15005550006"), ("To", "+14155550100")];
+    let params: Vec<(String, String)> = form.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let good = telemarketer::twilio::signature::compute("12345", "https://example.test/twilio/voice", &params);
+
+    let unsigned = client.post(format!("http://{addr}/twilio/voice")).form(&form).send().await.unwrap();
+    assert_eq!(unsigned.status(), 403);
+    let forged = client
+        .post(format!("http://{addr}/twilio/voice"))
+        .header("X-Twilio-Signature", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let ok = client
+        .post(format!("http://{addr}/twilio/voice"))
+        .header("X-Twilio-Signature", good)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    let xml = ok.text().await.unwrap();
+    assert!(xml.contains(r#"<Stream url="wss://example.test/twilio/media">"#), "{xml}");
+    assert!(xml.contains(r#"<Parameter name="call_sid" value="CA0123456789abcdef0123456789abcdef"/>"#), "{xml}");
+    assert!(xml.contains("<Hangup/>"), "{xml}");
+}
+
+#[tokio::test]
+async fn engine_api_needs_the_bearer_token() {
+    let secrets = Secrets {
+        api_token: Some("api-secret".into()),
+        twilio_auth_token: None,
+    };
+    let (state, _) = fake_state(test_config("", secrets), &[], "");
+    let addr = start(state).await;
+    let client = reqwest::Client::new();
+    let body = serde_json::json!({
+        "call_sid": "CA0123456789abcdef0123456789abcdef",
+        "from": "+15005550006", "to": "+14155550100", "campaign_id": "solar-q4",
+        "lead": {"name": "Dana"}
+    });
+    let url = format!("http://{addr}/v1/calls");
+    let r = client.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client.post(&url).bearer_auth("wrong").json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client.post(&url).bearer_auth("api-secret").body("{oops").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("invalid JSON"));
+    let r = client.post(&url).bearer_auth("api-secret").json(&serde_json::json!({"call_sid": "CA1"})).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = client.post(&url).bearer_auth("api-secret").json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let r = client
+        .get(format!("{url}/CA0123456789abcdef0123456789abcdef"))
+        .bearer_auth("api-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let record: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(record["metadata"]["lead"]["name"], "Dana");
+    assert_eq!(record["status"], "registered");
+}
+
+#[tokio::test]
+async fn registered_metadata_reaches_the_conversation() {
+    let secrets = Secrets {
+        api_token: Some("t".into()),
+        twilio_auth_token: None,
+    };
+    let (state, prompts) = fake_state(test_config("[turn]\nendpoint_silence_ms = 300", secrets), &["who is this"], "This is Nova.");
+    let addr = start(state).await;
+    let call = SimCall::random();
+    reqwest::Client::new()
+        .post(format!("http://{addr}/v1/calls"))
+        .bearer_auth("t")
+        .json(&serde_json::json!({"call_sid": call.call_sid, "campaign_id": "solar", "lead": {"name": "Dana Whitfield"}}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let steps = vec![
+        CallerStep::WaitForAgent { quiet: Duration::from_millis(300), max: Duration::from_secs(20) },
+        CallerStep::Say(voiced(600)),
+        CallerStep::WaitForAgent { quiet: Duration::from_millis(300), max: Duration::from_secs(20) },
+    ];
+    run_call(&format!("ws://{addr}/twilio/media"), &call, steps).await.unwrap();
+    let prompts = prompts.lock().unwrap();
+    assert!(prompts[0][0].content.contains("Dana Whitfield"), "{:?}", prompts[0][0]);
+}

@@ -1,0 +1,182 @@
+//! Shared test helpers: fake engines for logic tests, a server on 127.0.0.1:0, caller speech.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use telemarketer::call::registry::CallRegistry;
+use telemarketer::call::session::SessionDeps;
+use telemarketer::config::{Config, RawConfig, Secrets};
+use telemarketer::engine::{
+    ChatMessage, EngineError, GenerateRequest, LanguageModel, LlmEvent, SpeechAudio, SpeechToText,
+    StopReason, TextToSpeech, Transcript,
+};
+use telemarketer::http::AppState;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// STT fake: returns the next scripted transcript for each utterance.
+pub struct FakeStt(pub Mutex<Vec<String>>);
+
+impl SpeechToText for FakeStt {
+    fn transcribe(&self, audio: Vec<f32>) -> BoxFuture<'static, Result<Transcript, EngineError>> {
+        let mut lines = self.0.lock().unwrap();
+        let text = if audio.is_empty() || lines.is_empty() {
+            String::new()
+        } else {
+            lines.remove(0)
+        };
+        async move {
+            Ok(Transcript {
+                text,
+                elapsed: Duration::from_millis(5),
+            })
+        }
+        .boxed()
+    }
+}
+
+/// LLM fake: streams a fixed reply word by word and records the prompts it saw.
+pub struct FakeLlm {
+    pub reply: String,
+    pub prompts: Arc<Mutex<Vec<Vec<ChatMessage>>>>,
+}
+
+impl LanguageModel for FakeLlm {
+    fn generate(&self, request: GenerateRequest) -> mpsc::Receiver<LlmEvent> {
+        self.prompts.lock().unwrap().push(request.messages.clone());
+        let (tx, rx) = mpsc::channel(64);
+        let words: Vec<String> = self.reply.split_inclusive(' ').map(String::from).collect();
+        tokio::spawn(async move {
+            let n = words.len();
+            for w in words {
+                if request.cancel.is_cancelled() {
+                    break;
+                }
+                let _ = tx.send(LlmEvent::Token(w)).await;
+            }
+            let _ = tx
+                .send(LlmEvent::Done {
+                    prompt_evaluated: 1,
+                    prompt_cached: 0,
+                    generated: n,
+                    stop: StopReason::EndOfTurn,
+                })
+                .await;
+        });
+        rx
+    }
+
+    fn end_conversation(&self, _conversation_id: &str) {}
+}
+
+/// TTS fake: a 440 Hz tone, 60 ms per character, at Piper's 22050 Hz.
+pub struct FakeTts;
+
+impl TextToSpeech for FakeTts {
+    fn synthesize(
+        &self,
+        clause: String,
+        _cancel: CancellationToken,
+    ) -> BoxFuture<'static, Result<SpeechAudio, EngineError>> {
+        async move {
+            let n = (clause.len() as f32 * 0.06 * 22050.0) as usize;
+            let samples = (0..n)
+                .map(|i| 0.3 * (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 22050.0).sin())
+                .collect();
+            Ok(SpeechAudio {
+                samples,
+                sample_rate: 22050,
+                elapsed: Duration::from_millis(1),
+            })
+        }
+        .boxed()
+    }
+
+    fn sample_rate(&self) -> u32 {
+        22050
+    }
+}
+
+pub fn test_config(toml: &str, secrets: Secrets) -> Config {
+    RawConfig::from_toml(toml).unwrap().validate(secrets).unwrap()
+}
+
+/// State with fake engines.
+pub fn fake_state(config: Config, transcripts: &[&str], reply: &str) -> (AppState, Arc<Mutex<Vec<Vec<ChatMessage>>>>) {
+    let registry = CallRegistry::default();
+    let prompts = Arc::new(Mutex::new(Vec::new()));
+    let session = SessionDeps {
+        stt: Arc::new(FakeStt(Mutex::new(transcripts.iter().map(|s| s.to_string()).collect()))),
+        llm: Arc::new(FakeLlm {
+            reply: reply.to_string(),
+            prompts: prompts.clone(),
+        }),
+        tts: Arc::new(FakeTts),
+        conversation: config.conversation.clone(),
+        turn: config.turn.clone(),
+        registry: registry.clone(),
+    };
+    (
+        AppState {
+            config: Arc::new(config),
+            session,
+            registry,
+        },
+        prompts,
+    )
+}
+
+/// Starts the server on an ephemeral loopback port.
+pub async fn start(state: AppState) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(telemarketer::app::serve(listener, state, std::future::pending()));
+    addr
+}
+
+/// Voiced test signal at 8 kHz: harmonics of 140 Hz with a syllable-rate envelope. The real VAD
+/// calls it speech; the fake STT decides what it "said".
+pub fn voiced(ms: u32) -> Vec<i16> {
+    let n = (ms * 8) as usize;
+    (0..n)
+        .map(|i| {
+            let t = i as f32 / 8000.0;
+            let env = 0.6 + 0.4 * (2.0 * std::f32::consts::PI * 4.0 * t).sin();
+            let s: f32 = (1..8)
+                .map(|h| (2.0 * std::f32::consts::PI * 140.0 * h as f32 * t).sin() / h as f32)
+                .sum();
+            (s * env * 6000.0) as i16
+        })
+        .collect()
+}
+
+/// Caller speech from espeak-ng, as the phone line carries it (8 kHz).
+pub fn espeak(text: &str) -> Vec<i16> {
+    let dir = tempdir();
+    let wav = dir.join("say.wav");
+    let status = std::process::Command::new("espeak-ng")
+        .args(["-v", "en-us", "-s", "150", "-w"])
+        .arg(&wav)
+        .arg(text)
+        .status()
+        .expect("espeak-ng is needed for caller speech (apt-get install espeak-ng)");
+    assert!(status.success());
+    let mut reader = hound::WavReader::open(&wav).unwrap();
+    let rate = reader.spec().sample_rate;
+    let pcm: Vec<f32> = reader
+        .samples::<i16>()
+        .map(|s| s.unwrap() as f32 / 32768.0)
+        .collect();
+    let narrow = telemarketer::audio::resample::resample_all(&pcm, rate, 8000).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    telemarketer::audio::f32_to_i16(&narrow)
+}
+
+pub fn tempdir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("telemarketer-test-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}

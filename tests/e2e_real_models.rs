@@ -1,0 +1,178 @@
+//! The real models (the tiny test set from `scripts/fetch_models.sh --profile test`): each engine
+//! alone, then a whole call over loopback in real time where whisper transcribes what the caller
+//! heard, so assertions are about meaning, not bytes. One thread per engine (ggml threads
+//! busy-wait on 2 cores); run with `--test-threads=1`.
+
+mod common;
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::*;
+use telemarketer::app::{self, Engines};
+use telemarketer::config::{Config, RawConfig, Secrets};
+use telemarketer::engine::{
+    ChatMessage, GenerateRequest, LanguageModel, LlmEvent, SpeechToText, StopReason, TextToSpeech,
+};
+use telemarketer::sim::{run_call, CallerStep, SimCall};
+use tokio_util::sync::CancellationToken;
+
+fn models_dir() -> std::path::PathBuf {
+    let dir = std::env::var_os("TELEMARKETER_MODELS_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
+    assert!(
+        dir.join("llm.gguf").is_file(),
+        "the model tests need the tiny model set in {}: run `scripts/fetch_models.sh --profile test`",
+        dir.display()
+    );
+    dir
+}
+
+fn config(extra: &str) -> Config {
+    let toml = format!("[models]\ndir = {:?}\n{extra}", models_dir().display().to_string());
+    RawConfig::from_toml(&toml)
+        .unwrap()
+        .validate(Secrets::default())
+        .unwrap()
+        .single_threaded()
+}
+
+/// Models load once per test binary: loading is the slow part, and the product does it once too.
+fn engines() -> &'static Engines {
+    static ENGINES: OnceLock<Engines> = OnceLock::new();
+    ENGINES.get_or_init(|| Engines::load(&config("")).expect("models load"))
+}
+
+async fn transcribe_8k(pcm: &[i16]) -> String {
+    let f = telemarketer::audio::i16_to_f32(pcm);
+    let wide = telemarketer::audio::resample::resample_all(&f, 8000, 16000).unwrap();
+    engines().stt.transcribe(wide).await.unwrap().text
+}
+
+fn words(text: &str) -> String {
+    text.to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect()
+}
+
+#[tokio::test]
+async fn whisper_transcribes_phone_quality_speech_and_ignores_silence() {
+    let heard = words(&transcribe_8k(&espeak("Please call me back tomorrow morning.")).await);
+    assert!(heard.contains("call") && heard.contains("tomorrow"), "{heard}");
+    let silence = transcribe_8k(&vec![0i16; 8000]).await;
+    assert_eq!(silence, "", "silence must not become words");
+}
+
+#[tokio::test]
+async fn piper_speaks_and_whisper_understands_it() {
+    let started = Instant::now();
+    let audio = engines()
+        .tts
+        .synthesize("Thank you for your time, have a great day.".into(), CancellationToken::new())
+        .await
+        .unwrap();
+    let secs = audio.samples.len() as f32 / audio.sample_rate as f32;
+    assert_eq!(audio.sample_rate, 22050);
+    assert!((1.0..6.0).contains(&secs), "{secs} s of audio");
+    eprintln!("tts: {secs:.2} s of audio in {:?}", started.elapsed());
+    let wide = telemarketer::audio::resample::resample_all(&audio.samples, 22050, 16000).unwrap();
+    let heard = words(&engines().stt.transcribe(wide).await.unwrap().text);
+    assert!(heard.contains("thank") && heard.contains("time"), "{heard}");
+}
+
+async fn collect(mut rx: tokio::sync::mpsc::Receiver<LlmEvent>) -> (String, Option<(usize, usize, usize, StopReason)>) {
+    let mut text = String::new();
+    let mut done = None;
+    while let Some(ev) = rx.recv().await {
+        match ev {
+            LlmEvent::Token(t) => text.push_str(&t),
+            LlmEvent::Done { prompt_evaluated, prompt_cached, generated, stop } => {
+                done = Some((prompt_evaluated, prompt_cached, generated, stop))
+            }
+            LlmEvent::Error(e) => panic!("llm error: {e}"),
+        }
+    }
+    (text, done)
+}
+
+#[tokio::test]
+async fn llama_streams_reuses_the_kv_cache_and_obeys_grammar_and_cancel() {
+    let llm = &engines().llm;
+    let mut messages = vec![
+        ChatMessage::new("system", "You are a polite phone agent for Sunrise Solar."),
+        ChatMessage::new("user", "Hello, who is calling?"),
+    ];
+    let request = |messages: Vec<ChatMessage>, grammar: Option<&str>, cancel: CancellationToken| GenerateRequest {
+        conversation_id: "kv-test".into(),
+        messages,
+        max_tokens: 24,
+        grammar: grammar.map(String::from),
+        cancel,
+    };
+    let (first, done) = collect(llm.generate(request(messages.clone(), None, CancellationToken::new()))).await;
+    let (evaluated1, cached1, generated1, _) = done.unwrap();
+    assert!(!first.trim().is_empty() && generated1 > 0);
+    assert_eq!(cached1, 0);
+
+    messages.push(ChatMessage::new("assistant", first.trim()));
+    messages.push(ChatMessage::new("user", "Okay, go on."));
+    let (_, done) = collect(llm.generate(request(messages.clone(), None, CancellationToken::new()))).await;
+    let (evaluated2, cached2, _, _) = done.unwrap();
+    assert!(cached2 >= evaluated1, "the whole first prompt is reused: cached {cached2}, first prompt {evaluated1}");
+    assert!(evaluated2 < 40, "only the new turn is evaluated: {evaluated2}");
+
+    // Grammar: even a 135M model answers only with what the grammar allows.
+    let gbnf = r#"root ::= "yes" | "no" | "unclear""#;
+    let (label, _) = collect(llm.generate(request(messages.clone(), Some(gbnf), CancellationToken::new()))).await;
+    assert!(["yes", "no", "unclear"].contains(&label.as_str()), "{label}");
+
+    // Cancel: a cancelled request stops at once.
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let (text, done) = collect(llm.generate(request(messages, None, cancel))).await;
+    assert_eq!(done.unwrap().3, StopReason::Cancelled);
+    assert!(text.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_call_with_real_models_in_real_time() {
+    let engines = engines();
+    let state = app::state(config("[turn]\nendpoint_silence_ms = 600"), engines);
+    let registry = state.registry.clone();
+    let addr = start(state).await;
+    let call = SimCall::random();
+    let steps = vec![
+        CallerStep::WaitForAgent { quiet: Duration::from_millis(800), max: Duration::from_secs(30) },
+        CallerStep::Say(espeak("Yes, I have a minute. What is this about?")),
+        CallerStep::WaitForAgent { quiet: Duration::from_millis(1200), max: Duration::from_secs(30) },
+    ];
+    let report = run_call(&format!("ws://{addr}/twilio/media"), &call, steps).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // What the caller heard, understood by whisper from the 8 kHz line audio.
+    assert!(report.heard.len() >= 2, "greeting and a reply: {} stretches", report.heard.len());
+    let greeting = words(&transcribe_8k(&report.heard[0].samples).await);
+    let keywords = ["nova", "automated", "assistant", "sunrise", "solar", "electricity", "bill", "calling"];
+    let hits = keywords.iter().filter(|k| greeting.contains(*k)).count();
+    assert!(hits >= 3, "greeting heard as: {greeting}");
+    let end_of_speech = report.caller_speech_ends[0];
+    let reply_audio: Vec<i16> = report
+        .heard
+        .iter()
+        .filter(|h| h.start_ms >= end_of_speech)
+        .flat_map(|h| h.samples.iter().copied())
+        .collect();
+    let reply_heard = transcribe_8k(&reply_audio).await;
+    assert!(reply_heard.split_whitespace().count() >= 2, "reply heard as: {reply_heard:?}");
+    assert_eq!(report.odd_frames, 0);
+
+    let record = registry.get(&call.call_sid).unwrap();
+    let caller_turn = record.turns.iter().find(|t| t.speaker == telemarketer::call::registry::Speaker::Caller).expect("caller turn");
+    let said = words(&caller_turn.text);
+    assert!(said.contains("minute") || said.contains("about"), "caller transcribed as: {said}");
+    let latency = record.turns.iter().rev().find_map(|t| t.latency.clone()).expect("latency recorded");
+    eprintln!("greeting heard: {greeting}\ncaller: {}\nreply heard: {reply_heard}\nlatency: {latency:?}\nline latency: {:?} ms", caller_turn.text, report.response_latencies_ms());
+    assert!(latency.voice_to_voice_ms.is_some());
+}
