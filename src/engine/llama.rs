@@ -325,8 +325,9 @@ fn generate(
         if generated >= request.max_tokens as usize {
             break StopReason::MaxTokens;
         }
+        // `sample` also accepts the token into the sampler chain (grammar, penalties): accepting
+        // it a second time would desynchronise the grammar, which llama.cpp answers with abort().
         let token = sampler.sample(ctx, logits_index);
-        sampler.accept(token);
         if vocab.is_eog(token) {
             break StopReason::EndOfTurn;
         }

@@ -98,6 +98,12 @@ fn run(
     threads: usize,
     audio_ctx: u32,
 ) -> Result<String, EngineError> {
+    // Whisper hallucinates words ("you", "Thank you.") on silence: an utterance with no energy
+    // above -50 dBFS holds no speech, and is not worth a second of compute either.
+    let peak = audio.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+    if peak < 0.003 {
+        return Ok(String::new());
+    }
     // whisper.cpp rejects inputs under 100 ms; pad short blips with silence instead of failing.
     let mut padded;
     let audio = if audio.len() < 16_000 / 2 {

@@ -153,12 +153,13 @@ pub fn voiced(ms: u32) -> Vec<i16> {
         .collect()
 }
 
-/// Caller speech from espeak-ng, as the phone line carries it (8 kHz).
+/// Caller speech from espeak-ng, as the phone line carries it (8 kHz). 130 words per minute:
+/// tiny.en on 8 kHz espeak speech is fragile, and slower speech is what phone callers do anyway.
 pub fn espeak(text: &str) -> Vec<i16> {
     let dir = tempdir();
     let wav = dir.join("say.wav");
     let status = std::process::Command::new("espeak-ng")
-        .args(["-v", "en-us", "-s", "150", "-w"])
+        .args(["-v", "en-us", "-s", "130", "-w"])
         .arg(&wav)
         .arg(text)
         .status()
