@@ -2,6 +2,7 @@
 //! only here; library modules have their own error types.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -27,12 +28,19 @@ struct Cli {
 enum Command {
     /// Load the models and serve Twilio webhooks, the media WebSocket and the API.
     Serve,
-    /// Rehearse a call offline: a simulated Twilio caller speaks lines (voiced by the TTS model)
-    /// to an in-process server and prints the transcript with per-stage latency.
+    /// Rehearse a call: a simulated Twilio caller speaks the given lines to the server (an
+    /// in-process one by default), then prints the transcript with per-turn latency and writes
+    /// the call as a stereo WAV (caller left, agent right).
     Simulate {
-        /// A caller line; repeat for several turns.
-        #[arg(long = "say")]
+        /// Caller lines in order: a path to a WAV file, or text spoken by the project's TTS.
         lines: Vec<String>,
+        /// Media WebSocket of a running server (e.g. ws://127.0.0.1:8080/twilio/media) instead of
+        /// an in-process one. Its transcript is read from the API if TELEMARKETER_API_TOKEN is set.
+        #[arg(long)]
+        url: Option<String>,
+        /// Where to write the stereo recording.
+        #[arg(long, default_value = "simulated-call.wav")]
+        record: PathBuf,
     },
 }
 
@@ -45,14 +53,16 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref()).context("invalid configuration")?;
-    let engines = Engines::load(&config).context("cannot load the models")?;
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
-        match cli.command {
-            Command::Serve => serve(config, engines).await,
-            Command::Simulate { lines } => simulate(config, engines, lines).await,
+    match cli.command {
+        Command::Serve => {
+            let engines = Engines::load(&config).context("cannot load the models")?;
+            runtime.block_on(serve(config, engines))
         }
-    })
+        Command::Simulate { lines, url, record } => {
+            runtime.block_on(simulate(config, lines, url, record))
+        }
+    }
 }
 
 async fn serve(config: Config, engines: Engines) -> anyhow::Result<()> {
@@ -71,52 +81,140 @@ async fn serve(config: Config, engines: Engines) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn simulate(config: Config, engines: Engines, mut lines: Vec<String>) -> anyhow::Result<()> {
+/// A caller line: a WAV file's audio, or text spoken by the project's TTS; 8 kHz PCM out.
+async fn caller_audio(line: &str, tts: &dyn TextToSpeech) -> anyhow::Result<Vec<i16>> {
+    let (samples, rate) = if line.to_ascii_lowercase().ends_with(".wav") {
+        let mut reader = hound::WavReader::open(line).with_context(|| format!("cannot read {line}"))?;
+        let spec = reader.spec();
+        let raw: Vec<f32> = match spec.sample_format {
+            hound::SampleFormat::Int => reader
+                .samples::<i32>()
+                .map(|s| s.map(|v| v as f32 / (1u64 << (spec.bits_per_sample - 1)) as f32))
+                .collect::<Result<_, _>>()?,
+            hound::SampleFormat::Float => reader.samples::<f32>().collect::<Result<_, _>>()?,
+        };
+        // Down-mix to mono: the phone line is mono.
+        let ch = spec.channels.max(1) as usize;
+        let mono = raw.chunks(ch).map(|f| f.iter().sum::<f32>() / ch as f32).collect();
+        (mono, spec.sample_rate)
+    } else {
+        let audio = tts.synthesize(line.to_string(), Default::default()).await?;
+        (audio.samples, audio.sample_rate)
+    };
+    let narrow = telemarketer::audio::resample::resample_all(&samples, rate, 8000)?;
+    Ok(telemarketer::audio::f32_to_i16(&narrow))
+}
+
+async fn simulate(
+    config: Config,
+    mut lines: Vec<String>,
+    url: Option<String>,
+    record: PathBuf,
+) -> anyhow::Result<()> {
     if lines.is_empty() {
         lines = vec![
-            "Hi. Yes, I have a minute. What is this about?".into(),
+            "Sure, tell me more about the solar panels.".into(),
             "My electricity bill is about two hundred dollars a month.".into(),
         ];
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let state = app::state(config, &engines);
-    let registry = state.registry.clone();
-    tokio::spawn(app::serve(listener, state, std::future::pending()));
+    // In-process server (all engines), or only the caller's voice and ears for a remote one.
+    let (url, registry, tts, stt): (String, _, Arc<dyn TextToSpeech>, Arc<dyn SpeechToText>) = match url {
+        Some(url) => {
+            let tts = telemarketer::engine::piper::PiperEngine::load(&config.tts)?;
+            let stt = telemarketer::engine::whisper::WhisperEngine::load(&config.stt)?;
+            (url, None, Arc::new(tts), Arc::new(stt))
+        }
+        None => {
+            let engines = Engines::load(&config).context("cannot load the models")?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            let state = app::state(config.clone(), &engines);
+            let registry = state.registry.clone();
+            tokio::spawn(app::serve(listener, state, std::future::pending()));
+            (
+                format!("ws://{addr}/twilio/media"),
+                Some(registry),
+                Arc::new(engines.tts.clone()),
+                Arc::new(engines.stt.clone()),
+            )
+        }
+    };
 
-    // The caller's voice: the TTS model, resampled to the phone's 8 kHz.
-    let mut steps = vec![CallerStep::WaitForAgent { quiet: Duration::from_millis(700), max: Duration::from_secs(30) }];
+    let wait = CallerStep::WaitForAgent {
+        quiet: Duration::from_millis(800),
+        max: Duration::from_secs(30),
+    };
+    let mut steps = vec![wait.clone()];
     for line in &lines {
-        let audio = engines.tts.synthesize(line.clone(), Default::default()).await?;
-        let pcm = telemarketer::audio::resample::resample_all(&audio.samples, audio.sample_rate, 8000)?;
-        steps.push(CallerStep::Say(telemarketer::audio::f32_to_i16(&pcm)));
-        steps.push(CallerStep::WaitForAgent { quiet: Duration::from_millis(700), max: Duration::from_secs(30) });
+        steps.push(CallerStep::Say(caller_audio(line, tts.as_ref()).await?));
+        steps.push(wait.clone());
     }
     let call = SimCall::random();
-    let report = sim::run_call(&format!("ws://{addr}/twilio/media"), &call, steps).await?;
+    println!("calling {url} as {} ...", call.call_sid);
+    let report = sim::run_call(&url, &call, steps).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
+    report.write_stereo_wav(&record)?;
 
-    println!("== transcript ({}) ==", call.call_sid);
-    if let Some(record) = registry.get(&call.call_sid) {
-        for turn in &record.turns {
-            println!("[{:>6} ms] {:?}: {}", turn.at_ms, turn.speaker, turn.text);
-            if let Some(l) = &turn.latency {
-                println!("             latency: {}", serde_json::to_string(l)?);
-            }
-        }
+    println!("\n== transcript ({}) ==", call.call_sid);
+    let record_json = match &registry {
+        Some(r) => r.get(&call.call_sid).map(serde_json::to_value).transpose()?,
+        None => fetch_remote_record(&url, &call.call_sid, &config).await,
+    };
+    match record_json {
+        Some(rec) => print_turns(&rec),
+        None => println!("(no transcript: set TELEMARKETER_API_TOKEN to read it from the server)"),
     }
-    println!("== what the caller heard (whisper on the 8 kHz line audio) ==");
+    println!("\n== what the caller heard (whisper on the 8 kHz line) ==");
     for heard in &report.heard {
         let pcm = telemarketer::audio::i16_to_f32(&heard.samples);
         let wide = telemarketer::audio::resample::resample_all(&pcm, 8000, 16000)?;
-        let text = engines.stt.transcribe(wide).await?.text;
+        let text = stt.transcribe(wide).await?.text;
         println!("[{:>6} ms] {text}", heard.start_ms);
     }
     println!(
-        "caller speech end -> agent audio heard (ms): {:?}; frames {}, underruns {}",
+        "\nend of caller speech -> agent audio heard on the line (ms): {:?}\nagent frames {}, underruns {}, recording {}",
         report.response_latencies_ms(),
         report.frames_received,
-        report.underruns
+        report.underruns,
+        record.display()
     );
     Ok(())
+}
+
+fn print_turns(record: &serde_json::Value) {
+    let Some(turns) = record["turns"].as_array() else { return };
+    for t in turns {
+        println!(
+            "[{:>6} ms] {:<6} {}",
+            t["at_ms"],
+            t["speaker"].as_str().unwrap_or("?"),
+            t["text"].as_str().unwrap_or("")
+        );
+        if let Some(l) = t.get("latency") {
+            let f = |k: &str| l[k].as_f64().map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());
+            println!(
+                "           endpointing {} | stt {} | llm first token {} | first clause {} | tts first audio {} | first frame {} | voice-to-voice {} ms",
+                f("endpointing_ms"), f("stt_ms"), f("llm_first_token_ms"), f("llm_first_clause_ms"),
+                f("tts_first_audio_ms"), f("first_frame_ms"), f("voice_to_voice_ms")
+            );
+        }
+    }
+}
+
+/// The remote server's record of the call, through the API.
+async fn fetch_remote_record(media_url: &str, call_sid: &str, config: &Config) -> Option<serde_json::Value> {
+    let token = config.secrets.api_token.as_deref()?;
+    let base = media_url
+        .replacen("wss://", "https://", 1)
+        .replacen("ws://", "http://", 1)
+        .replace("/twilio/media", "");
+    reqwest::Client::new()
+        .get(format!("{base}/v1/calls/{call_sid}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
 }

@@ -80,9 +80,30 @@ pub struct SimReport {
     pub odd_frames: u64,
     /// Times the play buffer ran dry in the middle of an utterance (audible gaps).
     pub underruns: u64,
+    /// The line as a recorder on it would hear it, one 20 ms frame per tick: what the caller
+    /// sent and what Twilio played to the caller, sample-aligned (8 kHz).
+    pub caller_track: Vec<i16>,
+    pub agent_track: Vec<i16>,
 }
 
 impl SimReport {
+    /// Writes the call as a stereo WAV: caller on the left, agent on the right.
+    pub fn write_stereo_wav(&self, path: &std::path::Path) -> Result<(), hound::Error> {
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 8000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(path, spec)?;
+        let n = self.caller_track.len().max(self.agent_track.len());
+        for i in 0..n {
+            w.write_sample(self.caller_track.get(i).copied().unwrap_or(0))?;
+            w.write_sample(self.agent_track.get(i).copied().unwrap_or(0))?;
+        }
+        w.finalize()
+    }
+
     /// Response latency after each caller utterance: end of caller speech -> agent audio heard.
     pub fn response_latencies_ms(&self) -> Vec<u64> {
         self.caller_speech_ends
@@ -200,6 +221,7 @@ pub async fn run_call(url: &str, call: &SimCall, steps: Vec<CallerStep>) -> Resu
                             report.caller_speech_ends.push(now_ms);
                         }
                         send_media(&mut tx, call, &mut seq, now_ms, &buf).await?;
+                        report.caller_track.extend_from_slice(&buf);
                         frame = &[];
                     }
                     Some(CallerStep::Silence(d)) => {
@@ -231,6 +253,7 @@ pub async fn run_call(url: &str, call: &SimCall, steps: Vec<CallerStep>) -> Resu
                 }
                 if !frame.is_empty() {
                     send_media(&mut tx, call, &mut seq, now_ms, frame).await?;
+                    report.caller_track.extend_from_slice(frame);
                 }
                 if step_done {
                     steps.pop_front();
@@ -252,6 +275,7 @@ pub async fn run_call(url: &str, call: &SimCall, steps: Vec<CallerStep>) -> Resu
                             report.heard.push(HeardSpeech { start_ms: now_ms, samples: Vec::new() });
                             playing_since = Some(tick_n);
                         }
+                        report.agent_track.extend_from_slice(&pcm);
                         if let Some(h) = report.heard.last_mut() {
                             h.samples.extend(pcm);
                         }
@@ -260,6 +284,7 @@ pub async fn run_call(url: &str, call: &SimCall, steps: Vec<CallerStep>) -> Resu
                     }
                     Some(Play::Mark(_)) => unreachable!("marks are drained above"),
                     None => {
+                        report.agent_track.extend_from_slice(&silence);
                         if playing_since.is_some() && last_agent_tick == Some(tick_n - 1) {
                             // A gap right after audio: either the utterance ended or we starved.
                             playing_since = None;

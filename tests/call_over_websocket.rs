@@ -36,7 +36,12 @@ async fn greeting_reply_marks_and_bad_input_over_loopback() {
     assert_eq!(report.underruns, 0, "no gaps inside an utterance");
     // Greeting clause marks and reply clause marks all came back after playing.
     let names: Vec<&str> = report.marks_echoed.iter().map(|(n, _)| n.as_str()).collect();
-    assert!(names.contains(&"s1c0") && names.contains(&"s2c0"), "{names:?}");
+    for expected in ["s1c0", "s1end", "s2c0", "s2end"] {
+        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    }
+    // The final mark of the greeting comes back after all of its clause marks.
+    let pos = |n: &str| names.iter().position(|m| *m == n).unwrap();
+    assert!(pos("s1end") > pos("s1c0") && pos("s1end") < pos("s2c0"));
     // The reply started after the caller stopped speaking, within the endpointing + processing time.
     let latency = report.response_latencies_ms();
     assert_eq!(latency.len(), 1);

@@ -29,6 +29,11 @@ fn models_dir() -> std::path::PathBuf {
     dir
 }
 
+/// Threads of this process, from /proc.
+fn os_threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
+}
+
 fn config(extra: &str) -> Config {
     let toml = format!("[models]\ndir = {:?}\n{extra}", models_dir().display().to_string());
     RawConfig::from_toml(&toml)
@@ -142,6 +147,8 @@ async fn a_whole_call_with_real_models_in_real_time() {
     let state = app::state(config("[turn]\nendpoint_silence_ms = 600"), engines);
     let registry = state.registry.clone();
     let addr = start(state).await;
+    let threads_before = os_threads();
+    let tasks_before = tokio::runtime::Handle::current().metrics().num_alive_tasks();
     let call = SimCall::random();
     let steps = vec![
         CallerStep::WaitForAgent { quiet: Duration::from_millis(800), max: Duration::from_secs(30) },
@@ -149,7 +156,11 @@ async fn a_whole_call_with_real_models_in_real_time() {
         CallerStep::WaitForAgent { quiet: Duration::from_millis(1200), max: Duration::from_secs(30) },
     ];
     let report = run_call(&format!("ws://{addr}/twilio/media"), &call, steps).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // `stop` ended everything: the call's tasks are gone and no thread was left behind.
+    assert_eq!(tokio::runtime::Handle::current().metrics().num_alive_tasks(), tasks_before, "leaked tasks");
+    assert_eq!(os_threads(), threads_before, "leaked threads");
+    assert_eq!(registry.get(&call.call_sid).unwrap().status, "completed");
 
     // What the caller heard, understood by whisper from the 8 kHz line audio.
     assert!(report.heard.len() >= 2, "greeting and a reply: {} stretches", report.heard.len());

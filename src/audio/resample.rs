@@ -200,6 +200,20 @@ mod tests {
     }
 
     #[test]
+    fn a_1khz_tone_keeps_its_frequency_and_level() {
+        for (from, to) in [(8000, 16000), (22050, 8000)] {
+            let out = resample_all(&sine(1000.0, from, from as usize), from, to).unwrap();
+            let body = &out[to as usize / 10..to as usize * 9 / 10];
+            let level_db = 20.0 * (rms(body) / 0.3536).log10();
+            assert!(level_db.abs() < 0.5, "{from}->{to}: level {level_db:.2} dB");
+            // Frequency from zero crossings: 2000 per second for 1 kHz.
+            let crossings = body.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
+            let hz = crossings as f32 / 2.0 / (body.len() as f32 / to as f32);
+            assert!((hz - 1000.0).abs() < 5.0, "{from}->{to}: {hz} Hz");
+        }
+    }
+
+    #[test]
     fn downsampling_removes_what_8k_cannot_carry() {
         let pass = resample_all(&sine(3000.0, 22050, 22050), 22050, 8000).unwrap();
         let stop = resample_all(&sine(6000.0, 22050, 22050), 22050, 8000).unwrap();

@@ -19,15 +19,17 @@ const FRAME: Duration = Duration::from_millis(20);
 /// What the session asks the pacer to do.
 #[derive(Debug)]
 pub enum OutputCommand {
-    /// One synthesised clause of an agent utterance, at the voice's sample rate.
+    /// One synthesised clause of an agent utterance, at the voice's sample rate. Sent as soon
+    /// as it is ready: the pacer does not wait to know whether more clauses follow.
     Clause {
         speech_id: u64,
         clause_index: u32,
         samples: Vec<f32>,
         sample_rate: u32,
-        /// The last clause of the utterance: flush the resampler tail and pad to a whole frame.
-        last: bool,
     },
+    /// The utterance is complete: flush the resampler tail, pad to a whole frame and send the
+    /// utterance's final mark ([`end_mark_name`]), which Twilio echoes once all of it was played.
+    EndSpeech { speech_id: u64 },
     /// Drop everything queued and send Twilio `clear` (barge-in, priority lane).
     Clear,
 }
@@ -48,7 +50,12 @@ pub fn mark_name(speech_id: u64, clause_index: u32) -> String {
     format!("s{speech_id}c{clause_index}")
 }
 
-/// `(speech_id, clause_index)` from a mark name we sent.
+/// The mark that follows an utterance's last audio.
+pub fn end_mark_name(speech_id: u64) -> String {
+    format!("s{speech_id}end")
+}
+
+/// `(speech_id, clause_index)` from a clause mark we sent.
 pub fn parse_mark(name: &str) -> Option<(u64, u32)> {
     let rest = name.strip_prefix('s')?;
     let (s, c) = rest.split_once('c')?;
@@ -102,7 +109,7 @@ pub async fn run_pacer(
                     frames_sent = 0;
                     clock_start = Instant::now();
                 }
-                Some(OutputCommand::Clause { speech_id, clause_index, samples, sample_rate, last }) => {
+                Some(OutputCommand::Clause { speech_id, clause_index, samples, sample_rate }) => {
                     let r = match resampler.as_mut() {
                         Some((rate, r)) if *rate == sample_rate => r,
                         _ => match StreamResampler::new(sample_rate, TWILIO_RATE) {
@@ -114,20 +121,19 @@ pub async fn run_pacer(
                         },
                     };
                     partial.extend(r.process(&samples));
-                    if last {
-                        partial.extend(r.flush());
-                        let rem = partial.len() % FRAME_SAMPLES;
-                        if rem != 0 {
-                            partial.resize(partial.len() + FRAME_SAMPLES - rem, 0.0);
-                        }
-                    }
-                    let whole = partial.len() - partial.len() % FRAME_SAMPLES;
-                    for chunk in partial[..whole].chunks(FRAME_SAMPLES) {
-                        let pcm = crate::audio::f32_to_i16(chunk);
-                        queue.push_back(Queued::Frame { speech_id, payload: mulaw::encode(&pcm) });
-                    }
-                    partial.drain(..whole);
+                    queue_frames(&mut queue, &mut partial, speech_id);
                     queue.push_back(Queued::Mark(mark_name(speech_id, clause_index)));
+                }
+                Some(OutputCommand::EndSpeech { speech_id }) => {
+                    if let Some((_, r)) = resampler.as_mut() {
+                        partial.extend(r.flush());
+                    }
+                    let rem = partial.len() % FRAME_SAMPLES;
+                    if rem != 0 {
+                        partial.resize(partial.len() + FRAME_SAMPLES - rem, 0.0);
+                    }
+                    queue_frames(&mut queue, &mut partial, speech_id);
+                    queue.push_back(Queued::Mark(end_mark_name(speech_id)));
                 }
             },
             _ = tick.tick() => {
@@ -169,6 +175,19 @@ pub async fn run_pacer(
             }
         }
     }
+}
+
+/// Moves the whole frames of `partial` into the queue as mu-law.
+fn queue_frames(queue: &mut VecDeque<Queued>, partial: &mut Vec<f32>, speech_id: u64) {
+    let whole = partial.len() - partial.len() % FRAME_SAMPLES;
+    for chunk in partial[..whole].chunks(FRAME_SAMPLES) {
+        let pcm = crate::audio::f32_to_i16(chunk);
+        queue.push_back(Queued::Frame {
+            speech_id,
+            payload: mulaw::encode(&pcm),
+        });
+    }
+    partial.drain(..whole);
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ pub struct TurnLatency {
     pub stt_ms: f64,
     pub llm_first_token_ms: Option<f64>,
     pub llm_first_clause_ms: Option<f64>,
+    /// Synthesis time of the reply's first clause.
     pub tts_first_audio_ms: Option<f64>,
     /// End of turn decided -> first agent frame sent.
     pub first_frame_ms: Option<f64>,

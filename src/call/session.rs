@@ -264,11 +264,13 @@ async fn run_agent(
     let mut splitter = ClauseSplitter::new();
     let mut clauses = splitter.push(&greeting);
     clauses.extend(splitter.finish());
-    let n = clauses.len();
     for (i, clause) in clauses.into_iter().enumerate() {
-        if !speak_clause(&deps, &out, speech_id, i as u32, clause, i + 1 == n, &cancel).await {
+        if !speak_clause(&deps, &out, speech_id, i as u32, clause, &cancel).await.0 {
             return;
         }
+    }
+    if out.send(OutputCommand::EndSpeech { speech_id }).await.is_err() {
+        return;
     }
     history.push(ChatMessage::new("assistant", greeting.clone()));
     deps.registry.add_turn(
@@ -330,7 +332,7 @@ async fn run_agent(
         history.push(ChatMessage::new("user", transcript.text));
 
         speech_id += 1;
-        let reply = respond(&deps, &call_sid, &system_prompt, &history, speech_id, &out, &cancel, decided_at, &mut latency).await;
+        let reply = respond(&deps, &call_sid, &system_prompt, &history, speech_id, &out, &cancel, &mut latency).await;
         if cancel.is_cancelled() {
             return;
         }
@@ -366,30 +368,32 @@ async fn run_agent(
     }
 }
 
-/// Synthesises one clause and queues it for the pacer. False when the call is over.
+/// Synthesises one clause and queues it for the pacer. Returns whether the call goes on, and
+/// how long synthesis took.
 async fn speak_clause(
     deps: &SessionDeps,
     out: &mpsc::Sender<OutputCommand>,
     speech_id: u64,
     clause_index: u32,
     clause: String,
-    last: bool,
     cancel: &CancellationToken,
-) -> bool {
+) -> (bool, Option<Duration>) {
     match deps.tts.synthesize(clause, cancel.clone()).await {
-        Ok(audio) => out
-            .send(OutputCommand::Clause {
-                speech_id,
-                clause_index,
-                samples: audio.samples,
-                sample_rate: audio.sample_rate.max(1),
-                last,
-            })
-            .await
-            .is_ok(),
+        Ok(audio) => {
+            let sent = out
+                .send(OutputCommand::Clause {
+                    speech_id,
+                    clause_index,
+                    samples: audio.samples,
+                    sample_rate: audio.sample_rate.max(1),
+                })
+                .await
+                .is_ok();
+            (sent, Some(audio.elapsed))
+        }
         Err(e) => {
             tracing::error!(error = %e, "text to speech failed");
-            !cancel.is_cancelled()
+            (!cancel.is_cancelled(), None)
         }
     }
 }
@@ -404,7 +408,6 @@ async fn respond(
     speech_id: u64,
     out: &mpsc::Sender<OutputCommand>,
     cancel: &CancellationToken,
-    turn_decided_at: Instant,
     latency: &mut TurnLatency,
 ) -> String {
     let mut messages = vec![ChatMessage::new("system", system_prompt)];
@@ -424,20 +427,20 @@ async fn respond(
     let tts_out = out.clone();
     let tts_cancel = cancel.clone();
     let tts_task = tokio::spawn(async move {
-        let mut first_audio: Option<Instant> = None;
+        // Synthesis time of the first clause: the TTS share of time to first audio.
+        let mut first_audio: Option<Duration> = None;
         let mut index = 0u32;
-        let mut pending: Option<String> = clause_rx.recv().await;
-        while let Some(clause) = pending.take() {
-            let next = clause_rx.recv().await;
-            let last = next.is_none();
-            let ok = speak_clause(&tts_deps, &tts_out, speech_id, index, clause, last, &tts_cancel).await;
-            first_audio.get_or_insert_with(Instant::now);
+        while let Some(clause) = clause_rx.recv().await {
+            let (ok, synth) = speak_clause(&tts_deps, &tts_out, speech_id, index, clause, &tts_cancel).await;
+            if first_audio.is_none() {
+                first_audio = synth;
+            }
             if !ok {
-                break;
+                return first_audio;
             }
             index += 1;
-            pending = next;
         }
+        let _ = tts_out.send(OutputCommand::EndSpeech { speech_id }).await;
         first_audio
     });
 
@@ -496,7 +499,7 @@ async fn respond(
     }
     drop(clause_tx);
     if let Ok(Some(first_audio)) = tts_task.await {
-        latency.tts_first_audio_ms = Some(ms(first_audio.saturating_duration_since(turn_decided_at)));
+        latency.tts_first_audio_ms = Some(ms(first_audio));
     }
     reply
 }
