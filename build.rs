@@ -14,7 +14,10 @@ fn main() {
     if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
         backends.push("cuda");
     }
-    println!("cargo:rustc-env=TELEMARKETER_BACKENDS={}", backends.join(","));
+    println!(
+        "cargo:rustc-env=TELEMARKETER_BACKENDS={}",
+        backends.join(",")
+    );
     let cpu = std::env::var("CARGO_ENCODED_RUSTFLAGS")
         .ok()
         .and_then(|f| {

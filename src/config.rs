@@ -178,10 +178,12 @@ impl Secrets {
     }
 }
 
-pub const DEFAULT_GREETING: &str = "Hi, this is Nova, an automated AI assistant calling from Sunrise Solar. \
+pub const DEFAULT_GREETING: &str =
+    "Hi, this is Nova, an automated AI assistant calling from Sunrise Solar. \
 Is now a good time for a quick question about your electricity bill?";
 
-pub const DEFAULT_SYSTEM_PROMPT: &str = "You are Nova, a friendly, brief phone agent for Sunrise Solar. \
+pub const DEFAULT_SYSTEM_PROMPT: &str =
+    "You are Nova, a friendly, brief phone agent for Sunrise Solar. \
 You are talking on the phone, so answer in one or two short spoken sentences, without lists, \
 markdown or emojis. Your goal is to book a free solar consultation.";
 
@@ -223,7 +225,10 @@ impl RawConfig {
             .map_err(|e| invalid("server.listen", &format!("not an address: {e}")))?;
         if let Some(url) = &self.server.public_url {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(invalid("server.public_url", "must start with https:// or http://"));
+                return Err(invalid(
+                    "server.public_url",
+                    "must start with https:// or http://",
+                ));
             }
         }
         let dir = self.models.dir.unwrap_or_else(|| PathBuf::from("models"));
@@ -338,7 +343,10 @@ impl RawConfig {
         }
         Ok(Config {
             listen,
-            public_url: self.server.public_url.map(|u| u.trim_end_matches('/').to_string()),
+            public_url: self
+                .server
+                .public_url
+                .map(|u| u.trim_end_matches('/').to_string()),
             allow_unsigned_webhooks: self.server.allow_unsigned_webhooks.unwrap_or(false),
             models,
             stt,
@@ -353,10 +361,14 @@ impl RawConfig {
 
 /// Debian's espeak-ng-data location, used when the config names none.
 fn find_espeak_data() -> Option<PathBuf> {
-    ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/share"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.join("espeak-ng-data").is_dir())
+    [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/share",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.join("espeak-ng-data").is_dir())
 }
 
 impl Config {

@@ -84,7 +84,8 @@ async fn serve(config: Config, engines: Engines) -> anyhow::Result<()> {
 /// A caller line: a WAV file's audio, or text spoken by the project's TTS; 8 kHz PCM out.
 async fn caller_audio(line: &str, tts: &dyn TextToSpeech) -> anyhow::Result<Vec<i16>> {
     let (samples, rate) = if line.to_ascii_lowercase().ends_with(".wav") {
-        let mut reader = hound::WavReader::open(line).with_context(|| format!("cannot read {line}"))?;
+        let mut reader =
+            hound::WavReader::open(line).with_context(|| format!("cannot read {line}"))?;
         let spec = reader.spec();
         let raw: Vec<f32> = match spec.sample_format {
             hound::SampleFormat::Int => reader
@@ -95,7 +96,10 @@ async fn caller_audio(line: &str, tts: &dyn TextToSpeech) -> anyhow::Result<Vec<
         };
         // Down-mix to mono: the phone line is mono.
         let ch = spec.channels.max(1) as usize;
-        let mono = raw.chunks(ch).map(|f| f.iter().sum::<f32>() / ch as f32).collect();
+        let mono = raw
+            .chunks(ch)
+            .map(|f| f.iter().sum::<f32>() / ch as f32)
+            .collect();
         (mono, spec.sample_rate)
     } else {
         let audio = tts.synthesize(line.to_string(), Default::default()).await?;
@@ -118,27 +122,28 @@ async fn simulate(
         ];
     }
     // In-process server (all engines), or only the caller's voice and ears for a remote one.
-    let (url, registry, tts, stt): (String, _, Arc<dyn TextToSpeech>, Arc<dyn SpeechToText>) = match url {
-        Some(url) => {
-            let tts = telemarketer::engine::piper::PiperEngine::load(&config.tts)?;
-            let stt = telemarketer::engine::whisper::WhisperEngine::load(&config.stt)?;
-            (url, None, Arc::new(tts), Arc::new(stt))
-        }
-        None => {
-            let engines = Engines::load(&config).context("cannot load the models")?;
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let addr = listener.local_addr()?;
-            let state = app::state(config.clone(), &engines);
-            let registry = state.registry.clone();
-            tokio::spawn(app::serve(listener, state, std::future::pending()));
-            (
-                format!("ws://{addr}/twilio/media"),
-                Some(registry),
-                Arc::new(engines.tts.clone()),
-                Arc::new(engines.stt.clone()),
-            )
-        }
-    };
+    let (url, registry, tts, stt): (String, _, Arc<dyn TextToSpeech>, Arc<dyn SpeechToText>) =
+        match url {
+            Some(url) => {
+                let tts = telemarketer::engine::piper::PiperEngine::load(&config.tts)?;
+                let stt = telemarketer::engine::whisper::WhisperEngine::load(&config.stt)?;
+                (url, None, Arc::new(tts), Arc::new(stt))
+            }
+            None => {
+                let engines = Engines::load(&config).context("cannot load the models")?;
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                let addr = listener.local_addr()?;
+                let state = app::state(config.clone(), &engines);
+                let registry = state.registry.clone();
+                tokio::spawn(app::serve(listener, state, std::future::pending()));
+                (
+                    format!("ws://{addr}/twilio/media"),
+                    Some(registry),
+                    Arc::new(engines.tts.clone()),
+                    Arc::new(engines.stt.clone()),
+                )
+            }
+        };
 
     let wait = CallerStep::WaitForAgent {
         quiet: Duration::from_millis(800),
@@ -157,7 +162,10 @@ async fn simulate(
 
     println!("\n== transcript ({}) ==", call.call_sid);
     let record_json = match &registry {
-        Some(r) => r.get(&call.call_sid).map(serde_json::to_value).transpose()?,
+        Some(r) => r
+            .get(&call.call_sid)
+            .map(serde_json::to_value)
+            .transpose()?,
         None => fetch_remote_record(&url, &call.call_sid, &config).await,
     };
     match record_json {
@@ -182,7 +190,9 @@ async fn simulate(
 }
 
 fn print_turns(record: &serde_json::Value) {
-    let Some(turns) = record["turns"].as_array() else { return };
+    let Some(turns) = record["turns"].as_array() else {
+        return;
+    };
     for t in turns {
         println!(
             "[{:>6} ms] {:<6} {}",
@@ -191,7 +201,11 @@ fn print_turns(record: &serde_json::Value) {
             t["text"].as_str().unwrap_or("")
         );
         if let Some(l) = t.get("latency") {
-            let f = |k: &str| l[k].as_f64().map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into());
+            let f = |k: &str| {
+                l[k].as_f64()
+                    .map(|v| format!("{v:.0}"))
+                    .unwrap_or_else(|| "-".into())
+            };
             println!(
                 "           endpointing {} | stt {} | llm first token {} | first clause {} | tts first audio {} | first frame {} | voice-to-voice {} ms",
                 f("endpointing_ms"), f("stt_ms"), f("llm_first_token_ms"), f("llm_first_clause_ms"),
@@ -202,7 +216,11 @@ fn print_turns(record: &serde_json::Value) {
 }
 
 /// The remote server's record of the call, through the API.
-async fn fetch_remote_record(media_url: &str, call_sid: &str, config: &Config) -> Option<serde_json::Value> {
+async fn fetch_remote_record(
+    media_url: &str,
+    call_sid: &str,
+    config: &Config,
+) -> Option<serde_json::Value> {
     let token = config.secrets.api_token.as_deref()?;
     let base = media_url
         .replacen("wss://", "https://", 1)

@@ -108,7 +108,12 @@ impl SimReport {
     pub fn response_latencies_ms(&self) -> Vec<u64> {
         self.caller_speech_ends
             .iter()
-            .filter_map(|&end| self.heard.iter().find(|h| h.start_ms >= end).map(|h| h.start_ms - end))
+            .filter_map(|&end| {
+                self.heard
+                    .iter()
+                    .find(|h| h.start_ms >= end)
+                    .map(|h| h.start_ms - end)
+            })
             .collect()
     }
 }
@@ -127,17 +132,26 @@ enum Play {
 }
 
 /// Places the simulated call against a media WebSocket URL (`ws://host/twilio/media`).
-pub async fn run_call(url: &str, call: &SimCall, steps: Vec<CallerStep>) -> Result<SimReport, SimError> {
+pub async fn run_call(
+    url: &str,
+    call: &SimCall,
+    steps: Vec<CallerStep>,
+) -> Result<SimReport, SimError> {
     let (ws, _) = tokio_tungstenite::connect_async(url)
         .await
-        .map_err(|e| SimError::Connect { url: url.to_string(), reason: e.to_string() })?;
+        .map_err(|e| SimError::Connect {
+            url: url.to_string(),
+            reason: e.to_string(),
+        })?;
     let (mut tx, mut rx) = ws.split();
     let send = |v: Value| Message::Text(v.to_string().into());
     let b64 = base64::engine::general_purpose::STANDARD;
 
-    tx.send(send(json!({"event": "connected", "protocol": "Call", "version": "1.0.0"})))
-        .await
-        .map_err(|e| SimError::Socket(e.to_string()))?;
+    tx.send(send(
+        json!({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
+    ))
+    .await
+    .map_err(|e| SimError::Socket(e.to_string()))?;
     tx.send(send(json!({
         "event": "start",
         "sequenceNumber": "1",
@@ -329,7 +343,13 @@ type WsSink = futures::stream::SplitSink<
     Message,
 >;
 
-async fn send_media(tx: &mut WsSink, call: &SimCall, seq: &mut u64, now_ms: u64, pcm: &[i16]) -> Result<(), SimError> {
+async fn send_media(
+    tx: &mut WsSink,
+    call: &SimCall,
+    seq: &mut u64,
+    now_ms: u64,
+    pcm: &[i16],
+) -> Result<(), SimError> {
     *seq += 1;
     let payload = base64::engine::general_purpose::STANDARD.encode(mulaw::encode(pcm));
     let v = json!({
@@ -337,11 +357,20 @@ async fn send_media(tx: &mut WsSink, call: &SimCall, seq: &mut u64, now_ms: u64,
         "media": {"track": "inbound", "chunk": (now_ms / 20).to_string(), "timestamp": now_ms.to_string(), "payload": payload},
         "streamSid": call.stream_sid,
     });
-    tx.send(Message::Text(v.to_string().into())).await.map_err(|e| SimError::Socket(e.to_string()))
+    tx.send(Message::Text(v.to_string().into()))
+        .await
+        .map_err(|e| SimError::Socket(e.to_string()))
 }
 
-async fn echo_mark(tx: &mut WsSink, stream_sid: &str, seq: &mut u64, name: &str) -> Result<(), SimError> {
+async fn echo_mark(
+    tx: &mut WsSink,
+    stream_sid: &str,
+    seq: &mut u64,
+    name: &str,
+) -> Result<(), SimError> {
     *seq += 1;
     let v = json!({"event": "mark", "sequenceNumber": seq.to_string(), "streamSid": stream_sid, "mark": {"name": name}});
-    tx.send(Message::Text(v.to_string().into())).await.map_err(|e| SimError::Socket(e.to_string()))
+    tx.send(Message::Text(v.to_string().into()))
+        .await
+        .map_err(|e| SimError::Socket(e.to_string()))
 }

@@ -14,7 +14,11 @@ use telemarketer::sim::{run_call, CallerStep, SimCall};
 #[tokio::test]
 async fn greeting_reply_marks_and_bad_input_over_loopback() {
     let config = test_config("[turn]\nendpoint_silence_ms = 400", Secrets::default());
-    let (state, prompts) = fake_state(config, &["yes tell me more"], "Great question. We install solar panels.");
+    let (state, prompts) = fake_state(
+        config,
+        &["yes tell me more"],
+        "Great question. We install solar panels.",
+    );
     let registry = state.registry.clone();
     let addr = start(state).await;
     let call = SimCall::random();
@@ -29,15 +33,29 @@ async fn greeting_reply_marks_and_bad_input_over_loopback() {
         CallerStep::Say(voiced(900)),
         CallerStep::WaitForAgent { quiet: Duration::from_millis(500), max: Duration::from_secs(20) },
     ];
-    let report = run_call(&format!("ws://{addr}/twilio/media"), &call, steps).await.unwrap();
+    let report = run_call(&format!("ws://{addr}/twilio/media"), &call, steps)
+        .await
+        .unwrap();
 
     assert_eq!(report.odd_frames, 0, "every frame is 160 bytes of mu-law");
-    assert_eq!(report.heard.len(), 2, "greeting, then one reply: {:?}", report.heard.iter().map(|h| h.start_ms).collect::<Vec<_>>());
+    assert_eq!(
+        report.heard.len(),
+        2,
+        "greeting, then one reply: {:?}",
+        report.heard.iter().map(|h| h.start_ms).collect::<Vec<_>>()
+    );
     assert_eq!(report.underruns, 0, "no gaps inside an utterance");
     // Greeting clause marks and reply clause marks all came back after playing.
-    let names: Vec<&str> = report.marks_echoed.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = report
+        .marks_echoed
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
     for expected in ["s1c0", "s1end", "s2c0", "s2end"] {
-        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
     }
     // The final mark of the greeting comes back after all of its clause marks.
     let pos = |n: &str| names.iter().position(|m| *m == n).unwrap();
@@ -50,11 +68,17 @@ async fn greeting_reply_marks_and_bad_input_over_loopback() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let record = registry.get(&call.call_sid).expect("call recorded");
     let speakers: Vec<Speaker> = record.turns.iter().map(|t| t.speaker).collect();
-    assert_eq!(speakers, vec![Speaker::Agent, Speaker::Caller, Speaker::Agent]);
+    assert_eq!(
+        speakers,
+        vec![Speaker::Agent, Speaker::Caller, Speaker::Agent]
+    );
     assert_eq!(record.turns[1].text, "yes tell me more");
     let latency = record.turns[2].latency.as_ref().expect("reply latency");
     assert!(latency.first_frame_ms.is_some() && latency.voice_to_voice_ms.is_some());
-    assert!((380.0..=460.0).contains(&latency.endpointing_ms), "{latency:?}");
+    assert!(
+        (380.0..=460.0).contains(&latency.endpointing_ms),
+        "{latency:?}"
+    );
     // The LLM saw the system prompt, the greeting and the caller's words.
     let prompt = &prompts.lock().unwrap()[0];
     assert_eq!(prompt[0].role, "system");
@@ -71,11 +95,27 @@ async fn voice_webhook_requires_a_valid_signature_and_returns_twiml() {
     let (state, _) = fake_state(config, &[], "");
     let addr = start(state).await;
     let client = reqwest::Client::new();
-    let form = [("CallSid", "CA0123456789abcdef0123456789abcdef"), ("From", "+15005550006"), ("To", "+14155550100")];
-    let params: Vec<(String, String)> = form.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let good = telemarketer::twilio::signature::compute("12345", "https://example.test/twilio/voice", &params);
+    let form = [
+        ("CallSid", "CA0123456789abcdef0123456789abcdef"),
+        ("From", "+15005550006"),
+        ("To", "+14155550100"),
+    ];
+    let params: Vec<(String, String)> = form
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let good = telemarketer::twilio::signature::compute(
+        "12345",
+        "https://example.test/twilio/voice",
+        &params,
+    );
 
-    let unsigned = client.post(format!("http://{addr}/twilio/voice")).form(&form).send().await.unwrap();
+    let unsigned = client
+        .post(format!("http://{addr}/twilio/voice"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unsigned.status(), 403);
     let forged = client
         .post(format!("http://{addr}/twilio/voice"))
@@ -94,8 +134,14 @@ async fn voice_webhook_requires_a_valid_signature_and_returns_twiml() {
         .unwrap();
     assert_eq!(ok.status(), 200);
     let xml = ok.text().await.unwrap();
-    assert!(xml.contains(r#"<Stream url="wss://example.test/twilio/media">"#), "{xml}");
-    assert!(xml.contains(r#"<Parameter name="call_sid" value="CA0123456789abcdef0123456789abcdef"/>"#), "{xml}");
+    assert!(
+        xml.contains(r#"<Stream url="wss://example.test/twilio/media">"#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<Parameter name="call_sid" value="CA0123456789abcdef0123456789abcdef"/>"#),
+        "{xml}"
+    );
     assert!(xml.contains("<Hangup/>"), "{xml}");
 }
 
@@ -116,14 +162,38 @@ async fn engine_api_needs_the_bearer_token() {
     let url = format!("http://{addr}/v1/calls");
     let r = client.post(&url).json(&body).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let r = client.post(&url).bearer_auth("wrong").json(&body).send().await.unwrap();
+    let r = client
+        .post(&url)
+        .bearer_auth("wrong")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let r = client.post(&url).bearer_auth("api-secret").body("{oops").send().await.unwrap();
+    let r = client
+        .post(&url)
+        .bearer_auth("api-secret")
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("invalid JSON"));
-    let r = client.post(&url).bearer_auth("api-secret").json(&serde_json::json!({"call_sid": "CA1"})).send().await.unwrap();
+    let r = client
+        .post(&url)
+        .bearer_auth("api-secret")
+        .json(&serde_json::json!({"call_sid": "CA1"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = client.post(&url).bearer_auth("api-secret").json(&body).send().await.unwrap();
+    let r = client
+        .post(&url)
+        .bearer_auth("api-secret")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let r = client
         .get(format!("{url}/CA0123456789abcdef0123456789abcdef"))
@@ -143,7 +213,11 @@ async fn registered_metadata_reaches_the_conversation() {
         api_token: Some("t".into()),
         twilio_auth_token: None,
     };
-    let (state, prompts) = fake_state(test_config("[turn]\nendpoint_silence_ms = 300", secrets), &["who is this"], "This is Nova.");
+    let (state, prompts) = fake_state(
+        test_config("[turn]\nendpoint_silence_ms = 300", secrets),
+        &["who is this"],
+        "This is Nova.",
+    );
     let addr = start(state).await;
     let call = SimCall::random();
     reqwest::Client::new()
@@ -156,11 +230,23 @@ async fn registered_metadata_reaches_the_conversation() {
         .error_for_status()
         .unwrap();
     let steps = vec![
-        CallerStep::WaitForAgent { quiet: Duration::from_millis(300), max: Duration::from_secs(20) },
+        CallerStep::WaitForAgent {
+            quiet: Duration::from_millis(300),
+            max: Duration::from_secs(20),
+        },
         CallerStep::Say(voiced(600)),
-        CallerStep::WaitForAgent { quiet: Duration::from_millis(300), max: Duration::from_secs(20) },
+        CallerStep::WaitForAgent {
+            quiet: Duration::from_millis(300),
+            max: Duration::from_secs(20),
+        },
     ];
-    run_call(&format!("ws://{addr}/twilio/media"), &call, steps).await.unwrap();
+    run_call(&format!("ws://{addr}/twilio/media"), &call, steps)
+        .await
+        .unwrap();
     let prompts = prompts.lock().unwrap();
-    assert!(prompts[0][0].content.contains("Dana Whitfield"), "{:?}", prompts[0][0]);
+    assert!(
+        prompts[0][0].content.contains("Dana Whitfield"),
+        "{:?}",
+        prompts[0][0]
+    );
 }

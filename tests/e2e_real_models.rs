@@ -31,11 +31,16 @@ fn models_dir() -> std::path::PathBuf {
 
 /// Threads of this process, from /proc.
 fn os_threads() -> usize {
-    std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 fn config(extra: &str) -> Config {
-    let toml = format!("[models]\ndir = {:?}\n{extra}", models_dir().display().to_string());
+    let toml = format!(
+        "[models]\ndir = {:?}\n{extra}",
+        models_dir().display().to_string()
+    );
     RawConfig::from_toml(&toml)
         .unwrap()
         .validate(Secrets::default())
@@ -65,7 +70,10 @@ fn words(text: &str) -> String {
 #[tokio::test]
 async fn whisper_transcribes_phone_quality_speech_and_ignores_silence() {
     let heard = words(&transcribe_8k(&espeak("Please call me back tomorrow morning.")).await);
-    assert!(heard.contains("call") && heard.contains("tomorrow"), "{heard}");
+    assert!(
+        heard.contains("call") && heard.contains("tomorrow"),
+        "{heard}"
+    );
     let silence = transcribe_8k(&vec![0i16; 8000]).await;
     assert_eq!(silence, "", "silence must not become words");
 }
@@ -75,7 +83,10 @@ async fn piper_speaks_and_whisper_understands_it() {
     let started = Instant::now();
     let audio = engines()
         .tts
-        .synthesize("Thank you for your time, have a great day.".into(), CancellationToken::new())
+        .synthesize(
+            "Thank you for your time, have a great day.".into(),
+            CancellationToken::new(),
+        )
         .await
         .unwrap();
     let secs = audio.samples.len() as f32 / audio.sample_rate as f32;
@@ -87,15 +98,20 @@ async fn piper_speaks_and_whisper_understands_it() {
     assert!(heard.contains("thank") && heard.contains("time"), "{heard}");
 }
 
-async fn collect(mut rx: tokio::sync::mpsc::Receiver<LlmEvent>) -> (String, Option<(usize, usize, usize, StopReason)>) {
+async fn collect(
+    mut rx: tokio::sync::mpsc::Receiver<LlmEvent>,
+) -> (String, Option<(usize, usize, usize, StopReason)>) {
     let mut text = String::new();
     let mut done = None;
     while let Some(ev) = rx.recv().await {
         match ev {
             LlmEvent::Token(t) => text.push_str(&t),
-            LlmEvent::Done { prompt_evaluated, prompt_cached, generated, stop } => {
-                done = Some((prompt_evaluated, prompt_cached, generated, stop))
-            }
+            LlmEvent::Done {
+                prompt_evaluated,
+                prompt_cached,
+                generated,
+                stop,
+            } => done = Some((prompt_evaluated, prompt_cached, generated, stop)),
             LlmEvent::Error(e) => panic!("llm error: {e}"),
         }
     }
@@ -109,29 +125,47 @@ async fn llama_streams_reuses_the_kv_cache_and_obeys_grammar_and_cancel() {
         ChatMessage::new("system", "You are a polite phone agent for Sunrise Solar."),
         ChatMessage::new("user", "Hello, who is calling?"),
     ];
-    let request = |messages: Vec<ChatMessage>, grammar: Option<&str>, cancel: CancellationToken| GenerateRequest {
-        conversation_id: "kv-test".into(),
-        messages,
-        max_tokens: 24,
-        grammar: grammar.map(String::from),
-        cancel,
+    let request = |messages: Vec<ChatMessage>, grammar: Option<&str>, cancel: CancellationToken| {
+        GenerateRequest {
+            conversation_id: "kv-test".into(),
+            messages,
+            max_tokens: 24,
+            grammar: grammar.map(String::from),
+            cancel,
+        }
     };
-    let (first, done) = collect(llm.generate(request(messages.clone(), None, CancellationToken::new()))).await;
+    let (first, done) =
+        collect(llm.generate(request(messages.clone(), None, CancellationToken::new()))).await;
     let (evaluated1, cached1, generated1, _) = done.unwrap();
     assert!(!first.trim().is_empty() && generated1 > 0);
     assert_eq!(cached1, 0);
 
     messages.push(ChatMessage::new("assistant", first.trim()));
     messages.push(ChatMessage::new("user", "Okay, go on."));
-    let (_, done) = collect(llm.generate(request(messages.clone(), None, CancellationToken::new()))).await;
+    let (_, done) =
+        collect(llm.generate(request(messages.clone(), None, CancellationToken::new()))).await;
     let (evaluated2, cached2, _, _) = done.unwrap();
-    assert!(cached2 >= evaluated1, "the whole first prompt is reused: cached {cached2}, first prompt {evaluated1}");
-    assert!(evaluated2 < 40, "only the new turn is evaluated: {evaluated2}");
+    assert!(
+        cached2 >= evaluated1,
+        "the whole first prompt is reused: cached {cached2}, first prompt {evaluated1}"
+    );
+    assert!(
+        evaluated2 < 40,
+        "only the new turn is evaluated: {evaluated2}"
+    );
 
     // Grammar: even a 135M model answers only with what the grammar allows.
     let gbnf = r#"root ::= "yes" | "no" | "unclear""#;
-    let (label, _) = collect(llm.generate(request(messages.clone(), Some(gbnf), CancellationToken::new()))).await;
-    assert!(["yes", "no", "unclear"].contains(&label.as_str()), "{label}");
+    let (label, _) = collect(llm.generate(request(
+        messages.clone(),
+        Some(gbnf),
+        CancellationToken::new(),
+    )))
+    .await;
+    assert!(
+        ["yes", "no", "unclear"].contains(&label.as_str()),
+        "{label}"
+    );
 
     // Cancel: a cancelled request stops at once.
     let cancel = CancellationToken::new();
@@ -148,24 +182,53 @@ async fn a_whole_call_with_real_models_in_real_time() {
     let registry = state.registry.clone();
     let addr = start(state).await;
     let threads_before = os_threads();
-    let tasks_before = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    let tasks_before = tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks();
     let call = SimCall::random();
     let steps = vec![
-        CallerStep::WaitForAgent { quiet: Duration::from_millis(800), max: Duration::from_secs(30) },
+        CallerStep::WaitForAgent {
+            quiet: Duration::from_millis(800),
+            max: Duration::from_secs(30),
+        },
         CallerStep::Say(espeak("Sure, tell me more about the solar panels.")),
-        CallerStep::WaitForAgent { quiet: Duration::from_millis(1200), max: Duration::from_secs(30) },
+        CallerStep::WaitForAgent {
+            quiet: Duration::from_millis(1200),
+            max: Duration::from_secs(30),
+        },
     ];
-    let report = run_call(&format!("ws://{addr}/twilio/media"), &call, steps).await.unwrap();
+    let report = run_call(&format!("ws://{addr}/twilio/media"), &call, steps)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     // `stop` ended everything: the call's tasks are gone and no thread was left behind.
-    assert_eq!(tokio::runtime::Handle::current().metrics().num_alive_tasks(), tasks_before, "leaked tasks");
+    assert_eq!(
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks(),
+        tasks_before,
+        "leaked tasks"
+    );
     assert_eq!(os_threads(), threads_before, "leaked threads");
     assert_eq!(registry.get(&call.call_sid).unwrap().status, "completed");
 
     // What the caller heard, understood by whisper from the 8 kHz line audio.
-    assert!(report.heard.len() >= 2, "greeting and a reply: {} stretches", report.heard.len());
+    assert!(
+        report.heard.len() >= 2,
+        "greeting and a reply: {} stretches",
+        report.heard.len()
+    );
     let greeting = words(&transcribe_8k(&report.heard[0].samples).await);
-    let keywords = ["nova", "automated", "assistant", "sunrise", "solar", "electricity", "bill", "calling"];
+    let keywords = [
+        "nova",
+        "automated",
+        "assistant",
+        "sunrise",
+        "solar",
+        "electricity",
+        "bill",
+        "calling",
+    ];
     let hits = keywords.iter().filter(|k| greeting.contains(*k)).count();
     assert!(hits >= 3, "greeting heard as: {greeting}");
     let end_of_speech = report.caller_speech_ends[0];
@@ -176,14 +239,29 @@ async fn a_whole_call_with_real_models_in_real_time() {
         .flat_map(|h| h.samples.iter().copied())
         .collect();
     let reply_heard = transcribe_8k(&reply_audio).await;
-    assert!(reply_heard.split_whitespace().count() >= 2, "reply heard as: {reply_heard:?}");
+    assert!(
+        reply_heard.split_whitespace().count() >= 2,
+        "reply heard as: {reply_heard:?}"
+    );
     assert_eq!(report.odd_frames, 0);
 
     let record = registry.get(&call.call_sid).unwrap();
-    let caller_turn = record.turns.iter().find(|t| t.speaker == telemarketer::call::registry::Speaker::Caller).expect("caller turn");
+    let caller_turn = record
+        .turns
+        .iter()
+        .find(|t| t.speaker == telemarketer::call::registry::Speaker::Caller)
+        .expect("caller turn");
     let said = words(&caller_turn.text);
-    assert!(said.contains("solar") || said.contains("panel"), "caller transcribed as: {said}");
-    let latency = record.turns.iter().rev().find_map(|t| t.latency.clone()).expect("latency recorded");
+    assert!(
+        said.contains("solar") || said.contains("panel"),
+        "caller transcribed as: {said}"
+    );
+    let latency = record
+        .turns
+        .iter()
+        .rev()
+        .find_map(|t| t.latency.clone())
+        .expect("latency recorded");
     eprintln!("greeting heard: {greeting}\ncaller: {}\nreply heard: {reply_heard}\nlatency: {latency:?}\nline latency: {:?} ms", caller_turn.text, report.response_latencies_ms());
     assert!(latency.voice_to_voice_ms.is_some());
 }

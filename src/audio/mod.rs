@@ -47,7 +47,10 @@ mod tests {
 
     #[test]
     fn sample_conversion_clamps() {
-        assert_eq!(f32_to_i16(&[0.0, 1.5, -1.5, 0.5]), vec![0, 32767, -32768, 16384]);
+        assert_eq!(
+            f32_to_i16(&[0.0, 1.5, -1.5, 0.5]),
+            vec![0, 32767, -32768, 16384]
+        );
         assert_eq!(i16_to_f32(&[-32768, 0]), vec![-1.0, 0.0]);
     }
 }

@@ -100,7 +100,9 @@ mod tests {
     #[test]
     fn sine_survives_with_telephone_snr() {
         let pcm: Vec<i16> = (0..8000)
-            .map(|i| (12000.0 * (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 8000.0).sin()) as i16)
+            .map(|i| {
+                (12000.0 * (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 8000.0).sin()) as i16
+            })
             .collect();
         let back = decode(&encode(&pcm));
         let signal: f64 = pcm.iter().map(|&s| (s as f64).powi(2)).sum();

@@ -155,13 +155,23 @@ mod tests {
         let mut input = vec![0.0f32; 8000];
         input[1000] = 1.0;
         let out = resample_all(&input, 8000, 16000).unwrap();
-        let peak = out.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        let peak = out
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0;
         assert!((1998..=2002).contains(&peak), "peak at {peak}");
     }
 
     #[test]
     fn lengths_are_exact_after_flush() {
-        for (from, to, n) in [(8000, 16000, 8000), (22050, 8000, 22050), (22050, 8000, 1234), (8000, 8000, 100)] {
+        for (from, to, n) in [
+            (8000, 16000, 8000),
+            (22050, 8000, 22050),
+            (22050, 8000, 1234),
+            (8000, 8000, 100),
+        ] {
             let out = resample_all(&sine(440.0, from, n), from, to).unwrap();
             let expected = (n as u64 * to as u64 + from as u64 / 2) / from as u64;
             assert_eq!(out.len() as u64, expected, "{from}->{to} of {n}");
@@ -194,7 +204,11 @@ mod tests {
             }
             out.extend(r.flush());
             assert_eq!(out.len(), whole.len());
-            let diff = out.iter().zip(&whole).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+            let diff = out
+                .iter()
+                .zip(&whole)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
             assert!(diff < 1e-4, "chunk {size}: {diff}");
         }
     }
@@ -207,7 +221,10 @@ mod tests {
             let level_db = 20.0 * (rms(body) / 0.3536).log10();
             assert!(level_db.abs() < 0.5, "{from}->{to}: level {level_db:.2} dB");
             // Frequency from zero crossings: 2000 per second for 1 kHz.
-            let crossings = body.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
+            let crossings = body
+                .windows(2)
+                .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+                .count();
             let hz = crossings as f32 / 2.0 / (body.len() as f32 / to as f32);
             assert!((hz - 1000.0).abs() < 5.0, "{from}->{to}: {hz} Hz");
         }

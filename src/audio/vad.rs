@@ -109,12 +109,19 @@ pub enum VadEvent {
     /// A turn started; `at_sample` is its first speech sample.
     SpeechStarted { at_sample: u64 },
     /// The first silent frame after speech: a chance to run STT speculatively.
-    SilenceStarted { at_sample: u64, audio_so_far: Vec<i16> },
+    SilenceStarted {
+        at_sample: u64,
+        audio_so_far: Vec<i16>,
+    },
     /// Speech came back before the turn ended.
     SpeechResumed { at_sample: u64 },
     /// The turn ended. `end_sample` is just past the last speech frame; `audio` runs from the
     /// pre-roll to the endpoint.
-    UtteranceEnded { start_sample: u64, end_sample: u64, audio: Vec<i16> },
+    UtteranceEnded {
+        start_sample: u64,
+        end_sample: u64,
+        audio: Vec<i16>,
+    },
 }
 
 /// Hysteresis over per-frame speech decisions.
@@ -196,7 +203,9 @@ impl Endpointer {
                 self.silence = 0;
                 let keep = (self.candidate as usize + pre_roll).min(self.buffer.len());
                 self.buffer.drain(..self.buffer.len() - keep);
-                events.push(VadEvent::SpeechStarted { at_sample: self.start_sample });
+                events.push(VadEvent::SpeechStarted {
+                    at_sample: self.start_sample,
+                });
             } else {
                 // Idle: keep only the pre-roll plus the current candidate.
                 let keep = (pre_roll + self.candidate as usize).min(self.buffer.len());
@@ -207,7 +216,9 @@ impl Endpointer {
 
         if is_speech {
             if self.silence > 0 {
-                events.push(VadEvent::SpeechResumed { at_sample: frame_start });
+                events.push(VadEvent::SpeechResumed {
+                    at_sample: frame_start,
+                });
             }
             self.silence = 0;
             self.speech_samples += n;
@@ -276,13 +287,26 @@ mod tests {
         let mut ep = Endpointer::new(cfg());
         let events = run(&mut ep, &[(false, 20), (true, 50), (false, 30)]);
         // Speech starts at frame 20 (sample 3200), confirmed after 3 frames (60 ms).
-        assert_eq!(events[0], (3200 + 480, VadEvent::SpeechStarted { at_sample: 3200 }));
-        assert!(matches!(events[1].1, VadEvent::SilenceStarted { at_sample: 11200, .. }));
+        assert_eq!(
+            events[0],
+            (3200 + 480, VadEvent::SpeechStarted { at_sample: 3200 })
+        );
+        assert!(matches!(
+            events[1].1,
+            VadEvent::SilenceStarted {
+                at_sample: 11200,
+                ..
+            }
+        ));
         // 500 ms = 25 silent frames after the last speech sample (11200).
         let (at, ended) = &events[2];
         assert_eq!(*at, 11200 + 25 * 160);
         match ended {
-            VadEvent::UtteranceEnded { start_sample, end_sample, audio } => {
+            VadEvent::UtteranceEnded {
+                start_sample,
+                end_sample,
+                audio,
+            } => {
                 assert_eq!(*start_sample, 3200);
                 assert_eq!(*end_sample, 11200);
                 // pre-roll (200 ms) + 1 s of speech + 500 ms of silence
@@ -316,11 +340,15 @@ mod tests {
             ..cfg()
         });
         let events = run(&mut ep, &[(true, 60)]);
-        assert!(events.iter().any(|(at, e)| matches!(e, VadEvent::UtteranceEnded { .. }) && *at == 50 * 160));
+        assert!(events
+            .iter()
+            .any(|(at, e)| matches!(e, VadEvent::UtteranceEnded { .. }) && *at == 50 * 160));
         let mut ep = Endpointer::new(cfg());
         ep.set_end_silence_ms(200);
         let events = run(&mut ep, &[(true, 10), (false, 10)]);
-        assert!(events.iter().any(|(at, e)| matches!(e, VadEvent::UtteranceEnded { .. }) && *at == 20 * 160));
+        assert!(events
+            .iter()
+            .any(|(at, e)| matches!(e, VadEvent::UtteranceEnded { .. }) && *at == 20 * 160));
         assert_eq!(ep.speech_ms(), 0);
     }
 
@@ -336,7 +364,9 @@ mod tests {
                     let t = (f * 160 + i) as f32 / 8000.0;
                     let env = 0.6 + 0.4 * (2.0 * std::f32::consts::PI * 4.0 * t).sin();
                     let s: f32 = (1..8)
-                        .map(|h| (2.0 * std::f32::consts::PI * 140.0 * h as f32 * t).sin() / h as f32)
+                        .map(|h| {
+                            (2.0 * std::f32::consts::PI * 140.0 * h as f32 * t).sin() / h as f32
+                        })
                         .sum();
                     (s * env * 6000.0) as i16
                 })
@@ -346,10 +376,15 @@ mod tests {
             }
         }
         assert!(voiced > 35, "{voiced}/50 voiced frames detected");
-        assert!(matches!(vad.is_speech(&[0; 100]), Err(AudioError::FrameLength(100))));
+        assert!(matches!(
+            vad.is_speech(&[0; 100]),
+            Err(AudioError::FrameLength(100))
+        ));
         assert!(WebRtcVad::new(4).is_err());
         assert!(frame_dbfs(&silence) <= -100.0);
-        let mut e = EnergyDetector { threshold_dbfs: -40.0 };
+        let mut e = EnergyDetector {
+            threshold_dbfs: -40.0,
+        };
         assert!(!e.is_speech(&silence).unwrap());
     }
 }

@@ -13,7 +13,9 @@ pub struct ClauseSplitter {
     min_comma_clause_chars: usize,
 }
 
-const ABBREVIATIONS: &[&str] = &["mr", "mrs", "ms", "dr", "st", "vs", "etc", "e.g", "i.e", "no"];
+const ABBREVIATIONS: &[&str] = &[
+    "mr", "mrs", "ms", "dr", "st", "vs", "etc", "e.g", "i.e", "no",
+];
 
 impl ClauseSplitter {
     pub fn new() -> Self {
@@ -120,7 +122,10 @@ mod tests {
     #[test]
     fn decimals_abbreviations_and_short_commas_do_not_split() {
         let out = split_stream(&["It costs 3.5 cents. ", "Mr. Smith said yes, ", "thanks."]);
-        assert_eq!(out, vec!["It costs 3.5 cents.", "Mr. Smith said yes, thanks."]);
+        assert_eq!(
+            out,
+            vec!["It costs 3.5 cents.", "Mr. Smith said yes, thanks."]
+        );
     }
 
     #[test]
@@ -139,10 +144,7 @@ mod tests {
 
     #[test]
     fn markdown_and_emoji_are_dropped() {
-        assert_eq!(
-            clean_for_speech("**Great!** 😀").as_deref(),
-            Some("Great!")
-        );
+        assert_eq!(clean_for_speech("**Great!** 😀").as_deref(), Some("Great!"));
         assert_eq!(clean_for_speech("- item one").as_deref(), Some("item one"));
         assert_eq!(clean_for_speech(" ** "), None);
         assert!(ends_sentence("Done."));

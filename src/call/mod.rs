@@ -9,3 +9,4 @@ pub mod clauses;
 pub mod output;
 pub mod registry;
 pub mod session;
+pub mod turn;

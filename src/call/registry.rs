@@ -98,16 +98,18 @@ impl CallRegistry {
         parameters: &BTreeMap<String, String>,
     ) -> CallMetadata {
         let mut map = self.lock();
-        let record = map.entry(call_sid.to_string()).or_insert_with(|| CallRecord {
-            metadata: CallMetadata {
-                call_sid: call_sid.to_string(),
-                from: parameters.get("from").cloned(),
-                to: parameters.get("to").cloned(),
-                campaign_id: parameters.get("campaign_id").cloned(),
-                lead: parameters.clone(),
-            },
-            ..Default::default()
-        });
+        let record = map
+            .entry(call_sid.to_string())
+            .or_insert_with(|| CallRecord {
+                metadata: CallMetadata {
+                    call_sid: call_sid.to_string(),
+                    from: parameters.get("from").cloned(),
+                    to: parameters.get("to").cloned(),
+                    campaign_id: parameters.get("campaign_id").cloned(),
+                    lead: parameters.clone(),
+                },
+                ..Default::default()
+            });
         record.stream_sid = Some(stream_sid.to_string());
         record.status = "in-progress".into();
         record.metadata.clone()

@@ -159,12 +159,17 @@ pub async fn run_session(
             WsIn::Closed => break,
             WsIn::Binary(len) => {
                 summary.rejected_messages += 1;
-                tracing::warn!(twilio_error = MediaError::BinaryFrame.twilio_code(), len, "binary frame ignored");
+                tracing::warn!(
+                    twilio_error = MediaError::BinaryFrame.twilio_code(),
+                    len,
+                    "binary frame ignored"
+                );
                 continue;
             }
             WsIn::Text(text) => text,
         };
-        let parsed = parse_inbound(&text).and_then(|m| check_stream_sid(&stream_sid, &m).map(|_| m));
+        let parsed =
+            parse_inbound(&text).and_then(|m| check_stream_sid(&stream_sid, &m).map(|_| m));
         let message = match parsed {
             Ok(m) => m,
             Err(e) => {
@@ -190,8 +195,12 @@ pub async fn run_session(
                     let is_speech = vad.is_speech(frame).unwrap_or(false);
                     for event in endpointer.push(frame, is_speech) {
                         match event {
-                            VadEvent::SilenceStarted { at_sample, .. } => last_speech_sample = at_sample,
-                            VadEvent::UtteranceEnded { audio, end_sample, .. } => {
+                            VadEvent::SilenceStarted { at_sample, .. } => {
+                                last_speech_sample = at_sample
+                            }
+                            VadEvent::UtteranceEnded {
+                                audio, end_sample, ..
+                            } => {
                                 let input = AgentInput::Utterance {
                                     audio,
                                     last_speech_sample: end_sample.max(last_speech_sample),
@@ -231,7 +240,11 @@ pub async fn run_session(
     pacer.abort();
     deps.llm.end_conversation(&call_sid);
     deps.registry.finish(&call_sid, "completed");
-    tracing::info!(frames = summary.media_frames, rejected = summary.rejected_messages, "media stream ended");
+    tracing::info!(
+        frames = summary.media_frames,
+        rejected = summary.rejected_messages,
+        "media stream ended"
+    );
     Ok(summary)
 }
 
@@ -265,17 +278,29 @@ async fn run_agent(
     let mut clauses = splitter.push(&greeting);
     clauses.extend(splitter.finish());
     for (i, clause) in clauses.into_iter().enumerate() {
-        if !speak_clause(&deps, &out, speech_id, i as u32, clause, &cancel).await.0 {
+        if !speak_clause(&deps, &out, speech_id, i as u32, clause, &cancel)
+            .await
+            .0
+        {
             return;
         }
     }
-    if out.send(OutputCommand::EndSpeech { speech_id }).await.is_err() {
+    if out
+        .send(OutputCommand::EndSpeech { speech_id })
+        .await
+        .is_err()
+    {
         return;
     }
     history.push(ChatMessage::new("assistant", greeting.clone()));
     deps.registry.add_turn(
         &call_sid,
-        Turn { speaker: Speaker::Agent, text: greeting, at_ms: at_ms(), latency: None },
+        Turn {
+            speaker: Speaker::Agent,
+            text: greeting,
+            at_ms: at_ms(),
+            latency: None,
+        },
     );
 
     while let Some(input) = tokio::select! {
@@ -283,9 +308,12 @@ async fn run_agent(
         _ = cancel.cancelled() => None,
     } {
         let (audio, last_speech_sample, decided_sample, decided_at) = match input {
-            AgentInput::Utterance { audio, last_speech_sample, decided_sample, decided_at } => {
-                (audio, last_speech_sample, decided_sample, decided_at)
-            }
+            AgentInput::Utterance {
+                audio,
+                last_speech_sample,
+                decided_sample,
+                decided_at,
+            } => (audio, last_speech_sample, decided_sample, decided_at),
             AgentInput::Mark(name) => {
                 tracing::debug!(mark = %name, "played");
                 continue;
@@ -327,12 +355,27 @@ async fn run_agent(
         tracing::info!(caller = %transcript.text, stt_ms = latency.stt_ms, "caller said");
         deps.registry.add_turn(
             &call_sid,
-            Turn { speaker: Speaker::Caller, text: transcript.text.clone(), at_ms: at_ms(), latency: None },
+            Turn {
+                speaker: Speaker::Caller,
+                text: transcript.text.clone(),
+                at_ms: at_ms(),
+                latency: None,
+            },
         );
         history.push(ChatMessage::new("user", transcript.text));
 
         speech_id += 1;
-        let reply = respond(&deps, &call_sid, &system_prompt, &history, speech_id, &out, &cancel, &mut latency).await;
+        let reply = respond(
+            &deps,
+            &call_sid,
+            &system_prompt,
+            &history,
+            speech_id,
+            &out,
+            &cancel,
+            &mut latency,
+        )
+        .await;
         if cancel.is_cancelled() {
             return;
         }
@@ -358,7 +401,12 @@ async fn run_agent(
             history.push(ChatMessage::new("assistant", reply.clone()));
             deps.registry.add_turn(
                 &call_sid,
-                Turn { speaker: Speaker::Agent, text: reply, at_ms: at_ms(), latency: Some(latency) },
+                Turn {
+                    speaker: Speaker::Agent,
+                    text: reply,
+                    at_ms: at_ms(),
+                    latency: Some(latency),
+                },
             );
         }
         let keep = deps.conversation.max_history_turns;
@@ -431,7 +479,8 @@ async fn respond(
         let mut first_audio: Option<Duration> = None;
         let mut index = 0u32;
         while let Some(clause) = clause_rx.recv().await {
-            let (ok, synth) = speak_clause(&tts_deps, &tts_out, speech_id, index, clause, &tts_cancel).await;
+            let (ok, synth) =
+                speak_clause(&tts_deps, &tts_out, speech_id, index, clause, &tts_cancel).await;
             if first_audio.is_none() {
                 first_audio = synth;
             }
@@ -475,8 +524,19 @@ async fn respond(
                     }
                 }
             }
-            LlmEvent::Done { prompt_evaluated, prompt_cached, generated, stop } => {
-                tracing::debug!(prompt_evaluated, prompt_cached, generated, ?stop, "llm done");
+            LlmEvent::Done {
+                prompt_evaluated,
+                prompt_cached,
+                generated,
+                stop,
+            } => {
+                tracing::debug!(
+                    prompt_evaluated,
+                    prompt_cached,
+                    generated,
+                    ?stop,
+                    "llm done"
+                );
                 break;
             }
             LlmEvent::Error(e) => {

@@ -77,12 +77,13 @@ impl LlamaEngine {
         require_file("llm", &config.model_path)?;
         let backend = backend()?;
         let params = LlamaModelParams::default().with_n_gpu_layers(config.gpu_layers);
-        let model = LlamaModel::load_from_file(backend, &config.model_path, &params).map_err(|e| {
-            EngineError::Load {
-                engine: "llama",
-                reason: e.to_string(),
-            }
-        })?;
+        let model =
+            LlamaModel::load_from_file(backend, &config.model_path, &params).map_err(|e| {
+                EngineError::Load {
+                    engine: "llama",
+                    reason: e.to_string(),
+                }
+            })?;
         let model = Arc::new(model);
         let template = model.chat_template(None).map_err(|e| EngineError::Load {
             engine: "llama",
@@ -102,7 +103,9 @@ impl LlamaEngine {
                     engine: "llama",
                     reason: e.to_string(),
                 })?;
-            ready_rx.recv().map_err(|_| EngineError::Stopped("llama"))??;
+            ready_rx
+                .recv()
+                .map_err(|_| EngineError::Stopped("llama"))??;
             workers.push(tx);
         }
         Ok(Self {
@@ -395,8 +398,7 @@ pub fn take_valid_utf8(pending: &mut Vec<u8>) -> String {
         Err(e) => e.valid_up_to(),
     };
     let rest = pending.split_off(valid);
-    let text = String::from_utf8(std::mem::replace(pending, rest)).unwrap_or_default();
-    text
+    String::from_utf8(std::mem::replace(pending, rest)).unwrap_or_default()
 }
 
 #[cfg(test)]

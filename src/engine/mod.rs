@@ -28,9 +28,15 @@ pub enum EngineError {
     #[error("{role} model file not found at {path}: run `scripts/fetch_models.sh` (or `--profile test`) or set the path in the config")]
     ModelMissing { role: &'static str, path: PathBuf },
     #[error("failed to load the {engine} model: {reason}")]
-    Load { engine: &'static str, reason: String },
+    Load {
+        engine: &'static str,
+        reason: String,
+    },
     #[error("{engine} inference failed: {reason}")]
-    Inference { engine: &'static str, reason: String },
+    Inference {
+        engine: &'static str,
+        reason: String,
+    },
     #[error("cancelled")]
     Cancelled,
     #[error("the {0} engine has stopped")]
@@ -59,7 +65,10 @@ pub struct Transcript {
 
 /// Speech to text: one whole utterance in (16 kHz mono f32), its text out.
 pub trait SpeechToText: Send + Sync {
-    fn transcribe(&self, audio_16k: Vec<f32>) -> BoxFuture<'static, Result<Transcript, EngineError>>;
+    fn transcribe(
+        &self,
+        audio_16k: Vec<f32>,
+    ) -> BoxFuture<'static, Result<Transcript, EngineError>>;
 }
 
 /// One chat message; roles are the usual `system`, `user`, `assistant`.
@@ -146,6 +155,8 @@ pub(crate) async fn ask<J, R>(
     make: impl FnOnce(tokio::sync::oneshot::Sender<R>) -> J,
 ) -> Result<R, EngineError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    queue.send(make(tx)).map_err(|_| EngineError::Stopped(engine))?;
+    queue
+        .send(make(tx))
+        .map_err(|_| EngineError::Stopped(engine))?;
     rx.await.map_err(|_| EngineError::Stopped(engine))
 }

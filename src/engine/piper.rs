@@ -159,7 +159,12 @@ fn phonemize(voice: &str, clause: &str) -> Result<String, EngineError> {
     let trimmed = phonemes.trim_end();
     let ends_with_punct = trimmed.ends_with(['.', ',', '?', '!', ';', ':']);
     if !ends_with_punct {
-        if let Some(p) = clause.trim_end().chars().last().filter(|c| ".,?!;:".contains(*c)) {
+        if let Some(p) = clause
+            .trim_end()
+            .chars()
+            .last()
+            .filter(|c| ".,?!;:".contains(*c))
+        {
             phonemes = format!("{trimmed}{p}");
         }
     }

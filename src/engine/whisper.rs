@@ -46,10 +46,11 @@ impl WhisperEngine {
         let mut params = WhisperContextParameters::default();
         params.use_gpu(config.use_gpu);
         let path = config.model_path.to_string_lossy().to_string();
-        let ctx = WhisperContext::new_with_params(&path, params).map_err(|e| EngineError::Load {
-            engine: "whisper",
-            reason: e.to_string(),
-        })?;
+        let ctx =
+            WhisperContext::new_with_params(&path, params).map_err(|e| EngineError::Load {
+                engine: "whisper",
+                reason: e.to_string(),
+            })?;
         let ctx = Arc::new(ctx);
         let (queue, jobs) = crossbeam_channel::unbounded::<Job>();
         for i in 0..config.workers.max(1) {
@@ -128,10 +129,12 @@ fn run(
     if audio_ctx > 0 {
         params.set_audio_ctx(audio_ctx as i32);
     }
-    state.full(params, audio).map_err(|e| EngineError::Inference {
-        engine: "whisper",
-        reason: e.to_string(),
-    })?;
+    state
+        .full(params, audio)
+        .map_err(|e| EngineError::Inference {
+            engine: "whisper",
+            reason: e.to_string(),
+        })?;
     let mut text = String::new();
     for segment in state.as_iter() {
         if let Ok(s) = segment.to_str_lossy() {
@@ -169,7 +172,10 @@ pub fn clean_transcript(raw: &str) -> String {
 }
 
 impl SpeechToText for WhisperEngine {
-    fn transcribe(&self, audio_16k: Vec<f32>) -> BoxFuture<'static, Result<Transcript, EngineError>> {
+    fn transcribe(
+        &self,
+        audio_16k: Vec<f32>,
+    ) -> BoxFuture<'static, Result<Transcript, EngineError>> {
         let queue = self.queue.clone();
         async move {
             ask(&queue, "whisper", |reply| Job {
@@ -191,7 +197,10 @@ mod tests {
         assert_eq!(clean_transcript(" [BLANK_AUDIO]"), "");
         assert_eq!(clean_transcript("(music) "), "");
         assert_eq!(clean_transcript(" *laughs* Hello there."), "Hello there.");
-        assert_eq!(clean_transcript(" Yes,  I am [inaudible] here"), "Yes, I am here");
+        assert_eq!(
+            clean_transcript(" Yes,  I am [inaudible] here"),
+            "Yes, I am here"
+        );
         assert_eq!(clean_transcript(" ."), "");
     }
 }

@@ -261,14 +261,21 @@ mod tests {
     const START: &str = r#"{"event":"start","sequenceNumber":"1","start":{"accountSid":"AC1","streamSid":"MZ1","callSid":"CA1","tracks":["inbound"],"mediaFormat":{"encoding":"audio/x-mulaw","sampleRate":8000,"channels":1},"customParameters":{"lead_id":"42"}},"streamSid":"MZ1"}"#;
     const MEDIA: &str = r#"{"event":"media","sequenceNumber":"4","media":{"track":"inbound","chunk":"2","timestamp":"5","payload":"//8A"},"streamSid":"MZ1"}"#;
     const DTMF: &str = r#"{"event":"dtmf","streamSid":"MZ1","sequenceNumber":"5","dtmf":{"track":"inbound_track","digit":"1"}}"#;
-    const MARK: &str = r#"{"event":"mark","sequenceNumber":"6","streamSid":"MZ1","mark":{"name":"utt-1"}}"#;
+    const MARK: &str =
+        r#"{"event":"mark","sequenceNumber":"6","streamSid":"MZ1","mark":{"name":"utt-1"}}"#;
     const STOP: &str = r#"{"event":"stop","sequenceNumber":"7","stop":{"accountSid":"AC1","callSid":"CA1"},"streamSid":"MZ1"}"#;
 
     #[test]
     fn documented_messages_parse() {
-        assert!(matches!(parse_inbound(CONNECTED).unwrap(), InboundMessage::Connected { version, .. } if version == "1.0.0"));
+        assert!(
+            matches!(parse_inbound(CONNECTED).unwrap(), InboundMessage::Connected { version, .. } if version == "1.0.0")
+        );
         match parse_inbound(START).unwrap() {
-            InboundMessage::Start { sequence_number, start, stream_sid } => {
+            InboundMessage::Start {
+                sequence_number,
+                start,
+                stream_sid,
+            } => {
                 assert_eq!(sequence_number, 1);
                 assert_eq!(stream_sid, "MZ1");
                 assert_eq!(start.call_sid, "CA1");
@@ -278,15 +285,25 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match parse_inbound(MEDIA).unwrap() {
-            InboundMessage::Media { media, sequence_number, .. } => {
+            InboundMessage::Media {
+                media,
+                sequence_number,
+                ..
+            } => {
                 assert_eq!((sequence_number, media.chunk, media.timestamp), (4, 2, 5));
                 assert_eq!(media.decode_audio().unwrap(), vec![0xFF, 0xFF, 0x00]);
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse_inbound(DTMF).unwrap(), InboundMessage::Dtmf { dtmf, .. } if dtmf.digit == "1"));
-        assert!(matches!(parse_inbound(MARK).unwrap(), InboundMessage::Mark { mark, .. } if mark.name == "utt-1"));
-        assert!(matches!(parse_inbound(STOP).unwrap(), InboundMessage::Stop { stop, .. } if stop.call_sid == "CA1"));
+        assert!(
+            matches!(parse_inbound(DTMF).unwrap(), InboundMessage::Dtmf { dtmf, .. } if dtmf.digit == "1")
+        );
+        assert!(
+            matches!(parse_inbound(MARK).unwrap(), InboundMessage::Mark { mark, .. } if mark.name == "utt-1")
+        );
+        assert!(
+            matches!(parse_inbound(STOP).unwrap(), InboundMessage::Stop { stop, .. } if stop.call_sid == "CA1")
+        );
     }
 
     #[test]
@@ -301,10 +318,19 @@ mod tests {
 
     #[test]
     fn outbound_shapes_match_twilio() {
-        let media: Value = serde_json::from_str(&OutboundMessage::media("MZ1", &[0xFF, 0xFF, 0x00]).to_json()).unwrap();
-        assert_eq!(media, json!({"event":"media","streamSid":"MZ1","media":{"payload":"//8A"}}));
-        let mark: Value = serde_json::from_str(&OutboundMessage::mark("MZ1", "s1c0").to_json()).unwrap();
-        assert_eq!(mark, json!({"event":"mark","streamSid":"MZ1","mark":{"name":"s1c0"}}));
+        let media: Value =
+            serde_json::from_str(&OutboundMessage::media("MZ1", &[0xFF, 0xFF, 0x00]).to_json())
+                .unwrap();
+        assert_eq!(
+            media,
+            json!({"event":"media","streamSid":"MZ1","media":{"payload":"//8A"}})
+        );
+        let mark: Value =
+            serde_json::from_str(&OutboundMessage::mark("MZ1", "s1c0").to_json()).unwrap();
+        assert_eq!(
+            mark,
+            json!({"event":"mark","streamSid":"MZ1","mark":{"name":"s1c0"}})
+        );
         let clear: Value = serde_json::from_str(&OutboundMessage::clear("MZ1").to_json()).unwrap();
         assert_eq!(clear, json!({"event":"clear","streamSid":"MZ1"}));
         let m = OutboundMessage::mark("MZ1", "x");
@@ -316,19 +342,31 @@ mod tests {
         let e = parse_inbound("{not json").unwrap_err();
         assert!(matches!(e, MediaError::Json { .. }));
         assert_eq!(e.twilio_code(), Some(31951));
-        let e = parse_inbound(r#"{"event":"bogus"}"#).unwrap_err().to_string();
+        let e = parse_inbound(r#"{"event":"bogus"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bogus"), "{e}");
-        let e = parse_inbound(r#"{"event":"media","sequenceNumber":"4","streamSid":"MZ1"}"#).unwrap_err().to_string();
+        let e = parse_inbound(r#"{"event":"media","sequenceNumber":"4","streamSid":"MZ1"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("media"), "missing field named: {e}");
-        let e = parse_inbound(&MEDIA.replace("\"4\"", "\"four\"")).unwrap_err().to_string();
+        let e = parse_inbound(&MEDIA.replace("\"4\"", "\"four\""))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("four"), "{e}");
         match parse_inbound(&MEDIA.replace("//8A", "%%%")).unwrap() {
-            InboundMessage::Media { media, .. } => assert!(matches!(media.decode_audio(), Err(MediaError::Base64 { .. }))),
+            InboundMessage::Media { media, .. } => assert!(matches!(
+                media.decode_audio(),
+                Err(MediaError::Base64 { .. })
+            )),
             other => panic!("{other:?}"),
         }
         let msg = parse_inbound(MARK).unwrap();
         assert!(check_stream_sid("MZ1", &msg).is_ok());
-        assert!(matches!(check_stream_sid("MZ2", &msg), Err(MediaError::WrongStreamSid { .. })));
+        assert!(matches!(
+            check_stream_sid("MZ2", &msg),
+            Err(MediaError::WrongStreamSid { .. })
+        ));
         assert!(check_stream_sid("MZ2", &parse_inbound(CONNECTED).unwrap()).is_ok());
         assert_eq!(MediaError::BinaryFrame.twilio_code(), Some(31950));
     }

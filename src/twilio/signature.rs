@@ -90,7 +90,10 @@ mod tests {
     use super::*;
 
     fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn official_params() -> Vec<(String, String)> {
@@ -107,32 +110,90 @@ mod tests {
 
     #[test]
     fn official_test_vectors() {
-        assert_eq!(compute("12345", URL, &official_params()), "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
         assert_eq!(
-            compute("12345", "https://mycompany.com:443/myapp.php?foo=1&bar=2", &official_params()),
+            compute("12345", URL, &official_params()),
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        );
+        assert_eq!(
+            compute(
+                "12345",
+                "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+                &official_params()
+            ),
             "kvajT1Ptam85bY51eRf/AJRuM3w="
         );
-        let repeated = p(&[("Sid", "CA123"), ("SidAccount", "AC123"), ("Digits", "5678"), ("Digits", "1234")]);
-        assert_eq!(compute("12345", URL, &repeated), "IK+Dwps556ElfBT0I3Rgjkr1wJU=");
+        let repeated = p(&[
+            ("Sid", "CA123"),
+            ("SidAccount", "AC123"),
+            ("Digits", "5678"),
+            ("Digits", "1234"),
+        ]);
+        assert_eq!(
+            compute("12345", URL, &repeated),
+            "IK+Dwps556ElfBT0I3Rgjkr1wJU="
+        );
         let body = br#"{"property": "value", "boolean": true}"#;
-        assert_eq!(hex(&Sha256::digest(body)), "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620");
-        let json_url = format!("{URL}&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620");
-        assert_eq!(compute("12345", &json_url, &[]), "a9nBmqA0ju/hNViExpshrM61xv4=");
-        assert!(validate_json("12345", &json_url, body, "a9nBmqA0ju/hNViExpshrM61xv4="));
-        assert!(!validate_json("12345", &json_url, b"{}", "a9nBmqA0ju/hNViExpshrM61xv4="));
+        assert_eq!(
+            hex(&Sha256::digest(body)),
+            "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620"
+        );
+        let json_url = format!(
+            "{URL}&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620"
+        );
+        assert_eq!(
+            compute("12345", &json_url, &[]),
+            "a9nBmqA0ju/hNViExpshrM61xv4="
+        );
+        assert!(validate_json(
+            "12345",
+            &json_url,
+            body,
+            "a9nBmqA0ju/hNViExpshrM61xv4="
+        ));
+        assert!(!validate_json(
+            "12345",
+            &json_url,
+            b"{}",
+            "a9nBmqA0ju/hNViExpshrM61xv4="
+        ));
     }
 
     #[test]
     fn validation_accepts_port_variants_and_rejects_tampering() {
         let params = official_params();
-        assert!(validate("12345", URL, &params, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+        assert!(validate(
+            "12345",
+            URL,
+            &params,
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
         // Signed with the port, received without it (and the other way round).
-        assert!(validate("12345", URL, &params, "kvajT1Ptam85bY51eRf/AJRuM3w="));
-        assert!(validate("12345", "https://mycompany.com:443/myapp.php?foo=1&bar=2", &params, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
-        assert!(!validate("54321", URL, &params, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+        assert!(validate(
+            "12345",
+            URL,
+            &params,
+            "kvajT1Ptam85bY51eRf/AJRuM3w="
+        ));
+        assert!(validate(
+            "12345",
+            "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+            &params,
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
+        assert!(!validate(
+            "54321",
+            URL,
+            &params,
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
         let mut tampered = params.clone();
         tampered[2].1 = "9999".into();
-        assert!(!validate("12345", URL, &tampered, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+        assert!(!validate(
+            "12345",
+            URL,
+            &tampered,
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
         assert!(!validate("12345", URL, &params, ""));
     }
 
@@ -140,11 +201,17 @@ mod tests {
     fn url_variants_cover_default_ports() {
         assert_eq!(
             url_variants("https://a.com/x?y=1"),
-            vec!["https://a.com/x?y=1".to_string(), "https://a.com:443/x?y=1".to_string()]
+            vec![
+                "https://a.com/x?y=1".to_string(),
+                "https://a.com:443/x?y=1".to_string()
+            ]
         );
         assert_eq!(
             url_variants("http://a.com:80/x"),
-            vec!["http://a.com:80/x".to_string(), "http://a.com/x".to_string()]
+            vec![
+                "http://a.com:80/x".to_string(),
+                "http://a.com/x".to_string()
+            ]
         );
         assert_eq!(url_variants("http://a.com:8080/x").len(), 1);
     }

@@ -22,7 +22,11 @@ pub fn escape_attr(value: &str) -> String {
 }
 
 /// `<Response><Connect><Stream url=..>` with parameters, optionally followed by `<Hangup/>`.
-pub fn connect_stream(stream_url: &str, parameters: &[(String, String)], hangup_after: bool) -> String {
+pub fn connect_stream(
+    stream_url: &str,
+    parameters: &[(String, String)],
+    hangup_after: bool,
+) -> String {
     let mut xml = String::from(r#"<?xml version="1.0" encoding="UTF-8"?><Response><Connect>"#);
     xml.push_str(&format!(r#"<Stream url="{}">"#, escape_attr(stream_url)));
     for (name, value) in parameters {
@@ -46,7 +50,11 @@ mod tests {
 
     #[test]
     fn connect_stream_matches_twilio_shape() {
-        let xml = connect_stream("wss://host/twilio/media", &[("lead_id".into(), "42".into())], false);
+        let xml = connect_stream(
+            "wss://host/twilio/media",
+            &[("lead_id".into(), "42".into())],
+            false,
+        );
         assert_eq!(
             xml,
             r#"<?xml version="1.0" encoding="UTF-8"?><Response><Connect><Stream url="wss://host/twilio/media"><Parameter name="lead_id" value="42"/></Stream></Connect></Response>"#
@@ -56,7 +64,14 @@ mod tests {
 
     #[test]
     fn values_are_escaped() {
-        let xml = connect_stream("wss://h/m", &[("name".into(), r#"Tom & "Jerry" <3 O'Neil"#.into())], false);
-        assert!(xml.contains(r#"value="Tom &amp; &quot;Jerry&quot; &lt;3 O&apos;Neil""#), "{xml}");
+        let xml = connect_stream(
+            "wss://h/m",
+            &[("name".into(), r#"Tom & "Jerry" <3 O'Neil"#.into())],
+            false,
+        );
+        assert!(
+            xml.contains(r#"value="Tom &amp; &quot;Jerry&quot; &lt;3 O&apos;Neil""#),
+            "{xml}"
+        );
     }
 }

@@ -101,15 +101,24 @@ impl TextToSpeech for FakeTts {
 }
 
 pub fn test_config(toml: &str, secrets: Secrets) -> Config {
-    RawConfig::from_toml(toml).unwrap().validate(secrets).unwrap()
+    RawConfig::from_toml(toml)
+        .unwrap()
+        .validate(secrets)
+        .unwrap()
 }
 
 /// State with fake engines.
-pub fn fake_state(config: Config, transcripts: &[&str], reply: &str) -> (AppState, Arc<Mutex<Vec<Vec<ChatMessage>>>>) {
+pub fn fake_state(
+    config: Config,
+    transcripts: &[&str],
+    reply: &str,
+) -> (AppState, Arc<Mutex<Vec<Vec<ChatMessage>>>>) {
     let registry = CallRegistry::default();
     let prompts = Arc::new(Mutex::new(Vec::new()));
     let session = SessionDeps {
-        stt: Arc::new(FakeStt(Mutex::new(transcripts.iter().map(|s| s.to_string()).collect()))),
+        stt: Arc::new(FakeStt(Mutex::new(
+            transcripts.iter().map(|s| s.to_string()).collect(),
+        ))),
         llm: Arc::new(FakeLlm {
             reply: reply.to_string(),
             prompts: prompts.clone(),
@@ -133,7 +142,11 @@ pub fn fake_state(config: Config, transcripts: &[&str], reply: &str) -> (AppStat
 pub async fn start(state: AppState) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(telemarketer::app::serve(listener, state, std::future::pending()));
+    tokio::spawn(telemarketer::app::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
     addr
 }
 
