@@ -90,6 +90,10 @@ pub struct RawTts {
 #[serde(deny_unknown_fields, default)]
 pub struct RawConversation {
     pub greeting: Option<String>,
+    /// Keypad digit that opts the caller out (do-not-call) at any time.
+    pub opt_out_digit: Option<String>,
+    /// Said after an opt-out, before hanging up.
+    pub opt_out_message: Option<String>,
     pub system_prompt: Option<String>,
     pub max_reply_sentences: Option<usize>,
     /// Turns of history kept in the prompt (older ones are dropped; the system prompt stays).
@@ -101,7 +105,20 @@ pub struct RawConversation {
 pub struct RawTurn {
     pub vad_aggressiveness: Option<u8>,
     pub min_speech_ms: Option<u32>,
+    /// Silence that ends a turn whose transcript gives no hint.
     pub endpoint_silence_ms: Option<u32>,
+    /// Silence that ends a turn that sounds complete ("Yes, that works.").
+    pub min_endpoint_ms: Option<u32>,
+    /// Silence that always ends a turn (also after a trailing "and", "so", "um").
+    pub max_endpoint_ms: Option<u32>,
+    /// Caller speech over the agent needed to count as a barge-in.
+    pub barge_in_min_ms: Option<u32>,
+    /// Words that mean "go on" rather than "stop": the agent resumes after them.
+    pub backchannels: Option<Vec<String>>,
+    /// Inbound speech within this long after our audio starts is not trusted (echo onset).
+    pub echo_onset_ms: Option<u32>,
+    /// Inbound audio this many dB under what we play counts as our echo.
+    pub echo_margin_db: Option<f32>,
     pub max_utterance_ms: Option<u32>,
     /// Audio sent ahead of real time; small so a `clear` takes effect quickly.
     pub output_lead_ms: Option<u32>,
@@ -134,6 +151,8 @@ pub struct ModelPaths {
 #[derive(Debug, Clone)]
 pub struct ConversationConfig {
     pub greeting: String,
+    pub opt_out_digit: Option<char>,
+    pub opt_out_message: String,
     pub system_prompt: String,
     pub max_reply_tokens: u32,
     pub max_reply_sentences: usize,
@@ -145,6 +164,12 @@ pub struct TurnConfig {
     pub vad_aggressiveness: u8,
     pub min_speech_ms: u32,
     pub endpoint_silence_ms: u32,
+    pub min_endpoint_ms: u32,
+    pub max_endpoint_ms: u32,
+    pub barge_in_min_ms: u32,
+    pub backchannels: Vec<String>,
+    pub echo_onset_ms: u32,
+    pub echo_margin_db: f32,
     pub max_utterance_ms: u32,
     pub output_lead_ms: u32,
 }
@@ -181,6 +206,9 @@ impl Secrets {
 pub const DEFAULT_GREETING: &str =
     "Hi, this is Nova, an automated AI assistant calling from Sunrise Solar. \
 Is now a good time for a quick question about your electricity bill?";
+
+pub const DEFAULT_OPT_OUT_MESSAGE: &str =
+    "Understood. I have removed your number from our list and you will not be called again. Goodbye.";
 
 pub const DEFAULT_SYSTEM_PROMPT: &str =
     "You are Nova, a friendly, brief phone agent for Sunrise Solar. \
@@ -309,7 +337,23 @@ impl RawConfig {
                 "between 1 and half of llm.context_tokens",
             ));
         }
+        let opt_out_digit = match self.conversation.opt_out_digit.as_deref() {
+            None => Some('9'),
+            Some("") => None,
+            Some(d) if d.len() == 1 && "0123456789*#".contains(d) => d.chars().next(),
+            Some(_) => {
+                return Err(invalid(
+                    "conversation.opt_out_digit",
+                    "one of 0-9, * or #, or \"\" to disable",
+                ))
+            }
+        };
         let conversation = ConversationConfig {
+            opt_out_digit,
+            opt_out_message: self
+                .conversation
+                .opt_out_message
+                .unwrap_or_else(|| DEFAULT_OPT_OUT_MESSAGE.to_string()),
             greeting: self
                 .conversation
                 .greeting
@@ -328,7 +372,19 @@ impl RawConfig {
         let turn = TurnConfig {
             vad_aggressiveness: self.turn.vad_aggressiveness.unwrap_or(2),
             min_speech_ms: self.turn.min_speech_ms.unwrap_or(60),
-            endpoint_silence_ms: self.turn.endpoint_silence_ms.unwrap_or(600),
+            endpoint_silence_ms: self.turn.endpoint_silence_ms.unwrap_or(800),
+            min_endpoint_ms: self.turn.min_endpoint_ms.unwrap_or(500),
+            max_endpoint_ms: self.turn.max_endpoint_ms.unwrap_or(3000),
+            barge_in_min_ms: self.turn.barge_in_min_ms.unwrap_or(200),
+            backchannels: self
+                .turn
+                .backchannels
+                .unwrap_or_else(crate::call::turn::default_backchannels)
+                .into_iter()
+                .map(|b| b.to_lowercase())
+                .collect(),
+            echo_onset_ms: self.turn.echo_onset_ms.unwrap_or(100),
+            echo_margin_db: self.turn.echo_margin_db.unwrap_or(12.0),
             max_utterance_ms: self.turn.max_utterance_ms.unwrap_or(15_000),
             output_lead_ms: self.turn.output_lead_ms.unwrap_or(300),
         };
@@ -337,6 +393,14 @@ impl RawConfig {
         }
         if !(100..=5000).contains(&turn.endpoint_silence_ms) {
             return Err(invalid("turn.endpoint_silence_ms", "between 100 and 5000"));
+        }
+        if !(turn.min_endpoint_ms <= turn.endpoint_silence_ms
+            && turn.endpoint_silence_ms <= turn.max_endpoint_ms)
+        {
+            return Err(invalid(
+                "turn.endpoint_silence_ms",
+                "must lie between turn.min_endpoint_ms and turn.max_endpoint_ms",
+            ));
         }
         if turn.output_lead_ms < 20 || turn.output_lead_ms > 2000 {
             return Err(invalid("turn.output_lead_ms", "between 20 and 2000"));
@@ -399,7 +463,8 @@ mod tests {
         let c = RawConfig::default().validate(Secrets::default()).unwrap();
         assert_eq!(c.models.llm, PathBuf::from("models/llm.gguf"));
         assert_eq!(c.models.tts_config, PathBuf::from("models/tts.onnx.json"));
-        assert_eq!(c.turn.endpoint_silence_ms, 600);
+        assert_eq!(c.turn.endpoint_silence_ms, 800);
+        assert_eq!(c.conversation.opt_out_digit, Some('9'));
         assert!(!c.allow_unsigned_webhooks);
     }
 

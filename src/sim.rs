@@ -72,7 +72,8 @@ pub struct SimReport {
     /// Marks echoed back, with the time (ms) they were echoed.
     pub marks_echoed: Vec<(String, u64)>,
     pub clears: Vec<u64>,
-    /// When each `Say` step finished (ms since start).
+    /// When each `Say` step started and finished (ms since start).
+    pub caller_speech_starts: Vec<u64>,
     pub caller_speech_ends: Vec<u64>,
     /// Agent media frames received (20 ms each).
     pub frames_received: u64,
@@ -226,6 +227,9 @@ pub async fn run_call(
                 let mut step_done = false;
                 match steps.front() {
                     Some(CallerStep::Say(pcm)) => {
+                        if say_pos == 0 {
+                            report.caller_speech_starts.push(now_ms);
+                        }
                         let end = (say_pos + FRAME_SAMPLES).min(pcm.len());
                         let mut buf = pcm[say_pos..end].to_vec();
                         buf.resize(FRAME_SAMPLES, 0);

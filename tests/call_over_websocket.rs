@@ -13,7 +13,10 @@ use telemarketer::sim::{run_call, CallerStep, SimCall};
 
 #[tokio::test]
 async fn greeting_reply_marks_and_bad_input_over_loopback() {
-    let config = test_config("[turn]\nendpoint_silence_ms = 400", Secrets::default());
+    let config = test_config(
+        "[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
+        Secrets::default(),
+    );
     let (state, prompts) = fake_state(
         config,
         &["yes tell me more"],
@@ -214,7 +217,10 @@ async fn registered_metadata_reaches_the_conversation() {
         twilio_auth_token: None,
     };
     let (state, prompts) = fake_state(
-        test_config("[turn]\nendpoint_silence_ms = 300", secrets),
+        test_config(
+            "[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 300",
+            secrets,
+        ),
         &["who is this"],
         "This is Nova.",
     );

@@ -178,7 +178,7 @@ async fn llama_streams_reuses_the_kv_cache_and_obeys_grammar_and_cancel() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whole_call_with_real_models_in_real_time() {
     let engines = engines();
-    let state = app::state(config("[turn]\nendpoint_silence_ms = 600"), engines);
+    let state = app::state(config(""), engines);
     let registry = state.registry.clone();
     let addr = start(state).await;
     let threads_before = os_threads();

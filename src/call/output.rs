@@ -7,9 +7,14 @@
 //! audio has been played, which is how the session knows what the caller actually heard.
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::turn::EchoGuard;
+use crate::audio::vad::frame_dbfs;
 
 use crate::audio::{mulaw, resample::StreamResampler, FRAME_SAMPLES, TWILIO_RATE};
 use crate::twilio::media::OutboundMessage;
@@ -26,6 +31,8 @@ pub enum OutputCommand {
         clause_index: u32,
         samples: Vec<f32>,
         sample_rate: u32,
+        /// The utterance's token: once cancelled, none of its frames leave (stale audio).
+        cancel: CancellationToken,
     },
     /// The utterance is complete: flush the resampler tail, pad to a whole frame and send the
     /// utterance's final mark ([`end_mark_name`]), which Twilio echoes once all of it was played.
@@ -63,24 +70,33 @@ pub fn parse_mark(name: &str) -> Option<(u64, u32)> {
 }
 
 enum Queued {
-    Frame { speech_id: u64, payload: Vec<u8> },
+    Frame {
+        speech_id: u64,
+        payload: Vec<u8>,
+        level_db: f32,
+        cancel: CancellationToken,
+    },
     Mark(String),
 }
 
 /// Runs the pacer until the command channel closes. `lead_frames` is how far ahead of real
-/// time we may be.
+/// time we may be. With `echo`, every frame's expected play time and level is recorded so the
+/// inbound side can tell our own voice leaking back from the caller.
 pub async fn run_pacer(
     stream_sid: String,
     mut commands: mpsc::Receiver<OutputCommand>,
     ws_out: mpsc::Sender<String>,
     events: mpsc::UnboundedSender<OutputEvent>,
     lead_frames: u32,
+    echo: Option<(Arc<Mutex<EchoGuard>>, Instant)>,
 ) {
     let mut queue: VecDeque<Queued> = VecDeque::new();
     let mut resampler: Option<(u32, StreamResampler)> = None;
     // 8 kHz samples not yet making up a whole frame.
     let mut partial: Vec<f32> = Vec::new();
     let mut started_speech: Option<u64> = None;
+    // The utterance whose end is being flushed shares the last clause's token.
+    let mut last_cancel = CancellationToken::new();
     // Playback clock: when Twilio started playing our current run of audio, and frames sent since.
     let mut clock_start = Instant::now();
     let mut frames_sent: u64 = 0;
@@ -109,7 +125,11 @@ pub async fn run_pacer(
                     frames_sent = 0;
                     clock_start = Instant::now();
                 }
-                Some(OutputCommand::Clause { speech_id, clause_index, samples, sample_rate }) => {
+                Some(OutputCommand::Clause { speech_id, clause_index, samples, sample_rate, cancel }) => {
+                    if cancel.is_cancelled() {
+                        continue;
+                    }
+                    last_cancel = cancel.clone();
                     let r = match resampler.as_mut() {
                         Some((rate, r)) if *rate == sample_rate => r,
                         _ => match StreamResampler::new(sample_rate, TWILIO_RATE) {
@@ -121,7 +141,7 @@ pub async fn run_pacer(
                         },
                     };
                     partial.extend(r.process(&samples));
-                    queue_frames(&mut queue, &mut partial, speech_id);
+                    queue_frames(&mut queue, &mut partial, speech_id, &cancel);
                     queue.push_back(Queued::Mark(mark_name(speech_id, clause_index)));
                 }
                 Some(OutputCommand::EndSpeech { speech_id }) => {
@@ -132,7 +152,11 @@ pub async fn run_pacer(
                     if rem != 0 {
                         partial.resize(partial.len() + FRAME_SAMPLES - rem, 0.0);
                     }
-                    queue_frames(&mut queue, &mut partial, speech_id);
+                    if last_cancel.is_cancelled() {
+                        partial.clear();
+                        continue;
+                    }
+                    queue_frames(&mut queue, &mut partial, speech_id, &last_cancel);
                     queue.push_back(Queued::Mark(end_mark_name(speech_id)));
                 }
             },
@@ -154,7 +178,15 @@ pub async fn run_pacer(
                 while frames_sent < played + lead_frames as u64 {
                     let Some(item) = queue.pop_front() else { break };
                     let msg = match item {
-                        Queued::Frame { speech_id, payload } => {
+                        Queued::Frame { cancel, .. } if cancel.is_cancelled() => continue,
+                        Queued::Frame { speech_id, payload, level_db, .. } => {
+                            if let Some((guard, t0)) = &echo {
+                                let play_at = clock_start + FRAME * frames_sent as u32;
+                                let start_ms = play_at.saturating_duration_since(*t0).as_millis() as u64;
+                                if let Ok(mut g) = guard.lock() {
+                                    g.record_outbound(start_ms, start_ms + 20, level_db);
+                                }
+                            }
                             if started_speech != Some(speech_id) {
                                 started_speech = Some(speech_id);
                                 let _ = events.send(OutputEvent::FirstFrameSent { speech_id, at: Instant::now() });
@@ -178,13 +210,20 @@ pub async fn run_pacer(
 }
 
 /// Moves the whole frames of `partial` into the queue as mu-law.
-fn queue_frames(queue: &mut VecDeque<Queued>, partial: &mut Vec<f32>, speech_id: u64) {
+fn queue_frames(
+    queue: &mut VecDeque<Queued>,
+    partial: &mut Vec<f32>,
+    speech_id: u64,
+    cancel: &CancellationToken,
+) {
     let whole = partial.len() - partial.len() % FRAME_SAMPLES;
     for chunk in partial[..whole].chunks(FRAME_SAMPLES) {
         let pcm = crate::audio::f32_to_i16(chunk);
         queue.push_back(Queued::Frame {
             speech_id,
+            level_db: frame_dbfs(&pcm),
             payload: mulaw::encode(&pcm),
+            cancel: cancel.clone(),
         });
     }
     partial.drain(..whole);

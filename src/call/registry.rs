@@ -59,6 +59,36 @@ pub struct Turn {
     pub at_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<TurnLatency>,
+    /// The agent utterance this turn is (agent turns only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speech_id: Option<u64>,
+    /// The caller cut the agent off; `text` holds only what was heard.
+    #[serde(default)]
+    pub interrupted: bool,
+}
+
+impl Turn {
+    pub fn caller(text: impl Into<String>, at_ms: u64) -> Self {
+        Self {
+            speaker: Speaker::Caller,
+            text: text.into(),
+            at_ms,
+            latency: None,
+            speech_id: None,
+            interrupted: false,
+        }
+    }
+
+    pub fn agent(text: impl Into<String>, at_ms: u64, speech_id: u64) -> Self {
+        Self {
+            speaker: Speaker::Agent,
+            text: text.into(),
+            at_ms,
+            latency: None,
+            speech_id: Some(speech_id),
+            interrupted: false,
+        }
+    }
 }
 
 /// A call's record as the API returns it.
@@ -68,6 +98,12 @@ pub struct CallRecord {
     pub stream_sid: Option<String>,
     pub status: String,
     pub turns: Vec<Turn>,
+    /// How the call ended for the campaign (`do_not_call`, ...), when the engine decided it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Caller speech start -> `clear` sent, for every barge-in (ms).
+    #[serde(default)]
+    pub barge_in_reaction_ms: Vec<f64>,
 }
 
 /// Shared registry; the lock is never held across an await.
@@ -118,6 +154,34 @@ impl CallRegistry {
     pub fn add_turn(&self, call_sid: &str, turn: Turn) {
         if let Some(r) = self.lock().get_mut(call_sid) {
             r.turns.push(turn);
+        }
+    }
+
+    /// Rewrites an agent turn once we know what the caller actually heard.
+    pub fn update_agent_turn(
+        &self,
+        call_sid: &str,
+        speech_id: u64,
+        heard: &str,
+        interrupted: bool,
+    ) {
+        if let Some(r) = self.lock().get_mut(call_sid) {
+            if let Some(t) = r.turns.iter_mut().find(|t| t.speech_id == Some(speech_id)) {
+                t.text = heard.to_string();
+                t.interrupted = interrupted;
+            }
+        }
+    }
+
+    pub fn set_outcome(&self, call_sid: &str, outcome: &str) {
+        if let Some(r) = self.lock().get_mut(call_sid) {
+            r.outcome = Some(outcome.to_string());
+        }
+    }
+
+    pub fn add_barge_in(&self, call_sid: &str, reaction_ms: f64) {
+        if let Some(r) = self.lock().get_mut(call_sid) {
+            r.barge_in_reaction_ms.push(reaction_ms);
         }
     }
 

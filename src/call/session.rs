@@ -1,31 +1,35 @@
 //! One call's media session: Twilio's WebSocket messages in, agent audio out.
 //!
 //! Three concurrent parts under one cancellation token:
-//! - the **inbound loop** (this task): parses every message, decodes mu-law, runs VAD and the
-//!   endpointer on 8 kHz 20 ms frames and hands finished utterances to the agent;
-//! - the **agent** task: STT -> LLM (streamed) -> clause splitter -> TTS -> pacer, and the
-//!   transcript with per-stage latency;
-//! - the **pacer** task ([`super::output`]): 20 ms frames on a clock, marks, `clear`.
+//! - the **inbound loop** (this file): parses every message, decodes mu-law, runs VAD (with the
+//!   echo guard) and the endpointer on 8 kHz 20 ms frames, starts speculative STT when the caller
+//!   pauses, decides the end of turn from silence + transcript, and triggers **barge-in** (the
+//!   priority lane: cancel, `clear`) without waiting for the agent;
+//! - the **agent** ([`super::agent`]): greeting, replies (STT text -> LLM -> clauses -> TTS),
+//!   history that keeps only what was heard, resume after a false interruption, DTMF opt-out;
+//! - the **pacer** ([`super::output`]): 20 ms frames on a clock, marks, `clear`.
 //!
 //! Bad input never ends a call: malformed JSON, bad base64, a wrong streamSid or a binary frame
 //! are logged with Twilio's error code and skipped.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::clauses::{ends_sentence, ClauseSplitter};
-use super::output::{run_pacer, OutputCommand, OutputEvent};
-use super::registry::{CallMetadata, CallRegistry, Speaker, Turn, TurnLatency};
-use crate::audio::resample::StreamResampler;
-use crate::audio::vad::{EndpointConfig, Endpointer, SpeechDetector, VadEvent, WebRtcVad};
-use crate::audio::{mulaw, FRAME_SAMPLES, STT_RATE, TWILIO_RATE};
-use crate::config::{ConversationConfig, TurnConfig};
-use crate::engine::{
-    ChatMessage, GenerateRequest, LanguageModel, LlmEvent, SpeechToText, TextToSpeech,
+use super::agent::{run_agent, AgentInput, CallerTurn};
+use super::output::{end_mark_name, parse_mark, run_pacer, OutputCommand};
+use super::registry::CallRegistry;
+use super::speech::SpeechBoard;
+use super::turn::{EchoGuard, TurnConfig as TurnRules, TurnDecision};
+use crate::audio::resample::resample_all;
+use crate::audio::vad::{
+    frame_dbfs, EndpointConfig, Endpointer, SpeechDetector, VadEvent, WebRtcVad,
 };
+use crate::audio::{i16_to_f32, mulaw, FRAME_SAMPLES, STT_RATE, TWILIO_RATE};
+use crate::config::{ConversationConfig, TurnConfig};
+use crate::engine::{EngineError, LanguageModel, SpeechToText, TextToSpeech, Transcript};
 use crate::twilio::media::{check_stream_sid, parse_inbound, InboundMessage, MediaError};
 
 /// A WebSocket message as the session sees it (decoupled from axum/tungstenite types so tests
@@ -58,22 +62,6 @@ pub enum SessionError {
     Vad(#[from] crate::audio::AudioError),
 }
 
-/// What the inbound loop tells the agent.
-#[derive(Debug)]
-enum AgentInput {
-    Utterance {
-        /// 8 kHz PCM of the caller's turn.
-        audio: Vec<i16>,
-        /// Sample index (8 kHz, since stream start) of the last speech frame.
-        last_speech_sample: u64,
-        /// Sample index at which the end of turn was decided.
-        decided_sample: u64,
-        decided_at: Instant,
-    },
-    Mark(String),
-    Dtmf(String),
-}
-
 /// How a session ended.
 #[derive(Debug, Clone)]
 pub struct SessionSummary {
@@ -81,9 +69,32 @@ pub struct SessionSummary {
     pub stream_sid: String,
     pub media_frames: u64,
     pub rejected_messages: u64,
+    /// The engine ended the call (opt-out, goodbye) rather than the caller.
+    pub ended_by_agent: bool,
 }
 
-/// Runs a session until Twilio sends `stop` or the socket closes.
+/// Silence before speculative STT starts: shorter pauses are usually between words.
+const SPECULATIVE_STT_AFTER_MS: u32 = 120;
+
+/// The caller's turn in progress.
+struct PendingTurn {
+    /// Bumped on every new attempt so late STT results of abandoned attempts are ignored.
+    attempt: u64,
+    speech_start_sample: u64,
+    /// The agent was audible when the caller started: a short reply may be a backchannel.
+    over_agent: bool,
+    /// A barge-in cut the agent for this turn.
+    barged_in: bool,
+    /// Audio up to the silence start, waiting for speculative STT.
+    audio: Option<Vec<i16>>,
+    silence_start_sample: Option<u64>,
+    stt_started: bool,
+    transcript: Option<Result<Transcript, String>>,
+    /// The endpointer reached its maximum: end as soon as the transcript is ready.
+    forced: bool,
+}
+
+/// Runs a session until Twilio sends `stop`, the socket closes, or the agent hangs up.
 pub async fn run_session(
     mut ws_in: mpsc::Receiver<WsIn>,
     ws_out: mpsc::Sender<String>,
@@ -94,14 +105,18 @@ pub async fn run_session(
         loop {
             match ws_in.recv().await {
                 None | Some(WsIn::Closed) => return Err(SessionError::NoStart),
-                Some(WsIn::Binary(_)) => tracing::warn!(twilio_error = 31950, "binary frame before start"),
+                Some(WsIn::Binary(_)) => {
+                    tracing::warn!(twilio_error = 31950, "binary frame before start")
+                }
                 Some(WsIn::Text(text)) => match parse_inbound(&text) {
                     Ok(InboundMessage::Connected { .. }) => {}
                     Ok(InboundMessage::Start { start, .. }) => {
                         return Ok((start.call_sid, start.stream_sid, start.custom_parameters))
                     }
                     Ok(other) => tracing::warn!(?other, "message before start ignored"),
-                    Err(e) => tracing::warn!(twilio_error = ?e.twilio_code(), error = %e, "bad message before start"),
+                    Err(e) => {
+                        tracing::warn!(twilio_error = ?e.twilio_code(), error = %e, "bad message before start")
+                    }
                 },
             }
         }
@@ -115,6 +130,12 @@ pub async fn run_session(
     tracing::info!(campaign = ?metadata.campaign_id, "media stream started");
     let stream_started = Instant::now();
     let cancel = CancellationToken::new();
+    let hangup = CancellationToken::new();
+    let board = SpeechBoard::default();
+    let echo = Arc::new(Mutex::new(EchoGuard::new(
+        deps.turn.echo_onset_ms as u64,
+        deps.turn.echo_margin_db,
+    )));
 
     let (out_tx, out_rx) = mpsc::channel::<OutputCommand>(64);
     let (out_events_tx, out_events_rx) = mpsc::unbounded_channel();
@@ -125,6 +146,7 @@ pub async fn run_session(
         ws_out,
         out_events_tx,
         lead_frames,
+        Some((echo.clone(), stream_started)),
     ));
 
     let (agent_tx, agent_rx) = mpsc::channel::<AgentInput>(64);
@@ -132,32 +154,62 @@ pub async fn run_session(
         deps.clone(),
         metadata,
         agent_rx,
-        out_tx,
+        out_tx.clone(),
         out_events_rx,
+        board.clone(),
         cancel.clone(),
+        hangup.clone(),
         stream_started,
     ));
 
     let mut vad = WebRtcVad::new(deps.turn.vad_aggressiveness)?;
+    // The endpointer's own limit is the maximum; the turn rules decide earlier.
     let mut endpointer = Endpointer::new(EndpointConfig {
         min_speech_ms: deps.turn.min_speech_ms,
-        end_silence_ms: deps.turn.endpoint_silence_ms,
+        end_silence_ms: deps.turn.max_endpoint_ms,
         max_utterance_ms: deps.turn.max_utterance_ms,
         ..EndpointConfig::default()
     });
+    let rules = TurnRules {
+        min_silence_ms: deps.turn.min_endpoint_ms,
+        default_silence_ms: deps.turn.endpoint_silence_ms,
+        max_silence_ms: deps.turn.max_endpoint_ms,
+    };
+    let (stt_tx, mut stt_rx) = mpsc::unbounded_channel::<(u64, Result<Transcript, EngineError>)>();
+    let mut pending: Option<PendingTurn> = None;
+    let mut attempts = 0u64;
     let mut carry: Vec<i16> = Vec::with_capacity(FRAME_SAMPLES * 2);
     let mut summary = SessionSummary {
         call_sid: call_sid.clone(),
         stream_sid: stream_sid.clone(),
         media_frames: 0,
         rejected_messages: 0,
+        ended_by_agent: false,
     };
-    let mut last_speech_sample = 0u64;
 
-    while let Some(msg) = ws_in.recv().await {
+    loop {
+        let msg = tokio::select! {
+            m = ws_in.recv() => m,
+            Some((attempt, result)) = stt_rx.recv() => {
+                if let Some(p) = pending.as_mut().filter(|p| p.attempt == attempt) {
+                    p.transcript = Some(result.map_err(|e| e.to_string()));
+                    let silence_ms = p.silence_start_sample
+                        .map(|s| ((endpointer.samples_seen() - s) * 1000 / TWILIO_RATE as u64) as u32)
+                        .unwrap_or(0);
+                    if p.forced || decide(&rules, p, silence_ms) == TurnDecision::EndTurn {
+                        finish_turn(&mut pending, &mut endpointer, silence_ms, &agent_tx).await;
+                    }
+                }
+                continue;
+            }
+            _ = hangup.cancelled() => {
+                summary.ended_by_agent = true;
+                break;
+            }
+        };
         let text = match msg {
-            WsIn::Closed => break,
-            WsIn::Binary(len) => {
+            None | Some(WsIn::Closed) => break,
+            Some(WsIn::Binary(len)) => {
                 summary.rejected_messages += 1;
                 tracing::warn!(
                     twilio_error = MediaError::BinaryFrame.twilio_code(),
@@ -166,7 +218,7 @@ pub async fn run_session(
                 );
                 continue;
             }
-            WsIn::Text(text) => text,
+            Some(WsIn::Text(text)) => text,
         };
         let parsed =
             parse_inbound(&text).and_then(|m| check_stream_sid(&stream_sid, &m).map(|_| m));
@@ -191,35 +243,127 @@ pub async fn run_session(
                 summary.media_frames += 1;
                 carry.extend(mulaw::decode(&bytes));
                 let whole = carry.len() - carry.len() % FRAME_SAMPLES;
-                for frame in carry[..whole].chunks(FRAME_SAMPLES) {
-                    let is_speech = vad.is_speech(frame).unwrap_or(false);
-                    for event in endpointer.push(frame, is_speech) {
+                let frames: Vec<Vec<i16>> = carry[..whole]
+                    .chunks(FRAME_SAMPLES)
+                    .map(<[i16]>::to_vec)
+                    .collect();
+                carry.drain(..whole);
+                for frame in frames {
+                    let now_ms = stream_started.elapsed().as_millis() as u64;
+                    let voiced = vad.is_speech(&frame).unwrap_or(false);
+                    let echo_like = voiced
+                        && echo
+                            .lock()
+                            .map(|g| g.is_probable_echo(now_ms, frame_dbfs(&frame)))
+                            .unwrap_or(false);
+                    let is_speech = voiced && !echo_like;
+                    for event in endpointer.push(&frame, is_speech) {
                         match event {
-                            VadEvent::SilenceStarted { at_sample, .. } => {
-                                last_speech_sample = at_sample
+                            VadEvent::SpeechStarted { at_sample } => {
+                                attempts += 1;
+                                let live = board.live();
+                                pending = Some(PendingTurn {
+                                    attempt: attempts,
+                                    speech_start_sample: at_sample,
+                                    over_agent: live.is_some(),
+                                    barged_in: false,
+                                    audio: None,
+                                    silence_start_sample: None,
+                                    stt_started: false,
+                                    transcript: None,
+                                    forced: false,
+                                });
                             }
-                            VadEvent::UtteranceEnded {
-                                audio, end_sample, ..
+                            VadEvent::SilenceStarted {
+                                at_sample,
+                                audio_so_far,
                             } => {
-                                let input = AgentInput::Utterance {
-                                    audio,
-                                    last_speech_sample: end_sample.max(last_speech_sample),
-                                    decided_sample: endpointer.samples_seen(),
-                                    decided_at: Instant::now(),
-                                };
-                                if agent_tx.send(input).await.is_err() {
-                                    tracing::warn!("agent stopped; utterance dropped");
+                                if let Some(p) = pending.as_mut() {
+                                    p.silence_start_sample = Some(at_sample);
+                                    p.audio = Some(audio_so_far);
                                 }
                             }
-                            VadEvent::SpeechStarted { .. } | VadEvent::SpeechResumed { .. } => {}
+                            VadEvent::SpeechResumed { .. } => {
+                                if let Some(p) = pending.as_mut() {
+                                    // The caller went on: any speculative transcript is stale.
+                                    attempts += 1;
+                                    p.attempt = attempts;
+                                    p.silence_start_sample = None;
+                                    p.audio = None;
+                                    p.stt_started = false;
+                                    p.transcript = None;
+                                }
+                            }
+                            VadEvent::UtteranceEnded { audio, .. } => {
+                                if let Some(p) = pending.as_mut() {
+                                    p.forced = true;
+                                    if !p.stt_started {
+                                        p.audio = Some(audio);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    // Barge-in: the priority lane, decided here, not in the (possibly busy) agent.
+                    if let Some(p) = pending.as_mut() {
+                        if !p.barged_in
+                            && endpointer.is_in_speech()
+                            && endpointer.speech_ms() >= deps.turn.barge_in_min_ms
+                        {
+                            let cut = board.interrupt();
+                            if !cut.is_empty() {
+                                p.barged_in = true;
+                                let _ = out_tx.send(OutputCommand::Clear).await;
+                                if let Ok(mut g) = echo.lock() {
+                                    g.cut(now_ms);
+                                }
+                                let reaction_ms =
+                                    (endpointer.samples_seen() - p.speech_start_sample) as f64
+                                        * 1000.0
+                                        / TWILIO_RATE as f64;
+                                deps.registry.add_barge_in(&call_sid, reaction_ms);
+                                tracing::info!(speech_ids = ?cut, reaction_ms, "barge-in: agent stopped");
+                            }
+                        }
+                    }
+                    // End of turn: speculative STT once the pause is long enough, then the rules.
+                    let silence_ms = match pending.as_ref().and_then(|p| p.silence_start_sample) {
+                        Some(s) => {
+                            ((endpointer.samples_seen() - s) * 1000 / TWILIO_RATE as u64) as u32
+                        }
+                        None => 0,
+                    };
+                    if let Some(p) = pending.as_mut() {
+                        if !p.stt_started
+                            && (p.forced
+                                || (p.silence_start_sample.is_some()
+                                    && silence_ms >= SPECULATIVE_STT_AFTER_MS))
+                        {
+                            if let Some(audio) = p.audio.take() {
+                                p.stt_started = true;
+                                spawn_stt(deps.stt.clone(), p.attempt, audio, stt_tx.clone());
+                            }
+                        }
+                        if p.transcript.is_some()
+                            && (p.forced || decide(&rules, p, silence_ms) == TurnDecision::EndTurn)
+                        {
+                            finish_turn(&mut pending, &mut endpointer, silence_ms, &agent_tx).await;
                         }
                     }
                 }
-                carry.drain(..whole);
             }
             InboundMessage::Mark { mark, .. } => {
-                let name = mark.name;
-                let _ = agent_tx.send(AgentInput::Mark(name)).await;
+                if let Some((speech_id, clause)) = parse_mark(&mark.name) {
+                    board.clause_played(speech_id, clause);
+                } else if let Some(id) = mark
+                    .name
+                    .strip_prefix('s')
+                    .and_then(|r| r.strip_suffix("end"))
+                    .and_then(|n| n.parse().ok())
+                {
+                    debug_assert_eq!(end_mark_name(id), mark.name);
+                    board.fully_played(id);
+                }
             }
             InboundMessage::Dtmf { dtmf, .. } => {
                 let _ = agent_tx.send(AgentInput::Dtmf(dtmf.digit)).await;
@@ -236,6 +380,7 @@ pub async fn run_session(
 
     cancel.cancel();
     drop(agent_tx);
+    drop(out_tx);
     let _ = tokio::time::timeout(Duration::from_secs(5), agent).await;
     pacer.abort();
     deps.llm.end_conversation(&call_sid);
@@ -248,318 +393,68 @@ pub async fn run_session(
     Ok(summary)
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+fn decide(rules: &TurnRules, p: &PendingTurn, silence_ms: u32) -> TurnDecision {
+    let text = match &p.transcript {
+        Some(Ok(t)) => Some(t.text.as_str()),
+        Some(Err(_)) => Some(""),
+        None => None,
+    };
+    rules.decide(silence_ms, text)
 }
 
-/// The agent: speaks the greeting, then answers each caller turn.
-async fn run_agent(
-    deps: SessionDeps,
-    metadata: CallMetadata,
-    mut inputs: mpsc::Receiver<AgentInput>,
-    out: mpsc::Sender<OutputCommand>,
-    mut out_events: mpsc::UnboundedReceiver<OutputEvent>,
-    cancel: CancellationToken,
-    stream_started: Instant,
+/// Runs STT for one attempt on the engine's thread; the result comes back tagged.
+fn spawn_stt(
+    stt: Arc<dyn SpeechToText>,
+    attempt: u64,
+    audio: Vec<i16>,
+    results: mpsc::UnboundedSender<(u64, Result<Transcript, EngineError>)>,
 ) {
-    let call_sid = metadata.call_sid.clone();
-    let mut system_prompt = deps.conversation.system_prompt.clone();
-    if let Some(name) = metadata.lead.get("name") {
-        system_prompt.push_str(&format!(" You are speaking with {name}."));
-    }
-    let mut history: Vec<ChatMessage> = Vec::new();
-    let mut speech_id = 0u64;
-    let at_ms = || stream_started.elapsed().as_millis() as u64;
-
-    // The greeting is spoken as soon as the stream starts.
-    speech_id += 1;
-    let greeting = deps.conversation.greeting.clone();
-    let mut splitter = ClauseSplitter::new();
-    let mut clauses = splitter.push(&greeting);
-    clauses.extend(splitter.finish());
-    for (i, clause) in clauses.into_iter().enumerate() {
-        if !speak_clause(&deps, &out, speech_id, i as u32, clause, &cancel)
-            .await
-            .0
-        {
-            return;
-        }
-    }
-    if out
-        .send(OutputCommand::EndSpeech { speech_id })
-        .await
-        .is_err()
-    {
-        return;
-    }
-    history.push(ChatMessage::new("assistant", greeting.clone()));
-    deps.registry.add_turn(
-        &call_sid,
-        Turn {
-            speaker: Speaker::Agent,
-            text: greeting,
-            at_ms: at_ms(),
-            latency: None,
-        },
-    );
-
-    while let Some(input) = tokio::select! {
-        i = inputs.recv() => i,
-        _ = cancel.cancelled() => None,
-    } {
-        let (audio, last_speech_sample, decided_sample, decided_at) = match input {
-            AgentInput::Utterance {
-                audio,
-                last_speech_sample,
-                decided_sample,
-                decided_at,
-            } => (audio, last_speech_sample, decided_sample, decided_at),
-            AgentInput::Mark(name) => {
-                tracing::debug!(mark = %name, "played");
-                continue;
-            }
-            AgentInput::Dtmf(digit) => {
-                tracing::info!(%digit, "dtmf");
-                continue;
-            }
-        };
-        let mut latency = TurnLatency {
-            endpointing_ms: (decided_sample.saturating_sub(last_speech_sample)) as f64 * 1000.0
-                / TWILIO_RATE as f64,
-            ..Default::default()
-        };
-        // The utterance is one contiguous signal: one resampler over it, flushed at its end.
-        let audio_16k = match StreamResampler::new(TWILIO_RATE, STT_RATE) {
-            Ok(mut r) => {
-                let mut v = r.process(&crate::audio::i16_to_f32(&audio));
-                v.extend(r.flush());
-                v
-            }
+    tokio::spawn(async move {
+        // One contiguous utterance: resampled in one go, flushed at its end.
+        let wide = match resample_all(&i16_to_f32(&audio), TWILIO_RATE, STT_RATE) {
+            Ok(w) => w,
             Err(e) => {
-                tracing::error!(error = %e, "resampler");
-                continue;
+                let _ = results.send((
+                    attempt,
+                    Err(EngineError::Inference {
+                        engine: "resampler",
+                        reason: e.to_string(),
+                    }),
+                ));
+                return;
             }
         };
-        let transcript = match deps.stt.transcribe(audio_16k).await {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(error = %e, "speech to text failed");
-                continue;
-            }
-        };
-        latency.stt_ms = ms(transcript.elapsed);
-        if transcript.text.is_empty() {
-            tracing::debug!("utterance without words ignored");
-            continue;
-        }
-        tracing::info!(caller = %transcript.text, stt_ms = latency.stt_ms, "caller said");
-        deps.registry.add_turn(
-            &call_sid,
-            Turn {
-                speaker: Speaker::Caller,
-                text: transcript.text.clone(),
-                at_ms: at_ms(),
-                latency: None,
-            },
-        );
-        history.push(ChatMessage::new("user", transcript.text));
-
-        speech_id += 1;
-        let reply = respond(
-            &deps,
-            &call_sid,
-            &system_prompt,
-            &history,
-            speech_id,
-            &out,
-            &cancel,
-            &mut latency,
-        )
-        .await;
-        if cancel.is_cancelled() {
-            return;
-        }
-        // First frame out: reported by the pacer.
-        let deadline = tokio::time::sleep(Duration::from_secs(10));
-        tokio::pin!(deadline);
-        if !reply.is_empty() {
-            loop {
-                tokio::select! {
-                    ev = out_events.recv() => match ev {
-                        Some(OutputEvent::FirstFrameSent { speech_id: id, at }) if id == speech_id => {
-                            latency.first_frame_ms = Some(ms(at.saturating_duration_since(decided_at)));
-                            latency.voice_to_voice_ms = Some(latency.endpointing_ms + ms(at.saturating_duration_since(decided_at)));
-                            break;
-                        }
-                        Some(OutputEvent::Closed) | None => break,
-                        Some(_) => {}
-                    },
-                    _ = &mut deadline => break,
-                }
-            }
-            tracing::info!(agent = %reply, ?latency, "agent replied");
-            history.push(ChatMessage::new("assistant", reply.clone()));
-            deps.registry.add_turn(
-                &call_sid,
-                Turn {
-                    speaker: Speaker::Agent,
-                    text: reply,
-                    at_ms: at_ms(),
-                    latency: Some(latency),
-                },
-            );
-        }
-        let keep = deps.conversation.max_history_turns;
-        if history.len() > keep {
-            history.drain(..history.len() - keep);
-        }
-    }
+        let result = stt.transcribe(wide).await;
+        let _ = results.send((attempt, result));
+    });
 }
 
-/// Synthesises one clause and queues it for the pacer. Returns whether the call goes on, and
-/// how long synthesis took.
-async fn speak_clause(
-    deps: &SessionDeps,
-    out: &mpsc::Sender<OutputCommand>,
-    speech_id: u64,
-    clause_index: u32,
-    clause: String,
-    cancel: &CancellationToken,
-) -> (bool, Option<Duration>) {
-    match deps.tts.synthesize(clause, cancel.clone()).await {
-        Ok(audio) => {
-            let sent = out
-                .send(OutputCommand::Clause {
-                    speech_id,
-                    clause_index,
-                    samples: audio.samples,
-                    sample_rate: audio.sample_rate.max(1),
-                })
-                .await
-                .is_ok();
-            (sent, Some(audio.elapsed))
+/// Hands the finished turn to the agent and resets the endpointer for the next one.
+async fn finish_turn(
+    pending: &mut Option<PendingTurn>,
+    endpointer: &mut Endpointer,
+    silence_ms: u32,
+    agent: &mpsc::Sender<AgentInput>,
+) {
+    let Some(p) = pending.take() else { return };
+    endpointer.reset();
+    let (text, stt_ms) = match p.transcript {
+        Some(Ok(t)) => (t.text, t.elapsed.as_secs_f64() * 1000.0),
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "speech to text failed");
+            (String::new(), 0.0)
         }
-        Err(e) => {
-            tracing::error!(error = %e, "text to speech failed");
-            (!cancel.is_cancelled(), None)
-        }
+        None => (String::new(), 0.0),
+    };
+    let turn = CallerTurn {
+        text,
+        stt_ms,
+        endpointing_ms: silence_ms as f64,
+        decided_at: Instant::now(),
+        over_agent: p.over_agent,
+        barged_in: p.barged_in,
+    };
+    if agent.send(AgentInput::Turn(turn)).await.is_err() {
+        tracing::warn!("agent stopped; caller turn dropped");
     }
-}
-
-/// Streams one reply: LLM tokens -> clauses -> TTS (concurrently) -> pacer. Returns the text.
-#[allow(clippy::too_many_arguments)]
-async fn respond(
-    deps: &SessionDeps,
-    call_sid: &str,
-    system_prompt: &str,
-    history: &[ChatMessage],
-    speech_id: u64,
-    out: &mpsc::Sender<OutputCommand>,
-    cancel: &CancellationToken,
-    latency: &mut TurnLatency,
-) -> String {
-    let mut messages = vec![ChatMessage::new("system", system_prompt)];
-    messages.extend_from_slice(history);
-    let llm_cancel = cancel.child_token();
-    let mut tokens = deps.llm.generate(GenerateRequest {
-        conversation_id: call_sid.to_string(),
-        messages,
-        max_tokens: deps.conversation.max_reply_tokens,
-        grammar: None,
-        cancel: llm_cancel.clone(),
-    });
-
-    // TTS runs beside the LLM: clauses flow through this channel.
-    let (clause_tx, mut clause_rx) = mpsc::channel::<String>(16);
-    let tts_deps = deps.clone();
-    let tts_out = out.clone();
-    let tts_cancel = cancel.clone();
-    let tts_task = tokio::spawn(async move {
-        // Synthesis time of the first clause: the TTS share of time to first audio.
-        let mut first_audio: Option<Duration> = None;
-        let mut index = 0u32;
-        while let Some(clause) = clause_rx.recv().await {
-            let (ok, synth) =
-                speak_clause(&tts_deps, &tts_out, speech_id, index, clause, &tts_cancel).await;
-            if first_audio.is_none() {
-                first_audio = synth;
-            }
-            if !ok {
-                return first_audio;
-            }
-            index += 1;
-        }
-        let _ = tts_out.send(OutputCommand::EndSpeech { speech_id }).await;
-        first_audio
-    });
-
-    let started = Instant::now();
-    let mut splitter = ClauseSplitter::new();
-    let mut reply = String::new();
-    let mut sentences = 0usize;
-    let mut first_clause = true;
-    'stream: while let Some(event) = tokens.recv().await {
-        match event {
-            LlmEvent::Token(piece) => {
-                if latency.llm_first_token_ms.is_none() {
-                    latency.llm_first_token_ms = Some(ms(started.elapsed()));
-                }
-                for clause in splitter.push(&piece) {
-                    if first_clause {
-                        latency.llm_first_clause_ms = Some(ms(started.elapsed()));
-                        first_clause = false;
-                    }
-                    if !reply.is_empty() {
-                        reply.push(' ');
-                    }
-                    reply.push_str(&clause);
-                    if ends_sentence(&clause) {
-                        sentences += 1;
-                    }
-                    let _ = clause_tx.send(clause).await;
-                    if sentences >= deps.conversation.max_reply_sentences {
-                        // Enough said: a phone reply stays short whatever the model wants.
-                        llm_cancel.cancel();
-                        break 'stream;
-                    }
-                }
-            }
-            LlmEvent::Done {
-                prompt_evaluated,
-                prompt_cached,
-                generated,
-                stop,
-            } => {
-                tracing::debug!(
-                    prompt_evaluated,
-                    prompt_cached,
-                    generated,
-                    ?stop,
-                    "llm done"
-                );
-                break;
-            }
-            LlmEvent::Error(e) => {
-                tracing::error!(error = %e, "llm failed");
-                break;
-            }
-        }
-    }
-    if sentences < deps.conversation.max_reply_sentences {
-        if let Some(rest) = splitter.finish() {
-            if latency.llm_first_clause_ms.is_none() {
-                latency.llm_first_clause_ms = Some(ms(started.elapsed()));
-            }
-            if !reply.is_empty() {
-                reply.push(' ');
-            }
-            reply.push_str(&rest);
-            let _ = clause_tx.send(rest).await;
-        }
-    }
-    drop(clause_tx);
-    if let Ok(Some(first_audio)) = tts_task.await {
-        latency.tts_first_audio_ms = Some(ms(first_audio));
-    }
-    reply
 }

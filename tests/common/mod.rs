@@ -38,17 +38,23 @@ impl SpeechToText for FakeStt {
     }
 }
 
-/// LLM fake: streams a fixed reply word by word and records the prompts it saw.
+/// LLM fake: streams scripted replies (the last one repeats) word by word and records the
+/// prompts it saw.
 pub struct FakeLlm {
-    pub reply: String,
+    pub replies: Vec<String>,
     pub prompts: Arc<Mutex<Vec<Vec<ChatMessage>>>>,
 }
 
 impl LanguageModel for FakeLlm {
     fn generate(&self, request: GenerateRequest) -> mpsc::Receiver<LlmEvent> {
-        self.prompts.lock().unwrap().push(request.messages.clone());
+        let n_prompts = {
+            let mut p = self.prompts.lock().unwrap();
+            p.push(request.messages.clone());
+            p.len()
+        };
+        let reply = self.replies[(n_prompts - 1).min(self.replies.len() - 1)].clone();
         let (tx, rx) = mpsc::channel(64);
-        let words: Vec<String> = self.reply.split_inclusive(' ').map(String::from).collect();
+        let words: Vec<String> = reply.split_inclusive(' ').map(String::from).collect();
         tokio::spawn(async move {
             let n = words.len();
             for w in words {
@@ -113,6 +119,15 @@ pub fn fake_state(
     transcripts: &[&str],
     reply: &str,
 ) -> (AppState, Arc<Mutex<Vec<Vec<ChatMessage>>>>) {
+    fake_state_replies(config, transcripts, &[reply])
+}
+
+/// State with fake engines and several scripted LLM replies (the last one repeats).
+pub fn fake_state_replies(
+    config: Config,
+    transcripts: &[&str],
+    replies: &[&str],
+) -> (AppState, Arc<Mutex<Vec<Vec<ChatMessage>>>>) {
     let registry = CallRegistry::default();
     let prompts = Arc::new(Mutex::new(Vec::new()));
     let session = SessionDeps {
@@ -120,7 +135,7 @@ pub fn fake_state(
             transcripts.iter().map(|s| s.to_string()).collect(),
         ))),
         llm: Arc::new(FakeLlm {
-            reply: reply.to_string(),
+            replies: replies.iter().map(|r| r.to_string()).collect(),
             prompts: prompts.clone(),
         }),
         tts: Arc::new(FakeTts),

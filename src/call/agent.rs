@@ -1,0 +1,459 @@
+//! The agent side of a call: what to say and when.
+//!
+//! Speaks the greeting (the AI disclosure; not interruptible), answers each caller turn with a
+//! streamed reply (LLM tokens -> clauses -> TTS -> pacer, TTS starting on the first clause), keeps
+//! the history to what the caller actually heard, resumes after a false interruption (a
+//! backchannel or noise), and honours the opt-out key at once. The script engine replaces
+//! [`reply_messages`] and the fixed lines here; the speaking machinery stays.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::clauses::{ends_sentence, ClauseSplitter};
+use super::output::{OutputCommand, OutputEvent};
+use super::registry::{CallMetadata, Turn, TurnLatency};
+use super::session::SessionDeps;
+use super::speech::SpeechBoard;
+use super::turn::is_backchannel;
+use crate::engine::{ChatMessage, GenerateRequest, LlmEvent};
+
+/// What the inbound loop tells the agent.
+#[derive(Debug)]
+pub enum AgentInput {
+    Turn(CallerTurn),
+    Dtmf(String),
+}
+
+/// A finished caller turn.
+#[derive(Debug)]
+pub struct CallerTurn {
+    pub text: String,
+    pub stt_ms: f64,
+    /// Silence from the last speech to the end-of-turn decision.
+    pub endpointing_ms: f64,
+    pub decided_at: Instant,
+    /// The agent was audible when the caller started speaking.
+    pub over_agent: bool,
+    /// The caller's speech cut the agent off.
+    pub barged_in: bool,
+}
+
+/// A history line, tied to the agent utterance it came from (to trim it after a barge-in).
+struct HistoryEntry {
+    speech_id: Option<u64>,
+    message: ChatMessage,
+}
+
+struct Agent {
+    deps: SessionDeps,
+    call_sid: String,
+    out: mpsc::Sender<OutputCommand>,
+    out_events: mpsc::UnboundedReceiver<OutputEvent>,
+    board: SpeechBoard,
+    cancel: CancellationToken,
+    stream_started: Instant,
+    history: Vec<HistoryEntry>,
+    system_prompt: String,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn run_agent(
+    deps: SessionDeps,
+    metadata: CallMetadata,
+    mut inputs: mpsc::Receiver<AgentInput>,
+    out: mpsc::Sender<OutputCommand>,
+    out_events: mpsc::UnboundedReceiver<OutputEvent>,
+    board: SpeechBoard,
+    cancel: CancellationToken,
+    hangup: CancellationToken,
+    stream_started: Instant,
+) {
+    let mut system_prompt = deps.conversation.system_prompt.clone();
+    if let Some(name) = metadata.lead.get("name") {
+        system_prompt.push_str(&format!(" You are speaking with {name}."));
+    }
+    let mut agent = Agent {
+        deps,
+        call_sid: metadata.call_sid.clone(),
+        out,
+        out_events,
+        board,
+        cancel,
+        stream_started,
+        history: Vec::new(),
+        system_prompt,
+    };
+
+    // The disclosure comes first and cannot be interrupted.
+    let greeting = agent.deps.conversation.greeting.clone();
+    if agent.say(&greeting, false).await.is_none() {
+        return;
+    }
+
+    loop {
+        let input = tokio::select! {
+            i = inputs.recv() => i,
+            _ = agent.cancel.cancelled() => None,
+        };
+        let Some(input) = input else { break };
+        match input {
+            AgentInput::Turn(turn) => agent.on_turn(turn).await,
+            AgentInput::Dtmf(digit) => {
+                let opt_out = agent
+                    .deps
+                    .conversation
+                    .opt_out_digit
+                    .is_some_and(|d| digit.starts_with(d));
+                agent.record(Turn::caller(format!("[keypad {digit}]"), agent.at_ms()));
+                if opt_out {
+                    agent.opt_out().await;
+                    hangup.cancel();
+                    break;
+                }
+            }
+        }
+    }
+    agent.reconcile();
+}
+
+impl Agent {
+    fn at_ms(&self) -> u64 {
+        self.stream_started.elapsed().as_millis() as u64
+    }
+
+    fn record(&self, turn: Turn) {
+        self.deps.registry.add_turn(&self.call_sid, turn);
+    }
+
+    /// Speaks fixed text as one utterance; returns its id, or None when the call is over.
+    async fn say(&mut self, text: &str, interruptible: bool) -> Option<u64> {
+        let (id, speech_cancel) = self.board.begin(interruptible, &self.cancel);
+        let mut splitter = ClauseSplitter::new();
+        let mut clauses = splitter.push(text);
+        clauses.extend(splitter.finish());
+        for clause in clauses {
+            let (ok, _) = speak_clause(
+                &self.deps,
+                &self.out,
+                &self.board,
+                id,
+                clause,
+                &speech_cancel,
+            )
+            .await;
+            if !ok {
+                return None;
+            }
+        }
+        self.board.complete(id);
+        self.out
+            .send(OutputCommand::EndSpeech { speech_id: id })
+            .await
+            .ok()?;
+        self.history.push(HistoryEntry {
+            speech_id: Some(id),
+            message: ChatMessage::new("assistant", text),
+        });
+        self.record(Turn::agent(text, self.at_ms(), id));
+        Some(id)
+    }
+
+    /// Replaces interrupted utterances in the history (and transcript) by what was heard.
+    fn reconcile(&mut self) {
+        for entry in &mut self.history {
+            let Some(id) = entry.speech_id else { continue };
+            let Some(record) = self.board.get(id) else {
+                continue;
+            };
+            if record.interrupted {
+                let heard = record.heard_text();
+                if entry.message.content != heard {
+                    entry.message.content = heard.clone();
+                    self.deps
+                        .registry
+                        .update_agent_turn(&self.call_sid, id, &heard, true);
+                }
+            }
+        }
+        self.history
+            .retain(|e| e.speech_id.is_none() || !e.message.content.is_empty());
+    }
+
+    async fn on_turn(&mut self, turn: CallerTurn) {
+        self.reconcile();
+        let last_speech = self
+            .history
+            .iter()
+            .rev()
+            .find_map(|e| e.speech_id)
+            .and_then(|id| self.board.get(id));
+        let backchannel = turn.text.is_empty()
+            || (turn.over_agent && is_backchannel(&turn.text, &self.deps.turn.backchannels));
+        if backchannel {
+            if !turn.text.is_empty() {
+                self.record(Turn::caller(turn.text.clone(), self.at_ms()));
+            }
+            // A false interruption: pick up where the caller cut in.
+            if turn.barged_in {
+                if let Some(record) = last_speech.filter(|r| r.interrupted) {
+                    let rest = record.unheard_clauses().join(" ");
+                    if !rest.is_empty() {
+                        tracing::info!(caller = %turn.text, "false interruption: resuming");
+                        self.say(&rest, true).await;
+                    }
+                }
+            }
+            return;
+        }
+        tracing::info!(caller = %turn.text, stt_ms = turn.stt_ms, "caller said");
+        self.record(Turn::caller(turn.text.clone(), self.at_ms()));
+        self.history.push(HistoryEntry {
+            speech_id: None,
+            message: ChatMessage::new("user", turn.text.clone()),
+        });
+        let mut latency = TurnLatency {
+            endpointing_ms: turn.endpointing_ms,
+            stt_ms: turn.stt_ms,
+            ..Default::default()
+        };
+        let (id, speech_cancel) = self.board.begin(true, &self.cancel);
+        let reply = self.respond(id, &speech_cancel, &mut latency).await;
+        if self.cancel.is_cancelled() {
+            return;
+        }
+        if !reply.is_empty() {
+            self.wait_first_frame(id, &speech_cancel, turn.decided_at, &mut latency)
+                .await;
+            tracing::info!(agent = %reply, ?latency, "agent replied");
+            self.history.push(HistoryEntry {
+                speech_id: Some(id),
+                message: ChatMessage::new("assistant", reply.clone()),
+            });
+            let mut t = Turn::agent(reply, self.at_ms(), id);
+            t.latency = Some(latency);
+            self.record(t);
+            self.reconcile();
+        }
+        let keep = self.deps.conversation.max_history_turns;
+        if self.history.len() > keep {
+            let cut = self.history.len() - keep;
+            self.history.drain(..cut);
+        }
+    }
+
+    async fn wait_first_frame(
+        &mut self,
+        id: u64,
+        speech_cancel: &CancellationToken,
+        decided_at: Instant,
+        latency: &mut TurnLatency,
+    ) {
+        let deadline = tokio::time::sleep(Duration::from_secs(10));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                ev = self.out_events.recv() => match ev {
+                    Some(OutputEvent::FirstFrameSent { speech_id, at }) if speech_id == id => {
+                        let first = at.saturating_duration_since(decided_at).as_secs_f64() * 1000.0;
+                        latency.first_frame_ms = Some(first);
+                        latency.voice_to_voice_ms = Some(latency.endpointing_ms + first);
+                        return;
+                    }
+                    Some(OutputEvent::Closed) | None => return,
+                    Some(_) => {}
+                },
+                _ = speech_cancel.cancelled() => return,
+                _ = &mut deadline => return,
+            }
+        }
+    }
+
+    /// The messages for the LLM: system prompt plus the heard history.
+    fn reply_messages(&self) -> Vec<ChatMessage> {
+        let mut messages = vec![ChatMessage::new("system", self.system_prompt.clone())];
+        messages.extend(self.history.iter().map(|e| e.message.clone()));
+        messages
+    }
+
+    /// Streams one reply: LLM tokens -> clauses -> TTS (concurrently) -> pacer. Returns the text.
+    async fn respond(
+        &mut self,
+        id: u64,
+        speech_cancel: &CancellationToken,
+        latency: &mut TurnLatency,
+    ) -> String {
+        let llm_cancel = speech_cancel.child_token();
+        let mut tokens = self.deps.llm.generate(GenerateRequest {
+            conversation_id: self.call_sid.clone(),
+            messages: self.reply_messages(),
+            max_tokens: self.deps.conversation.max_reply_tokens,
+            grammar: None,
+            cancel: llm_cancel.clone(),
+        });
+
+        // TTS runs beside the LLM: clauses flow through this channel.
+        let (clause_tx, mut clause_rx) = mpsc::channel::<String>(16);
+        let (deps, out, board, tts_cancel) = (
+            self.deps.clone(),
+            self.out.clone(),
+            self.board.clone(),
+            speech_cancel.clone(),
+        );
+        let tts_task = tokio::spawn(async move {
+            // Synthesis time of the first clause: the TTS share of time to first audio.
+            let mut first_audio: Option<Duration> = None;
+            while let Some(clause) = clause_rx.recv().await {
+                let (ok, synth) = speak_clause(&deps, &out, &board, id, clause, &tts_cancel).await;
+                if first_audio.is_none() {
+                    first_audio = synth;
+                }
+                if !ok {
+                    return first_audio;
+                }
+            }
+            board.complete(id);
+            let _ = out.send(OutputCommand::EndSpeech { speech_id: id }).await;
+            first_audio
+        });
+
+        let started = Instant::now();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let mut splitter = ClauseSplitter::new();
+        let mut reply = String::new();
+        let mut sentences = 0usize;
+        let max_sentences = self.deps.conversation.max_reply_sentences;
+        let push_clause = |clause: String, reply: &mut String, latency: &mut TurnLatency| {
+            if latency.llm_first_clause_ms.is_none() {
+                latency.llm_first_clause_ms = Some(ms(started.elapsed()));
+            }
+            if !reply.is_empty() {
+                reply.push(' ');
+            }
+            reply.push_str(&clause);
+            clause
+        };
+        'stream: while let Some(event) = tokens.recv().await {
+            match event {
+                LlmEvent::Token(piece) => {
+                    if latency.llm_first_token_ms.is_none() {
+                        latency.llm_first_token_ms = Some(ms(started.elapsed()));
+                    }
+                    for clause in splitter.push(&piece) {
+                        let sentence_end = ends_sentence(&clause);
+                        let clause = push_clause(clause, &mut reply, latency);
+                        let _ = clause_tx.send(clause).await;
+                        if sentence_end {
+                            sentences += 1;
+                        }
+                        if sentences >= max_sentences {
+                            // Enough said: a phone reply stays short whatever the model wants.
+                            llm_cancel.cancel();
+                            break 'stream;
+                        }
+                    }
+                }
+                LlmEvent::Done {
+                    prompt_evaluated,
+                    prompt_cached,
+                    generated,
+                    stop,
+                } => {
+                    tracing::debug!(
+                        prompt_evaluated,
+                        prompt_cached,
+                        generated,
+                        ?stop,
+                        "llm done"
+                    );
+                    break;
+                }
+                LlmEvent::Error(e) => {
+                    tracing::error!(error = %e, "llm failed");
+                    break;
+                }
+            }
+        }
+        if sentences < max_sentences && !speech_cancel.is_cancelled() {
+            if let Some(rest) = splitter.finish() {
+                let clause = push_clause(rest, &mut reply, latency);
+                let _ = clause_tx.send(clause).await;
+            }
+        }
+        drop(clause_tx);
+        if let Ok(Some(first_audio)) = tts_task.await {
+            latency.tts_first_audio_ms = Some(ms(first_audio));
+        }
+        reply
+    }
+
+    /// Opt-out: stop talking at once, confirm, record do-not-call, wait until heard.
+    async fn opt_out(&mut self) {
+        tracing::info!("caller opted out");
+        self.board.interrupt_all();
+        let _ = self.out.send(OutputCommand::Clear).await;
+        self.deps
+            .registry
+            .set_outcome(&self.call_sid, "do_not_call");
+        let message = self.deps.conversation.opt_out_message.clone();
+        if let Some(id) = self.say(&message, false).await {
+            self.wait_until_played(id, Duration::from_secs(20)).await;
+        }
+    }
+
+    /// Waits for Twilio's final mark of an utterance: hanging up earlier clips it.
+    async fn wait_until_played(&self, id: u64, max: Duration) {
+        let deadline = Instant::now() + max;
+        while Instant::now() < deadline && !self.cancel.is_cancelled() {
+            if self
+                .board
+                .get(id)
+                .is_none_or(|r| r.fully_played || r.interrupted)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Synthesises one clause and queues it for the pacer, unless its utterance was cancelled
+/// meanwhile (stale audio is never sent). Returns whether to go on, and the synthesis time.
+async fn speak_clause(
+    deps: &SessionDeps,
+    out: &mpsc::Sender<OutputCommand>,
+    board: &SpeechBoard,
+    speech_id: u64,
+    clause: String,
+    cancel: &CancellationToken,
+) -> (bool, Option<Duration>) {
+    if cancel.is_cancelled() {
+        return (false, None);
+    }
+    match deps.tts.synthesize(clause.clone(), cancel.clone()).await {
+        Ok(audio) => {
+            if cancel.is_cancelled() {
+                return (false, Some(audio.elapsed));
+            }
+            let clause_index = board.add_clause(speech_id, &clause);
+            let sent = out
+                .send(OutputCommand::Clause {
+                    speech_id,
+                    clause_index,
+                    samples: audio.samples,
+                    sample_rate: audio.sample_rate.max(1),
+                    cancel: cancel.clone(),
+                })
+                .await
+                .is_ok();
+            (sent, Some(audio.elapsed))
+        }
+        Err(e) => {
+            if !cancel.is_cancelled() {
+                tracing::error!(error = %e, "text to speech failed");
+            }
+            (!cancel.is_cancelled(), None)
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Speech handles: what the agent said, what the caller actually heard.
+//!
+//! Every agent utterance gets an id, a cancel token and an `interruptible` flag (the legal
+//! disclosure and the goodbye are not interruptible). Its clauses are recorded as they are queued;
+//! Twilio's echoed marks say which were played. After a barge-in, marks that come back are
+//! "dropped", not "played" (Twilio echoes pending marks on `clear`), so the conversation history
+//! keeps only what the caller heard. Shared by the inbound loop (marks, barge-in) and the agent
+//! (queueing, history); the lock is never held across an await.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
+
+/// One agent utterance.
+#[derive(Debug, Clone)]
+pub struct SpeechRecord {
+    pub id: u64,
+    pub interruptible: bool,
+    pub cancel: CancellationToken,
+    /// Clause texts in the order queued.
+    pub clauses: Vec<String>,
+    /// Clauses whose mark Twilio echoed while the speech was live.
+    pub played: BTreeSet<u32>,
+    /// All clauses are queued (the end mark follows them).
+    pub complete: bool,
+    /// The end mark came back: everything was played.
+    pub fully_played: bool,
+    /// A barge-in cut it.
+    pub interrupted: bool,
+}
+
+impl SpeechRecord {
+    /// What the caller heard: every clause if fully played, else the clauses whose marks came back.
+    pub fn heard_text(&self) -> String {
+        let parts: Vec<&str> = if self.fully_played {
+            self.clauses.iter().map(String::as_str).collect()
+        } else {
+            self.played
+                .iter()
+                .filter_map(|&i| self.clauses.get(i as usize).map(String::as_str))
+                .collect()
+        };
+        parts.join(" ")
+    }
+
+    /// Clauses queued but never heard, in order (what a resume says).
+    pub fn unheard_clauses(&self) -> Vec<String> {
+        if self.fully_played {
+            return Vec::new();
+        }
+        self.clauses
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.played.contains(&(*i as u32)))
+            .map(|(_, c)| c.clone())
+            .collect()
+    }
+
+    /// Still audible or about to be: started and neither fully played nor cut.
+    pub fn is_live(&self) -> bool {
+        !self.fully_played && !self.interrupted
+    }
+}
+
+#[derive(Debug, Default)]
+struct Board {
+    speeches: BTreeMap<u64, SpeechRecord>,
+    next_id: u64,
+}
+
+/// The call's speech handles.
+#[derive(Clone, Default)]
+pub struct SpeechBoard {
+    inner: Arc<Mutex<Board>>,
+}
+
+impl SpeechBoard {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Board> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a new utterance; returns its id and cancel token.
+    pub fn begin(
+        &self,
+        interruptible: bool,
+        parent: &CancellationToken,
+    ) -> (u64, CancellationToken) {
+        let mut b = self.lock();
+        b.next_id += 1;
+        let id = b.next_id;
+        let cancel = parent.child_token();
+        b.speeches.insert(
+            id,
+            SpeechRecord {
+                id,
+                interruptible,
+                cancel: cancel.clone(),
+                clauses: Vec::new(),
+                played: BTreeSet::new(),
+                complete: false,
+                fully_played: false,
+                interrupted: false,
+            },
+        );
+        // Keep the last few only: history reconciliation looks back one or two utterances.
+        while b.speeches.len() > 16 {
+            let first = *b.speeches.keys().next().unwrap_or(&0);
+            b.speeches.remove(&first);
+        }
+        (id, cancel)
+    }
+
+    /// Records a queued clause; returns its index.
+    pub fn add_clause(&self, id: u64, text: &str) -> u32 {
+        let mut b = self.lock();
+        match b.speeches.get_mut(&id) {
+            Some(s) => {
+                s.clauses.push(text.to_string());
+                (s.clauses.len() - 1) as u32
+            }
+            None => 0,
+        }
+    }
+
+    pub fn complete(&self, id: u64) {
+        if let Some(s) = self.lock().speeches.get_mut(&id) {
+            s.complete = true;
+        }
+    }
+
+    /// A clause mark came back from Twilio.
+    pub fn clause_played(&self, id: u64, clause: u32) {
+        if let Some(s) = self.lock().speeches.get_mut(&id) {
+            if !s.interrupted {
+                s.played.insert(clause);
+            }
+        }
+    }
+
+    /// The end mark came back from Twilio.
+    pub fn fully_played(&self, id: u64) {
+        if let Some(s) = self.lock().speeches.get_mut(&id) {
+            if !s.interrupted {
+                s.fully_played = true;
+            }
+        }
+    }
+
+    /// The live utterance the caller could be talking over, if any.
+    pub fn live(&self) -> Option<SpeechRecord> {
+        self.lock()
+            .speeches
+            .values()
+            .rev()
+            .find(|s| s.is_live())
+            .cloned()
+    }
+
+    /// Cuts every live interruptible utterance (barge-in); returns the ids cut.
+    pub fn interrupt(&self) -> Vec<u64> {
+        let mut b = self.lock();
+        let mut cut = Vec::new();
+        for s in b.speeches.values_mut() {
+            if s.is_live() && s.interruptible {
+                s.interrupted = true;
+                s.cancel.cancel();
+                cut.push(s.id);
+            }
+        }
+        cut
+    }
+
+    /// Cuts everything, interruptible or not (opt-out, hang-up).
+    pub fn interrupt_all(&self) {
+        for s in self.lock().speeches.values_mut() {
+            if s.is_live() {
+                s.interrupted = true;
+                s.cancel.cancel();
+            }
+        }
+    }
+
+    pub fn get(&self, id: u64) -> Option<SpeechRecord> {
+        self.lock().speeches.get(&id).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_keeps_only_what_was_heard() {
+        let board = SpeechBoard::default();
+        let root = CancellationToken::new();
+        let (id, cancel) = board.begin(true, &root);
+        for c in ["First clause.", "Second clause.", "Third clause."] {
+            board.add_clause(id, c);
+        }
+        board.complete(id);
+        board.clause_played(id, 0);
+        assert_eq!(board.live().map(|s| s.id), Some(id));
+        assert_eq!(board.interrupt(), vec![id]);
+        assert!(cancel.is_cancelled());
+        // Marks echoed after `clear` mean dropped.
+        board.clause_played(id, 1);
+        board.fully_played(id);
+        let s = board.get(id).unwrap();
+        assert_eq!(s.heard_text(), "First clause.");
+        assert_eq!(s.unheard_clauses(), vec!["Second clause.", "Third clause."]);
+        assert!(board.live().is_none());
+    }
+
+    #[test]
+    fn non_interruptible_speech_survives_barge_in() {
+        let board = SpeechBoard::default();
+        let root = CancellationToken::new();
+        let (id, cancel) = board.begin(false, &root);
+        board.add_clause(id, "This call is from Sunrise Solar.");
+        assert!(board.interrupt().is_empty());
+        assert!(!cancel.is_cancelled());
+        board.fully_played(id);
+        assert_eq!(
+            board.get(id).unwrap().heard_text(),
+            "This call is from Sunrise Solar."
+        );
+        board.interrupt_all();
+        assert!(!cancel.is_cancelled(), "already played: nothing to cut");
+    }
+}
