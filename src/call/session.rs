@@ -147,6 +147,7 @@ pub async fn run_session(
         out_events_tx,
         lead_frames,
         Some((echo.clone(), stream_started)),
+        Some(board.clone()),
     ));
 
     let (agent_tx, agent_rx) = mpsc::channel::<AgentInput>(64);

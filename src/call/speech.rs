@@ -28,19 +28,34 @@ pub struct SpeechRecord {
     pub fully_played: bool,
     /// A barge-in cut it.
     pub interrupted: bool,
+    /// The clause that was playing when it was cut, and the share of its audio played (the
+    /// pacer's playback clock; marks only resolve whole clauses).
+    pub partial: Option<(u32, f32)>,
+}
+
+/// Splits a clause after the share `fraction` of its words: (heard, rest).
+fn split_words(clause: &str, fraction: f32) -> (String, String) {
+    let words: Vec<&str> = clause.split_whitespace().collect();
+    let k = ((words.len() as f32 * fraction.clamp(0.0, 1.0)).floor() as usize).min(words.len());
+    (words[..k].join(" "), words[k..].join(" "))
 }
 
 impl SpeechRecord {
     /// What the caller heard: every clause if fully played, else the clauses whose marks came back.
     pub fn heard_text(&self) -> String {
-        let parts: Vec<&str> = if self.fully_played {
-            self.clauses.iter().map(String::as_str).collect()
-        } else {
-            self.played
-                .iter()
-                .filter_map(|&i| self.clauses.get(i as usize).map(String::as_str))
-                .collect()
-        };
+        if self.fully_played {
+            return self.clauses.join(" ");
+        }
+        let mut parts = Vec::new();
+        for (i, clause) in self.clauses.iter().enumerate() {
+            let i = i as u32;
+            if self.played.contains(&i) {
+                parts.push(clause.clone());
+            } else if let Some((_, fraction)) = self.partial.filter(|p| p.0 == i) {
+                parts.push(split_words(clause, fraction).0);
+            }
+        }
+        parts.retain(|p| !p.is_empty());
         parts.join(" ")
     }
 
@@ -49,12 +64,19 @@ impl SpeechRecord {
         if self.fully_played {
             return Vec::new();
         }
-        self.clauses
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !self.played.contains(&(*i as u32)))
-            .map(|(_, c)| c.clone())
-            .collect()
+        let mut rest = Vec::new();
+        for (i, clause) in self.clauses.iter().enumerate() {
+            let i = i as u32;
+            if self.played.contains(&i) {
+                continue;
+            }
+            match self.partial.filter(|p| p.0 == i) {
+                Some((_, fraction)) => rest.push(split_words(clause, fraction).1),
+                None => rest.push(clause.clone()),
+            }
+        }
+        rest.retain(|r| !r.is_empty());
+        rest
     }
 
     /// Still audible or about to be: started and neither fully played nor cut.
@@ -101,6 +123,7 @@ impl SpeechBoard {
                 complete: false,
                 fully_played: false,
                 interrupted: false,
+                partial: None,
             },
         );
         // Keep the last few only: history reconciliation looks back one or two utterances.
@@ -143,6 +166,15 @@ impl SpeechBoard {
         if let Some(s) = self.lock().speeches.get_mut(&id) {
             if !s.interrupted {
                 s.fully_played = true;
+            }
+        }
+    }
+
+    /// The pacer's estimate of how much of a clause played before a `clear`.
+    pub fn cut_at(&self, id: u64, clause: u32, fraction: f32) {
+        if let Some(s) = self.lock().speeches.get_mut(&id) {
+            if !s.played.contains(&clause) {
+                s.partial = Some((clause, fraction));
             }
         }
     }
@@ -210,6 +242,11 @@ mod tests {
         assert_eq!(s.heard_text(), "First clause.");
         assert_eq!(s.unheard_clauses(), vec!["Second clause.", "Third clause."]);
         assert!(board.live().is_none());
+        // Half of the second clause was playing when the caller cut in.
+        board.cut_at(id, 1, 0.5);
+        let s = board.get(id).unwrap();
+        assert_eq!(s.heard_text(), "First clause. Second");
+        assert_eq!(s.unheard_clauses(), vec!["clause.", "Third clause."]);
     }
 
     #[test]

@@ -1,8 +1,11 @@
-//! `X-Twilio-Signature`: base64(HMAC-SHA1(auth token, URL + sorted params)).
+//! `X-Twilio-Signature`: proof that a webhook came from Twilio.
 //!
-//! Twilio signs the full URL it requested (with query string), then appends each POST parameter
-//! name in sorted order followed by each of its values in sorted order. Proxies and load balancers
-//! may add or strip the default port, so both forms are accepted. Comparison is constant-time.
+//! Twilio computes base64(HMAC-SHA1(key = auth token, message = the full URL it requested, query
+//! string included, then for each POST parameter name in sorted order, each of its *distinct*
+//! values in sorted order, `name + value`)). Sorting is by Unicode code point (= UTF-8 byte order),
+//! as in twilio-python. Proxies and load balancers may add or strip the scheme's default port, so
+//! both forms are accepted. JSON-bodied webhooks sign the URL alone, which carries
+//! `bodySHA256=<hex sha256 of the body>`. All signature comparisons are constant-time.
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -10,12 +13,14 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// The signature Twilio would send for this request.
+/// The signature Twilio would send for a request to `url` with these form parameters.
 pub fn compute(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    // Sorting the pairs orders names, then each name's values; dedup keeps distinct values.
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
-    sorted.sort();
+    sorted.sort_unstable();
     sorted.dedup();
-    let mut mac = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("HMAC takes any key");
+    let mut mac =
+        Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()).expect("HMAC accepts any key length");
     mac.update(url.as_bytes());
     for (name, value) in sorted {
         mac.update(name.as_bytes());
@@ -24,21 +29,72 @@ pub fn compute(auth_token: &str, url: &str, params: &[(String, String)]) -> Stri
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-/// The URL with the scheme's default port added and removed: either may be what Twilio signed.
+/// Checks a form-encoded webhook's signature against `url` as given, with the scheme's default
+/// port added, and with it stripped. An empty signature never validates.
+pub fn validate(auth_token: &str, url: &str, params: &[(String, String)], signature: &str) -> bool {
+    if signature.is_empty() {
+        return false;
+    }
+    url_variants(url).iter().any(|u| {
+        // Timing may reveal which URL form matched or the (public) signature length, never how
+        // much of the secret-derived value matched.
+        bool::from(
+            compute(auth_token, u, params)
+                .as_bytes()
+                .ct_eq(signature.as_bytes()),
+        )
+    })
+}
+
+/// Checks a JSON-bodied webhook: `url`'s `bodySHA256` query parameter must be the hex SHA-256 of
+/// `body`, and the signature must cover the URL alone (no parameters; port variants as in
+/// [`validate`]).
+pub fn validate_json(auth_token: &str, url: &str, body: &[u8], signature: &str) -> bool {
+    let Some(claimed) = query_param(url, "bodySHA256") else {
+        return false;
+    };
+    let actual = hex(&Sha256::digest(body));
+    // Twilio sends lowercase hex; case is not security-relevant (the URL itself is signed).
+    let body_ok = claimed.len() == actual.len()
+        && bool::from(
+            claimed
+                .to_ascii_lowercase()
+                .as_bytes()
+                .ct_eq(actual.as_bytes()),
+        );
+    // Evaluate both, so timing does not reveal which check failed.
+    let signature_ok = validate(auth_token, url, &[], signature);
+    body_ok & signature_ok
+}
+
+/// The first value of `name` in `url`'s query string. Not percent-decoded: used only for
+/// `bodySHA256`, whose name and hex value need no encoding.
+fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
+    let (_, query) = url.split_once('?')?;
+    let query = query.split('#').next().unwrap_or("");
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// `url` as given, plus the same URL with the scheme's default port (443 https / 80 http) added
+/// or removed. Other ports are left alone: unlike twilio-python, which strips any port, we only
+/// forgive what a proxy legitimately normalizes.
 fn url_variants(url: &str) -> Vec<String> {
     let mut out = vec![url.to_string()];
     let Some((scheme, rest)) = url.split_once("://") else {
         return out;
     };
-    let port = match scheme {
-        "https" => "443",
-        "http" => "80",
-        _ => return out,
+    let port = if scheme.eq_ignore_ascii_case("https") {
+        "443"
+    } else if scheme.eq_ignore_ascii_case("http") {
+        "80"
+    } else {
+        return out;
     };
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
+    let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
     let (userinfo, hostport) = match authority.rsplit_once('@') {
         Some((u, h)) => (format!("{u}@"), h),
         None => (String::new(), authority),
@@ -47,38 +103,10 @@ fn url_variants(url: &str) -> Vec<String> {
     if let Some(host) = hostport.strip_suffix(&with_port) {
         out.push(format!("{scheme}://{userinfo}{host}{path}"));
     } else if !hostport.rsplit(']').next().unwrap_or("").contains(':') {
+        // No port at all (an IPv6 literal's colons are inside the brackets).
         out.push(format!("{scheme}://{userinfo}{hostport}{with_port}{path}"));
     }
     out
-}
-
-/// Checks a form-encoded webhook's signature.
-pub fn validate(auth_token: &str, url: &str, params: &[(String, String)], signature: &str) -> bool {
-    if signature.is_empty() {
-        return false;
-    }
-    url_variants(url).iter().any(|u| {
-        let expected = compute(auth_token, u, params);
-        bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
-    })
-}
-
-/// Checks a JSON-bodied webhook: the URL carries `bodySHA256`, which must match the body, and
-/// the signature covers the URL alone.
-pub fn validate_json(auth_token: &str, url: &str, body: &[u8], signature: &str) -> bool {
-    let Some((_, query)) = url.split_once('?') else {
-        return false;
-    };
-    let claimed = url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "bodySHA256")
-        .map(|(_, v)| v.into_owned());
-    let actual = hex(&Sha256::digest(body));
-    match claimed {
-        Some(c) if bool::from(c.to_ascii_lowercase().as_bytes().ct_eq(actual.as_bytes())) => {
-            validate(auth_token, url, &[], signature)
-        }
-        _ => false,
-    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -89,7 +117,9 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    type Params = Vec<(String, String)>;
+
+    fn p(pairs: &[(&str, &str)]) -> Params {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -107,21 +137,22 @@ mod tests {
     }
 
     const URL: &str = "https://mycompany.com/myapp.php?foo=1&bar=2";
+    const URL_443: &str = "https://mycompany.com:443/myapp.php?foo=1&bar=2";
+    const SIG: &str = "RSOYDt4T1cUTdK1PDd93/VVr8B8=";
+    const SIG_443: &str = "kvajT1Ptam85bY51eRf/AJRuM3w=";
+    const BODY: &[u8] = br#"{"property": "value", "boolean": true}"#;
+    const BODY_SHA256: &str = "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
+    const JSON_SIG: &str = "a9nBmqA0ju/hNViExpshrM61xv4=";
 
+    fn json_url() -> String {
+        format!("{URL}&bodySHA256={BODY_SHA256}")
+    }
+
+    /// The four vectors from the official library's tests (shared/docs/twilio.md).
     #[test]
     fn official_test_vectors() {
-        assert_eq!(
-            compute("12345", URL, &official_params()),
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        );
-        assert_eq!(
-            compute(
-                "12345",
-                "https://mycompany.com:443/myapp.php?foo=1&bar=2",
-                &official_params()
-            ),
-            "kvajT1Ptam85bY51eRf/AJRuM3w="
-        );
+        assert_eq!(compute("12345", URL, &official_params()), SIG);
+        assert_eq!(compute("12345", URL_443, &official_params()), SIG_443);
         let repeated = p(&[
             ("Sid", "CA123"),
             ("SidAccount", "AC123"),
@@ -132,87 +163,194 @@ mod tests {
             compute("12345", URL, &repeated),
             "IK+Dwps556ElfBT0I3Rgjkr1wJU="
         );
-        let body = br#"{"property": "value", "boolean": true}"#;
-        assert_eq!(
-            hex(&Sha256::digest(body)),
-            "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620"
-        );
-        let json_url = format!(
-            "{URL}&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620"
-        );
-        assert_eq!(
-            compute("12345", &json_url, &[]),
-            "a9nBmqA0ju/hNViExpshrM61xv4="
-        );
-        assert!(validate_json(
-            "12345",
-            &json_url,
-            body,
-            "a9nBmqA0ju/hNViExpshrM61xv4="
-        ));
-        assert!(!validate_json(
-            "12345",
-            &json_url,
-            b"{}",
-            "a9nBmqA0ju/hNViExpshrM61xv4="
-        ));
+        assert_eq!(hex(&Sha256::digest(BODY)), BODY_SHA256);
+        assert_eq!(compute("12345", &json_url(), &[]), JSON_SIG);
+        assert!(validate_json("12345", &json_url(), BODY, JSON_SIG));
+    }
+
+    /// Pinned from twilio-python 9.13.0's `RequestValidator.compute_signature`, as printed by
+    /// tests/python/twilio_crosscheck.py (params passed as a MultiDict, i.e. with repeated keys).
+    #[test]
+    fn matches_twilio_python_request_validator() {
+        let cases: [(&str, &str, Params, &str); 3] = [
+            (
+                "12345",
+                "https://example.test/twilio/status",
+                p(&[
+                    ("CallSid", "CA0123456789abcdef0123456789abcdef"),
+                    ("StatusCallbackEvent", "ringing"),
+                    ("StatusCallbackEvent", "answered"),
+                    ("StatusCallbackEvent", "initiated"),
+                    ("Digits", "1"),
+                    ("Digits", "1"),
+                    ("Digits", "0"),
+                    ("Sid", "CA123"),
+                    ("SidAccount", "AC123"),
+                ]),
+                "FrBaim9hjD80IKv8IDDyhUyZWyQ=",
+            ),
+            (
+                "f00dfacecafebabe0123456789abcdef",
+                "https://example.test/twilio/voice?lead=J%C3%BCrgen",
+                p(&[
+                    ("CallerName", "Jürgen Müller"),
+                    ("SpeechResult", "Grüße aus 東京 🚀"),
+                    ("Nämé", "x"),
+                    ("Emoji", "\u{1F680}"),
+                    ("Emoji", "\u{FFFD}"),
+                    ("a", "lower"),
+                    ("B", "upper"),
+                    ("Empty", ""),
+                ]),
+                "oFmoxt9RhquTqji7NvgRMLJo0To=",
+            ),
+            (
+                "secret",
+                "http://10.0.0.5:8080/twilio/voice",
+                vec![],
+                "U0Rfxqi6Qh3jMNzdNyYn8IgTguU=",
+            ),
+        ];
+        for (token, url, params, want) in cases {
+            assert_eq!(compute(token, url, &params), want, "{url}");
+            assert!(validate(token, url, &params, want), "{url}");
+            // Parameter order on the wire must not matter.
+            let mut reversed = params.clone();
+            reversed.reverse();
+            assert!(validate(token, url, &reversed, want), "{url}");
+        }
     }
 
     #[test]
-    fn validation_accepts_port_variants_and_rejects_tampering() {
+    fn validation_rejects_wrong_token_tampering_and_missing_signatures() {
         let params = official_params();
-        assert!(validate(
-            "12345",
-            URL,
-            &params,
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        ));
-        // Signed with the port, received without it (and the other way round).
-        assert!(validate(
-            "12345",
-            URL,
-            &params,
-            "kvajT1Ptam85bY51eRf/AJRuM3w="
-        ));
-        assert!(validate(
-            "12345",
-            "https://mycompany.com:443/myapp.php?foo=1&bar=2",
-            &params,
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        ));
-        assert!(!validate(
-            "54321",
-            URL,
-            &params,
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        ));
+        assert!(validate("12345", URL, &params, SIG));
+        assert!(!validate("54321", URL, &params, SIG));
+        assert!(!validate("", URL, &params, SIG));
+
         let mut tampered = params.clone();
         tampered[2].1 = "9999".into();
+        assert!(!validate("12345", URL, &tampered, SIG));
+        let mut extra = params.clone();
+        extra.push(("Extra".into(), "1".into()));
+        assert!(!validate("12345", URL, &extra, SIG));
+        assert!(!validate("12345", URL, &params[1..], SIG));
+        assert!(!validate(
+            "12345",
+            "https://mycompany.com/myapp.php?foo=1&bar=3",
+            &params,
+            SIG
+        ));
+        assert!(!validate(
+            "12345",
+            "http://mycompany.com/myapp.php?foo=1&bar=2",
+            &params,
+            SIG
+        ));
+
+        assert!(!validate("12345", URL, &params, ""));
         assert!(!validate(
             "12345",
             URL,
-            &tampered,
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+            &params,
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8"
         ));
-        assert!(!validate("12345", URL, &params, ""));
+        assert!(!validate(
+            "12345",
+            URL,
+            &params,
+            "rsoydt4t1cutdk1pdd93/vvr8b8="
+        ));
+        assert!(!validate("12345", URL, &params, &format!("{SIG} ")));
     }
 
     #[test]
-    fn url_variants_cover_default_ports() {
+    fn default_port_may_be_added_or_stripped() {
+        let params = official_params();
+        // Signed without the port, received with it, and the other way round.
+        assert!(validate("12345", URL_443, &params, SIG));
+        assert!(validate("12345", URL, &params, SIG_443));
+        assert!(validate("12345", URL_443, &params, SIG_443));
+        // A non-default port is part of the signed URL.
+        assert!(!validate(
+            "12345",
+            "https://mycompany.com:8443/myapp.php?foo=1&bar=2",
+            &params,
+            SIG
+        ));
+        // The same for JSON webhooks.
+        let json_443 = json_url().replace("mycompany.com", "mycompany.com:443");
+        assert!(validate_json("12345", &json_443, BODY, JSON_SIG));
+    }
+
+    #[test]
+    fn json_webhooks_check_the_body_hash() {
+        assert!(!validate_json("12345", &json_url(), b"{}", JSON_SIG));
+        assert!(!validate_json("12345", &json_url(), BODY, ""));
+        assert!(!validate_json("54321", &json_url(), BODY, JSON_SIG));
+        // Without bodySHA256 the body is unauthenticated: refuse.
+        assert!(!validate_json(
+            "12345",
+            URL,
+            BODY,
+            &compute("12345", URL, &[])
+        ));
+        assert!(!validate_json("12345", "https://h/x", BODY, "x"));
+        // A hash that merely starts like the real one.
+        let short = format!("{URL}&bodySHA256={}", &BODY_SHA256[..10]);
+        assert!(!validate_json(
+            "12345",
+            &short,
+            BODY,
+            &compute("12345", &short, &[])
+        ));
+        // Uppercase hex is tolerated (the URL, hence the case, is signed anyway).
+        let upper = format!("{URL}&bodySHA256={}", BODY_SHA256.to_uppercase());
+        assert!(validate_json(
+            "12345",
+            &upper,
+            BODY,
+            &compute("12345", &upper, &[])
+        ));
+    }
+
+    #[test]
+    fn url_variants_cover_default_ports_only() {
         assert_eq!(
             url_variants("https://a.com/x?y=1"),
-            vec![
-                "https://a.com/x?y=1".to_string(),
-                "https://a.com:443/x?y=1".to_string()
-            ]
+            ["https://a.com/x?y=1", "https://a.com:443/x?y=1"]
         );
         assert_eq!(
             url_variants("http://a.com:80/x"),
-            vec![
-                "http://a.com:80/x".to_string(),
-                "http://a.com/x".to_string()
-            ]
+            ["http://a.com:80/x", "http://a.com/x"]
         );
-        assert_eq!(url_variants("http://a.com:8080/x").len(), 1);
+        assert_eq!(
+            url_variants("https://a.com"),
+            ["https://a.com", "https://a.com:443"]
+        );
+        assert_eq!(
+            url_variants("https://u:p@a.com?q"),
+            ["https://u:p@a.com?q", "https://u:p@a.com:443?q"]
+        );
+        assert_eq!(
+            url_variants("https://[::1]/x"),
+            ["https://[::1]/x", "https://[::1]:443/x"]
+        );
+        assert_eq!(
+            url_variants("https://[::1]:443/x"),
+            ["https://[::1]:443/x", "https://[::1]/x"]
+        );
+        assert_eq!(url_variants("http://a.com:8080/x"), ["http://a.com:8080/x"]);
+        assert_eq!(url_variants("ftp://a.com/x"), ["ftp://a.com/x"]);
+        assert_eq!(url_variants("not a url"), ["not a url"]);
+    }
+
+    #[test]
+    fn query_param_finds_the_first_exact_name() {
+        assert_eq!(query_param("https://h/x?a=1&b=2&a=3", "a"), Some("1"));
+        assert_eq!(query_param("https://h/x?ab=1&b=2#f", "b"), Some("2"));
+        assert_eq!(query_param("https://h/x?b=2#b=3", "b"), Some("2"));
+        assert_eq!(query_param("https://h/x?xb=2", "b"), None);
+        assert_eq!(query_param("https://h/x", "b"), None);
     }
 }

@@ -1,0 +1,239 @@
+//! Turn-taking over a real loopback WebSocket with a faithful Twilio emulation (plays our audio in
+//! real time, echoes marks only once played, echoes pending marks on `clear`) and fake engines:
+//! barge-in, backchannels, the uninterruptible disclosure, and the DTMF opt-out.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use telemarketer::call::registry::Speaker;
+use telemarketer::config::Secrets;
+use telemarketer::sim::{run_call, CallerStep, SimReport};
+
+const LONG_REPLY: &str = "Solar panels turn sunlight into electricity for your home. \
+Most homeowners in your area save about a third on their bill. \
+Installation usually takes a single day and needs no permits from you. \
+We also handle the paperwork for every federal tax credit. \
+Our technicians are certified and the panels come with a long warranty.";
+
+fn config() -> telemarketer::config::Config {
+    test_config(
+        "[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400\n[conversation]\nmax_reply_sentences = 8",
+        Secrets::default(),
+    )
+}
+
+fn wait(ms: u64) -> CallerStep {
+    CallerStep::WaitForAgent {
+        quiet: Duration::from_millis(ms),
+        max: Duration::from_secs(30),
+    }
+}
+
+/// Agent audio heard between two instants (ms since the call started).
+fn heard_between(report: &SimReport, from: u64, to: u64) -> u64 {
+    report
+        .heard
+        .iter()
+        .map(|h| {
+            let start = h.start_ms;
+            let end = h.start_ms + h.samples.len() as u64 / 8;
+            end.min(to).saturating_sub(start.max(from))
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn barge_in_clears_fast_and_history_keeps_only_what_was_heard() {
+    let (state, prompts) = fake_state_replies(
+        config(),
+        &["tell me more", "wait how much does it cost"],
+        &[LONG_REPLY, "It depends on your roof."],
+    );
+    let registry = state.registry.clone();
+    let addr = start(state).await;
+    let call = telemarketer::sim::SimCall::random();
+    let steps = vec![
+        wait(400),
+        CallerStep::Say(voiced(800)),
+        // Let about two seconds of the long reply play, then talk over it.
+        CallerStep::WaitForAgent {
+            quiet: Duration::from_secs(60),
+            max: Duration::from_millis(3000),
+        },
+        CallerStep::Say(voiced(1200)),
+        wait(600),
+    ];
+    let report = run_call(&format!("ws://{addr}/twilio/media"), &call, steps)
+        .await
+        .unwrap();
+
+    assert_eq!(report.clears.len(), 1, "one clear: {:?}", report.clears);
+    let barge_start = report.caller_speech_starts[1];
+    let reaction = report.clears[0] - barge_start;
+    eprintln!("barge-in: clear {reaction} ms after the caller started speaking");
+    assert!(reaction <= 500, "clear took {reaction} ms");
+    // After the clear, nothing of the interrupted reply is heard (20 ms of jitter allowed) until
+    // the answer to the interruption, which starts after the caller stops.
+    let barge_end = report.caller_speech_ends[1];
+    assert!(heard_between(&report, report.clears[0] + 20, barge_end) <= 20);
+    assert!(
+        heard_between(&report, barge_end, barge_end + 10_000) > 500,
+        "the agent answered"
+    );
+
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let record = registry.get(&call.call_sid).unwrap();
+    let cut = record
+        .turns
+        .iter()
+        .find(|t| t.speaker == Speaker::Agent && t.interrupted)
+        .expect("an interrupted agent turn");
+    assert!(
+        !cut.text.is_empty() && cut.text.len() < LONG_REPLY.len(),
+        "{:?}",
+        cut.text
+    );
+    assert!(
+        LONG_REPLY.starts_with(&cut.text),
+        "heard part is a prefix: {:?}",
+        cut.text
+    );
+    assert_eq!(record.barge_in_reaction_ms.len(), 1);
+    // The LLM's next prompt holds only what the caller heard of the interrupted reply.
+    let prompts = prompts.lock().unwrap();
+    assert_eq!(prompts.len(), 2);
+    let assistant = prompts[1]
+        .iter()
+        .rev()
+        .find(|m| m.role == "assistant")
+        .unwrap();
+    assert_eq!(assistant.content, cut.text);
+    assert_eq!(
+        prompts[1].last().unwrap().content,
+        "wait how much does it cost"
+    );
+}
+
+#[tokio::test]
+async fn a_backchannel_does_not_end_the_agents_turn() {
+    let (state, prompts) = fake_state_replies(config(), &["tell me more", "uh-huh"], &[LONG_REPLY]);
+    let registry = state.registry.clone();
+    let addr = start(state).await;
+    let call = telemarketer::sim::SimCall::random();
+    let steps = vec![
+        wait(400),
+        CallerStep::Say(voiced(800)),
+        CallerStep::WaitForAgent {
+            quiet: Duration::from_secs(60),
+            max: Duration::from_millis(2500),
+        },
+        CallerStep::Say(voiced(400)),
+        wait(800),
+    ];
+    let report = run_call(&format!("ws://{addr}/twilio/media"), &call, steps)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // The agent resumed with the rest of its reply: nothing new was generated for "uh-huh".
+    assert_eq!(
+        prompts.lock().unwrap().len(),
+        1,
+        "no new reply for a backchannel"
+    );
+    let record = registry.get(&call.call_sid).unwrap();
+    let agent: Vec<&str> = record
+        .turns
+        .iter()
+        .filter(|t| t.speaker == Speaker::Agent)
+        .map(|t| t.text.as_str())
+        .collect();
+    eprintln!("{:#?} clears {:?}", record.turns, report.clears);
+    assert_eq!(
+        agent.len(),
+        3,
+        "greeting, cut reply, resumed rest: {agent:?}"
+    );
+    let resumed = format!("{} {}", agent[1], agent[2]);
+    assert_eq!(
+        resumed, LONG_REPLY,
+        "heard part + resumed part = the whole reply"
+    );
+    let backchannel_end = report.caller_speech_ends[1];
+    assert!(
+        heard_between(&report, backchannel_end, backchannel_end + 20_000) > 2000,
+        "the rest was played"
+    );
+}
+
+#[tokio::test]
+async fn the_disclosure_cannot_be_interrupted() {
+    let (state, _) = fake_state(
+        config(),
+        &["hello who is this"],
+        "This is Nova from Sunrise Solar.",
+    );
+    let registry = state.registry.clone();
+    let addr = start(state).await;
+    let call = telemarketer::sim::SimCall::random();
+    let steps = vec![
+        CallerStep::Silence(Duration::from_millis(600)),
+        CallerStep::Say(voiced(1500)),
+        wait(600),
+    ];
+    let report = run_call(&format!("ws://{addr}/twilio/media"), &call, steps)
+        .await
+        .unwrap();
+    assert!(report.clears.is_empty(), "no clear during the disclosure");
+    assert!(
+        report.marks_echoed.iter().any(|(m, _)| m == "s1end"),
+        "the whole greeting played"
+    );
+    let record = registry.get(&call.call_sid).unwrap();
+    assert!(!record.turns[0].interrupted);
+    assert_eq!(record.turns[0].text, record.turns[0].text.trim());
+    assert!(record.turns[0].text.starts_with("Hi, this is Nova"));
+}
+
+#[tokio::test]
+async fn the_opt_out_key_ends_the_call_with_do_not_call() {
+    let (state, prompts) = fake_state(config(), &[], LONG_REPLY);
+    let registry = state.registry.clone();
+    let addr = start(state).await;
+    let call = telemarketer::sim::SimCall::random();
+    let steps = vec![
+        CallerStep::Silence(Duration::from_millis(1500)),
+        CallerStep::Dtmf('9'),
+        // The server must hang up long before this ends.
+        CallerStep::Silence(Duration::from_secs(25)),
+    ];
+    let started = std::time::Instant::now();
+    let report = run_call(&format!("ws://{addr}/twilio/media"), &call, steps)
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(20),
+        "call still open after {elapsed:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let record = registry.get(&call.call_sid).unwrap();
+    assert_eq!(record.outcome.as_deref(), Some("do_not_call"));
+    assert_eq!(record.status, "completed");
+    // The greeting was cut at once and the confirmation was played to its end before hang-up.
+    assert_eq!(report.clears.len(), 1);
+    let last = record.turns.last().unwrap();
+    assert!(last.text.contains("removed your number"), "{last:?}");
+    let confirmation_mark = format!("s{}end", last.speech_id.unwrap());
+    assert!(
+        report
+            .marks_echoed
+            .iter()
+            .any(|(m, _)| *m == confirmation_mark),
+        "{:?}",
+        report.marks_echoed
+    );
+    assert!(prompts.lock().unwrap().is_empty(), "no LLM involved");
+}
