@@ -41,6 +41,10 @@ enum Command {
         /// Where to write the stereo recording.
         #[arg(long, default_value = "simulated-call.wav")]
         record: PathBuf,
+        /// Talk over the agent: from the second line on, the caller speaks this many ms after the
+        /// agent starts answering instead of waiting for it to finish (barge-in rehearsal).
+        #[arg(long)]
+        barge_in_after_ms: Option<u64>,
     },
 }
 
@@ -59,9 +63,12 @@ fn main() -> anyhow::Result<()> {
             let engines = Engines::load(&config).context("cannot load the models")?;
             runtime.block_on(serve(config, engines))
         }
-        Command::Simulate { lines, url, record } => {
-            runtime.block_on(simulate(config, lines, url, record))
-        }
+        Command::Simulate {
+            lines,
+            url,
+            record,
+            barge_in_after_ms,
+        } => runtime.block_on(simulate(config, lines, url, record, barge_in_after_ms)),
     }
 }
 
@@ -114,6 +121,7 @@ async fn simulate(
     mut lines: Vec<String>,
     url: Option<String>,
     record: PathBuf,
+    barge_in_after_ms: Option<u64>,
 ) -> anyhow::Result<()> {
     if lines.is_empty() {
         lines = vec![
@@ -150,9 +158,17 @@ async fn simulate(
         max: Duration::from_secs(30),
     };
     let mut steps = vec![wait.clone()];
-    for line in &lines {
+    for (i, line) in lines.iter().enumerate() {
         steps.push(CallerStep::Say(caller_audio(line, tts.as_ref()).await?));
-        steps.push(wait.clone());
+        let interrupt_next = i + 1 < lines.len() && barge_in_after_ms.is_some();
+        steps.push(match barge_in_after_ms.filter(|_| interrupt_next) {
+            // Wait until the agent has been talking this long, then speak over it.
+            Some(ms) => CallerStep::WaitForAgent {
+                quiet: Duration::from_secs(3600),
+                max: Duration::from_millis(ms + 2500),
+            },
+            None => wait.clone(),
+        });
     }
     let call = SimCall::random();
     println!("calling {url} as {} ...", call.call_sid);
@@ -168,8 +184,11 @@ async fn simulate(
             .transpose()?,
         None => fetch_remote_record(&url, &call.call_sid, &config).await,
     };
-    match record_json {
-        Some(rec) => print_turns(&rec),
+    match &record_json {
+        Some(rec) => {
+            print_turns(rec);
+            print_latency_summary(rec);
+        }
         None => println!("(no transcript: set TELEMARKETER_API_TOKEN to read it from the server)"),
     }
     println!("\n== what the caller heard (whisper on the 8 kHz line) ==");
@@ -213,6 +232,54 @@ fn print_turns(record: &serde_json::Value) {
             );
         }
     }
+}
+
+/// Nearest-rank percentile of a sorted slice.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+/// p50/p95 of every stage over the call's turns, and of barge-in reaction times.
+fn print_latency_summary(record: &serde_json::Value) {
+    let turns = record["turns"].as_array().cloned().unwrap_or_default();
+    let stages = [
+        ("endpointing", "endpointing_ms"),
+        ("stt", "stt_ms"),
+        ("llm first token", "llm_first_token_ms"),
+        ("llm first clause", "llm_first_clause_ms"),
+        ("tts first audio", "tts_first_audio_ms"),
+        ("first frame out", "first_frame_ms"),
+        ("voice-to-voice", "voice_to_voice_ms"),
+    ];
+    println!(
+        "\n== latency (ms) ==\n{:<18} {:>5} {:>8} {:>8}",
+        "stage", "n", "p50", "p95"
+    );
+    let row = |name: &str, mut v: Vec<f64>| {
+        if v.is_empty() {
+            return;
+        }
+        v.sort_by(f64::total_cmp);
+        println!(
+            "{name:<18} {:>5} {:>8.0} {:>8.0}",
+            v.len(),
+            percentile(&v, 50.0),
+            percentile(&v, 95.0)
+        );
+    };
+    for (name, key) in stages {
+        let v = turns
+            .iter()
+            .filter_map(|t| t["latency"][key].as_f64())
+            .collect();
+        row(name, v);
+    }
+    let barge = record["barge_in_reaction_ms"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
+        .unwrap_or_default();
+    row("barge-in reaction", barge);
 }
 
 /// The remote server's record of the call, through the API.

@@ -109,12 +109,23 @@ pub async fn run_agent(
                     .conversation
                     .opt_out_digit
                     .is_some_and(|d| digit.starts_with(d));
-                agent.record(Turn::caller(format!("[keypad {digit}]"), agent.at_ms()));
                 if opt_out {
+                    agent.record(Turn::caller(format!("[keypad {digit}]"), agent.at_ms()));
                     agent.opt_out().await;
                     hangup.cancel();
                     break;
                 }
+                // Other keys are caller input like words (menu choices reach the reply logic).
+                agent
+                    .on_turn(CallerTurn {
+                        text: format!("[keypad {digit}]"),
+                        stt_ms: 0.0,
+                        endpointing_ms: 0.0,
+                        decided_at: Instant::now(),
+                        over_agent: false,
+                        barged_in: false,
+                    })
+                    .await;
             }
         }
     }
