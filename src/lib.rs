@@ -26,6 +26,7 @@
 //! - [`engine`]: STT / LLM / TTS traits and the real engines on dedicated OS threads.
 //! - [`call`]: one call: session (inbound loop + agent), clause splitter, output pacer, registry.
 //! - [`sim`]: a simulated Twilio + caller over a real WebSocket, for tests and rehearsal.
+//! - [`telemetry`]: Prometheus metrics (per-stage latency histograms, calls, queue depths).
 
 pub mod app;
 pub mod audio;
@@ -34,6 +35,7 @@ pub mod config;
 pub mod engine;
 pub mod http;
 pub mod sim;
+pub mod telemetry;
 pub mod twilio;
 
 /// Facts fixed at build time.

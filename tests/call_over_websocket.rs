@@ -208,6 +208,24 @@ async fn engine_api_needs_the_bearer_token() {
     let record: serde_json::Value = r.json().await.unwrap();
     assert_eq!(record["metadata"]["lead"]["name"], "Dana");
     assert_eq!(record["status"], "registered");
+
+    let metrics = format!("http://{addr}/metrics");
+    assert_eq!(client.get(&metrics).send().await.unwrap().status(), 401);
+    let text = client
+        .get(&metrics)
+        .bearer_auth("api-secret")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("# TYPE telemarketer_stage_seconds histogram"),
+        "{text}"
+    );
+    assert!(text.contains("telemarketer_active_calls"));
+    assert!(text.contains("telemarketer_engine_queue_depth{engine=\"llm\"} 0"));
 }
 
 #[tokio::test]

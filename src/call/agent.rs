@@ -242,6 +242,7 @@ impl Agent {
                 speech_id: Some(id),
                 message: ChatMessage::new("assistant", reply.clone()),
             });
+            crate::telemetry::observe_turn(&latency);
             let mut t = Turn::agent(reply, self.at_ms(), id);
             t.latency = Some(latency);
             self.record(t);

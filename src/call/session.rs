@@ -128,6 +128,7 @@ pub async fn run_session(
     let _enter = span.enter();
     let metadata = deps.registry.start(&call_sid, &stream_sid, &params);
     tracing::info!(campaign = ?metadata.campaign_id, "media stream started");
+    crate::telemetry::call_started();
     let stream_started = Instant::now();
     let cancel = CancellationToken::new();
     let hangup = CancellationToken::new();
@@ -323,6 +324,7 @@ pub async fn run_session(
                                         * 1000.0
                                         / TWILIO_RATE as f64;
                                 deps.registry.add_barge_in(&call_sid, reaction_ms);
+                                crate::telemetry::observe_barge_in(reaction_ms);
                                 tracing::info!(speech_ids = ?cut, reaction_ms, "barge-in: agent stopped");
                             }
                         }
@@ -386,6 +388,7 @@ pub async fn run_session(
     pacer.abort();
     deps.llm.end_conversation(&call_sid);
     deps.registry.finish(&call_sid, "completed");
+    crate::telemetry::call_ended("completed");
     tracing::info!(
         frames = summary.media_frames,
         rejected = summary.rejected_messages,

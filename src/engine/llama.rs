@@ -137,6 +137,10 @@ impl LanguageModel for LlamaEngine {
             .worker_for(conversation_id)
             .send(Job::End(conversation_id.to_string()));
     }
+
+    fn queue_depth(&self) -> usize {
+        self.workers.iter().map(|w| w.len()).sum()
+    }
 }
 
 /// One KV-cache sequence and what it holds.

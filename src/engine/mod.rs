@@ -69,6 +69,10 @@ pub trait SpeechToText: Send + Sync {
         &self,
         audio_16k: Vec<f32>,
     ) -> BoxFuture<'static, Result<Transcript, EngineError>>;
+    /// Jobs waiting for a worker (for `/metrics`).
+    fn queue_depth(&self) -> usize {
+        0
+    }
 }
 
 /// One chat message; roles are the usual `system`, `user`, `assistant`.
@@ -128,6 +132,10 @@ pub trait LanguageModel: Send + Sync {
     fn generate(&self, request: GenerateRequest) -> mpsc::Receiver<LlmEvent>;
     /// Frees the conversation's KV cache slot (call ended).
     fn end_conversation(&self, conversation_id: &str);
+    /// Jobs waiting for a worker (for `/metrics`).
+    fn queue_depth(&self) -> usize {
+        0
+    }
 }
 
 /// Synthesised audio for one clause.
@@ -146,6 +154,10 @@ pub trait TextToSpeech: Send + Sync {
         cancel: CancellationToken,
     ) -> BoxFuture<'static, Result<SpeechAudio, EngineError>>;
     fn sample_rate(&self) -> u32;
+    /// Jobs waiting for a worker (for `/metrics`).
+    fn queue_depth(&self) -> usize {
+        0
+    }
 }
 
 /// Sends a job to an engine's queue and awaits its one reply.

@@ -192,4 +192,8 @@ impl TextToSpeech for PiperEngine {
     fn sample_rate(&self) -> u32 {
         self.sample_rate
     }
+
+    fn queue_depth(&self) -> usize {
+        self.queue.len()
+    }
 }

@@ -186,6 +186,10 @@ impl SpeechToText for WhisperEngine {
         }
         .boxed()
     }
+
+    fn queue_depth(&self) -> usize {
+        self.queue.len()
+    }
 }
 
 #[cfg(test)]

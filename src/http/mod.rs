@@ -5,6 +5,7 @@
 //! - `GET /twilio/media`: the bidirectional Media Streams WebSocket.
 //! - `POST /v1/calls`, `GET /v1/calls/{call_sid}`: the engine API (bearer token).
 //! - `GET /health`: liveness, version and enabled backends.
+//! - `GET /metrics`: Prometheus metrics (bearer token).
 
 mod error;
 mod media_ws;
@@ -34,11 +35,26 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/twilio/voice", post(twilio_webhooks::voice))
         .route("/twilio/media", get(media_ws::upgrade))
         .route("/v1/calls", post(v1::create_call))
         .route("/v1/calls/{call_sid}", get(v1::get_call))
         .with_state(state)
+}
+
+/// Prometheus metrics (bearer token, like the rest of the API).
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<String, AppError> {
+    v1::check_bearer(&state, &headers)?;
+    let s = &state.session;
+    Ok(crate::telemetry::render(&[
+        ("stt", s.stt.queue_depth()),
+        ("llm", s.llm.queue_depth()),
+        ("tts", s.tts.queue_depth()),
+    ]))
 }
 
 async fn health() -> axum::Json<serde_json::Value> {
