@@ -46,6 +46,16 @@ enum Command {
         #[arg(long)]
         barge_in_after_ms: Option<u64>,
     },
+    /// Run N simulated calls at once against an in-process server; report latency percentiles,
+    /// late frames (pacing jitter), CPU and memory per call.
+    Loadtest {
+        /// Concurrent calls.
+        #[arg(long, default_value_t = 2)]
+        calls: usize,
+        /// Caller turns per call.
+        #[arg(long, default_value_t = 2)]
+        turns: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -69,6 +79,7 @@ fn main() -> anyhow::Result<()> {
             record,
             barge_in_after_ms,
         } => runtime.block_on(simulate(config, lines, url, record, barge_in_after_ms)),
+        Command::Loadtest { calls, turns } => runtime.block_on(loadtest(config, calls, turns)),
     }
 }
 
@@ -232,6 +243,127 @@ fn print_turns(record: &serde_json::Value) {
             );
         }
     }
+}
+
+/// CPU seconds used by this process so far (user + system), from /proc.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Resident memory in MiB, from /proc.
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+async fn loadtest(config: Config, calls: usize, turns: usize) -> anyhow::Result<()> {
+    let engines = Engines::load(&config).context("cannot load the models")?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let state = app::state(config.clone(), &engines);
+    let registry = state.registry.clone();
+    tokio::spawn(app::serve(listener, state, std::future::pending()));
+    let lines = [
+        "Sure, tell me more about the solar panels.",
+        "My electricity bill is about two hundred dollars a month.",
+        "How long does the installation take?",
+    ];
+    let mut audio = Vec::new();
+    for line in lines.iter().cycle().take(turns.max(1)) {
+        audio.push(caller_audio(line, &engines.tts).await?);
+    }
+    let (cpu0, rss0, started) = (cpu_seconds(), rss_mib(), std::time::Instant::now());
+    let mut handles = Vec::new();
+    for i in 0..calls.max(1) {
+        let audio = audio.clone();
+        let url = format!("ws://{addr}/twilio/media");
+        handles.push(tokio::spawn(async move {
+            // Stagger starts a little, as a dialer's pacing would.
+            tokio::time::sleep(Duration::from_millis(150 * i as u64)).await;
+            let wait = CallerStep::WaitForAgent {
+                quiet: Duration::from_millis(800),
+                max: Duration::from_secs(60),
+            };
+            let mut steps = vec![wait.clone()];
+            for a in audio {
+                steps.push(CallerStep::Say(a));
+                steps.push(wait.clone());
+            }
+            let call = SimCall::random();
+            let report = sim::run_call(&url, &call, steps).await;
+            (call, report)
+        }));
+    }
+    let mut v2v = Vec::new();
+    let mut line = Vec::new();
+    let (mut frames, mut underruns, mut odd) = (0u64, 0u64, 0u64);
+    for h in handles {
+        let (call, report) = h.await?;
+        let report = report?;
+        frames += report.frames_received;
+        underruns += report.underruns;
+        odd += report.odd_frames;
+        line.extend(report.response_latencies_ms().into_iter().map(|v| v as f64));
+        if let Some(r) = registry.get(&call.call_sid) {
+            v2v.extend(
+                r.turns
+                    .iter()
+                    .filter_map(|t| t.latency.as_ref()?.voice_to_voice_ms),
+            );
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    let p = |v: &Vec<f64>, q: f64| {
+        let mut v = v.clone();
+        v.sort_by(f64::total_cmp);
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            percentile(&v, q)
+        }
+    };
+    println!("calls {calls}, turns per call {turns}, wall {wall:.1} s");
+    println!(
+        "end of speech -> first frame (server): p50 {:.0} ms, p95 {:.0} ms (n={})",
+        p(&v2v, 50.0),
+        p(&v2v, 95.0),
+        v2v.len()
+    );
+    println!(
+        "end of speech -> audio heard (line):   p50 {:.0} ms, p95 {:.0} ms (n={})",
+        p(&line, 50.0),
+        p(&line, 95.0),
+        line.len()
+    );
+    println!("agent frames {frames}, late frames (play buffer ran dry mid-utterance) {underruns}, malformed {odd}");
+    println!(
+        "cpu {:.1} s total = {:.2} cores over the run, {:.1} cpu-s per call; rss {:.0} MiB ({:+.0} MiB during the run)",
+        cpu,
+        cpu / wall,
+        cpu / calls.max(1) as f64,
+        rss_mib(),
+        rss_mib() - rss0
+    );
+    Ok(())
 }
 
 /// Nearest-rank percentile of a sorted slice.
