@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use telemarketer::app::{self, Engines};
 use telemarketer::config::{RawConfig, Secrets};
 use telemarketer::engine::{
@@ -39,7 +39,11 @@ fn pct(mut v: Vec<f64>, p: f64) -> f64 {
 
 fn models(c: &mut Criterion) {
     let Some(dir) = models_dir() else { return };
-    let toml = format!("[models]\ndir = {:?}", dir.display().to_string());
+    // A short greeting: every measured turn starts a call and waits for it.
+    let toml = format!(
+        "[models]\ndir = {:?}\n[conversation]\ngreeting = \"Hi, this is Nova, an AI assistant from Sunrise Solar.\"",
+        dir.display().to_string()
+    );
     let config = RawConfig::from_toml(&toml)
         .unwrap()
         .validate(Secrets::default())
@@ -60,6 +64,7 @@ fn models(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("stt");
     group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
     for (label, text) in [
         ("1s", "Yes, sounds good."),
         ("3s", "Sure, tell me more about the solar panels and the price."),
@@ -76,6 +81,7 @@ fn models(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("llm");
     group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
     let system = ChatMessage::new("system", config.conversation.system_prompt.clone());
     let mut turn = 0u64;
     group.bench_function("first_token_cached_system_prompt", |b| {
@@ -152,6 +158,7 @@ fn models(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("tts");
     group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
     let clause = "Our consultation is completely free of charge.";
     group.bench_function("first_clause", |b| {
         b.iter(|| {
@@ -197,7 +204,11 @@ fn models(c: &mut Criterion) {
     let mut v2v = Vec::new();
     let mut group = c.benchmark_group("turn");
     group.sample_size(10);
-    group.measurement_time(Duration::from_secs(60));
+    // Each iteration is a real-time call (seconds of wall time for ~1 s measured): one call
+    // per sample, not criterion's growing iteration counts.
+    group.sampling_mode(SamplingMode::Flat);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(5));
     group.bench_function("end_of_speech_to_first_frame", |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;

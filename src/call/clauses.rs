@@ -11,6 +11,9 @@ pub struct ClauseSplitter {
     buffer: String,
     /// Clauses shorter than this never end at a comma: "Yes, ..." stays one clause.
     min_comma_clause_chars: usize,
+    /// Clauses emitted so far: the first may end at an earlier comma, because time to first
+    /// audio is what the caller notices.
+    emitted: usize,
 }
 
 const ABBREVIATIONS: &[&str] = &[
@@ -22,6 +25,7 @@ impl ClauseSplitter {
         Self {
             buffer: String::new(),
             min_comma_clause_chars: 24,
+            emitted: 0,
         }
     }
 
@@ -33,6 +37,7 @@ impl ClauseSplitter {
             let clause: String = self.buffer.drain(..end).collect();
             if let Some(c) = clean_for_speech(&clause) {
                 out.push(c);
+                self.emitted += 1;
             }
         }
         out
@@ -47,6 +52,11 @@ impl ClauseSplitter {
     /// Byte index just past a clause boundary (including the following space), if one is complete.
     fn find_boundary(&self) -> Option<usize> {
         let b = self.buffer.as_bytes();
+        let min_comma = if self.emitted == 0 {
+            12
+        } else {
+            self.min_comma_clause_chars
+        };
         for (i, &c) in b.iter().enumerate() {
             let next_is_space = b.get(i + 1).is_some_and(|n| n.is_ascii_whitespace());
             if !next_is_space {
@@ -68,7 +78,7 @@ impl ClauseSplitter {
                     }
                 }
                 b'!' | b'?' => return Some(i + 2),
-                b',' | b';' | b':' if i + 1 >= self.min_comma_clause_chars => return Some(i + 2),
+                b',' | b';' | b':' if i + 1 >= min_comma => return Some(i + 2),
                 _ => {}
             }
         }

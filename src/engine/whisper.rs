@@ -21,8 +21,8 @@ pub struct WhisperConfig {
     pub model_path: PathBuf,
     pub threads: usize,
     pub workers: usize,
-    /// Encoder context in frames (1500 = 30 s). Smaller is faster for short utterances at some
-    /// accuracy cost; 0 keeps the model's default.
+    /// Encoder context in frames of 20 ms (1500 = 30 s). 0 = sized to each utterance
+    /// ([`effective_audio_ctx`]); a fixed value trades accuracy for speed.
     pub audio_ctx: u32,
     pub use_gpu: bool,
 }
@@ -126,9 +126,11 @@ fn run(
     params.set_print_realtime(false);
     params.set_print_timestamps(false);
     params.set_suppress_blank(true);
-    if audio_ctx > 0 {
-        params.set_audio_ctx(audio_ctx as i32);
-    }
+    // No temperature fallback: whisper.cpp would re-decode up to five times when it doubts a
+    // result, turning a 0.2 s utterance into 3 s. A phone turn is short; cap its tokens too.
+    params.set_temperature_inc(0.0);
+    params.set_max_tokens(96);
+    params.set_audio_ctx(effective_audio_ctx(audio_ctx, audio.len()) as i32);
     state
         .full(params, audio)
         .map_err(|e| EngineError::Inference {
@@ -142,6 +144,17 @@ fn run(
         }
     }
     Ok(clean_transcript(&text))
+}
+
+/// The encoder window for an utterance. Whisper pads everything to 30 s (1500 frames of 20 ms);
+/// a phone turn is a few seconds, so by default (`0` = auto) the window is sized to the audio plus
+/// a margin: roughly halves STT time for short turns without cutting long ones.
+pub fn effective_audio_ctx(configured: u32, samples_16k: usize) -> u32 {
+    if configured > 0 {
+        return configured.min(1500);
+    }
+    let frames = (samples_16k as u64 * 50).div_ceil(16_000) as u32;
+    (frames + 128).clamp(384, 1500)
 }
 
 /// Removes whisper's non-speech annotations (`[BLANK_AUDIO]`, `(music)`, `*laughs*`) and
@@ -195,6 +208,15 @@ impl SpeechToText for WhisperEngine {
 #[cfg(test)]
 mod tests {
     use super::clean_transcript;
+
+    #[test]
+    fn audio_ctx_follows_the_utterance() {
+        use super::effective_audio_ctx;
+        assert_eq!(effective_audio_ctx(0, 16_000), 384, "1 s: the floor");
+        assert_eq!(effective_audio_ctx(0, 16_000 * 6), 428);
+        assert_eq!(effective_audio_ctx(0, 16_000 * 40), 1500, "never past 30 s");
+        assert_eq!(effective_audio_ctx(1500, 16_000), 1500, "configured wins");
+    }
 
     #[test]
     fn blank_and_noise_markers_are_removed() {
