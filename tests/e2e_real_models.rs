@@ -154,6 +154,18 @@ async fn llama_streams_reuses_the_kv_cache_and_obeys_grammar_and_cancel() {
         "only the new turn is evaluated: {evaluated2}"
     );
 
+    // A new conversation with the same system prompt borrows it from another slot's cache.
+    let other = GenerateRequest {
+        conversation_id: "kv-test-other".into(),
+        ..request(messages[..2].to_vec(), None, CancellationToken::new())
+    };
+    let (_, done) = collect(llm.generate(other)).await;
+    let (_, cached3, _, _) = done.unwrap();
+    assert!(
+        cached3 > 16,
+        "system prompt shared across conversations: cached {cached3}"
+    );
+
     // Grammar: even a 135M model answers only with what the grammar allows.
     let gbnf = r#"root ::= "yes" | "no" | "unclear""#;
     let (label, _) = collect(llm.generate(request(

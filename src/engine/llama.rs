@@ -204,14 +204,22 @@ fn worker(
             }
             Job::Generate { request, events } => {
                 clock += 1;
+                let tokens = match prompt_tokens(model, &template, &request) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        let _ = events.blocking_send(LlmEvent::Error(e));
+                        continue;
+                    }
+                };
                 let seq = pick_slot(&mut slots, &request.conversation_id, clock);
+                share_prefix(&mut ctx, &mut slots, seq, &tokens);
                 let result = generate(
                     model,
-                    &template,
                     config,
                     &mut ctx,
                     seq,
                     &mut slots[seq],
+                    &tokens,
                     &request,
                     &events,
                 );
@@ -248,6 +256,54 @@ fn pick_slot(slots: &mut [Slot], conversation: &str, clock: u64) -> usize {
     i
 }
 
+/// A new conversation starts with the same system prompt as the others: copy the longest
+/// matching prefix from another slot instead of evaluating it again (a sequence copy is cheap
+/// with a unified KV cache).
+fn share_prefix(ctx: &mut LlamaContext<'_>, slots: &mut [Slot], seq: usize, tokens: &[LlamaToken]) {
+    let own = common_prefix(&slots[seq].tokens, tokens);
+    let best = slots
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != seq)
+        .map(|(i, s)| (i, common_prefix(&s.tokens, tokens)))
+        .max_by_key(|(_, n)| *n);
+    let Some((src, n)) = best.filter(|(_, n)| *n > own + 16) else {
+        return;
+    };
+    // Keep at least one token to evaluate (the prompt's logits come from it).
+    let n = n.min(tokens.len().saturating_sub(1));
+    if ctx
+        .clear_kv_cache_seq(Some(seq as u32), None, None)
+        .is_err()
+        || ctx
+            .copy_kv_cache_seq(src as i32, seq as i32, Some(0), Some(n as u32))
+            .is_err()
+    {
+        slots[seq].tokens.clear();
+        return;
+    }
+    let prefix = slots[src].tokens[..n].to_vec();
+    slots[seq].tokens = prefix;
+}
+
+fn prompt_tokens(
+    model: &LlamaModel,
+    template: &LlamaChatTemplate,
+    request: &GenerateRequest,
+) -> Result<Vec<LlamaToken>, EngineError> {
+    let messages = request
+        .messages
+        .iter()
+        .map(|m| LlamaChatMessage::new(m.role.clone(), m.content.clone()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(inference)?;
+    let prompt = model
+        .apply_chat_template(template, &messages, true)
+        .map_err(inference)?;
+    let vocab = model.vocab();
+    Ok(vocab.tokenize(prompt.as_bytes(), vocab.should_add_bos(), true))
+}
+
 /// Length of the common prefix of two token lists.
 pub fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
@@ -263,25 +319,15 @@ fn inference(reason: impl ToString) -> EngineError {
 #[allow(clippy::too_many_arguments)]
 fn generate(
     model: &LlamaModel,
-    template: &LlamaChatTemplate,
     config: &LlamaConfig,
     ctx: &mut LlamaContext<'_>,
     seq: usize,
     slot: &mut Slot,
+    tokens: &[LlamaToken],
     request: &GenerateRequest,
     events: &mpsc::Sender<LlmEvent>,
 ) -> Result<(), EngineError> {
-    let messages = request
-        .messages
-        .iter()
-        .map(|m| LlamaChatMessage::new(m.role.clone(), m.content.clone()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(inference)?;
-    let prompt = model
-        .apply_chat_template(template, &messages, true)
-        .map_err(inference)?;
     let vocab = model.vocab();
-    let tokens = vocab.tokenize(prompt.as_bytes(), vocab.should_add_bos(), true);
     let n_ctx = ctx.n_ctx() as usize;
     if tokens.len() + request.max_tokens as usize >= n_ctx {
         return Err(inference(format!(
@@ -292,7 +338,7 @@ fn generate(
     }
 
     // Reuse the cached prefix; at least one token must be evaluated to get logits.
-    let mut keep = common_prefix(&slot.tokens, &tokens);
+    let mut keep = common_prefix(&slot.tokens, tokens);
     if keep == tokens.len() {
         keep -= 1;
     }
