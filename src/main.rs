@@ -210,9 +210,10 @@ async fn simulate(
         println!("[{:>6} ms] {text}", heard.start_ms);
     }
     println!(
-        "\nend of caller speech -> agent audio heard on the line (ms): {:?}\nagent frames {}, underruns {}, recording {}",
+        "\nend of caller speech -> agent audio heard on the line (ms): {:?}\nagent frames {}, late frames {}, short gaps {}, recording {}",
         report.response_latencies_ms(),
         report.frames_received,
+        report.late_frames,
         report.underruns,
         record.display()
     );
@@ -314,12 +315,13 @@ async fn loadtest(config: Config, calls: usize, turns: usize) -> anyhow::Result<
     }
     let mut v2v = Vec::new();
     let mut line = Vec::new();
-    let (mut frames, mut underruns, mut odd) = (0u64, 0u64, 0u64);
+    let (mut frames, mut underruns, mut late, mut odd) = (0u64, 0u64, 0u64, 0u64);
     for h in handles {
         let (call, report) = h.await?;
         let report = report?;
         frames += report.frames_received;
         underruns += report.underruns;
+        late += report.late_frames;
         odd += report.odd_frames;
         line.extend(report.response_latencies_ms().into_iter().map(|v| v as f64));
         if let Some(r) = registry.get(&call.call_sid) {
@@ -354,7 +356,10 @@ async fn loadtest(config: Config, calls: usize, turns: usize) -> anyhow::Result<
         p(&line, 95.0),
         line.len()
     );
-    println!("agent frames {frames}, late frames (play buffer ran dry mid-utterance) {underruns}, malformed {odd}");
+    println!(
+        "agent frames {frames}; late frames (buffer ran dry mid-clause: pacing) {late}; \
+         short gaps between stretches (any cause) {underruns}; malformed {odd}"
+    );
     println!(
         "cpu {:.1} s total = {:.2} cores over the run, {:.1} cpu-s per call; rss {:.0} MiB ({:+.0} MiB during the run)",
         cpu,

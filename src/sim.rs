@@ -79,8 +79,11 @@ pub struct SimReport {
     pub frames_received: u64,
     /// Frames whose payload was not 160 bytes of mu-law (Twilio plays them, but we never should).
     pub odd_frames: u64,
-    /// Times the play buffer ran dry in the middle of an utterance (audible gaps).
+    /// Short gaps (< 200 ms) between heard stretches: audible hiccups of any cause.
     pub underruns: u64,
+    /// Ticks where the play buffer ran dry in the middle of a clause: the pacer sent a frame
+    /// late. (A gap after a clause's mark is the next clause not being ready yet, not pacing.)
+    pub late_frames: u64,
     /// The line as a recorder on it would hear it, one 20 ms frame per tick: what the caller
     /// sent and what Twilio played to the caller, sample-aligned (8 kHz).
     pub caller_track: Vec<i16>,
@@ -179,6 +182,8 @@ pub async fn run_call(
     let mut last_agent_tick: Option<u64> = None;
     let mut agent_started_in_step = false;
     let mut playing_since: Option<u64> = None;
+    // The last thing played was a clause's mark: a gap now is between clauses.
+    let mut at_clause_boundary = true;
     let mut interval = tokio::time::interval(Duration::from_millis(20));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let silence = vec![0i16; FRAME_SAMPLES];
@@ -215,6 +220,7 @@ pub async fn run_call(
                             }
                         }
                         playing_since = None;
+                        at_clause_boundary = true;
                     }
                     _ => {}
                 }
@@ -281,6 +287,7 @@ pub async fn run_call(
                 }
                 // Twilio side: play one frame of agent audio per tick, echo marks once reached.
                 while let Some(Play::Mark(_)) = play.front() {
+                    at_clause_boundary = true;
                     if let Some(Play::Mark(name)) = play.pop_front() {
                         echo_mark(&mut tx, &call.stream_sid, &mut seq, &name).await?;
                         report.marks_echoed.push((name, now_ms));
@@ -293,6 +300,7 @@ pub async fn run_call(
                             report.heard.push(HeardSpeech { start_ms: now_ms, samples: Vec::new() });
                             playing_since = Some(tick_n);
                         }
+                        at_clause_boundary = false;
                         report.agent_track.extend_from_slice(&pcm);
                         if let Some(h) = report.heard.last_mut() {
                             h.samples.extend(pcm);
@@ -303,6 +311,9 @@ pub async fn run_call(
                     Some(Play::Mark(_)) => unreachable!("marks are drained above"),
                     None => {
                         report.agent_track.extend_from_slice(&silence);
+                        if playing_since.is_some() && !at_clause_boundary {
+                            report.late_frames += 1;
+                        }
                         if playing_since.is_some() && last_agent_tick == Some(tick_n - 1) {
                             // A gap right after audio: either the utterance ended or we starved.
                             playing_since = None;
@@ -310,6 +321,7 @@ pub async fn run_call(
                     }
                 }
                 while let Some(Play::Mark(_)) = play.front() {
+                    at_clause_boundary = true;
                     if let Some(Play::Mark(name)) = play.pop_front() {
                         echo_mark(&mut tx, &call.stream_sid, &mut seq, &name).await?;
                         report.marks_echoed.push((name, now_ms));

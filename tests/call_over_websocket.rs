@@ -48,6 +48,7 @@ async fn greeting_reply_marks_and_bad_input_over_loopback() {
         report.heard.iter().map(|h| h.start_ms).collect::<Vec<_>>()
     );
     assert_eq!(report.underruns, 0, "no gaps inside an utterance");
+    assert_eq!(report.late_frames, 0, "paced without starving Twilio");
     // Greeting clause marks and reply clause marks all came back after playing.
     let names: Vec<&str> = report
         .marks_echoed
