@@ -182,12 +182,8 @@ fn models(c: &mut Criterion) {
     );
 
     // A whole turn over loopback, in real time.
-    let state = app::state(config.clone(), &engines);
-    let registry = state.registry.clone();
-    let (addr, caller) = rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(app::serve(listener, state, std::future::pending()));
+    let (addr, registry, caller) = rt.block_on(async {
+        let (addr, registry) = app::spawn_local(config.clone(), &engines).await.unwrap();
         let line = engines
             .tts
             .synthesize(
@@ -199,7 +195,7 @@ fn models(c: &mut Criterion) {
         let narrow =
             telemarketer::audio::resample::resample_all(&line.samples, line.sample_rate, 8000)
                 .unwrap();
-        (addr, telemarketer::audio::f32_to_i16(&narrow))
+        (addr, registry, telemarketer::audio::f32_to_i16(&narrow))
     });
     let mut v2v = Vec::new();
     let mut group = c.benchmark_group("turn");

@@ -65,3 +65,17 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
 }
+
+/// Starts a server for `config` on an ephemeral loopback port (simulate, loadtest, benches):
+/// returns its address and the registry that will hold its calls' transcripts.
+pub async fn spawn_local(
+    config: Config,
+    engines: &Engines,
+) -> std::io::Result<(std::net::SocketAddr, CallRegistry)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let state = state(config, engines);
+    let registry = state.registry.clone();
+    tokio::spawn(serve(listener, state, std::future::pending()));
+    Ok((addr, registry))
+}

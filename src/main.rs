@@ -150,11 +150,7 @@ async fn simulate(
             }
             None => {
                 let engines = Engines::load(&config).context("cannot load the models")?;
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-                let addr = listener.local_addr()?;
-                let state = app::state(config.clone(), &engines);
-                let registry = state.registry.clone();
-                tokio::spawn(app::serve(listener, state, std::future::pending()));
+                let (addr, registry) = app::spawn_local(config.clone(), &engines).await?;
                 (
                     format!("ws://{addr}/twilio/media"),
                     Some(registry),
@@ -277,11 +273,7 @@ fn rss_mib() -> f64 {
 
 async fn loadtest(config: Config, calls: usize, turns: usize) -> anyhow::Result<()> {
     let engines = Engines::load(&config).context("cannot load the models")?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let state = app::state(config.clone(), &engines);
-    let registry = state.registry.clone();
-    tokio::spawn(app::serve(listener, state, std::future::pending()));
+    let (addr, registry) = app::spawn_local(config.clone(), &engines).await?;
     let lines = [
         "Sure, tell me more about the solar panels.",
         "My electricity bill is about two hundred dollars a month.",
