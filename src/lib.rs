@@ -25,6 +25,7 @@
 //! - [`audio`]: pure audio front end: mu-law, resampling, VAD and endpointing.
 //! - [`engine`]: STT / LLM / TTS traits and the real engines on dedicated OS threads.
 //! - [`call`]: one call: session (inbound loop + agent), clause splitter, output pacer, registry.
+//! - [`script`]: the telemarketing script (TOML) and its pure state machine.
 //! - [`sim`]: a simulated Twilio + caller over a real WebSocket, for tests and rehearsal.
 //! - [`telemetry`]: Prometheus metrics (per-stage latency histograms, calls, queue depths).
 
@@ -34,6 +35,7 @@ pub mod call;
 pub mod config;
 pub mod engine;
 pub mod http;
+pub mod script;
 pub mod sim;
 pub mod telemetry;
 pub mod twilio;
