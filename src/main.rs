@@ -46,6 +46,13 @@ enum Command {
         #[arg(long)]
         barge_in_after_ms: Option<u64>,
     },
+    /// Try a telemarketing script in the terminal: type caller lines, see node, intent, captured
+    /// variables and the agent's reply per turn (LLM only; `/silence`, `/key 9`, `/quit`).
+    Chat {
+        /// Script file (default: the shipped example, scripts/campaigns/solar.toml).
+        #[arg(long)]
+        script: Option<PathBuf>,
+    },
     /// Run N simulated calls at once against an in-process server; report latency percentiles,
     /// late frames (pacing jitter), CPU and memory per call.
     Loadtest {
@@ -80,6 +87,7 @@ fn main() -> anyhow::Result<()> {
             barge_in_after_ms,
         } => runtime.block_on(simulate(config, lines, url, record, barge_in_after_ms)),
         Command::Loadtest { calls, turns } => runtime.block_on(loadtest(config, calls, turns)),
+        Command::Chat { script } => runtime.block_on(chat(config, script)),
     }
 }
 
@@ -240,6 +248,46 @@ fn print_turns(record: &serde_json::Value) {
             );
         }
     }
+}
+
+async fn chat(config: Config, path: Option<PathBuf>) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    use telemarketer::script::format::Script;
+    use telemarketer::script::machine::Event;
+    use telemarketer::script::runner::{describe, ScriptRunner};
+    let script = match &path {
+        Some(p) => Script::from_file(p)?,
+        None => Script::from_toml(
+            "scripts/campaigns/solar.toml",
+            telemarketer::script::EXAMPLE_SCRIPT,
+        )?,
+    };
+    let llm = telemarketer::engine::llama::LlamaEngine::load(&config.llm)
+        .context("cannot load the LLM")?;
+    let mut runner = ScriptRunner::new(Arc::new(script), Arc::new(llm), "chat");
+    print!("{}", describe(&runner.event(Event::Started).await));
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let line = line?;
+        let report = match line.trim() {
+            "/quit" => break,
+            "/silence" => runner.event(Event::Silence).await,
+            key if key.starts_with("/key ") => match key[5..].trim().chars().next() {
+                Some(d) => runner.event(Event::Dtmf(d)).await,
+                None => continue,
+            },
+            text => runner.caller(text).await,
+        };
+        print!("{}", describe(&report));
+        if let Some(outcome) = runner.outcome() {
+            println!(
+                "== call ended: {outcome}; variables {:?}",
+                runner.state.vars
+            );
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// CPU seconds used by this process so far (user + system), from /proc.

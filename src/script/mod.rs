@@ -7,6 +7,13 @@
 //! - [`format`]: the TOML file format (raw), validated into a [`format::Script`] with every error
 //!   reported as file, key path and reason.
 //! - [`machine`]: `step(state, event) -> actions`, no I/O: golden-tested paths.
+//! - [`classify`]: caller words -> intent + variables (rules, then grammar-constrained LLM).
+//! - [`runner`]: drives a script with a real LLM over text (`chat`, scenario tests).
 
+/// The example campaign shipped with the binary (booking a solar consultation).
+pub const EXAMPLE_SCRIPT: &str = include_str!("../../scripts/campaigns/solar.toml");
+
+pub mod classify;
 pub mod format;
 pub mod machine;
+pub mod runner;

@@ -1,0 +1,442 @@
+//! Turning a caller's words into one of the node's intents plus the node's variables.
+//!
+//! Two layers, because the law cannot depend on a 135M-parameter model: deterministic rules
+//! first (opt-out phrases, the script's own example phrases), then the LLM with a GBNF grammar
+//! that only admits `{"intent": <one of the labels>, <each variable>: <typed value or null>}`,
+//! so even a tiny model always produces something parseable. Anything else is `unclear`.
+
+use std::collections::BTreeMap;
+
+use super::format::{Script, VarType};
+use crate::engine::ChatMessage;
+
+/// The classifier's verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Classified {
+    pub intent: String,
+    pub captured: BTreeMap<String, String>,
+    /// `rule` or `llm`.
+    pub by: &'static str,
+}
+
+/// Phrases that always mean "stop calling me" (FCC: honour any reasonable opt-out request).
+const OPT_OUT: &[&str] = &[
+    "stop calling",
+    "take me off",
+    "remove me",
+    "remove my number",
+    "do not call",
+    "don't call",
+    "dont call",
+    "put me on your do not call",
+    "unsubscribe",
+    "never call",
+    "stop it",
+    "stop",
+];
+const ROBOT: &[&str] = &[
+    "are you a robot",
+    "are you a real person",
+    "is this a robot",
+    "am i talking to a machine",
+    "are you human",
+    "is this a recording",
+    "are you ai",
+    "are you an ai",
+];
+const WHO: &[&str] = &[
+    "who is this",
+    "who are you",
+    "who's calling",
+    "who is calling",
+    "what company",
+];
+const LATER: &[&str] = &[
+    "call me later",
+    "call me back",
+    "call back later",
+    "not a good time",
+    "i'm busy right now",
+    "busy right now",
+    "call another time",
+];
+const WRONG: &[&str] = &[
+    "wrong number",
+    "wrong person",
+    "no one by that name",
+    "doesn't live here",
+    "does not live here",
+];
+
+fn normalize(text: &str) -> String {
+    let lower = text.to_lowercase().replace('’', "'");
+    let cleaned: String = lower
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '\'' {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn contains_phrase(haystack: &str, phrase: &str) -> bool {
+    let h = format!(" {haystack} ");
+    h.contains(&format!(" {} ", normalize(phrase)))
+}
+
+/// Deterministic classification: global phrases, then the node's example phrases (whole-phrase
+/// matches, longest first). `None` leaves it to the LLM.
+pub fn by_rules(script: &Script, node: &str, text: &str) -> Option<String> {
+    let t = normalize(text);
+    if t.is_empty() {
+        return Some("unclear".into());
+    }
+    // "stop" alone is an opt-out, "don't stop" is not a thing callers say on sales calls.
+    for (intent, phrases) in [
+        ("opt_out", OPT_OUT),
+        ("wrong_person", WRONG),
+        ("are_you_a_robot", ROBOT),
+        ("who_is_this", WHO),
+        ("call_later", LATER),
+    ] {
+        if phrases.iter().any(|p| contains_phrase(&t, p)) {
+            return Some(intent.into());
+        }
+    }
+    let node = script.nodes.get(node)?;
+    let mut best: Option<(usize, &str)> = None;
+    for intent in &node.intents {
+        for ex in &intent.examples {
+            let ex = normalize(ex);
+            if !ex.is_empty()
+                && (t == ex || contains_phrase(&t, &ex))
+                && best.is_none_or(|(len, _)| ex.len() > len)
+            {
+                best = Some((ex.len(), &intent.name));
+            }
+        }
+    }
+    if let Some((_, name)) = best {
+        return Some(name.to_string());
+    }
+    // Near matches: most content words of an example appear in the answer
+    // ("we own the house" ~ "Yes, we own our house").
+    let words: Vec<&str> = t
+        .split_whitespace()
+        .filter(|w| !STOP_WORDS.contains(w))
+        .collect();
+    let mut best: Option<(f32, &str)> = None;
+    for intent in &node.intents {
+        for ex in &intent.examples {
+            let ex = normalize(ex);
+            let content: Vec<&str> = ex
+                .split_whitespace()
+                .filter(|w| !STOP_WORDS.contains(w))
+                .collect();
+            if content.is_empty() {
+                continue;
+            }
+            let hits = content.iter().filter(|w| words.contains(w)).count();
+            let score = hits as f32 / content.len() as f32;
+            if hits >= 1 && score >= 0.6 && best.is_none_or(|(b, _)| score > b) {
+                best = Some((score, &intent.name));
+            }
+        }
+    }
+    best.map(|(_, name)| name.to_string())
+}
+
+/// Words too common to tell intents apart.
+const STOP_WORDS: &[&str] = &[
+    "a", "an", "the", "i", "it", "is", "it's", "we", "my", "to", "of", "and", "about", "around",
+    "so", "well", "um", "uh", "oh", "just", "that", "this", "be",
+];
+
+/// Labels the model may choose: the node's intents, the harmless side questions and
+/// `unclear`. Irreversible ones (opt-out, wrong person) come from the rules only: a tiny model
+/// must not be able to end a call by mistake.
+pub fn llm_labels(script: &Script, node: &str) -> Vec<String> {
+    let mut labels: Vec<String> = script
+        .nodes
+        .get(node)
+        .map(|n| n.intents.iter().map(|i| i.name.clone()).collect())
+        .unwrap_or_default();
+    labels.extend(["are_you_a_robot", "who_is_this", "call_later", "unclear"].map(String::from));
+    labels
+}
+
+/// GBNF for the node: a JSON object with the intent label and every variable (typed or null).
+pub fn grammar(script: &Script, node: &str) -> String {
+    let labels: Vec<String> = llm_labels(script, node)
+        .iter()
+        .map(|l| format!("\"\\\"{l}\\\"\""))
+        .collect();
+    let mut root = String::from("root ::= \"{\\\"intent\\\": \" intent");
+    let mut rules = vec![format!("intent ::= {}", labels.join(" | "))];
+    if let Some(n) = script.nodes.get(node) {
+        for (name, ty) in &n.capture {
+            let rule = match ty {
+                VarType::Bool => "bool",
+                VarType::Number => "num",
+                VarType::String => "str",
+            };
+            root.push_str(&format!(" \", \\\"{name}\\\": \" {rule}"));
+        }
+    }
+    root.push_str(" \"}\"");
+    rules.push("bool ::= \"true\" | \"false\" | \"null\"".into());
+    rules.push("num ::= [0-9] [0-9]? [0-9]? [0-9]? [0-9]? | \"null\"".into());
+    rules.push("str ::= \"\\\"\" [a-zA-Z0-9 ,.:'-]+ \"\\\"\" | \"null\"".into());
+    format!("{root}\n{}\n", rules.join("\n"))
+}
+
+/// The classification prompt for the node.
+pub fn prompt(script: &Script, node: &str, text: &str) -> Vec<ChatMessage> {
+    let n = script.nodes.get(node);
+    let mut labels = String::new();
+    if let Some(n) = n {
+        for i in &n.intents {
+            labels.push_str(&format!(
+                "- {}: like \"{}\"\n",
+                i.name,
+                i.examples.join("\", \"")
+            ));
+        }
+    }
+    labels.push_str("- are_you_a_robot\n- who_is_this\n- call_later\n- unclear: none of these\n");
+    let question = n.and_then(|n| n.say.clone()).unwrap_or_default();
+    let vars = n
+        .map(|n| n.capture.keys().cloned().collect::<Vec<_>>().join(", "))
+        .unwrap_or_default();
+    vec![
+        ChatMessage::new(
+            "system",
+            format!("You label what a person said on a phone call. Labels:\n{labels}Also extract: {vars}. Answer in JSON."),
+        ),
+        ChatMessage::new("user", format!("Question: {question}\nAnswer: {text}")),
+    ]
+}
+
+/// Parses the grammar-constrained output; anything unexpected becomes `unclear`.
+pub fn parse(script: &Script, node: &str, output: &str) -> Classified {
+    let unclear = || Classified {
+        intent: "unclear".into(),
+        captured: BTreeMap::new(),
+        by: "llm",
+    };
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(output.trim()) else {
+        return unclear();
+    };
+    let Some(intent) = value["intent"].as_str() else {
+        return unclear();
+    };
+    if !llm_labels(script, node).iter().any(|n| n == intent) {
+        return unclear();
+    }
+    let mut captured = BTreeMap::new();
+    if let Some(n) = script.nodes.get(node) {
+        for name in n.capture.keys() {
+            let v = &value[name.as_str()];
+            let s = match v {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(n) => Some(n.to_string()),
+                serde_json::Value::Bool(b) => Some(b.to_string()),
+                _ => None,
+            };
+            if let Some(s) = s {
+                captured.insert(name.clone(), s);
+            }
+        }
+    }
+    Classified {
+        intent: intent.to_string(),
+        captured,
+        by: "llm",
+    }
+}
+
+/// Values the rules can read without a model: the first number for numeric variables, the
+/// yes/no of the chosen intent for booleans, the whole answer for strings.
+pub fn extract_by_rules(
+    script: &Script,
+    node: &str,
+    intent: &str,
+    text: &str,
+) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let Some(n) = script.nodes.get(node) else {
+        return out;
+    };
+    for (name, ty) in &n.capture {
+        let value = match ty {
+            VarType::Number => {
+                let words = normalize(text);
+                words
+                    .split_whitespace()
+                    .find(|w| w.chars().any(|c| c.is_ascii_digit()))
+                    .map(str::to_string)
+                    .or_else(|| spelled_number(&words).map(|n| n.to_string()))
+            }
+            VarType::Bool => match intent {
+                "yes" => Some("true".into()),
+                "no" => Some("false".into()),
+                _ => None,
+            },
+            VarType::String => {
+                Some(text.trim().trim_end_matches(['.', '!']).to_string()).filter(|s| !s.is_empty())
+            }
+        };
+        if let Some(v) = value {
+            out.insert(name.clone(), v);
+        }
+    }
+    out
+}
+
+/// "two hundred" -> 200, "ninety five" -> 95 (enough for bills spoken as words).
+fn spelled_number(words: &str) -> Option<u32> {
+    let unit = |w: &str| -> Option<u32> {
+        Some(match w {
+            "one" => 1,
+            "two" => 2,
+            "three" => 3,
+            "four" => 4,
+            "five" => 5,
+            "six" => 6,
+            "seven" => 7,
+            "eight" => 8,
+            "nine" => 9,
+            "ten" => 10,
+            "eleven" => 11,
+            "twelve" => 12,
+            "fifteen" => 15,
+            "twenty" => 20,
+            "thirty" => 30,
+            "forty" => 40,
+            "fifty" => 50,
+            "sixty" => 60,
+            "seventy" => 70,
+            "eighty" => 80,
+            "ninety" => 90,
+            _ => return None,
+        })
+    };
+    let (mut total, mut current, mut seen) = (0u32, 0u32, false);
+    for w in words.split_whitespace() {
+        if let Some(v) = unit(w) {
+            current += v;
+            seen = true;
+        } else if w == "hundred" && seen {
+            current = current.max(1) * 100;
+        } else if w == "thousand" && seen {
+            total += current.max(1) * 1000;
+            current = 0;
+        } else if seen && w != "and" {
+            break;
+        }
+    }
+    seen.then_some(total + current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn script() -> Script {
+        Script::from_toml(
+            "solar.toml",
+            include_str!("../../scripts/campaigns/solar.toml"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn rules_catch_compliance_phrases_and_examples() {
+        let s = script();
+        assert_eq!(
+            by_rules(&s, "pitch", "Please take me off your list!").as_deref(),
+            Some("opt_out")
+        );
+        assert_eq!(by_rules(&s, "intro", "Stop.").as_deref(), Some("opt_out"));
+        assert_eq!(
+            by_rules(&s, "intro", "Wait, are you a robot?").as_deref(),
+            Some("are_you_a_robot")
+        );
+        assert_eq!(
+            by_rules(&s, "intro", "Sorry, wrong number.").as_deref(),
+            Some("wrong_person")
+        );
+        assert_eq!(
+            by_rules(&s, "intro", "Can you call me back later?").as_deref(),
+            Some("call_later")
+        );
+        assert_eq!(by_rules(&s, "intro", "Sure.").as_deref(), Some("yes"));
+        assert_eq!(
+            by_rules(&s, "homeowner", "No, I rent.").as_deref(),
+            Some("no")
+        );
+        assert_eq!(
+            by_rules(&s, "bill", "Hmm, it varies a lot by season").as_deref(),
+            None
+        );
+        assert_eq!(by_rules(&s, "bill", "").as_deref(), Some("unclear"));
+    }
+
+    #[test]
+    fn grammar_lists_labels_and_typed_variables() {
+        let g = grammar(&script(), "bill");
+        assert!(g.contains("\"\\\"amount\\\"\""), "{g}");
+        assert!(
+            g.contains("\"\\\"unclear\\\"\"") && !g.contains("opt_out"),
+            "{g}"
+        );
+        assert!(g.contains("\\\"monthly_bill\\\": \" num"), "{g}");
+    }
+
+    #[test]
+    fn parsing_never_fails_and_rejects_foreign_labels() {
+        let s = script();
+        let c = parse(&s, "bill", r#"{"intent": "amount", "monthly_bill": 150}"#);
+        assert_eq!(
+            (c.intent.as_str(), c.captured["monthly_bill"].as_str()),
+            ("amount", "150")
+        );
+        assert_eq!(parse(&s, "bill", r#"{"intent": "yes"}"#).intent, "unclear");
+        assert_eq!(
+            parse(&s, "bill", r#"{"intent": "opt_out"}"#).intent,
+            "unclear",
+            "rules only"
+        );
+        assert_eq!(parse(&s, "bill", "garbage").intent, "unclear");
+        assert!(
+            parse(&s, "bill", r#"{"intent": "amount", "monthly_bill": null}"#)
+                .captured
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn rule_extraction_reads_numbers_and_answers() {
+        let s = script();
+        assert_eq!(
+            extract_by_rules(&s, "bill", "amount", "About $180 a month.")["monthly_bill"],
+            "180"
+        );
+        assert_eq!(
+            extract_by_rules(&s, "bill", "amount", "around two hundred and fifty")["monthly_bill"],
+            "250"
+        );
+        assert_eq!(
+            extract_by_rules(&s, "homeowner", "yes", "Yes we do")["owns_home"],
+            "true"
+        );
+        assert_eq!(
+            extract_by_rules(&s, "book_time", "time", "Tuesday at 3pm.")["callback_time"],
+            "Tuesday at 3pm"
+        );
+    }
+}
