@@ -19,6 +19,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("config key `{key}`: {reason}")]
     Invalid { key: &'static str, reason: String },
+    #[error("conversation.script: {0}")]
+    Script(#[from] crate::script::format::ScriptError),
 }
 
 /// The file as written: every field optional, unknown keys rejected (typos fail loudly).
@@ -89,6 +91,9 @@ pub struct RawTts {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawConversation {
+    /// A telemarketing script (TOML) that drives the call, or `"example"` for the shipped one.
+    /// Without it the agent answers freely from `system_prompt` (a plain voice assistant).
+    pub script: Option<PathBuf>,
     pub greeting: Option<String>,
     /// Keypad digit that opts the caller out (do-not-call) at any time.
     pub opt_out_digit: Option<String>,
@@ -150,6 +155,8 @@ pub struct ModelPaths {
 
 #[derive(Debug, Clone)]
 pub struct ConversationConfig {
+    /// The script that decides what is said and when the call ends, if any.
+    pub script: Option<std::sync::Arc<crate::script::format::Script>>,
     pub greeting: String,
     pub opt_out_digit: Option<char>,
     pub opt_out_message: String,
@@ -348,7 +355,17 @@ impl RawConfig {
                 ))
             }
         };
+        let script = match self.conversation.script.as_deref() {
+            None => None,
+            Some(p) if p == Path::new("example") => Some(crate::script::format::Script::from_toml(
+                "scripts/campaigns/solar.toml",
+                crate::script::EXAMPLE_SCRIPT,
+            )?),
+            Some(p) => Some(crate::script::format::Script::from_file(p)?),
+        }
+        .map(std::sync::Arc::new);
         let conversation = ConversationConfig {
+            script,
             opt_out_digit,
             opt_out_message: self
                 .conversation
@@ -479,6 +496,19 @@ mod tests {
         assert!(raw.validate(Secrets::default()).is_err());
         let raw = RawConfig::from_toml("[llm]\nthreads = 0").unwrap();
         assert!(raw.validate(Secrets::default()).is_err());
+    }
+
+    #[test]
+    fn scripts_load_and_bad_ones_are_reported() {
+        let raw = RawConfig::from_toml("[conversation]\nscript = \"example\"").unwrap();
+        let c = raw.validate(Secrets::default()).unwrap();
+        assert_eq!(c.conversation.script.unwrap().start, "intro");
+        let raw = RawConfig::from_toml("[conversation]\nscript = \"/nonexistent.toml\"").unwrap();
+        let err = raw.validate(Secrets::default()).err().unwrap().to_string();
+        assert!(
+            err.contains("conversation.script") && err.contains("/nonexistent.toml"),
+            "{err}"
+        );
     }
 
     #[test]

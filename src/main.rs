@@ -142,11 +142,25 @@ async fn simulate(
     record: PathBuf,
     barge_in_after_ms: Option<u64>,
 ) -> anyhow::Result<()> {
+    // Rehearsals run the shipped example campaign unless the config names a script.
+    let mut config = config;
+    if config.conversation.script.is_none() {
+        config.conversation.script =
+            Some(Arc::new(telemarketer::script::format::Script::from_toml(
+                "scripts/campaigns/solar.toml",
+                telemarketer::script::EXAMPLE_SCRIPT,
+            )?));
+    }
     if lines.is_empty() {
-        lines = vec![
-            "Sure, tell me more about the solar panels.".into(),
-            "My electricity bill is about two hundred dollars a month.".into(),
-        ];
+        lines = [
+            "Yes, go ahead.",
+            "About two hundred dollars a month.",
+            "Yes, we own the house.",
+            "Sure, book it.",
+            "Tomorrow at ten works.",
+        ]
+        .map(String::from)
+        .to_vec();
     }
     // In-process server (all engines), or only the caller's voice and ears for a remote one.
     let (url, registry, tts, stt): (String, _, Arc<dyn TextToSpeech>, Arc<dyn SpeechToText>) =
@@ -202,6 +216,10 @@ async fn simulate(
     match &record_json {
         Some(rec) => {
             print_turns(rec);
+            println!(
+                "outcome: {} variables: {}",
+                rec["outcome"], rec["variables"]
+            );
             print_latency_summary(rec);
         }
         None => println!("(no transcript: set TELEMARKETER_API_TOKEN to read it from the server)"),

@@ -237,3 +237,69 @@ async fn the_opt_out_key_ends_the_call_with_do_not_call() {
     );
     assert!(prompts.lock().unwrap().is_empty(), "no LLM involved");
 }
+
+#[tokio::test]
+async fn a_script_drives_the_call_and_the_caller_opts_out_in_words() {
+    let config = test_config(
+        "[conversation]\nscript = \"example\"\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
+        Secrets::default(),
+    );
+    let (state, prompts) = fake_state(
+        config,
+        &["yes go ahead", "please take me off your list"],
+        "unused",
+    );
+    let registry = state.registry.clone();
+    let addr = start(state).await;
+    let call = telemarketer::sim::SimCall::random();
+    let steps = vec![
+        wait(600),
+        CallerStep::Say(voiced(800)),
+        wait(600),
+        CallerStep::Say(voiced(800)),
+        // The script hangs up long before this ends.
+        CallerStep::Silence(Duration::from_secs(40)),
+    ];
+    let started = std::time::Instant::now();
+    let report = run_call(&format!("ws://{addr}/twilio/media"), &call, steps)
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "the script ended the call"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let record = registry.get(&call.call_sid).unwrap();
+    let lines: Vec<(Speaker, &str)> = record
+        .turns
+        .iter()
+        .map(|t| (t.speaker, t.text.as_str()))
+        .collect();
+    assert!(
+        lines[0].1.contains("I am an automated AI assistant"),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|(_, t)| *t == "Roughly how much is your electricity bill each month?"),
+        "{lines:?}"
+    );
+    assert_eq!(record.outcome.as_deref(), Some("do_not_call"));
+    assert!(
+        lines.last().unwrap().1.contains("removed your number"),
+        "{lines:?}"
+    );
+    assert!(
+        prompts.lock().unwrap().is_empty(),
+        "rules classified both turns; no free LLM reply"
+    );
+    let last_id = record.turns.last().unwrap().speech_id.unwrap();
+    assert!(
+        report
+            .marks_echoed
+            .iter()
+            .any(|(m, _)| *m == format!("s{last_id}end")),
+        "goodbye played before hang-up"
+    );
+}

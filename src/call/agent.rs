@@ -18,6 +18,8 @@ use super::session::SessionDeps;
 use super::speech::SpeechBoard;
 use super::turn::is_backchannel;
 use crate::engine::{ChatMessage, GenerateRequest, LlmEvent};
+use crate::script::machine::{Action, Event};
+use crate::script::runner::ScriptRunner;
 
 /// What the inbound loop tells the agent.
 #[derive(Debug)]
@@ -89,21 +91,80 @@ pub async fn run_agent(
         last_speech: None,
     };
 
-    // The disclosure comes first and cannot be interrupted.
-    let greeting = agent.deps.conversation.greeting.clone();
-    if agent.say(&greeting, false).await.is_none() {
-        return;
+    // With a script, the script decides every line and the end of the call.
+    let mut script = agent
+        .deps
+        .conversation
+        .script
+        .clone()
+        .map(|s| ScriptRunner::new(s, agent.deps.llm.clone(), &agent.call_sid));
+    match script.as_mut() {
+        Some(runner) => {
+            let report = runner.event(Event::Started).await;
+            if agent.perform(report.actions, &hangup).await {
+                return;
+            }
+        }
+        None => {
+            // The disclosure comes first and cannot be interrupted.
+            let greeting = agent.deps.conversation.greeting.clone();
+            if agent.say(&greeting, false).await.is_none() {
+                return;
+            }
+        }
     }
 
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    let mut last_activity = Instant::now();
     loop {
         let input = tokio::select! {
             i = inputs.recv() => i,
             _ = agent.cancel.cancelled() => None,
+            _ = tick.tick(), if script.is_some() => {
+                let Some(runner) = script.as_mut() else { continue };
+                // The script's clocks: silence since the agent stopped talking, call duration.
+                let now = Instant::now();
+                if agent.board.live().is_some() {
+                    last_activity = now;
+                }
+                let elapsed = agent.stream_started.elapsed().as_secs() as u32;
+                let event = if elapsed >= runner.script.max_call_seconds {
+                    Some(Event::Elapsed(elapsed))
+                } else if now.duration_since(last_activity).as_secs() >= runner.script.silence_reprompt_seconds as u64 {
+                    last_activity = now;
+                    Some(Event::Silence)
+                } else {
+                    None
+                };
+                if let Some(event) = event {
+                    let report = runner.event(event).await;
+                    if agent.perform(report.actions, &hangup).await {
+                        break;
+                    }
+                }
+                continue;
+            }
         };
         let Some(input) = input else { break };
-        match input {
-            AgentInput::Turn(turn) => agent.on_turn(turn).await,
-            AgentInput::Dtmf(digit) => {
+        last_activity = Instant::now();
+        match (input, script.as_mut()) {
+            (AgentInput::Turn(turn), Some(runner)) => {
+                if agent.on_script_turn(runner, turn, &hangup).await {
+                    break;
+                }
+            }
+            (AgentInput::Dtmf(digit), Some(runner)) => {
+                agent.record(Turn::caller(format!("[keypad {digit}]"), agent.at_ms()));
+                let Some(d) = digit.chars().next() else {
+                    continue;
+                };
+                let report = runner.event(Event::Dtmf(d)).await;
+                if agent.perform(report.actions, &hangup).await {
+                    break;
+                }
+            }
+            (AgentInput::Turn(turn), None) => agent.on_turn(turn).await,
+            (AgentInput::Dtmf(digit), None) => {
                 let opt_out = agent
                     .deps
                     .conversation
@@ -173,6 +234,94 @@ impl Agent {
         });
         self.record(Turn::agent(text, self.at_ms(), id));
         Some(id)
+    }
+
+    /// Carries out the script's actions; true when the call is over.
+    async fn perform(&mut self, actions: Vec<Action>, hangup: &CancellationToken) -> bool {
+        for action in actions {
+            match action {
+                Action::Say {
+                    text,
+                    interruptible,
+                } => {
+                    if self.say(&text, interruptible).await.is_none() {
+                        return true;
+                    }
+                }
+                Action::Capture { name, value } => {
+                    self.deps
+                        .registry
+                        .set_variable(&self.call_sid, &name, &value)
+                }
+                Action::MarkDoNotCall => self
+                    .deps
+                    .registry
+                    .set_outcome(&self.call_sid, "do_not_call"),
+                Action::HangUp { outcome } => {
+                    tracing::info!(%outcome, "script ended the call");
+                    self.deps.registry.set_outcome(&self.call_sid, &outcome);
+                    if let Some(id) = self.last_speech {
+                        self.wait_until_played(id, Duration::from_secs(30)).await;
+                    }
+                    hangup.cancel();
+                    return true;
+                }
+                // The runner has already turned generated lines into `Say`.
+                Action::Generate { .. } => {}
+            }
+        }
+        false
+    }
+
+    /// A caller turn under a script: backchannels resume as in free mode; anything else is
+    /// classified and stepped. True when the call is over.
+    async fn on_script_turn(
+        &mut self,
+        runner: &mut ScriptRunner,
+        turn: CallerTurn,
+        hangup: &CancellationToken,
+    ) -> bool {
+        self.reconcile();
+        let last_speech = self.last_speech.and_then(|id| self.board.get(id));
+        let backchannel = turn.text.is_empty()
+            || (turn.over_agent && is_backchannel(&turn.text, &self.deps.turn.backchannels));
+        if backchannel {
+            if !turn.text.is_empty() {
+                self.record(Turn::caller(turn.text.clone(), self.at_ms()));
+            }
+            if let Some(record) = last_speech.filter(|r| r.interrupted && turn.barged_in) {
+                let rest = record.unheard_clauses().join(" ");
+                if !rest.is_empty() {
+                    self.say(&rest, true).await;
+                }
+            }
+            return false;
+        }
+        self.record(Turn::caller(turn.text.clone(), self.at_ms()));
+        let before = self.last_speech;
+        let report = runner.caller(&turn.text).await;
+        if let Some(c) = &report.classified {
+            tracing::info!(node = %report.node, intent = %c.intent, by = c.by, "caller turn classified");
+        }
+        let ended = self.perform(report.actions, hangup).await;
+        // Latency of the first line said in answer.
+        if let Some(id) = self.last_speech.filter(|id| Some(*id) != before) {
+            let first = before.map_or(id, |b| b + 1);
+            if let Some(record) = self.board.get(first) {
+                let mut latency = TurnLatency {
+                    endpointing_ms: turn.endpointing_ms,
+                    stt_ms: turn.stt_ms,
+                    ..Default::default()
+                };
+                self.wait_first_frame(first, &record.cancel, turn.decided_at, &mut latency)
+                    .await;
+                crate::telemetry::observe_turn(&latency);
+                self.deps
+                    .registry
+                    .set_turn_latency(&self.call_sid, first, latency);
+            }
+        }
+        ended
     }
 
     /// Replaces interrupted utterances in the history (and transcript) by what was heard.

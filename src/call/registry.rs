@@ -104,6 +104,9 @@ pub struct CallRecord {
     /// Caller speech start -> `clear` sent, for every barge-in (ms).
     #[serde(default)]
     pub barge_in_reaction_ms: Vec<f64>,
+    /// Variables the script captured (name -> value).
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
 }
 
 /// Shared registry; the lock is never held across an await.
@@ -173,9 +176,23 @@ impl CallRegistry {
         }
     }
 
+    pub fn set_turn_latency(&self, call_sid: &str, speech_id: u64, latency: TurnLatency) {
+        if let Some(r) = self.lock().get_mut(call_sid) {
+            if let Some(t) = r.turns.iter_mut().find(|t| t.speech_id == Some(speech_id)) {
+                t.latency = Some(latency);
+            }
+        }
+    }
+
     pub fn set_outcome(&self, call_sid: &str, outcome: &str) {
         if let Some(r) = self.lock().get_mut(call_sid) {
             r.outcome = Some(outcome.to_string());
+        }
+    }
+
+    pub fn set_variable(&self, call_sid: &str, name: &str, value: &str) {
+        if let Some(r) = self.lock().get_mut(call_sid) {
+            r.variables.insert(name.to_string(), value.to_string());
         }
     }
 

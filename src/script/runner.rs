@@ -88,9 +88,10 @@ impl ScriptRunner {
             )
             .await;
         let mut c = classify::parse(&self.script, node, &output);
-        // Fill what the model left out with what the rules can read.
+        // What the rules can read wins (the caller's own words for strings, the chosen yes/no for
+        // booleans, a number that was said); the model only fills what they cannot.
         for (k, v) in classify::extract_by_rules(&self.script, node, &c.intent, text) {
-            c.captured.entry(k).or_insert(v);
+            c.captured.insert(k, v);
         }
         c
     }
