@@ -13,11 +13,12 @@ pub mod vad;
 pub const TWILIO_RATE: u32 = 8000;
 /// Samples in one 20 ms frame at 8 kHz (= mu-law bytes in one Twilio `media` message).
 pub const FRAME_SAMPLES: usize = 160;
+/// Twilio's frame length; also a frame length WebRTC VAD accepts.
 pub const FRAME_MS: u32 = 20;
 /// Whisper's input rate.
 pub const STT_RATE: u32 = 16000;
 
-/// Errors of the audio front end.
+/// Errors of the audio front end: bad configuration or bad frames, never a panic.
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
     #[error("cannot resample {from} Hz -> {to} Hz: {reason}")]
@@ -28,7 +29,7 @@ pub enum AudioError {
     Aggressiveness(u8),
 }
 
-/// i16 PCM -> f32 in [-1, 1).
+/// i16 PCM -> f32 in [-1, 1), the resampler's format.
 pub fn i16_to_f32(pcm: &[i16]) -> Vec<f32> {
     pcm.iter().map(|&s| s as f32 / 32768.0).collect()
 }

@@ -1,9 +1,14 @@
 //! ITU-T G.711 mu-law, the only encoding Twilio Media Streams carries.
-//! Decoding goes through a 256-entry table built at compile time: it runs for every inbound byte.
+//!
+//! Decoding goes through a 256-entry table built at compile time (it runs for every inbound
+//! byte of every call); encoding is a few integer operations, no table needed.
 
+/// G.711's bias: added before the segment search so that every segment starts at a power of two.
 const BIAS: i32 = 0x84;
+/// Largest magnitude that still fits the top segment once the bias is added.
 const CLIP: i32 = 32635;
 
+/// The reference decoder, used only to build [`DECODE`] at compile time.
 const fn decode_slow(code: u8) -> i16 {
     let u = !code;
     let sign = u & 0x80;
@@ -29,13 +34,13 @@ const fn build_table() -> [i16; 256] {
 
 static DECODE: [i16; 256] = build_table();
 
-/// One mu-law byte -> linear PCM.
+/// One mu-law byte -> linear 16-bit PCM (range +-32124).
 #[inline]
 pub fn decode_sample(code: u8) -> i16 {
     DECODE[code as usize]
 }
 
-/// Linear PCM -> one mu-law byte.
+/// Linear 16-bit PCM -> one mu-law byte (magnitudes above 32635 clip; zero encodes as 0xFF).
 #[inline]
 pub fn encode_sample(pcm: i16) -> u8 {
     let mut s = pcm as i32;
@@ -52,10 +57,12 @@ pub fn encode_sample(pcm: i16) -> u8 {
     !(sign | (exponent << 4) as u8 | mantissa as u8)
 }
 
+/// A mu-law payload (a Twilio `media` message: 160 bytes per 20 ms) -> PCM.
 pub fn decode(bytes: &[u8]) -> Vec<i16> {
     bytes.iter().map(|&b| decode_sample(b)).collect()
 }
 
+/// PCM -> mu-law payload.
 pub fn encode(pcm: &[i16]) -> Vec<u8> {
     pcm.iter().map(|&s| encode_sample(s)).collect()
 }
@@ -73,6 +80,9 @@ mod tests {
         assert_eq!(encode_sample(0), 0xFF);
         assert_eq!(encode_sample(32767), 0x80);
         assert_eq!(encode_sample(-32768), 0x00);
+        assert_eq!(decode(&[0xFF, 0x00, 0x80]), vec![0, -32124, 32124]);
+        assert_eq!(encode(&[0, -32768, 32767]), vec![0xFF, 0x00, 0x80]);
+        assert!(decode(&[]).is_empty() && encode(&[]).is_empty());
     }
 
     #[test]

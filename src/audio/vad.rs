@@ -1,30 +1,34 @@
 //! Voice activity: a per-frame speech detector (WebRTC VAD) and the [`Endpointer`], the
 //! hysteresis that turns noisy per-frame decisions into utterances.
 //!
-//! Speech starts only after `min_speech_ms` of speech (a click is not a turn); a turn ends after
-//! `end_silence_ms` of silence; a short pause in between keeps one utterance. `pre_roll_ms` of
-//! audio before the start is kept because VADs trigger a little late and Whisper needs the onset.
-//! Time is counted in samples so the same input always gives the same events.
+//! Speech starts only after `min_speech_ms` of speech within a short window (a click is not a
+//! turn, a flickering VAD still is); a turn ends after `end_silence_ms` of silence; a shorter
+//! pause keeps one utterance. `pre_roll_ms` of audio before the start is kept because VADs
+//! trigger late and Whisper needs the onset. Time is counted in samples, never read from a
+//! clock, so the same input always gives the same events.
+
+use std::collections::VecDeque;
 
 use super::{AudioError, FRAME_SAMPLES, TWILIO_RATE};
 
-/// Classifies one frame of 8 kHz audio.
+/// Classifies one 20 ms frame of 8 kHz audio (160 samples) as speech or not.
 pub trait SpeechDetector: Send {
     fn is_speech(&mut self, frame: &[i16]) -> Result<bool, AudioError>;
 }
 
-/// WebRTC's GMM voice activity detector at 8 kHz.
+/// WebRTC's GMM voice activity detector at 8 kHz: cheap, robust to line noise.
 pub struct WebRtcVad {
     inner: webrtc_vad::Vad,
 }
 
-// SAFETY: `webrtc_vad::Vad` owns a heap `Fvad` through a raw pointer, which makes it !Send. The
-// pointer is owned exclusively by this value, never aliased or shared, and libfvad has no thread
-// affinity, so moving the whole value to another thread is sound. It is not Sync.
+// SAFETY: `webrtc_vad::Vad` is !Send only because it holds the raw pointer to its heap-allocated
+// `Fvad` state. This wrapper owns that pointer exclusively (the field is private, never cloned,
+// aliased or shared) and libfvad keeps no thread-local or global state, so moving the whole
+// value to another thread is sound. It is deliberately not Sync: `&mut self` is required to use it.
 unsafe impl Send for WebRtcVad {}
 
 impl WebRtcVad {
-    /// `aggressiveness` 0 (flags most as speech) to 3 (strictest).
+    /// `aggressiveness` 0 (flags the most as speech) to 3 (strictest); others are an error.
     pub fn new(aggressiveness: u8) -> Result<Self, AudioError> {
         use webrtc_vad::VadMode;
         let mode = match aggressiveness {
@@ -41,6 +45,8 @@ impl WebRtcVad {
 }
 
 impl SpeechDetector for WebRtcVad {
+    /// Accepts 10, 20 or 30 ms frames (80/160/240 samples); anything else is an error, checked
+    /// here because the C library would reject it (and the binding indexes `frame[0]`).
     fn is_speech(&mut self, frame: &[i16]) -> Result<bool, AudioError> {
         if !matches!(frame.len(), 80 | 160 | 240) {
             return Err(AudioError::FrameLength(frame.len()));
@@ -51,7 +57,7 @@ impl SpeechDetector for WebRtcVad {
     }
 }
 
-/// Frame loudness in dBFS (digital silence is -100).
+/// Frame loudness in dBFS (RMS relative to full scale); empty or digital silence is -100.
 pub fn frame_dbfs(frame: &[i16]) -> f32 {
     if frame.is_empty() {
         return -100.0;
@@ -60,11 +66,11 @@ pub fn frame_dbfs(frame: &[i16]) -> f32 {
     if mean_sq <= 0.0 {
         -100.0
     } else {
-        (10.0 * (mean_sq / (32768.0f64 * 32768.0)).log10()) as f32
+        ((10.0 * (mean_sq / (32768.0f64 * 32768.0)).log10()) as f32).max(-100.0)
     }
 }
 
-/// A loudness threshold detector: deterministic, for tests and energy checks.
+/// Loudness threshold detector: deterministic, for tests and energy checks (echo guard).
 pub struct EnergyDetector {
     pub threshold_dbfs: f32,
 }
@@ -75,18 +81,19 @@ impl SpeechDetector for EnergyDetector {
     }
 }
 
-/// Endpointing settings.
+/// Endpointing settings. All times are converted to samples at `sample_rate`.
 #[derive(Debug, Clone)]
 pub struct EndpointConfig {
+    /// Samples per frame the caller pushes (informational; `push` accepts any length).
     pub frame_samples: usize,
     pub sample_rate: u32,
-    /// Speech needed before a turn starts.
+    /// Speech needed, within a window of twice this, before a turn starts.
     pub min_speech_ms: u32,
     /// Silence that ends a turn.
     pub end_silence_ms: u32,
     /// Audio kept from before the detected start.
     pub pre_roll_ms: u32,
-    /// A turn longer than this is cut (a caller who never pauses, or a TV in the room).
+    /// A turn longer than this is cut (a caller who never pauses, a TV in the room); 0 = no limit.
     pub max_utterance_ms: u32,
 }
 
@@ -103,20 +110,23 @@ impl Default for EndpointConfig {
     }
 }
 
-/// What the endpointer saw.
+/// What the endpointer saw. Sample numbers count from the first sample ever pushed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum VadEvent {
-    /// A turn started; `at_sample` is its first speech sample.
+    /// A turn started; `at_sample` is its first speech sample (emitted `min_speech_ms` later).
     SpeechStarted { at_sample: u64 },
-    /// The first silent frame after speech: a chance to run STT speculatively.
+    /// The first silent frame after speech (once per pause): lets the caller run STT
+    /// speculatively. `at_sample` is the frame's first sample; `audio_so_far` runs from the
+    /// pre-roll to just before it.
     SilenceStarted {
         at_sample: u64,
         audio_so_far: Vec<i16>,
     },
-    /// Speech came back before the turn ended.
+    /// Speech came back before the endpoint: a speculative transcript is stale.
     SpeechResumed { at_sample: u64 },
-    /// The turn ended. `end_sample` is just past the last speech frame; `audio` runs from the
-    /// pre-roll to the endpoint.
+    /// The turn ended (silence reached `end_silence_ms`, or `max_utterance_ms` passed).
+    /// `end_sample` is exclusive: just past the last speech sample, so `end - start` is the
+    /// speech span. `audio` is pre-roll + speech + trailing silence up to the endpoint.
     UtteranceEnded {
         start_sample: u64,
         end_sample: u64,
@@ -124,18 +134,23 @@ pub enum VadEvent {
     },
 }
 
+/// The start window is this many times `min_speech_ms`: 60 ms of speech within 120 ms starts a
+/// turn, so a VAD that drops single frames of real speech does not delay it.
+const START_WINDOW_FACTOR: u64 = 2;
+
 /// Hysteresis over per-frame speech decisions.
 pub struct Endpointer {
     config: EndpointConfig,
     samples_seen: u64,
-    /// Recent audio while idle (pre-roll), or the whole utterance while in speech.
+    /// Idle: recent audio (pre-roll + start window). In speech: the utterance from its pre-roll.
     buffer: Vec<i16>,
-    /// Consecutive speech samples while idle (start candidate).
-    candidate: u64,
+    /// Idle only: recent frames as (first sample, length, speech), covering the start window.
+    window: VecDeque<(u64, u64, bool)>,
     in_speech: bool,
     start_sample: u64,
     /// Just past the last speech frame.
     last_speech_end: u64,
+    /// Trailing silence in the current turn, in samples.
     silence: u64,
     speech_samples: u64,
 }
@@ -146,7 +161,7 @@ impl Endpointer {
             config,
             samples_seen: 0,
             buffer: Vec::new(),
-            candidate: 0,
+            window: VecDeque::new(),
             in_speech: false,
             start_sample: 0,
             last_speech_end: 0,
@@ -159,7 +174,8 @@ impl Endpointer {
         ms as u64 * self.config.sample_rate as u64 / 1000
     }
 
-    /// Changes the silence that ends a turn (the turn detector adapts it to the transcript).
+    /// Changes the silence that ends a turn (the turn detector adapts it to the transcript);
+    /// applies from the next frame, and survives [`Endpointer::reset`].
     pub fn set_end_silence_ms(&mut self, ms: u32) {
         self.config.end_silence_ms = ms;
     }
@@ -168,15 +184,20 @@ impl Endpointer {
         self.in_speech
     }
 
-    /// Speech heard in the current turn, in ms (for a minimum barge-in length).
+    /// Speech heard in the current turn, in ms, pauses excluded (for a minimum barge-in length).
     pub fn speech_ms(&self) -> u32 {
-        (self.speech_samples * 1000 / self.config.sample_rate as u64) as u32
+        let ms = self.speech_samples * 1000 / self.config.sample_rate.max(1) as u64;
+        ms.min(u32::MAX as u64) as u32
     }
 
+    /// Samples pushed since creation; not cleared by [`Endpointer::reset`], so event sample
+    /// numbers stay on one timeline for the whole call.
     pub fn samples_seen(&self) -> u64 {
         self.samples_seen
     }
 
+    /// Drops the current turn and buffered audio (after a turn was handed on), keeping the
+    /// configuration and the sample count.
     pub fn reset(&mut self) {
         let config = self.config.clone();
         let seen = self.samples_seen;
@@ -184,36 +205,58 @@ impl Endpointer {
         self.samples_seen = seen;
     }
 
-    /// Feeds one frame and its speech decision.
+    /// Feeds one frame and its speech decision; returns what happened, in order.
     pub fn push(&mut self, frame: &[i16], is_speech: bool) -> Vec<VadEvent> {
         let n = frame.len() as u64;
+        if n == 0 {
+            return Vec::new();
+        }
         let frame_start = self.samples_seen;
         self.samples_seen += n;
-        let mut events = Vec::new();
         self.buffer.extend_from_slice(frame);
-
-        if !self.in_speech {
-            self.candidate = if is_speech { self.candidate + n } else { 0 };
-            let pre_roll = self.ms_to_samples(self.config.pre_roll_ms) as usize;
-            if self.candidate >= self.ms_to_samples(self.config.min_speech_ms).max(1) {
-                self.in_speech = true;
-                self.start_sample = self.samples_seen - self.candidate;
-                self.last_speech_end = self.samples_seen;
-                self.speech_samples = self.candidate;
-                self.silence = 0;
-                let keep = (self.candidate as usize + pre_roll).min(self.buffer.len());
-                self.buffer.drain(..self.buffer.len() - keep);
-                events.push(VadEvent::SpeechStarted {
-                    at_sample: self.start_sample,
-                });
-            } else {
-                // Idle: keep only the pre-roll plus the current candidate.
-                let keep = (pre_roll + self.candidate as usize).min(self.buffer.len());
-                self.buffer.drain(..self.buffer.len() - keep);
-            }
-            return events;
+        if self.in_speech {
+            self.push_in_speech(frame_start, n, is_speech)
+        } else {
+            self.push_idle(frame_start, n, is_speech)
         }
+    }
 
+    fn push_idle(&mut self, frame_start: u64, n: u64, is_speech: bool) -> Vec<VadEvent> {
+        let min_speech = self.ms_to_samples(self.config.min_speech_ms).max(1);
+        let window_len = min_speech * START_WINDOW_FACTOR;
+        self.window.push_back((frame_start, n, is_speech));
+        let mut covered: u64 = self.window.iter().map(|w| w.1).sum();
+        while covered > window_len && self.window.len() > 1 {
+            if let Some((_, len, _)) = self.window.pop_front() {
+                covered -= len;
+            }
+        }
+        let speech: u64 = self.window.iter().filter(|w| w.2).map(|w| w.1).sum();
+        let pre_roll = self.ms_to_samples(self.config.pre_roll_ms);
+        if speech < min_speech {
+            // Keep only what a start in this window could need.
+            let keep = (pre_roll + covered).min(self.buffer.len() as u64) as usize;
+            self.buffer.drain(..self.buffer.len() - keep);
+            return Vec::new();
+        }
+        let start = self
+            .window
+            .iter()
+            .find(|w| w.2)
+            .map_or(frame_start, |w| w.0);
+        self.window.clear();
+        self.in_speech = true;
+        self.start_sample = start;
+        self.last_speech_end = self.samples_seen;
+        self.speech_samples = speech;
+        self.silence = 0;
+        let keep = (self.samples_seen - start + pre_roll).min(self.buffer.len() as u64) as usize;
+        self.buffer.drain(..self.buffer.len() - keep);
+        vec![VadEvent::SpeechStarted { at_sample: start }]
+    }
+
+    fn push_in_speech(&mut self, frame_start: u64, n: u64, is_speech: bool) -> Vec<VadEvent> {
+        let mut events = Vec::new();
         if is_speech {
             if self.silence > 0 {
                 events.push(VadEvent::SpeechResumed {
@@ -227,21 +270,22 @@ impl Endpointer {
             if self.silence == 0 {
                 events.push(VadEvent::SilenceStarted {
                     at_sample: frame_start,
-                    audio_so_far: self.buffer[..self.buffer.len() - frame.len()].to_vec(),
+                    audio_so_far: self.buffer[..self.buffer.len() - n as usize].to_vec(),
                 });
             }
             self.silence += n;
         }
-        let too_long = self.samples_seen - self.start_sample
-            >= self.ms_to_samples(self.config.max_utterance_ms);
-        if self.silence >= self.ms_to_samples(self.config.end_silence_ms) || too_long {
+        let max = self.ms_to_samples(self.config.max_utterance_ms);
+        let too_long = max > 0 && self.samples_seen - self.start_sample >= max;
+        let ended =
+            self.silence > 0 && self.silence >= self.ms_to_samples(self.config.end_silence_ms);
+        if ended || too_long {
             events.push(VadEvent::UtteranceEnded {
                 start_sample: self.start_sample,
                 end_sample: self.last_speech_end,
                 audio: std::mem::take(&mut self.buffer),
             });
             self.in_speech = false;
-            self.candidate = 0;
             self.silence = 0;
             self.speech_samples = 0;
         }
@@ -253,12 +297,16 @@ impl Endpointer {
 mod tests {
     use super::*;
 
+    const F: u64 = FRAME_SAMPLES as u64;
+
+    /// Pushes frames whose samples all equal the frame's index, so audio can be traced back.
+    /// Returns (samples seen after the push, event).
     fn run(ep: &mut Endpointer, pattern: &[(bool, u32)]) -> Vec<(u64, VadEvent)> {
         let mut out = Vec::new();
         for &(speech, frames) in pattern {
             for _ in 0..frames {
-                let frame = vec![if speech { 1000 } else { 0 }; FRAME_SAMPLES];
-                for e in ep.push(&frame, speech) {
+                let index = (ep.samples_seen() / F) as i16;
+                for e in ep.push(&[index; FRAME_SAMPLES], speech) {
                     out.push((ep.samples_seen(), e));
                 }
             }
@@ -266,62 +314,8 @@ mod tests {
         out
     }
 
-    fn cfg() -> EndpointConfig {
-        EndpointConfig {
-            min_speech_ms: 60,
-            end_silence_ms: 500,
-            pre_roll_ms: 200,
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn a_blip_shorter_than_min_speech_is_ignored() {
-        let mut ep = Endpointer::new(cfg());
-        let events = run(&mut ep, &[(false, 10), (true, 2), (false, 40)]);
-        assert!(events.is_empty(), "{events:?}");
-    }
-
-    #[test]
-    fn speech_then_silence_ends_exactly_at_the_endpoint() {
-        let mut ep = Endpointer::new(cfg());
-        let events = run(&mut ep, &[(false, 20), (true, 50), (false, 30)]);
-        // Speech starts at frame 20 (sample 3200), confirmed after 3 frames (60 ms).
-        assert_eq!(
-            events[0],
-            (3200 + 480, VadEvent::SpeechStarted { at_sample: 3200 })
-        );
-        assert!(matches!(
-            events[1].1,
-            VadEvent::SilenceStarted {
-                at_sample: 11200,
-                ..
-            }
-        ));
-        // 500 ms = 25 silent frames after the last speech sample (11200).
-        let (at, ended) = &events[2];
-        assert_eq!(*at, 11200 + 25 * 160);
-        match ended {
-            VadEvent::UtteranceEnded {
-                start_sample,
-                end_sample,
-                audio,
-            } => {
-                assert_eq!(*start_sample, 3200);
-                assert_eq!(*end_sample, 11200);
-                // pre-roll (200 ms) + 1 s of speech + 500 ms of silence
-                assert_eq!(audio.len(), 1600 + 8000 + 4000);
-            }
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(events.len(), 3);
-    }
-
-    #[test]
-    fn a_short_pause_keeps_one_utterance() {
-        let mut ep = Endpointer::new(cfg());
-        let events = run(&mut ep, &[(true, 20), (false, 10), (true, 20), (false, 30)]);
-        let kinds: Vec<&str> = events
+    fn kinds(events: &[(u64, VadEvent)]) -> Vec<&'static str> {
+        events
             .iter()
             .map(|(_, e)| match e {
                 VadEvent::SpeechStarted { .. } => "start",
@@ -329,62 +323,237 @@ mod tests {
                 VadEvent::SpeechResumed { .. } => "resume",
                 VadEvent::UtteranceEnded { .. } => "end",
             })
-            .collect();
-        assert_eq!(kinds, vec!["start", "silence", "resume", "silence", "end"]);
+            .collect()
+    }
+
+    fn ended(event: &VadEvent) -> (u64, u64, &[i16]) {
+        match event {
+            VadEvent::UtteranceEnded {
+                start_sample,
+                end_sample,
+                audio,
+            } => (*start_sample, *end_sample, audio),
+            other => panic!("expected UtteranceEnded, got {other:?}"),
+        }
     }
 
     #[test]
-    fn max_utterance_forces_an_end_and_endpoint_is_adjustable() {
-        let mut ep = Endpointer::new(EndpointConfig {
-            max_utterance_ms: 1000,
-            ..cfg()
-        });
-        let events = run(&mut ep, &[(true, 60)]);
-        assert!(events
-            .iter()
-            .any(|(at, e)| matches!(e, VadEvent::UtteranceEnded { .. }) && *at == 50 * 160));
-        let mut ep = Endpointer::new(cfg());
-        ep.set_end_silence_ms(200);
-        let events = run(&mut ep, &[(true, 10), (false, 10)]);
-        assert!(events
-            .iter()
-            .any(|(at, e)| matches!(e, VadEvent::UtteranceEnded { .. }) && *at == 20 * 160));
+    fn a_blip_shorter_than_min_speech_is_ignored() {
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        let events = run(&mut ep, &[(false, 10), (true, 2), (false, 40)]);
+        assert!(events.is_empty(), "{events:?}");
+        assert!(!ep.is_in_speech());
+        // Blips further apart than the start window never add up either.
+        let events = run(&mut ep, &[(true, 2), (false, 5), (true, 2), (false, 5)]);
+        assert!(events.is_empty(), "{events:?}");
+    }
+
+    #[test]
+    fn flickering_speech_starts_at_its_first_speech_frame() {
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        // 60 ms of speech within 120 ms: frames 10, 12, 14.
+        let events = run(
+            &mut ep,
+            &[(false, 10), (true, 1), (false, 1), (true, 1), (false, 1)],
+        );
+        assert!(events.is_empty());
+        let events = run(&mut ep, &[(true, 1)]);
+        assert_eq!(
+            events,
+            vec![(15 * F, VadEvent::SpeechStarted { at_sample: 10 * F })]
+        );
+        assert_eq!(ep.speech_ms(), 60);
+    }
+
+    #[test]
+    fn speech_then_silence_ends_exactly_at_the_endpoint_with_pre_roll() {
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        let events = run(&mut ep, &[(false, 20), (true, 50), (false, 30)]);
+        assert_eq!(kinds(&events), ["start", "silence", "end"]);
+        // Speech begins at frame 20 (sample 3200) and is confirmed after 3 frames (60 ms).
+        assert_eq!(
+            events[0],
+            (23 * F, VadEvent::SpeechStarted { at_sample: 20 * F })
+        );
+        match &events[1] {
+            (
+                at,
+                VadEvent::SilenceStarted {
+                    at_sample,
+                    audio_so_far,
+                },
+            ) => {
+                assert_eq!((*at, *at_sample), (71 * F, 70 * F));
+                assert_eq!(audio_so_far.len() as u64, 10 * F + 50 * F);
+            }
+            other => panic!("{other:?}"),
+        }
+        // The 25th silent frame (500 ms) ends it: pushed as frame 94, ending at sample 95 * 160.
+        let (at, end) = (&events[2].0, &events[2].1);
+        assert_eq!(*at, (70 + 25) * F);
+        let (start, stop, audio) = ended(end);
+        assert_eq!((start, stop), (20 * F, 70 * F));
+        // 200 ms pre-roll (frames 10-19) + 1 s of speech + 500 ms of silence, in order.
+        assert_eq!(audio.len() as u64, (10 + 50 + 25) * F);
+        assert_eq!(audio[0], 10, "pre-roll begins 10 frames before the speech");
+        assert_eq!(
+            audio[10 * F as usize],
+            20,
+            "speech begins after the pre-roll"
+        );
+        assert_eq!(*audio.last().unwrap(), 94);
+        assert!(!ep.is_in_speech());
         assert_eq!(ep.speech_ms(), 0);
     }
 
     #[test]
-    fn webrtc_vad_hears_voice_not_silence_and_rejects_bad_frames() {
-        let mut vad = WebRtcVad::new(2).unwrap();
-        let silence = vec![0i16; 160];
-        assert!(!vad.is_speech(&silence).unwrap());
-        let mut voiced = 0;
-        for f in 0..50 {
-            let frame: Vec<i16> = (0..160)
-                .map(|i| {
-                    let t = (f * 160 + i) as f32 / 8000.0;
-                    let env = 0.6 + 0.4 * (2.0 * std::f32::consts::PI * 4.0 * t).sin();
-                    let s: f32 = (1..8)
-                        .map(|h| {
-                            (2.0 * std::f32::consts::PI * 140.0 * h as f32 * t).sin() / h as f32
-                        })
-                        .sum();
-                    (s * env * 6000.0) as i16
-                })
-                .collect();
-            if vad.is_speech(&frame).unwrap() {
-                voiced += 1;
-            }
-        }
-        assert!(voiced > 35, "{voiced}/50 voiced frames detected");
+    fn pre_roll_is_limited_to_what_was_heard() {
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        let events = run(&mut ep, &[(false, 2), (true, 10), (false, 25)]);
+        let (start, _, audio) = ended(&events.last().unwrap().1);
+        assert_eq!(start, 2 * F);
+        assert_eq!(audio.len() as u64, (2 + 10 + 25) * F);
+        assert_eq!(audio[0], 0);
+    }
+
+    #[test]
+    fn a_short_pause_keeps_one_utterance() {
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        let events = run(&mut ep, &[(true, 20), (false, 10), (true, 20), (false, 30)]);
+        assert_eq!(
+            kinds(&events),
+            ["start", "silence", "resume", "silence", "end"]
+        );
         assert!(matches!(
-            vad.is_speech(&[0; 100]),
-            Err(AudioError::FrameLength(100))
+            events[1].1,
+            VadEvent::SilenceStarted { at_sample, .. } if at_sample == 20 * F
         ));
-        assert!(WebRtcVad::new(4).is_err());
-        assert!(frame_dbfs(&silence) <= -100.0);
+        assert_eq!(events[2].1, VadEvent::SpeechResumed { at_sample: 30 * F });
+        let (start, stop, audio) = ended(&events[4].1);
+        assert_eq!((start, stop), (0, 50 * F));
+        assert_eq!(audio.len() as u64, 75 * F);
+    }
+
+    #[test]
+    fn max_utterance_forces_an_end() {
+        let mut ep = Endpointer::new(EndpointConfig {
+            max_utterance_ms: 1000,
+            ..Default::default()
+        });
+        let events = run(&mut ep, &[(true, 60)]);
+        assert_eq!(kinds(&events), ["start", "end", "start"]);
+        let (at, end) = (&events[1].0, &events[1].1);
+        assert_eq!(*at, 50 * F);
+        let (start, stop, _) = ended(end);
+        assert_eq!((start, stop), (0, 50 * F));
+        // Speech goes on: a new turn starts 60 ms later, its onset in the pre-roll.
+        assert_eq!(
+            events[2],
+            (53 * F, VadEvent::SpeechStarted { at_sample: 50 * F })
+        );
+    }
+
+    #[test]
+    fn endpoint_is_adjustable_and_reset_keeps_the_timeline() {
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        ep.set_end_silence_ms(200);
+        let events = run(&mut ep, &[(true, 10), (false, 10)]);
+        assert_eq!(events.last().unwrap().0, 20 * F);
+        let events = run(&mut ep, &[(true, 5)]);
+        assert_eq!(kinds(&events), ["start"]);
+        assert!(ep.is_in_speech());
+        assert_eq!(ep.speech_ms(), 100);
+        ep.reset();
+        assert!(!ep.is_in_speech());
+        assert_eq!(ep.samples_seen(), 25 * F);
+        let events = run(&mut ep, &[(true, 3), (false, 10)]);
+        assert_eq!(kinds(&events), ["start", "silence", "end"]);
+        assert_eq!(ended(&events[2].1).0, 25 * F);
+        assert_eq!(events[2].0, 38 * F, "the 200 ms endpoint survived reset");
+    }
+
+    #[test]
+    fn degenerate_settings_and_frames_do_not_panic() {
+        let mut ep = Endpointer::new(EndpointConfig {
+            sample_rate: 0,
+            min_speech_ms: 0,
+            end_silence_ms: 0,
+            pre_roll_ms: 0,
+            max_utterance_ms: 0,
+            ..Default::default()
+        });
+        assert!(ep.push(&[], true).is_empty());
+        let events = run(&mut ep, &[(true, 2), (false, 1)]);
+        assert_eq!(kinds(&events), ["start", "silence", "end"]);
+        assert_eq!(ep.speech_ms(), 0);
+        let mut ep = Endpointer::new(EndpointConfig::default());
+        assert!(ep.push(&[1; 7], true).is_empty());
+        let events = ep.push(&[1; 5000], true);
+        assert_eq!(events, vec![VadEvent::SpeechStarted { at_sample: 7 }]);
+    }
+
+    fn voiced_frame(index: usize) -> Vec<i16> {
+        use std::f32::consts::PI;
+        (0..FRAME_SAMPLES)
+            .map(|i| {
+                let t = (index * FRAME_SAMPLES + i) as f32 / 8000.0;
+                let envelope = 0.6 + 0.4 * (2.0 * PI * 4.0 * t).sin();
+                let harmonics: f32 = (1..8)
+                    .map(|h| (2.0 * PI * 150.0 * h as f32 * t).sin() / h as f32)
+                    .sum();
+                (harmonics * envelope * 6000.0) as i16
+            })
+            .collect()
+    }
+
+    #[test]
+    fn webrtc_vad_hears_a_voice_but_not_silence() {
+        let mut vad = WebRtcVad::new(2).unwrap();
+        for _ in 0..10 {
+            assert!(!vad.is_speech(&[0; FRAME_SAMPLES]).unwrap());
+        }
+        let voiced = (0..50)
+            .filter(|&f| vad.is_speech(&voiced_frame(f)).unwrap())
+            .count();
+        assert!(voiced >= 40, "{voiced}/50 voiced frames detected");
+    }
+
+    #[test]
+    fn webrtc_vad_rejects_bad_input_and_moves_between_threads() {
+        let mut vad = WebRtcVad::new(3).unwrap();
+        for len in [0, 1, 100, 159, 161, 320] {
+            assert!(
+                matches!(vad.is_speech(&vec![0; len]), Err(AudioError::FrameLength(l)) if l == len)
+            );
+        }
+        for len in [80, 160, 240] {
+            assert!(vad.is_speech(&vec![0; len]).is_ok());
+        }
+        assert!(matches!(
+            WebRtcVad::new(4),
+            Err(AudioError::Aggressiveness(4))
+        ));
+        let mut boxed: Box<dyn SpeechDetector> = Box::new(vad);
+        let heard = std::thread::spawn(move || boxed.is_speech(&voiced_frame(3)))
+            .join()
+            .unwrap();
+        assert!(heard.is_ok());
+    }
+
+    #[test]
+    fn energy_detector_and_levels() {
+        assert_eq!(frame_dbfs(&[]), -100.0);
+        assert_eq!(frame_dbfs(&[0; 160]), -100.0);
+        assert!(frame_dbfs(&[i16::MIN; 160]).abs() < 0.01);
+        let half: Vec<i16> = (0..160)
+            .map(|i| if i % 2 == 0 { 16384 } else { -16384 })
+            .collect();
+        assert!((frame_dbfs(&half) + 6.02).abs() < 0.01);
         let mut e = EnergyDetector {
             threshold_dbfs: -40.0,
         };
-        assert!(!e.is_speech(&silence).unwrap());
+        assert!(!e.is_speech(&[0; 160]).unwrap());
+        assert!(!e.is_speech(&[100; 160]).unwrap()); // -50 dBFS
+        assert!(e.is_speech(&voiced_frame(0)).unwrap());
     }
 }
