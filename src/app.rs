@@ -6,6 +6,10 @@ use std::time::Instant;
 
 use crate::call::registry::CallRegistry;
 use crate::call::session::SessionDeps;
+use crate::dialer::{Dialer, DialerOptions};
+use crate::script::ScriptBook;
+use crate::store::{Store, StoreError};
+use crate::twilio::rest::TwilioClient;
 use crate::config::Config;
 use crate::engine::llama::LlamaEngine;
 use crate::engine::piper::PiperEngine;
@@ -37,9 +41,20 @@ impl Engines {
     }
 }
 
-/// Router state from a config and loaded engines.
+/// Router state from a config and loaded engines: the conversation engine alone, calls kept
+/// in memory (simulate, loadtest, benches).
 pub fn state(config: Config, engines: &Engines) -> AppState {
-    let registry = CallRegistry::default();
+    state_with(config, engines, CallRegistry::default(), None, None)
+}
+
+fn state_with(
+    config: Config,
+    engines: &Engines,
+    registry: CallRegistry,
+    twilio: Option<TwilioClient>,
+    store: Option<(Store, Option<Dialer>)>,
+) -> AppState {
+    let scripts = ScriptBook::default();
     let session = SessionDeps {
         stt: Arc::new(engines.stt.clone()),
         llm: Arc::new(engines.llm.clone()),
@@ -47,12 +62,65 @@ pub fn state(config: Config, engines: &Engines) -> AppState {
         conversation: config.conversation.clone(),
         turn: config.turn.clone(),
         registry: registry.clone(),
+        scripts,
+        twilio,
+    };
+    let (store, dialer) = match store {
+        Some((s, d)) => (Some(s), d),
+        None => (None, None),
     };
     AppState {
         config: Arc::new(config),
         session,
         registry,
+        store,
+        dialer,
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("Twilio REST client: {0}")]
+    Twilio(#[from] crate::twilio::rest::TwilioError),
+    #[error("recovering campaigns after restart: {0}")]
+    Recover(#[from] crate::dialer::DialerError),
+    #[error("server.public_url is required to dial (Twilio must reach our webhooks)")]
+    NoPublicUrl,
+}
+
+/// The whole appliance: store (calls, turns, outcomes, do-not-call), and the dialer when Twilio
+/// credentials are configured. Leads left mid-dial by a crash are settled before serving.
+pub async fn appliance(config: Config, engines: &Engines) -> Result<AppState, StartError> {
+    let store = Store::connect(&config.store_url).await?;
+    let registry = CallRegistry::with_sink(crate::store::spawn_sink(store.clone()));
+    let twilio = config.secrets.twilio_client(&config.twilio).transpose()?;
+    let dialer = match (&twilio, &config.public_url) {
+        (Some(client), Some(public_url)) => Some(Dialer::new(
+            store.clone(),
+            client.clone(),
+            registry.clone(),
+            ScriptBook::default(),
+            DialerOptions {
+                public_url: public_url.clone(),
+                worker_id: config.twilio.worker_id.clone(),
+                idle_poll: std::time::Duration::from_millis(500),
+            },
+        )),
+        (Some(_), None) => return Err(StartError::NoPublicUrl),
+        (None, _) => {
+            tracing::warn!("no Twilio credentials (TWILIO_ACCOUNT_SID + TWILIO_AUTH_TOKEN): dialing is off");
+            None
+        }
+    };
+    let mut state = state_with(config, engines, registry, twilio, Some((store, dialer.clone())));
+    if let Some(dialer) = &dialer {
+        // The dialer and the sessions must share one script book.
+        state.session.scripts = dialer.scripts().clone();
+        dialer.recover().await?;
+    }
+    Ok(state)
 }
 
 /// Serves until the shutdown future completes (graceful: in-flight calls finish their frames).

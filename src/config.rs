@@ -34,6 +34,27 @@ pub struct RawConfig {
     pub tts: RawTts,
     pub conversation: RawConversation,
     pub turn: RawTurn,
+    pub store: RawStore,
+    pub twilio: RawTwilio,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStore {
+    /// `sqlite://telemarketer.db` (default) or `postgres://user@host/db` (the password belongs
+    /// in the environment: `TELEMARKETER_DATABASE_URL` overrides this key).
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTwilio {
+    /// REST base URL: Twilio's, or a local emulator's (`http://127.0.0.1:3999`).
+    pub base_url: Option<String>,
+    /// The account (`AC...`); `TWILIO_ACCOUNT_SID` overrides it.
+    pub account_sid: Option<String>,
+    /// Names this appliance in lead claims and the audit log (default: the host name).
+    pub worker_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -141,7 +162,17 @@ pub struct Config {
     pub tts: crate::engine::piper::PiperConfig,
     pub conversation: ConversationConfig,
     pub turn: TurnConfig,
+    pub store_url: String,
+    pub twilio: TwilioConfig,
     pub secrets: Secrets,
+}
+
+/// Where Twilio's REST API is and which account we dial from.
+#[derive(Debug, Clone)]
+pub struct TwilioConfig {
+    pub base_url: String,
+    pub account_sid: Option<String>,
+    pub worker_id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -188,6 +219,35 @@ pub struct Secrets {
     pub api_token: Option<String>,
     /// `TWILIO_AUTH_TOKEN`: verifies webhook signatures (and authenticates REST calls).
     pub twilio_auth_token: Option<String>,
+    /// `TWILIO_ACCOUNT_SID` (not secret, but it travels with the token).
+    pub twilio_account_sid: Option<String>,
+    /// `TWILIO_API_KEY_SID` + `TWILIO_API_KEY_SECRET`: REST auth by API key instead of the token.
+    pub twilio_api_key: Option<(String, String)>,
+    /// `TELEMARKETER_DATABASE_URL`: overrides `store.url` (it may carry a password).
+    pub database_url: Option<String>,
+}
+
+impl Secrets {
+    /// The REST client, when an account and credentials are configured.
+    pub fn twilio_client(
+        &self,
+        twilio: &TwilioConfig,
+    ) -> Option<Result<crate::twilio::rest::TwilioClient, crate::twilio::rest::TwilioError>> {
+        use crate::twilio::rest::{TwilioAuth, TwilioClient};
+        let account = self
+            .twilio_account_sid
+            .clone()
+            .or_else(|| twilio.account_sid.clone())?;
+        let auth = match (&self.twilio_api_key, &self.twilio_auth_token) {
+            (Some((sid, secret)), _) => TwilioAuth::ApiKey {
+                sid: sid.clone(),
+                secret: secret.clone(),
+            },
+            (None, Some(token)) => TwilioAuth::AuthToken(token.clone()),
+            (None, None) => return None,
+        };
+        Some(TwilioClient::new(&twilio.base_url, &account, auth))
+    }
 }
 
 impl std::fmt::Debug for Secrets {
@@ -196,6 +256,8 @@ impl std::fmt::Debug for Secrets {
         f.debug_struct("Secrets")
             .field("api_token", &shown(&self.api_token))
             .field("twilio_auth_token", &shown(&self.twilio_auth_token))
+            .field("twilio_api_key", &shown(&self.twilio_api_key.as_ref().map(|k| k.0.clone())))
+            .field("database_url", &shown(&self.database_url))
             .finish()
     }
 }
@@ -206,6 +268,9 @@ impl Secrets {
         Self {
             api_token: get("TELEMARKETER_API_TOKEN"),
             twilio_auth_token: get("TWILIO_AUTH_TOKEN"),
+            twilio_account_sid: get("TWILIO_ACCOUNT_SID"),
+            twilio_api_key: get("TWILIO_API_KEY_SID").zip(get("TWILIO_API_KEY_SECRET")),
+            database_url: get("TELEMARKETER_DATABASE_URL"),
         }
     }
 }
@@ -422,7 +487,46 @@ impl RawConfig {
         if turn.output_lead_ms < 20 || turn.output_lead_ms > 2000 {
             return Err(invalid("turn.output_lead_ms", "between 20 and 2000"));
         }
+        let store_url = secrets
+            .database_url
+            .clone()
+            .or(self.store.url)
+            .unwrap_or_else(|| "sqlite://telemarketer.db".into());
+        if !(store_url.starts_with("sqlite:")
+            || store_url.starts_with("postgres://")
+            || store_url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "store.url",
+                "must be sqlite://PATH or postgres://... (TELEMARKETER_DATABASE_URL overrides it)",
+            ));
+        }
+        let twilio = TwilioConfig {
+            base_url: self
+                .twilio
+                .base_url
+                .unwrap_or_else(|| "https://api.twilio.com".into())
+                .trim_end_matches('/')
+                .to_string(),
+            account_sid: self.twilio.account_sid,
+            worker_id: self.twilio.worker_id.unwrap_or_else(|| {
+                std::env::var("HOSTNAME")
+                    .ok()
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or_else(|| "telemarketer".into())
+            }),
+        };
+        if !(twilio.base_url.starts_with("https://") || twilio.base_url.starts_with("http://")) {
+            return Err(invalid("twilio.base_url", "must start with https:// or http://"));
+        }
+        if let Some(sid) = &twilio.account_sid {
+            if !(sid.len() == 34 && sid.starts_with("AC")) {
+                return Err(invalid("twilio.account_sid", "must be AC + 32 hex digits"));
+            }
+        }
         Ok(Config {
+            store_url,
+            twilio,
             listen,
             public_url: self
                 .server
@@ -516,6 +620,7 @@ mod tests {
         let s = Secrets {
             api_token: Some("hunter2".into()),
             twilio_auth_token: None,
+            ..Default::default()
         };
         let shown = format!("{s:?}");
         assert!(!shown.contains("hunter2"));

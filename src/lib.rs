@@ -33,10 +33,14 @@ pub mod app;
 pub mod audio;
 pub mod call;
 pub mod config;
+pub mod dialer;
+pub mod emulator;
 pub mod engine;
 pub mod http;
+pub mod leads;
 pub mod script;
 pub mod sim;
+pub mod store;
 pub mod telemetry;
 pub mod twilio;
 

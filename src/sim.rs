@@ -15,6 +15,7 @@ use base64::Engine as _;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
 
 use crate::audio::{mulaw, FRAME_SAMPLES};
 
@@ -135,18 +136,45 @@ enum Play {
     Mark(String),
 }
 
+/// How a simulated call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimEnd {
+    /// The caller ran out of steps and hung up.
+    StepsDone,
+    /// Our server closed the WebSocket.
+    ServerClosed,
+    /// The `stop` token was cancelled (the call was ended from outside, e.g. a REST hang-up).
+    Stopped,
+}
+
 /// Places the simulated call against a media WebSocket URL (`ws://host/twilio/media`).
 pub async fn run_call(
     url: &str,
     call: &SimCall,
     steps: Vec<CallerStep>,
 ) -> Result<SimReport, SimError> {
-    let (ws, _) = tokio_tungstenite::connect_async(url)
+    run_call_until(url, call, steps, CancellationToken::new())
         .await
-        .map_err(|e| SimError::Connect {
-            url: url.to_string(),
-            reason: e.to_string(),
-        })?;
+        .map(|(report, _)| report)
+}
+
+/// [`run_call`] that also ends (sending `stop`, as Twilio does at hang-up) when `stop` is
+/// cancelled, and says how the call ended.
+pub async fn run_call_until(
+    url: &str,
+    call: &SimCall,
+    steps: Vec<CallerStep>,
+    stop: CancellationToken,
+) -> Result<(SimReport, SimEnd), SimError> {
+    let connect = tokio_tungstenite::connect_async(url);
+    let connected = tokio::select! {
+        r = connect => r,
+        _ = stop.cancelled() => return Ok((SimReport::default(), SimEnd::Stopped)),
+    };
+    let (ws, _) = connected.map_err(|e| SimError::Connect {
+        url: url.to_string(),
+        reason: e.to_string(),
+    })?;
     let (mut tx, mut rx) = ws.split();
     let send = |v: Value| Message::Text(v.to_string().into());
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -188,10 +216,18 @@ pub async fn run_call(
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let silence = vec![0i16; FRAME_SAMPLES];
 
+    let mut end = SimEnd::StepsDone;
     loop {
         tokio::select! {
+            _ = stop.cancelled() => {
+                end = SimEnd::Stopped;
+                break;
+            }
             msg = rx.next() => {
-                let Some(Ok(msg)) = msg else { break };
+                let Some(Ok(msg)) = msg else {
+                    end = SimEnd::ServerClosed;
+                    break;
+                };
                 let Message::Text(text) = msg else { continue };
                 let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
                 if v["streamSid"] != call.stream_sid.as_str() {
@@ -339,7 +375,7 @@ pub async fn run_call(
         .await;
     let _ = tx.close().await;
     report.underruns = count_underruns(&report);
-    Ok(report)
+    Ok((report, end))
 }
 
 /// Gaps shorter than 200 ms between heard stretches are starvation, not turn boundaries.

@@ -94,6 +94,7 @@ async fn voice_webhook_requires_a_valid_signature_and_returns_twiml() {
     let secrets = Secrets {
         api_token: Some("api-secret".into()),
         twilio_auth_token: Some("12345".into()),
+        ..Default::default()
     };
     let config = test_config("[server]\npublic_url = \"https://example.test\"", secrets);
     let (state, _) = fake_state(config, &[], "");
@@ -154,6 +155,7 @@ async fn engine_api_needs_the_bearer_token() {
     let secrets = Secrets {
         api_token: Some("api-secret".into()),
         twilio_auth_token: None,
+        ..Default::default()
     };
     let (state, _) = fake_state(test_config("", secrets), &[], "");
     let addr = start(state).await;
@@ -234,6 +236,7 @@ async fn registered_metadata_reaches_the_conversation() {
     let secrets = Secrets {
         api_token: Some("t".into()),
         twilio_auth_token: None,
+        ..Default::default()
     };
     let (state, prompts) = fake_state(
         test_config(

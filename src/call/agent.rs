@@ -91,13 +91,23 @@ pub async fn run_agent(
         last_speech: None,
     };
 
-    // With a script, the script decides every line and the end of the call.
-    let mut script = agent
-        .deps
-        .conversation
-        .script
-        .clone()
-        .map(|s| ScriptRunner::new(s, agent.deps.llm.clone(), &agent.call_sid));
+    // With a script, the script decides every line and the end of the call: the campaign's
+    // script for a dialed call, else the configured one.
+    let script_source = metadata
+        .campaign_id
+        .as_deref()
+        .and_then(|c| agent.deps.scripts.get(c))
+        .or_else(|| agent.deps.conversation.script.clone());
+    // An answering machine (AMD waited for the beep): leave the script's voicemail and go.
+    if let Some(answered_by) = metadata.lead.get("answered_by") {
+        if answered_by.starts_with("machine") {
+            agent.leave_voicemail(script_source.as_deref(), answered_by, &metadata).await;
+            hangup.cancel();
+            return;
+        }
+    }
+    let mut script =
+        script_source.map(|s| ScriptRunner::new(s, agent.deps.llm.clone(), &agent.call_sid));
     match script.as_mut() {
         Some(runner) => {
             let report = runner.event(Event::Started).await;
@@ -561,6 +571,31 @@ impl Agent {
         if let Some(id) = self.say(&message, false).await {
             self.wait_until_played(id, Duration::from_secs(20)).await;
         }
+    }
+
+    /// The voicemail message (identification, callback number and how to opt out, as the law
+    /// asks) after the beep, then hang up. Without a beep (`machine_start`) talking would land
+    /// on the greeting, so the call just ends.
+    async fn leave_voicemail(
+        &mut self,
+        script: Option<&crate::script::format::Script>,
+        answered_by: &str,
+        metadata: &CallMetadata,
+    ) {
+        let message = match script {
+            Some(s) if answered_by.starts_with("machine_end") => {
+                s.render(&s.voicemail, &metadata.lead)
+            }
+            _ => {
+                self.deps.registry.set_outcome(&self.call_sid, "machine");
+                return;
+            }
+        };
+        tracing::info!(answered_by, "answering machine: leaving voicemail");
+        if let Some(id) = self.say(&message, false).await {
+            self.wait_until_played(id, Duration::from_secs(60)).await;
+        }
+        self.deps.registry.set_outcome(&self.call_sid, "voicemail");
     }
 
     /// Waits for Twilio's final mark of an utterance: hanging up earlier clips it.

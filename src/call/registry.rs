@@ -1,7 +1,9 @@
 //! Calls the engine knows about: metadata registered through `POST /v1/calls` before Twilio
 //! connects the media stream, and the transcript of every call that ran.
 //!
-//! In memory for now; the store (SQLite/Postgres) takes over persistence of finished calls.
+//! The registry is the live, in-memory view; a [`CallSink`] (the store's writer) receives every
+//! change as it happens, so turns land in the database turn by turn and an opt-out reaches the
+//! do-not-call list at once, not when the call ends.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -109,13 +111,35 @@ pub struct CallRecord {
     pub variables: BTreeMap<String, String>,
 }
 
+/// Where call changes go besides memory. Called with the registry's lock held, so changes
+/// arrive in order: implementations must only queue (never block or await).
+pub trait CallSink: Send + Sync {
+    /// Transcript line `idx` was added or rewritten.
+    fn turn(&self, call_sid: &str, idx: usize, turn: &Turn);
+    /// Outcome or captured variables changed.
+    fn verdict(&self, record: &CallRecord);
+    /// The caller asked not to be called again: list the number now.
+    fn do_not_call(&self, call_sid: &str, phone: Option<&str>);
+    /// The media session ended.
+    fn finished(&self, record: &CallRecord);
+}
+
 /// Shared registry; the lock is never held across an await.
 #[derive(Clone, Default)]
 pub struct CallRegistry {
     inner: Arc<Mutex<HashMap<String, CallRecord>>>,
+    sink: Option<Arc<dyn CallSink>>,
 }
 
 impl CallRegistry {
+    /// A registry that also reports every change to `sink`.
+    pub fn with_sink(sink: Arc<dyn CallSink>) -> Self {
+        Self {
+            inner: Default::default(),
+            sink: Some(sink),
+        }
+    }
+
     /// Registers (or replaces, before it started) a call's metadata.
     pub fn register(&self, metadata: CallMetadata) -> CallRecord {
         let record = CallRecord {
@@ -156,6 +180,9 @@ impl CallRegistry {
 
     pub fn add_turn(&self, call_sid: &str, turn: Turn) {
         if let Some(r) = self.lock().get_mut(call_sid) {
+            if let Some(sink) = &self.sink {
+                sink.turn(call_sid, r.turns.len(), &turn);
+            }
             r.turns.push(turn);
         }
     }
@@ -169,30 +196,60 @@ impl CallRegistry {
         interrupted: bool,
     ) {
         if let Some(r) = self.lock().get_mut(call_sid) {
-            if let Some(t) = r.turns.iter_mut().find(|t| t.speech_id == Some(speech_id)) {
+            if let Some((idx, t)) = r
+                .turns
+                .iter_mut()
+                .enumerate()
+                .find(|(_, t)| t.speech_id == Some(speech_id))
+            {
                 t.text = heard.to_string();
                 t.interrupted = interrupted;
+                if let Some(sink) = &self.sink {
+                    sink.turn(call_sid, idx, t);
+                }
             }
         }
     }
 
     pub fn set_turn_latency(&self, call_sid: &str, speech_id: u64, latency: TurnLatency) {
         if let Some(r) = self.lock().get_mut(call_sid) {
-            if let Some(t) = r.turns.iter_mut().find(|t| t.speech_id == Some(speech_id)) {
+            if let Some((idx, t)) = r
+                .turns
+                .iter_mut()
+                .enumerate()
+                .find(|(_, t)| t.speech_id == Some(speech_id))
+            {
                 t.latency = Some(latency);
+                if let Some(sink) = &self.sink {
+                    sink.turn(call_sid, idx, t);
+                }
             }
         }
     }
 
+    /// The engine's verdict. `do_not_call` also lists the number at once (and sticks: a later
+    /// hang-up outcome does not overwrite an opt-out).
     pub fn set_outcome(&self, call_sid: &str, outcome: &str) {
         if let Some(r) = self.lock().get_mut(call_sid) {
+            if r.outcome.as_deref() == Some("do_not_call") {
+                return;
+            }
             r.outcome = Some(outcome.to_string());
+            if let Some(sink) = &self.sink {
+                if outcome == "do_not_call" {
+                    sink.do_not_call(call_sid, r.metadata.to.as_deref());
+                }
+                sink.verdict(r);
+            }
         }
     }
 
     pub fn set_variable(&self, call_sid: &str, name: &str, value: &str) {
         if let Some(r) = self.lock().get_mut(call_sid) {
             r.variables.insert(name.to_string(), value.to_string());
+            if let Some(sink) = &self.sink {
+                sink.verdict(r);
+            }
         }
     }
 
@@ -205,6 +262,9 @@ impl CallRegistry {
     pub fn finish(&self, call_sid: &str, status: &str) {
         if let Some(r) = self.lock().get_mut(call_sid) {
             r.status = status.to_string();
+            if let Some(sink) = &self.sink {
+                sink.finished(r);
+            }
         }
     }
 

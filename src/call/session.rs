@@ -50,6 +50,11 @@ pub struct SessionDeps {
     pub conversation: ConversationConfig,
     pub turn: TurnConfig,
     pub registry: CallRegistry,
+    /// Per-campaign scripts (a dialed call carries its campaign id as a stream parameter).
+    pub scripts: crate::script::ScriptBook,
+    /// Twilio REST, when credentials are configured: the agent's hang-up then ends the call
+    /// with `Status=completed` instead of relying on TwiML after the stream closes.
+    pub twilio: Option<crate::twilio::rest::TwilioClient>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -387,6 +392,16 @@ pub async fn run_session(
     let _ = tokio::time::timeout(Duration::from_secs(5), agent).await;
     pacer.abort();
     deps.llm.end_conversation(&call_sid);
+    // The agent hung up and Twilio has played our last audio (the agent waited for its final
+    // mark): end the call through REST when we can; closing the stream also ends it, through
+    // the `<Hangup/>` after `<Connect>` in our TwiML.
+    if summary.ended_by_agent {
+        if let Some(twilio) = &deps.twilio {
+            if let Err(e) = twilio.hang_up(&call_sid).await {
+                tracing::warn!(error = %e, "REST hang-up failed; closing the stream instead");
+            }
+        }
+    }
     deps.registry.finish(&call_sid, "completed");
     crate::telemetry::call_ended("completed");
     tracing::info!(

@@ -29,6 +29,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub session: SessionDeps,
     pub registry: CallRegistry,
+    /// The database, when the appliance runs with one (`serve`); simulate runs without.
+    pub store: Option<crate::store::Store>,
+    /// The dialer, when Twilio credentials and a public URL are configured.
+    pub dialer: Option<crate::dialer::Dialer>,
 }
 
 /// The whole router.

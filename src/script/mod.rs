@@ -17,3 +17,30 @@ pub mod classify;
 pub mod format;
 pub mod machine;
 pub mod runner;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+/// Scripts of the campaigns this appliance dials, by campaign id: a call placed for a campaign
+/// follows that campaign's script instead of the configured default.
+#[derive(Clone, Default)]
+pub struct ScriptBook {
+    inner: Arc<RwLock<HashMap<String, Arc<format::Script>>>>,
+}
+
+impl ScriptBook {
+    pub fn insert(&self, campaign_id: &str, script: Arc<format::Script>) {
+        self.inner
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(campaign_id.to_string(), script);
+    }
+
+    pub fn get(&self, campaign_id: &str) -> Option<Arc<format::Script>> {
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(campaign_id)
+            .cloned()
+    }
+}

@@ -142,9 +142,13 @@ pub fn fake_state_replies(
         conversation: config.conversation.clone(),
         turn: config.turn.clone(),
         registry: registry.clone(),
+        scripts: Default::default(),
+        twilio: None,
     };
     (
         AppState {
+            store: None,
+            dialer: None,
             config: Arc::new(config),
             session,
             registry,

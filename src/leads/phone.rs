@@ -1,0 +1,282 @@
+//! Phone number normalisation to E.164.
+//!
+//! Lead lists arrive in every human format, and Twilio wants E.164. Region
+//! rules, decided here once:
+//! - a bare number (no `+`) is NANP (US/Canada): 10 digits, or 11 starting with `1`;
+//! - `+`, `00` (the international prefix in most of the world) and `011` (the
+//!   NANP one) all introduce a country code. National numbers of other
+//!   countries (e.g. UK `020 7946 0958`) have no country code and are rejected;
+//! - `+1` numbers get the full NANP checks; other country codes only the E.164
+//!   length check (8..=15 digits), because we have no per-country plan;
+//! - the fictional 555-0100..0199 range is accepted: tests and demos dial it;
+//! - extensions are rejected: the dialer cannot key them in after the answer.
+
+use thiserror::Error;
+
+/// Why a phone number was refused. Messages are shown to the operator who
+/// uploaded the list, so they say what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PhoneError {
+    #[error("phone number is empty")]
+    Empty,
+    #[error("phone number contains invalid characters {0:?} (only digits, spaces, '-', '.', '/', '(', ')' and a leading '+' are allowed)")]
+    BadCharacters(String),
+    #[error("phone extensions are not supported (found extension {0:?}); give the direct number")]
+    Extension(String),
+    #[error("phone number has {digits} digits: a US/Canada number has 10 (or 11 starting with 1), an international one '+', the country code and 8 to 15 digits in all")]
+    WrongLength { digits: usize },
+    #[error("not a valid US/Canada number: {0}")]
+    InvalidNanp(String),
+    #[error("invalid country code: {0}")]
+    InvalidCountryCode(String),
+}
+
+/// Normalises a phone number to E.164 (`"+14155550123"`); see the module docs
+/// for the accepted formats and region rules.
+pub fn normalize_phone(raw: &str) -> Result<String, PhoneError> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(PhoneError::Empty);
+    }
+    if let Some(ext) = find_extension(s) {
+        return Err(PhoneError::Extension(ext));
+    }
+    let (plus, body) = match s.strip_prefix('+') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    // "+44 (0)20 ..." marks the national trunk prefix, which is not dialled
+    // from abroad. It can only appear in international numbers.
+    let body = if plus || body.starts_with('0') {
+        body.replace("(0)", "")
+    } else {
+        body.to_owned()
+    };
+
+    let mut digits = String::with_capacity(16);
+    let mut bad = String::new();
+    for c in body.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            '-' | '.' | '/' | '(' | ')' => {}
+            c if c.is_whitespace() => {}
+            c => {
+                if !bad.contains(c) {
+                    bad.push(c);
+                }
+            }
+        }
+    }
+    if !bad.is_empty() {
+        return Err(PhoneError::BadCharacters(bad));
+    }
+    if digits.is_empty() {
+        return Err(PhoneError::Empty);
+    }
+
+    if plus {
+        return international(&digits);
+    }
+    if let Some(rest) = digits
+        .strip_prefix("011")
+        .or_else(|| digits.strip_prefix("00"))
+    {
+        return international(rest);
+    }
+    match digits.len() {
+        10 => nanp(&digits),
+        11 if digits.starts_with('1') => nanp(&digits[1..]),
+        n => Err(PhoneError::WrongLength { digits: n }),
+    }
+}
+
+/// Digits after the international prefix: country code + national number.
+fn international(d: &str) -> Result<String, PhoneError> {
+    if d.is_empty() {
+        return Err(PhoneError::Empty);
+    }
+    if d.starts_with('0') {
+        return Err(PhoneError::InvalidCountryCode(
+            "country codes never start with 0".into(),
+        ));
+    }
+    if let Some(national) = d.strip_prefix('1') {
+        if national.len() != 10 {
+            return Err(PhoneError::WrongLength { digits: d.len() });
+        }
+        return nanp(national);
+    }
+    if !(8..=15).contains(&d.len()) {
+        return Err(PhoneError::WrongLength { digits: d.len() });
+    }
+    Ok(format!("+{d}"))
+}
+
+/// NANP checks on the 10-digit national number NPA-NXX-XXXX. Only rules that
+/// hold for every assignable number, so no real lead is ever refused.
+fn nanp(ten: &str) -> Result<String, PhoneError> {
+    let &[a, b, c, d, e, f, _, _, _, _] = ten.as_bytes() else {
+        return Err(PhoneError::WrongLength { digits: ten.len() });
+    };
+    let npa = &ten[..3];
+    let nxx = &ten[3..6];
+    let bad = |why: String| Err(PhoneError::InvalidNanp(why));
+    if a < b'2' {
+        return bad(format!("area code {npa} cannot start with 0 or 1"));
+    }
+    if b == b'1' && c == b'1' {
+        return bad(format!(
+            "area code {npa} is a service code (N11), not an area code"
+        ));
+    }
+    if b == b'9' {
+        return bad(format!(
+            "area code {npa} is reserved (N9X codes are never assigned)"
+        ));
+    }
+    if d < b'2' {
+        return bad(format!("exchange {nxx} cannot start with 0 or 1"));
+    }
+    if e == b'1' && f == b'1' {
+        return bad(format!("exchange {nxx} is a service code (N11)"));
+    }
+    Ok(format!("+1{ten}"))
+}
+
+/// Finds an extension such as "x123", "ext. 5", "extension 42", ";ext=7",
+/// "#12" or ",,12" (pause-dial) after at least one digit of the number.
+fn find_extension(s: &str) -> Option<String> {
+    // ASCII lower-casing keeps byte offsets, so indices into `lower` are valid.
+    let lower = s.to_ascii_lowercase();
+    for marker in ["extension", "ext", "x", "#", ",", ";"] {
+        let Some(i) = lower.find(marker) else {
+            continue;
+        };
+        if !lower[..i].bytes().any(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let tail = lower[i + marker.len()..]
+            .trim_start_matches(|c: char| {
+                matches!(c, '.' | ':' | '=' | '#' | ',') || c.is_whitespace()
+            })
+            .trim_end();
+        if !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit()) {
+            return Some(tail.to_owned());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_common_formats() {
+        let cases = [
+            ("(415) 555-0123", "+14155550123"),
+            ("415.555.0123", "+14155550123"),
+            ("1-415-555-0123", "+14155550123"),
+            ("+1 415 555 0123", "+14155550123"),
+            ("4155550123", "+14155550123"),
+            ("14155550123", "+14155550123"),
+            ("  +1 (415) 555-0123\t", "+14155550123"),
+            ("415/555 0123", "+14155550123"),
+            ("\u{a0}415\u{a0}555\u{a0}0123", "+14155550123"),
+            ("001 415 555 0123", "+14155550123"),
+            ("212-555-0100", "+12125550100"),
+            ("212-555-0199", "+12125550199"),
+            ("+1 (604) 555-0199", "+16045550199"),
+            ("+44 20 7946 0958", "+442079460958"),
+            ("+44 (0)20 7946 0958", "+442079460958"),
+            ("0044 20 7946 0958", "+442079460958"),
+            ("011 44 20 7946 0958", "+442079460958"),
+            ("+49 30 123456", "+4930123456"),
+            ("+61 2 9876 5432", "+61298765432"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(normalize_phone(raw).as_deref(), Ok(want), "input {raw:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_with_reason() {
+        use PhoneError::*;
+        let nanp = |s: &str| InvalidNanp(s.to_owned());
+        let cases: Vec<(&str, PhoneError)> = vec![
+            ("", Empty),
+            ("   ", Empty),
+            ("()-.", Empty),
+            ("+", Empty),
+            ("415-555-0123 x123", Extension("123".into())),
+            ("415-555-0123 ext. 5", Extension("5".into())),
+            ("415-555-0123 Ext 5", Extension("5".into())),
+            ("415-555-0123 extension 42", Extension("42".into())),
+            ("+1 415 555 0123;ext=7", Extension("7".into())),
+            ("415-555-0123 #9", Extension("9".into())),
+            ("415-555-0123,,9", Extension("9".into())),
+            ("415-555-O123", BadCharacters("O".into())),
+            ("1-800-FLOWERS", BadCharacters("FLOWERS".into())),
+            ("415+555-0123", BadCharacters("+".into())),
+            ("415-555-0123 x", BadCharacters("x".into())),
+            ("4155550123@home", BadCharacters("@home".into())),
+            ("415_555_0123", BadCharacters("_".into())),
+            ("555-0123", WrongLength { digits: 7 }),
+            ("24155550123", WrongLength { digits: 11 }),
+            ("415555012345", WrongLength { digits: 12 }),
+            ("+1 415 555 012", WrongLength { digits: 10 }),
+            ("+44 123", WrongLength { digits: 5 }),
+            ("+1234567890123456", WrongLength { digits: 16 }),
+            ("020 7946 0958", WrongLength { digits: 11 }),
+            (
+                "+0 20 7946 0958",
+                InvalidCountryCode("country codes never start with 0".into()),
+            ),
+            (
+                "(115) 555-0123",
+                nanp("area code 115 cannot start with 0 or 1"),
+            ),
+            (
+                "(015) 555-0123",
+                nanp("area code 015 cannot start with 0 or 1"),
+            ),
+            (
+                "(911) 555-0123",
+                nanp("area code 911 is a service code (N11), not an area code"),
+            ),
+            (
+                "(495) 555-0123",
+                nanp("area code 495 is reserved (N9X codes are never assigned)"),
+            ),
+            (
+                "(415) 155-0123",
+                nanp("exchange 155 cannot start with 0 or 1"),
+            ),
+            (
+                "+1 415 055 0123",
+                nanp("exchange 055 cannot start with 0 or 1"),
+            ),
+            (
+                "(415) 411-0123",
+                nanp("exchange 411 is a service code (N11)"),
+            ),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(normalize_phone(raw), Err(want), "input {raw:?}");
+        }
+    }
+
+    #[test]
+    fn error_messages_are_readable() {
+        let e = normalize_phone("415-555-0123 x12").unwrap_err();
+        assert!(
+            e.to_string().contains("extensions are not supported"),
+            "{e}"
+        );
+        let e = normalize_phone("555-0123").unwrap_err();
+        assert!(
+            e.to_string().starts_with("phone number has 7 digits"),
+            "{e}"
+        );
+    }
+}
