@@ -53,6 +53,26 @@ enum Command {
         #[arg(long)]
         script: Option<PathBuf>,
     },
+    /// Admin client for a running server's campaigns (token from TELEMARKETER_API_TOKEN).
+    Campaign {
+        #[command(subcommand)]
+        action: CampaignCmd,
+        #[arg(long, env = "TELEMARKETER_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
+    /// Manage the do-not-call list of a running server.
+    Dnc {
+        #[command(subcommand)]
+        action: DncCmd,
+        #[arg(long, env = "TELEMARKETER_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
+    /// Fetch one call's record: status history, transcript with per-stage latency, outcome.
+    Call {
+        sid: String,
+        #[arg(long, env = "TELEMARKETER_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
     /// Run N simulated calls at once against an in-process server; report latency percentiles,
     /// late frames (pacing jitter), CPU and memory per call.
     Loadtest {
@@ -63,6 +83,54 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         turns: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum CampaignCmd {
+    /// Create a campaign from a script (default: the shipped example) and settings (JSON).
+    Create {
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        script: Option<PathBuf>,
+        /// JSON file with settings (from_number, max_concurrent, calls_per_second, ...).
+        #[arg(long)]
+        settings: Option<PathBuf>,
+    },
+    /// Import leads from a CSV (or .json) file; bad rows are listed with their reason.
+    Import { id: String, file: PathBuf },
+    Start { id: String },
+    Pause { id: String },
+    Resume { id: String },
+    Stop { id: String },
+    /// Campaign state and lead counts.
+    Show { id: String },
+    List,
+    /// Calls with status, answered_by and outcome.
+    Calls { id: String },
+    Leads { id: String },
+    /// Every dial decision and why (do-not-call, consent, calling hours, retries).
+    Audit { id: String },
+    /// Results as CSV, one row per lead.
+    Export {
+        id: String,
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DncCmd {
+    Add {
+        phone: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    Remove {
+        phone: String,
+    },
+    List,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -88,6 +156,14 @@ fn main() -> anyhow::Result<()> {
         } => runtime.block_on(simulate(config, lines, url, record, barge_in_after_ms)),
         Command::Loadtest { calls, turns } => runtime.block_on(loadtest(config, calls, turns)),
         Command::Chat { script } => runtime.block_on(chat(config, script)),
+        Command::Campaign { action, server } => runtime.block_on(campaign_cmd(&server, action)),
+        Command::Dnc { action, server } => runtime.block_on(dnc_cmd(&server, action)),
+        Command::Call { sid, server } => runtime.block_on(async move {
+            let v = admin_api(&server, reqwest::Method::GET, &format!("/v1/calls/{sid}/record"), None)
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            Ok(())
+        }),
     }
 }
 
@@ -99,7 +175,9 @@ async fn serve(config: Config, engines: Engines) -> anyhow::Result<()> {
     if config.secrets.twilio_auth_token.is_none() && !config.allow_unsigned_webhooks {
         tracing::warn!("TWILIO_AUTH_TOKEN is not set: Twilio webhooks will be refused");
     }
-    let state = app::state(config, &engines);
+    let state = app::appliance(config, &engines)
+        .await
+        .context("cannot start the appliance")?;
     app::serve(listener, state, async {
         let _ = tokio::signal::ctrl_c().await;
     })
@@ -497,4 +575,117 @@ async fn fetch_remote_record(
         .json()
         .await
         .ok()
+}
+
+/// One admin API request; the body is JSON unless a content type is given. Prints errors as
+/// the server worded them.
+async fn admin_api(
+    server: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<(Vec<u8>, &str)>,
+) -> anyhow::Result<serde_json::Value> {
+    let token = std::env::var("TELEMARKETER_API_TOKEN")
+        .context("set TELEMARKETER_API_TOKEN to the server's API token")?;
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{}{path}", server.trim_end_matches('/')))
+        .bearer_auth(token);
+    if let Some((bytes, content_type)) = body {
+        req = req.header("content-type", content_type).body(bytes);
+    }
+    let resp = req
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {server}"))?;
+    let status = resp.status();
+    let text = resp.text().await?;
+    if !status.is_success() {
+        anyhow::bail!("{status}: {text}");
+    }
+    if text.is_empty() {
+        return Ok(serde_json::Value::Null);
+    }
+    Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+async fn campaign_cmd(server: &str, action: CampaignCmd) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let get = |path: String| async move { admin_api(server, Method::GET, &path, None).await };
+    let post = |path: String| async move { admin_api(server, Method::POST, &path, None).await };
+    let value = match action {
+        CampaignCmd::Create {
+            id,
+            name,
+            script,
+            settings,
+        } => {
+            let script = script
+                .map(|p| std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display())))
+                .transpose()?;
+            let settings: serde_json::Value = match settings {
+                Some(p) => serde_json::from_str(
+                    &std::fs::read_to_string(&p)
+                        .with_context(|| format!("cannot read {}", p.display()))?,
+                )
+                .with_context(|| format!("{} is not JSON", p.display()))?,
+                None => serde_json::json!({}),
+            };
+            let body = serde_json::json!({"id": id, "name": name, "script": script, "settings": settings});
+            admin_api(
+                server,
+                Method::POST,
+                "/v1/campaigns",
+                Some((body.to_string().into_bytes(), "application/json")),
+            )
+            .await?
+        }
+        CampaignCmd::Import { id, file } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let kind = if file.extension().is_some_and(|e| e == "json") {
+                "application/json"
+            } else {
+                "text/csv"
+            };
+            admin_api(server, Method::POST, &format!("/v1/campaigns/{id}/leads"), Some((bytes, kind)))
+                .await?
+        }
+        CampaignCmd::Start { id } => post(format!("/v1/campaigns/{id}/start")).await?,
+        CampaignCmd::Pause { id } => post(format!("/v1/campaigns/{id}/pause")).await?,
+        CampaignCmd::Resume { id } => post(format!("/v1/campaigns/{id}/resume")).await?,
+        CampaignCmd::Stop { id } => post(format!("/v1/campaigns/{id}/stop")).await?,
+        CampaignCmd::Show { id } => get(format!("/v1/campaigns/{id}")).await?,
+        CampaignCmd::List => get("/v1/campaigns".into()).await?,
+        CampaignCmd::Calls { id } => get(format!("/v1/campaigns/{id}/calls")).await?,
+        CampaignCmd::Leads { id } => get(format!("/v1/campaigns/{id}/leads")).await?,
+        CampaignCmd::Audit { id } => get(format!("/v1/campaigns/{id}/audit")).await?,
+        CampaignCmd::Export { id, output } => {
+            let csv = get(format!("/v1/campaigns/{id}/export.csv")).await?;
+            let text = csv.as_str().unwrap_or_default().to_string();
+            match output {
+                Some(p) => std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?,
+                None => print!("{text}"),
+            }
+            return Ok(());
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(())
+}
+
+async fn dnc_cmd(server: &str, action: DncCmd) -> anyhow::Result<()> {
+    use reqwest::Method;
+    let value = match action {
+        DncCmd::Add { phone, reason } => {
+            let body = serde_json::json!({"phone": phone, "reason": reason});
+            admin_api(server, Method::POST, "/v1/dnc", Some((body.to_string().into_bytes(), "application/json")))
+                .await?
+        }
+        DncCmd::Remove { phone } => {
+            let path: String = url::form_urlencoded::byte_serialize(phone.as_bytes()).collect();
+            admin_api(server, Method::DELETE, &format!("/v1/dnc/{path}"), None).await?
+        }
+        DncCmd::List => admin_api(server, Method::GET, "/v1/dnc", None).await?,
+    };
+    println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(())
 }

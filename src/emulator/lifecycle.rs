@@ -48,6 +48,7 @@ struct Options {
     amd: Option<AmdMode>,
     async_amd: bool,
     amd_callback: Option<(String, String)>,
+    time_limit: Option<Duration>,
 }
 
 impl Options {
@@ -81,6 +82,10 @@ impl Options {
             async_amd: first(p, "AsyncAmd").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             amd_callback: url("AsyncAmdStatusCallback")
                 .map(|u| (u, method("AsyncAmdStatusCallbackMethod"))),
+            time_limit: first(p, "TimeLimit")
+                .and_then(|t| t.trim().parse::<u64>().ok())
+                .filter(|&t| t > 0)
+                .map(Duration::from_secs),
         }
     }
 
@@ -214,6 +219,7 @@ impl CallTask {
             r.answered_at = Some(Instant::now());
             r.set_status("in-progress");
         });
+        self.arm_time_limit();
         self.status_event("answered").await;
         let prepared = match prep {
             Some(handle) => match handle.await {
@@ -275,7 +281,9 @@ impl CallTask {
                 .with_call(&self.sid, |r| r.call.twiml = Some(doc.clone()));
             let verbs = match twiml::parse(&doc) {
                 Ok(v) => v,
-                Err(e) => return self.fail(format!("TwiML parse failure (Twilio error 12100): {e}")),
+                Err(e) => {
+                    return self.fail(format!("TwiML parse failure (Twilio error 12100): {e}"))
+                }
             };
             let mut next = None;
             for verb in verbs {
@@ -333,13 +341,22 @@ impl CallTask {
     }
 
     /// Opens the Media Streams WebSocket to our server and plays the persona on it.
-    async fn media_leg(&mut self, stream: &Stream, prepared: &Prepared, skip_greeting: bool) -> Leg {
+    async fn media_leg(
+        &mut self,
+        stream: &Stream,
+        prepared: &Prepared,
+        skip_greeting: bool,
+    ) -> Leg {
         let (steps, trim) = caller_steps(prepared, skip_greeting);
         let call = SimCall {
             call_sid: self.sid.clone(),
             stream_sid: new_sid("MZ"),
             account_sid: self.shared.config.account_sid.clone(),
-            parameters: stream.parameters.iter().cloned().collect::<BTreeMap<_, _>>(),
+            parameters: stream
+                .parameters
+                .iter()
+                .cloned()
+                .collect::<BTreeMap<_, _>>(),
         };
         tracing::info!(sid = %self.sid, url = %stream.url, "emulator: media stream opening");
         let stop = self.hangup.child_token();
@@ -363,7 +380,11 @@ impl CallTask {
             Ok((mut report, end)) => {
                 if trim {
                     // The voicemail records only after its beep, which ends the caller's speech.
-                    let from = report.caller_speech_ends.first().copied().unwrap_or(u64::MAX);
+                    let from = report
+                        .caller_speech_ends
+                        .first()
+                        .copied()
+                        .unwrap_or(u64::MAX);
                     keep_heard_from(&mut report, from);
                 }
                 self.shared
@@ -393,7 +414,16 @@ impl CallTask {
         }) else {
             return Err("call vanished".into());
         };
-        match send_webhook(&self.shared, &self.sid, WebhookKind::Voice, url, method, params).await {
+        match send_webhook(
+            &self.shared,
+            &self.sid,
+            WebhookKind::Voice,
+            url,
+            method,
+            params,
+        )
+        .await
+        {
             Some((s, body)) if (200..300).contains(&s) => Ok(body),
             Some((s, _)) => Err(format!(
                 "voice webhook {url} answered HTTP {s} (Twilio error 11200)"
@@ -428,10 +458,7 @@ impl CallTask {
             p.push(("SequenceNumber".into(), seq.to_string()));
             p.push(("CallbackSource".into(), "call-progress-events".into()));
             if event == "completed" {
-                p.push((
-                    "CallDuration".into(),
-                    r.duration.unwrap_or(0).to_string(),
-                ));
+                p.push(("CallDuration".into(), r.duration.unwrap_or(0).to_string()));
                 let sip = match status {
                     "completed" => "200",
                     "busy" => "486",
@@ -449,7 +476,15 @@ impl CallTask {
         }) else {
             return;
         };
-        send_webhook(&self.shared, &self.sid, WebhookKind::Status, &url, &method, params).await;
+        send_webhook(
+            &self.shared,
+            &self.sid,
+            WebhookKind::Status,
+            &url,
+            &method,
+            params,
+        )
+        .await;
     }
 
     /// Async AMD: decides after `delay` (or `unknown` if the call ends first), records the
@@ -485,6 +520,22 @@ impl CallTask {
         })
     }
 
+    /// `TimeLimit` (seconds from answer): Twilio ends the call when it runs out.
+    fn arm_time_limit(&self) {
+        let Some(limit) = self.opts.time_limit else {
+            return;
+        };
+        let (shared, sid, over) = (self.shared.clone(), self.sid.clone(), self.hangup.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(limit) => {
+                    shared.with_call(&sid, |r| r.end("completed", Some("time-limit")));
+                }
+                _ = over.cancelled() => {}
+            }
+        });
+    }
+
     /// Sleeps unless the call is ended meanwhile; `false` when it was.
     async fn pause(&self, d: Duration) -> bool {
         tokio::select! {
@@ -498,7 +549,8 @@ impl CallTask {
     }
 
     fn end(&self, status: &str, hung_up_by: Option<&str>) {
-        self.shared.with_call(&self.sid, |r| r.end(status, hung_up_by));
+        self.shared
+            .with_call(&self.sid, |r| r.end(status, hung_up_by));
     }
 
     fn end_by_twiml(&self) {

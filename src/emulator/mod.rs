@@ -178,7 +178,8 @@ pub struct EmulatedCall {
     pub media: Option<crate::sim::SimReport>,
     /// `caller` (the persona hung up), `api` (REST `Status=completed|canceled`), `stream-closed`
     /// (our server closed the WebSocket and the TwiML after `<Connect>` ended the call), `twiml`
-    /// (`<Hangup/>`, `<Reject/>` or the end of the document), `error` (see `error`).
+    /// (`<Hangup/>`, `<Reject/>` or the end of the document), `time-limit` (the create's
+    /// `TimeLimit` ran out), `error` (see `error`).
     pub hung_up_by: Option<String>,
     /// `<Say>` texts and `<Play>` URLs the TwiML played (outside a media stream).
     pub said: Vec<String>,
@@ -225,10 +226,12 @@ impl RunningEmulator {
                 addr: listen,
                 source,
             })?;
-        let addr = listener.local_addr().map_err(|source| EmulatorError::Bind {
-            addr: listen,
-            source,
-        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| EmulatorError::Bind {
+                addr: listen,
+                source,
+            })?;
         // Twilio gives up on a webhook after 15 s.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
@@ -314,7 +317,9 @@ impl Drop for RunningEmulator {
 
 fn validate_config(config: &EmulatorConfig) -> Result<(), EmulatorError> {
     let sid = &config.account_sid;
-    if !(sid.len() == 34 && sid.starts_with("AC") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit()))
+    if !(sid.len() == 34
+        && sid.starts_with("AC")
+        && sid[2..].bytes().all(|b| b.is_ascii_hexdigit()))
     {
         return Err(EmulatorError::Config(format!(
             "account_sid must be AC + 32 hex digits, got {sid:?}"
@@ -324,9 +329,7 @@ fn validate_config(config: &EmulatorConfig) -> Result<(), EmulatorError> {
         return Err(EmulatorError::Config("auth_token is empty".into()));
     }
     if config.tts.is_none() {
-        let speaks = |p: &Persona| {
-            matches!(p, Persona::Human { lines } if lines.iter().any(|l| matches!(l, CallerLine::Say(_))))
-        };
+        let speaks = |p: &Persona| matches!(p, Persona::Human { lines } if lines.iter().any(|l| matches!(l, CallerLine::Say(_))));
         if let Some(to) = config
             .personas
             .iter()
@@ -445,10 +448,11 @@ impl CallRecord {
         }
         self.end_time = Some(now);
         self.date_updated = now;
-        // Twilio bills (and reports) whole seconds, rounded up.
+        // Whole seconds, rounded up as Twilio bills them; the 50 ms of slack keeps a
+        // `TimeLimit=1` call at "1" despite timer lateness.
         self.duration = Some(
             self.answered_at
-                .map(|t| t.elapsed().as_secs_f64().ceil() as u64)
+                .map(|t| (t.elapsed().as_secs_f64() - 0.05).max(0.0).ceil() as u64)
                 .unwrap_or(0),
         );
         self.hangup.cancel();

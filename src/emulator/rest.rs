@@ -5,7 +5,6 @@
 //! `StatusCallbackEvent` survive and a malformed body can never be rejected with a non-Twilio
 //! error shape.
 
-use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -15,6 +14,7 @@ use axum::{Json, Router};
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Value};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::{
@@ -40,22 +40,43 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// A Twilio error answer; rendered as Twilio's error JSON.
+struct ApiError {
+    status: StatusCode,
+    code: u32,
+    message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "code": self.code,
+            "message": self.message,
+            "more_info": format!("https://www.twilio.com/docs/errors/{}", self.code),
+            "status": self.status.as_u16(),
+        });
+        let mut resp = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Basic realm=\"Twilio API\""),
+            );
+        }
+        resp
+    }
+}
+
+fn api_error(status: StatusCode, code: u32, message: &str) -> ApiError {
+    ApiError {
+        status,
+        code,
+        message: message.to_string(),
+    }
+}
+
 /// Twilio's error JSON.
 fn error(status: StatusCode, code: u32, message: &str) -> Response {
-    let body = json!({
-        "code": code,
-        "message": message,
-        "more_info": format!("https://www.twilio.com/docs/errors/{code}"),
-        "status": status.as_u16(),
-    });
-    let mut resp = (status, Json(body)).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        resp.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Basic realm=\"Twilio API\""),
-        );
-    }
-    resp
+    api_error(status, code, message).into_response()
 }
 
 async fn fallback() -> Response {
@@ -75,13 +96,17 @@ fn parse_form(bytes: &[u8]) -> Params {
 }
 
 /// Basic auth as `AccountSid:AuthToken` or `SK...:AuthToken`, and the path's account must be ours.
-fn authorized(shared: &Shared, account: &str, headers: &HeaderMap) -> Result<(), Response> {
+fn authorized(shared: &Shared, account: &str, headers: &HeaderMap) -> Result<(), ApiError> {
     let cfg = &shared.config;
     let ok = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| {
             s.split_once(':')
@@ -93,7 +118,7 @@ fn authorized(shared: &Shared, account: &str, headers: &HeaderMap) -> Result<(),
     if ok && account == cfg.account_sid {
         Ok(())
     } else {
-        Err(error(StatusCode::UNAUTHORIZED, 20003, "Authenticate"))
+        Err(api_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate"))
     }
 }
 
@@ -164,8 +189,8 @@ fn method_of(params: &[(String, String)], key: &str) -> String {
 }
 
 /// What a create request must carry, checked in Twilio's order.
-fn validate_create(params: &[(String, String)]) -> Result<VoiceSource, Response> {
-    let bad = |code, msg: &str| Err(error(StatusCode::BAD_REQUEST, code, msg));
+fn validate_create(params: &[(String, String)]) -> Result<VoiceSource, ApiError> {
+    let bad = |code, msg: &str| Err(api_error(StatusCode::BAD_REQUEST, code, msg));
     let to = first(params, "To").unwrap_or("");
     if to.is_empty() {
         return bad(21201, "No 'To' number is specified");
@@ -214,22 +239,23 @@ async fn create(
     resp
 }
 
-fn create_inner(shared: &Arc<Shared>, account: &str, headers: &HeaderMap, params: Params) -> Response {
-    if let Err(resp) = authorized(shared, account, headers) {
-        return resp;
+fn create_inner(
+    shared: &Arc<Shared>,
+    account: &str,
+    headers: &HeaderMap,
+    params: Params,
+) -> Response {
+    if let Err(e) = authorized(shared, account, headers) {
+        return e.into_response();
     }
     let voice = match validate_create(&params) {
         Ok(v) => v,
-        Err(resp) => return resp,
+        Err(e) => return e.into_response(),
     };
     let fault = shared.state().faults.pop_front();
     match fault {
         Some(Fault::RateLimited) => {
-            return error(
-                StatusCode::TOO_MANY_REQUESTS,
-                20429,
-                "Too Many Requests",
-            )
+            return error(StatusCode::TOO_MANY_REQUESTS, 20429, "Too Many Requests")
         }
         Some(Fault::ServerErrorBeforeCreate) => {
             return error(
@@ -312,8 +338,8 @@ async fn list(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(resp) = authorized(&shared, &account, &headers) {
-        return resp;
+    if let Err(e) = authorized(&shared, &account, &headers) {
+        return e.into_response();
     }
     let q = parse_form(query.unwrap_or_default().as_bytes());
     let page_size: usize = first(&q, "PageSize")
@@ -370,8 +396,8 @@ async fn fetch(
     Path((account, sid)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(resp) = authorized(&shared, &account, &headers) {
-        return resp;
+    if let Err(e) = authorized(&shared, &account, &headers) {
+        return e.into_response();
     }
     let Some(sid) = sid.strip_suffix(".json") else {
         return not_found();
@@ -388,8 +414,8 @@ async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(resp) = authorized(&shared, &account, &headers) {
-        return resp;
+    if let Err(e) = authorized(&shared, &account, &headers) {
+        return e.into_response();
     }
     let Some(sid) = sid.strip_suffix(".json") else {
         return not_found();

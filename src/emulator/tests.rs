@@ -205,11 +205,19 @@ async fn media_session(mut socket: WebSocket, st: StubState) {
     let b64 = base64::engine::general_purpose::STANDARD;
     for n in 0..10 {
         let pcm: Vec<i16> = (0..160)
-            .map(|i| (8000.0 * (2.0 * std::f32::consts::PI * 440.0 * (n * 160 + i) as f32 / 8000.0).sin()) as i16)
+            .map(|i| {
+                (8000.0
+                    * (2.0 * std::f32::consts::PI * 440.0 * (n * 160 + i) as f32 / 8000.0).sin())
+                    as i16
+            })
             .collect();
         let payload = b64.encode(crate::audio::mulaw::encode(&pcm));
         let msg = json!({"event": "media", "streamSid": stream_sid, "media": {"payload": payload}});
-        if socket.send(Message::Text(msg.to_string().into())).await.is_err() {
+        if socket
+            .send(Message::Text(msg.to_string().into()))
+            .await
+            .is_err()
+        {
             return;
         }
     }
@@ -256,7 +264,10 @@ async fn emulator(personas: &[(&str, Persona)]) -> RunningEmulator {
 }
 
 fn calls_url(emu: &RunningEmulator) -> String {
-    format!("{}/2010-04-01/Accounts/{ACCOUNT}/Calls.json", emu.base_url())
+    format!(
+        "{}/2010-04-01/Accounts/{ACCOUNT}/Calls.json",
+        emu.base_url()
+    )
 }
 
 fn call_url(emu: &RunningEmulator, sid: &str) -> String {
@@ -297,7 +308,12 @@ async fn create(emu: &RunningEmulator, form: &[(&str, &str)]) -> (u16, Value) {
 }
 
 /// A create with a voice URL and a status callback for all four events.
-async fn create_full(emu: &RunningEmulator, stub: &Stub, to: &str, extra: &[(&str, &str)]) -> String {
+async fn create_full(
+    emu: &RunningEmulator,
+    stub: &Stub,
+    to: &str,
+    extra: &[(&str, &str)],
+) -> String {
     let (voice, status) = (stub.url("/voice"), stub.url("/status"));
     let mut form = vec![
         ("To", to),
@@ -318,7 +334,10 @@ async fn create_full(emu: &RunningEmulator, stub: &Stub, to: &str, extra: &[(&st
 fn assert_twilio_error(body: &Value, status: u16, code: u64) {
     assert_eq!(body["status"], status, "{body}");
     assert_eq!(body["code"], code, "{body}");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
     assert_eq!(
         body["more_info"],
         format!("https://www.twilio.com/docs/errors/{code}"),
@@ -374,7 +393,10 @@ async fn human_call_runs_the_whole_lifecycle() {
     );
     assert!(call.twiml.as_deref().unwrap().contains("<Connect>"));
     assert!(call.error.is_none(), "{:?}", call.error);
-    assert!(call.callbacks.iter().all(|c| c.status.is_some_and(|s| s < 300)));
+    assert!(call
+        .callbacks
+        .iter()
+        .all(|c| c.status.is_some_and(|s| s < 300)));
 
     // Our server's view: in order, numbered, signed.
     let status_hooks = stub.hooks("/status");
@@ -395,7 +417,9 @@ async fn human_call_runs_the_whole_lifecycle() {
     let last = &status_hooks[3];
     assert_eq!(last.param("CallStatus"), Some("completed"));
     assert!(last.param("CallDuration").unwrap().parse::<u64>().unwrap() >= 1);
-    assert!(status_hooks[..3].iter().all(|h| h.param("CallDuration").is_none()));
+    assert!(status_hooks[..3]
+        .iter()
+        .all(|h| h.param("CallDuration").is_none()));
 
     let voice_hooks = stub.hooks("/voice");
     assert_eq!(voice_hooks.len(), 1);
@@ -407,7 +431,10 @@ async fn human_call_runs_the_whole_lifecycle() {
     let media = stub.media();
     assert_eq!(media.len(), 1);
     assert_eq!(media[0].call_sid, sid);
-    assert_eq!(media[0].custom.get("lead_id").map(String::as_str), Some("42"));
+    assert_eq!(
+        media[0].custom.get("lead_id").map(String::as_str),
+        Some("42")
+    );
     assert!(media[0].loud_frames >= 10, "{:?}", media[0]);
     assert!(media[0].got_stop);
     let report = call.media.unwrap();
@@ -433,7 +460,12 @@ async fn server_closing_the_stream_runs_the_hangup_after_connect() {
     // No StatusCallbackEvent: Twilio still sends `completed`.
     let (code, body) = create(
         &emu,
-        &[("To", TO), ("From", FROM), ("Url", &voice), ("StatusCallback", &status)],
+        &[
+            ("To", TO),
+            ("From", FROM),
+            ("Url", &voice),
+            ("StatusCallback", &status),
+        ],
     )
     .await;
     assert_eq!(code, 201, "{body}");
@@ -571,7 +603,13 @@ async fn async_amd_posts_its_own_callback() {
     assert_eq!(h.param("CallSid"), Some(sid.as_str()));
     assert_eq!(h.param("AccountSid"), Some(ACCOUNT));
     assert_eq!(h.param("AnsweredBy"), Some("human"));
-    assert!(h.param("MachineDetectionDuration").unwrap().parse::<u64>().unwrap() >= 900);
+    assert!(
+        h.param("MachineDetectionDuration")
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 900
+    );
     let call = emu.call(&sid).unwrap();
     assert_eq!(call.answered_by.as_deref(), Some("human"));
     assert_eq!(call.hung_up_by.as_deref(), Some("caller"));
@@ -653,6 +691,10 @@ async fn faults_fail_creates_and_listing_finds_the_ambiguous_call() {
         .calls()
         .iter()
         .all(|c| c.hung_up_by.as_deref() == Some("twiml")));
+    let (code, summary) = get_json(&format!("{}/_emulator/calls", emu.base_url())).await;
+    assert_eq!(code, 200);
+    assert_eq!(summary["calls"].as_array().unwrap().len(), 2, "{summary}");
+    assert_eq!(summary["create_requests"].as_array().unwrap().len(), 5);
 }
 
 #[tokio::test]
@@ -672,13 +714,22 @@ async fn rest_hangup_ends_the_media_leg() {
     }
     assert_eq!(stub.media().len(), 1);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (code, body) = post_form(&call_url(&emu, &sid), ACCOUNT, TOKEN, &[("Status", "completed")]).await;
+    let (code, body) = post_form(
+        &call_url(&emu, &sid),
+        ACCOUNT,
+        TOKEN,
+        &[("Status", "completed")],
+    )
+    .await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["status"], "completed");
     assert!(emu.wait_idle(Duration::from_secs(5)).await);
     let call = emu.call(&sid).unwrap();
     assert_eq!(call.hung_up_by.as_deref(), Some("api"));
-    assert_eq!(call.status_events().last().map(String::as_str), Some("completed"));
+    assert_eq!(
+        call.status_events().last().map(String::as_str),
+        Some("completed")
+    );
     assert_eq!(call.status_events().len(), 4);
     assert!(call.media.is_some());
     // Twilio sent `stop` on the stream.
@@ -691,11 +742,23 @@ async fn rest_hangup_ends_the_media_leg() {
     assert!(stub.media()[0].got_stop);
 
     // Updating an ended call, and an unknown one.
-    let (code, body) = post_form(&call_url(&emu, &sid), ACCOUNT, TOKEN, &[("Status", "completed")]).await;
+    let (code, body) = post_form(
+        &call_url(&emu, &sid),
+        ACCOUNT,
+        TOKEN,
+        &[("Status", "completed")],
+    )
+    .await;
     assert_eq!(code, 400);
     assert_twilio_error(&body, 400, 21220);
     let unknown = format!("CA{}", "0".repeat(32));
-    let (code, body) = post_form(&call_url(&emu, &unknown), ACCOUNT, TOKEN, &[("Status", "completed")]).await;
+    let (code, body) = post_form(
+        &call_url(&emu, &unknown),
+        ACCOUNT,
+        TOKEN,
+        &[("Status", "completed")],
+    )
+    .await;
     assert_eq!(code, 404);
     assert_twilio_error(&body, 404, 20404);
     let (code, body) = get_json(&call_url(&emu, &unknown)).await;
@@ -709,13 +772,22 @@ async fn canceling_a_ringing_call() {
     let emu = emulator(&[]).await;
     let sid = create_full(&emu, &stub, TO, &[]).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let (code, body) = post_form(&call_url(&emu, &sid), ACCOUNT, TOKEN, &[("Status", "canceled")]).await;
+    let (code, body) = post_form(
+        &call_url(&emu, &sid),
+        ACCOUNT,
+        TOKEN,
+        &[("Status", "canceled")],
+    )
+    .await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["status"], "canceled");
     assert!(emu.wait_idle(Duration::from_secs(5)).await);
     let call = emu.call(&sid).unwrap();
     assert_eq!(call.hung_up_by.as_deref(), Some("api"));
-    assert_eq!(call.status_events().last().map(String::as_str), Some("canceled"));
+    assert_eq!(
+        call.status_events().last().map(String::as_str),
+        Some("canceled")
+    );
     assert!(stub.hooks("/voice").is_empty());
 }
 
@@ -750,7 +822,11 @@ async fn auth_and_validation_errors_have_twilio_shapes() {
     let (code, body) = post_form(&calls_url(&emu), ACCOUNT, "wrong", &form).await;
     assert_eq!(code, 401);
     assert_twilio_error(&body, 401, 20003);
-    let other = format!("{}/2010-04-01/Accounts/AC{}/Calls.json", emu.base_url(), "1".repeat(32));
+    let other = format!(
+        "{}/2010-04-01/Accounts/AC{}/Calls.json",
+        emu.base_url(),
+        "1".repeat(32)
+    );
     let (code, body) = post_form(&other, ACCOUNT, TOKEN, &form).await;
     assert_eq!(code, 401);
     assert_twilio_error(&body, 401, 20003);
@@ -771,7 +847,10 @@ async fn auth_and_validation_errors_have_twilio_shapes() {
 
     let cases: [(&[(&str, &str)], u64); 4] = [
         (&[("From", FROM), ("Twiml", "<Response/>")], 21201),
-        (&[("To", "555-1234"), ("From", FROM), ("Twiml", "<Response/>")], 21211),
+        (
+            &[("To", "555-1234"), ("From", FROM), ("Twiml", "<Response/>")],
+            21211,
+        ),
         (&[("To", TO), ("Twiml", "<Response/>")], 21213),
         (&[("To", TO), ("From", FROM)], 21205),
     ];
@@ -796,7 +875,12 @@ async fn auth_and_validation_errors_have_twilio_shapes() {
 
 #[tokio::test]
 async fn start_refuses_say_lines_without_tts() {
-    let mut cfg = config(&[(TO, Persona::Human { lines: vec![CallerLine::Say("hi".into())] })]);
+    let mut cfg = config(&[(
+        TO,
+        Persona::Human {
+            lines: vec![CallerLine::Say("hi".into())],
+        },
+    )]);
     cfg.tts = None;
     let err = RunningEmulator::start(cfg, "127.0.0.1:0".parse().unwrap()).await;
     assert!(matches!(err, Err(EmulatorError::Config(_))));
@@ -804,4 +888,73 @@ async fn start_refuses_say_lines_without_tts() {
     cfg.account_sid = "ACnope".into();
     let err = RunningEmulator::start(cfg, "127.0.0.1:0".parse().unwrap()).await;
     assert!(matches!(err, Err(EmulatorError::Config(_))));
+}
+
+/// Our own REST client against the emulator: a 429 is retried, and an ambiguous 500 is resolved
+/// by listing instead of placing a second call.
+#[tokio::test]
+async fn our_rest_client_survives_faults_without_duplicate_calls() {
+    use crate::twilio::rest::{CreateCall, RetryPolicy, TwilioAuth, TwilioClient};
+    let stub = Stub::start(
+        MediaMode::SpeakAndClose,
+        Some("<Response><Hangup/></Response>"),
+    )
+    .await;
+    let emu = emulator(&[]).await;
+    let client = TwilioClient::new(
+        &emu.base_url(),
+        ACCOUNT,
+        TwilioAuth::AuthToken(TOKEN.into()),
+    )
+    .unwrap()
+    .with_retry(RetryPolicy {
+        max_attempts: 5,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+    });
+    emu.inject(vec![Fault::RateLimited, Fault::ServerErrorAfterCreate]);
+    let req = CreateCall {
+        to: TO.into(),
+        from: FROM.into(),
+        url: stub.url("/voice"),
+        status_callback: Some(stub.url("/status")),
+        ..Default::default()
+    };
+    let call = client.create_call(&req).await.unwrap();
+    let statuses: Vec<u16> = emu.create_requests().iter().map(|(_, s)| *s).collect();
+    assert_eq!(statuses, [429, 500]);
+    assert_eq!(emu.calls().len(), 1);
+    assert_eq!(call.sid, emu.calls()[0].sid);
+    assert!(emu.wait_idle(Duration::from_secs(10)).await);
+    let fetched = client.fetch_call(&call.sid).await.unwrap();
+    assert_eq!(fetched.status, "completed");
+    assert!(fetched.duration.unwrap().parse::<u64>().unwrap() <= 1);
+    // All four default events arrived, signed and numbered.
+    let hooks = stub.hooks("/status");
+    assert_eq!(hooks.len(), 4);
+    assert!(hooks.iter().all(|h| h.signature_ok));
+    // Hanging up a call Twilio never had is "already gone".
+    client
+        .hang_up(&format!("CA{}", "0".repeat(32)))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn time_limit_ends_a_long_call() {
+    let stub = Stub::start(MediaMode::HoldOpen, None).await;
+    let patient = Persona::Human {
+        lines: vec![CallerLine::Silence(Duration::from_secs(30))],
+    };
+    let emu = emulator(&[(TO, patient)]).await;
+    let sid = create_full(&emu, &stub, TO, &[("TimeLimit", "1")]).await;
+    assert!(emu.wait_idle(Duration::from_secs(5)).await);
+    let call = emu.call(&sid).unwrap();
+    assert_eq!(call.hung_up_by.as_deref(), Some("time-limit"));
+    assert_eq!(call.status, "completed");
+    assert!(call.media.is_some());
+    assert_eq!(
+        call.callbacks.last().unwrap().param("CallDuration"),
+        Some("1")
+    );
 }

@@ -14,7 +14,10 @@ pub(super) enum Verb {
     Say(String),
     Play(String),
     Pause(u64),
-    Redirect { url: String, method: String },
+    Redirect {
+        url: String,
+        method: String,
+    },
     Other(String),
 }
 
@@ -110,10 +113,16 @@ fn verb(name: &str, attrs: &[(String, String)], inner: &[Token]) -> Verb {
         "Say" => Verb::Say(text()),
         "Play" => Verb::Play(text()),
         // Twilio's default pause is one second.
-        "Pause" => Verb::Pause(attr("length").and_then(|l| l.trim().parse().ok()).unwrap_or(1)),
+        "Pause" => Verb::Pause(
+            attr("length")
+                .and_then(|l| l.trim().parse().ok())
+                .unwrap_or(1),
+        ),
         "Redirect" => Verb::Redirect {
             url: text(),
-            method: attr("method").unwrap_or_else(|| "POST".into()).to_uppercase(),
+            method: attr("method")
+                .unwrap_or_else(|| "POST".into())
+                .to_uppercase(),
         },
         "Connect" => {
             let mut stream: Option<Stream> = None;
@@ -182,9 +191,7 @@ fn tokenize(doc: &str) -> Result<Vec<Token>, TwimlError> {
             None => (tag, false),
         };
         let tag = tag.trim();
-        let name_end = tag
-            .find(|c: char| c.is_whitespace())
-            .unwrap_or(tag.len());
+        let name_end = tag.find(|c: char| c.is_whitespace()).unwrap_or(tag.len());
         let name = &tag[..name_end];
         if name.is_empty() {
             return Err(TwimlError::Malformed(at));
@@ -360,7 +367,12 @@ mod tests {
             vec![Verb::Hangup]
         );
         assert_eq!(unescape("&#65;&#x42;&#xZZ;&"), "AB&#xZZ;&");
-        for s in ["<", "<<<>>>", "<Response><Connect><Stream", "<Response>\u{1F680}<é/>"] {
+        for s in [
+            "<",
+            "<<<>>>",
+            "<Response><Connect><Stream",
+            "<Response>\u{1F680}<é/>",
+        ] {
             let _ = parse(s);
         }
     }

@@ -15,6 +15,42 @@ pub enum AppError {
     BadRequest(String),
     #[error("{0} not found")]
     NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("this appliance runs without a database")]
+    NoStore,
+    #[error("dialing is off: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, and server.public_url")]
+    NoDialer,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<crate::store::StoreError> for AppError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match e {
+            StoreError::NotFound(what) => AppError::NotFound(what),
+            StoreError::Conflict(what) => AppError::Conflict(what),
+            other => {
+                tracing::error!(error = %other, "store error");
+                AppError::Internal("database error (see the server log)".into())
+            }
+        }
+    }
+}
+
+impl From<crate::dialer::DialerError> for AppError {
+    fn from(e: crate::dialer::DialerError) -> Self {
+        use crate::dialer::DialerError;
+        match e {
+            DialerError::Store(s) => s.into(),
+            DialerError::Campaign { .. } => AppError::BadRequest(e.to_string()),
+            DialerError::Twilio(t) => {
+                tracing::error!(error = %t, "Twilio error");
+                AppError::Internal(format!("Twilio: {t}"))
+            }
+        }
+    }
 }
 
 impl IntoResponse for AppError {
@@ -25,6 +61,9 @@ impl IntoResponse for AppError {
             AppError::BadSignature => StatusCode::FORBIDDEN,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::NoStore | AppError::NoDialer => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let body = axum::Json(serde_json::json!({ "error": self.to_string() }));
         (status, body).into_response()

@@ -3,10 +3,14 @@
 //! - `POST /twilio/voice`: Twilio's voice webhook (signed) -> TwiML that connects the call's audio
 //!   to our media WebSocket, with the call's metadata as `<Parameter>`s.
 //! - `GET /twilio/media`: the bidirectional Media Streams WebSocket.
+//! - `POST /twilio/status`, `POST /twilio/amd`: status and async AMD callbacks (signed).
 //! - `POST /v1/calls`, `GET /v1/calls/{call_sid}`: the engine API (bearer token).
+//! - `/v1/campaigns...`, `/v1/dnc...`, `GET /v1/calls/{sid}/record`: the admin API (bearer
+//!   token): campaigns, leads, start/pause, calls with transcripts, do-not-call, CSV export.
 //! - `GET /health`: liveness, version and enabled backends.
 //! - `GET /metrics`: Prometheus metrics (bearer token).
 
+mod admin;
 mod error;
 mod media_ws;
 mod twilio_webhooks;
@@ -42,8 +46,26 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/twilio/voice", post(twilio_webhooks::voice))
         .route("/twilio/media", get(media_ws::upgrade))
+        .route("/twilio/status", post(twilio_webhooks::status))
+        .route("/twilio/amd", post(twilio_webhooks::amd))
         .route("/v1/calls", post(v1::create_call))
         .route("/v1/calls/{call_sid}", get(v1::get_call))
+        .route("/v1/calls/{call_sid}/record", get(admin::call_record))
+        .route(
+            "/v1/campaigns",
+            post(admin::create_campaign).get(admin::list_campaigns),
+        )
+        .route("/v1/campaigns/{id}", get(admin::get_campaign))
+        .route(
+            "/v1/campaigns/{id}/leads",
+            post(admin::import_leads).get(admin::campaign_leads),
+        )
+        .route("/v1/campaigns/{id}/calls", get(admin::campaign_calls))
+        .route("/v1/campaigns/{id}/audit", get(admin::campaign_audit))
+        .route("/v1/campaigns/{id}/export.csv", get(admin::export_csv))
+        .route("/v1/campaigns/{id}/{action}", post(admin::campaign_action))
+        .route("/v1/dnc", get(admin::dnc_list).post(admin::dnc_add))
+        .route("/v1/dnc/{phone}", axum::routing::delete(admin::dnc_remove))
         .with_state(state)
 }
 

@@ -7,6 +7,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 
 use super::{AppError, AppState};
+use crate::store::StatusUpdate;
 use crate::twilio::{signature, twiml};
 
 /// The public base URL: configured, else from the Host header (behind a TLS proxy, configure it).
@@ -25,14 +26,14 @@ fn public_base(state: &AppState, headers: &HeaderMap) -> String {
     format!("{proto}://{host}")
 }
 
-pub(super) async fn voice(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-    body: axum::body::Bytes,
-) -> Result<impl IntoResponse, AppError> {
-    let params: Vec<(String, String)> = serde_urlencoded_pairs(&body);
-    let base = public_base(&state, &headers);
+/// Checks `X-Twilio-Signature` over the public URL and the form; logs and refuses bad ones.
+fn verify(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+    params: &[(String, String)],
+) -> Result<(), AppError> {
+    let base = public_base(state, headers);
     match state.config.secrets.twilio_auth_token.as_deref() {
         Some(token) => {
             let url = format!("{base}{uri}");
@@ -40,23 +41,71 @@ pub(super) async fn voice(
                 .get("x-twilio-signature")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            if sig.is_empty() || !signature::validate(token, &url, &params, sig) {
-                tracing::warn!(%url, "voice webhook with a bad or missing signature rejected");
+            if sig.is_empty() || !signature::validate(token, &url, params, sig) {
+                tracing::warn!(%url, signed = !sig.is_empty(), "Twilio webhook with a bad or missing signature rejected");
                 return Err(AppError::BadSignature);
             }
+            Ok(())
         }
-        None if state.config.allow_unsigned_webhooks => {}
+        None if state.config.allow_unsigned_webhooks => Ok(()),
         None => {
-            tracing::warn!("voice webhook refused: TWILIO_AUTH_TOKEN is not set");
-            return Err(AppError::BadSignature);
+            tracing::warn!("Twilio webhook refused: TWILIO_AUTH_TOKEN is not set");
+            Err(AppError::BadSignature)
         }
     }
-    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let call_sid = get("CallSid").unwrap_or_default();
+}
+
+fn param(params: &[(String, String)], key: &str) -> Option<String> {
+    params.iter().find(|(n, _)| n == key).map(|(_, v)| v.clone())
+}
+
+pub(super) async fn voice(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse, AppError> {
+    let params: Vec<(String, String)> = serde_urlencoded_pairs(&body);
+    verify(&state, &headers, &uri, &params)?;
+    let base = public_base(&state, &headers);
+    let call_sid = param(&params, "CallSid").unwrap_or_default();
+    let answered_by = param(&params, "AnsweredBy");
+    // A fax line gets nothing to hear.
+    if answered_by.as_deref() == Some("fax") {
+        return Ok(([(header::CONTENT_TYPE, "text/xml")], twiml::hangup()));
+    }
     let mut stream_params = vec![("call_sid".to_string(), call_sid)];
-    for (key, name) in [("From", "from"), ("To", "to")] {
-        if let Some(v) = get(key) {
+    for (key, name) in [("From", "from"), ("To", "to"), ("AnsweredBy", "answered_by")] {
+        if let Some(v) = param(&params, key) {
             stream_params.push((name.to_string(), v));
+        }
+    }
+    // A dialed call names its campaign and lead in the URL we gave Twilio: the lead's fields
+    // become the script's variables.
+    let query: Vec<(String, String)> = uri
+        .query()
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    if let Some(campaign) = param(&query, "campaign") {
+        stream_params.push(("campaign_id".into(), campaign));
+    }
+    if let (Some(lead_id), Some(store)) = (
+        param(&query, "lead").and_then(|l| l.parse::<i64>().ok()),
+        &state.store,
+    ) {
+        match store.lead(lead_id).await {
+            Ok(lead) => {
+                stream_params.push(("lead_id".into(), lead.id.to_string()));
+                if let Some(name) = lead.name {
+                    stream_params.push(("name".into(), name));
+                }
+                for (k, v) in lead.fields {
+                    if !stream_params.iter().any(|(n, _)| *n == k) {
+                        stream_params.push((k, v));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(lead_id, error = %e, "voice webhook for an unknown lead"),
         }
     }
     let ws_base = base
@@ -64,6 +113,79 @@ pub(super) async fn voice(
         .replacen("http://", "ws://", 1);
     let xml = twiml::connect_stream(&format!("{ws_base}/twilio/media"), &stream_params, true);
     Ok(([(header::CONTENT_TYPE, "text/xml")], xml))
+}
+
+/// The status callback (`initiated`, `ringing`, `answered`, `completed`, or a failure): kept
+/// in the call's history by `SequenceNumber`; a terminal one settles the lead.
+pub(super) async fn status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: axum::body::Bytes,
+) -> Result<axum::http::StatusCode, AppError> {
+    let params: Vec<(String, String)> = serde_urlencoded_pairs(&body);
+    verify(&state, &headers, &uri, &params)?;
+    let update = status_update(&params, "status")?;
+    record_status(&state, update).await
+}
+
+/// The asynchronous AMD result (`AnsweredBy`): recorded on the call.
+pub(super) async fn amd(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: axum::body::Bytes,
+) -> Result<axum::http::StatusCode, AppError> {
+    let params: Vec<(String, String)> = serde_urlencoded_pairs(&body);
+    verify(&state, &headers, &uri, &params)?;
+    let mut update = status_update(&params, "amd")?;
+    if update.answered_by.is_none() {
+        return Err(AppError::BadRequest("AMD callback without AnsweredBy".into()));
+    }
+    update.status = "amd".into();
+    record_status(&state, update).await
+}
+
+fn status_update(params: &[(String, String)], source: &str) -> Result<StatusUpdate, AppError> {
+    let call_sid = param(params, "CallSid")
+        .filter(|s| super::v1::is_call_sid(s))
+        .ok_or_else(|| AppError::BadRequest("CallSid missing or not a call SID".into()))?;
+    let sequence = match param(params, "SequenceNumber") {
+        Some(n) => n
+            .parse::<i64>()
+            .map_err(|_| AppError::BadRequest(format!("SequenceNumber `{n}` is not a number")))?,
+        // AMD callbacks carry no sequence: one per call.
+        None if source == "amd" => 0,
+        None => return Err(AppError::BadRequest("SequenceNumber missing".into())),
+    };
+    Ok(StatusUpdate {
+        call_sid,
+        source: source.into(),
+        sequence,
+        status: param(params, "CallStatus").unwrap_or_default(),
+        answered_by: param(params, "AnsweredBy"),
+        duration_s: param(params, "CallDuration").and_then(|d| d.parse().ok()),
+        params: params.to_vec(),
+    })
+}
+
+async fn record_status(
+    state: &AppState,
+    update: StatusUpdate,
+) -> Result<axum::http::StatusCode, AppError> {
+    if update.source == "status" && update.status.is_empty() {
+        return Err(AppError::BadRequest("CallStatus missing".into()));
+    }
+    let applied = match (&state.dialer, &state.store) {
+        (Some(dialer), _) => dialer.on_status(&update).await?,
+        (None, Some(store)) => store.apply_status(&update).await?,
+        (None, None) => {
+            tracing::info!(call_sid = %update.call_sid, status = %update.status, "status callback (no store)");
+            return Ok(axum::http::StatusCode::NO_CONTENT);
+        }
+    };
+    tracing::info!(call_sid = %update.call_sid, status = %update.status, seq = update.sequence, ?applied, "status callback");
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// Form pairs in order, repeated keys kept (signatures cover every value).

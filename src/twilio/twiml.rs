@@ -33,6 +33,11 @@ pub fn escape_attr(value: &str) -> String {
     out
 }
 
+/// `<Response><Hangup/></Response>`: end the call (a fax line, a call we will not take).
+pub fn hangup() -> String {
+    r#"<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>"#.to_string()
+}
+
 /// `<Response><Connect><Stream url=..>` with `<Parameter>`s in the given order, optionally
 /// followed by `<Hangup/>` (which runs once we close the media WebSocket).
 pub fn connect_stream(

@@ -1,0 +1,330 @@
+//! The admin API (bearer token): campaigns, lead import, start/pause, calls with their
+//! transcripts, the do-not-call list, CSV export. Thin: the store and the dialer do the work.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::v1::check_bearer;
+use super::{AppError, AppState};
+use crate::dialer::Dialer;
+use crate::leads::{normalize_phone, ImportReport, RowError};
+use crate::store::{Campaign, CampaignSettings, CampaignState, LeadCounts, Store};
+
+fn store(state: &AppState) -> Result<&Store, AppError> {
+    state.store.as_ref().ok_or(AppError::NoStore)
+}
+
+fn dialer(state: &AppState) -> Result<&Dialer, AppError> {
+    state.dialer.as_ref().ok_or(AppError::NoDialer)
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
+    serde_json::from_slice(body).map_err(|e| AppError::BadRequest(format!("invalid JSON body: {e}")))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCampaign {
+    /// Letters, digits, `-` and `_` (it appears in URLs).
+    pub id: String,
+    pub name: String,
+    /// The script as TOML text; omitted: the shipped example campaign.
+    #[serde(default)]
+    pub script: Option<String>,
+    #[serde(default)]
+    pub settings: CampaignSettings,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CampaignView {
+    #[serde(flatten)]
+    pub campaign: Campaign,
+    pub leads: LeadCounts,
+}
+
+pub(super) async fn create_campaign(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<CampaignView>), AppError> {
+    check_bearer(&state, &headers)?;
+    let new: NewCampaign = json_body(&body)?;
+    let id_ok = !new.id.is_empty()
+        && new.id.len() <= 64
+        && new
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !id_ok {
+        return Err(AppError::BadRequest(
+            "id: 1-64 letters, digits, `-` or `_`".into(),
+        ));
+    }
+    let script = new
+        .script
+        .unwrap_or_else(|| crate::script::EXAMPLE_SCRIPT.to_string());
+    // Refuse a broken script or unlawful settings now, not at the first call.
+    let probe = Campaign {
+        id: new.id.clone(),
+        name: new.name.clone(),
+        script_toml: script.clone(),
+        settings: new.settings.clone(),
+        state: CampaignState::Draft,
+        created_at_ms: 0,
+    };
+    Dialer::check_campaign(&probe).map_err(AppError::BadRequest)?;
+    let store = store(&state)?;
+    let campaign = store
+        .create_campaign(&new.id, &new.name, &script, &new.settings)
+        .await?;
+    let leads = store.lead_counts(&campaign.id).await?;
+    Ok((StatusCode::CREATED, Json(CampaignView { campaign, leads })))
+}
+
+pub(super) async fn list_campaigns(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<CampaignView>>, AppError> {
+    check_bearer(&state, &headers)?;
+    let store = store(&state)?;
+    let mut out = Vec::new();
+    for campaign in store.campaigns().await? {
+        let leads = store.lead_counts(&campaign.id).await?;
+        out.push(CampaignView { campaign, leads });
+    }
+    Ok(Json(out))
+}
+
+pub(super) async fn get_campaign(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<CampaignView>, AppError> {
+    check_bearer(&state, &headers)?;
+    let store = store(&state)?;
+    let campaign = store.campaign(&id).await?;
+    let leads = store.lead_counts(&id).await?;
+    Ok(Json(CampaignView { campaign, leads }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImportResult {
+    pub imported: u64,
+    /// Phones already in the campaign.
+    pub duplicates: Vec<String>,
+    /// Rows that could not be imported, with the reason (good rows were still imported).
+    pub errors: Vec<RowError>,
+}
+
+/// Leads as CSV (`text/csv`) or a JSON array (`application/json`).
+pub(super) async fn import_leads(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<ImportResult>), AppError> {
+    check_bearer(&state, &headers)?;
+    let store = store(&state)?;
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    let parsed: ImportReport = if is_json {
+        crate::leads::parse_json(&body)
+    } else {
+        crate::leads::parse_csv(&body[..])
+    }
+    .map_err(|e| AppError::BadRequest(format!("leads file: {e}")))?;
+    let inserted = store.insert_leads(&id, &parsed.leads).await?;
+    Ok((
+        StatusCode::OK,
+        Json(ImportResult {
+            imported: inserted.inserted,
+            duplicates: inserted.duplicates,
+            errors: parsed.errors,
+        }),
+    ))
+}
+
+/// `start`, `pause`, `resume`, `stop`.
+pub(super) async fn campaign_action(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+) -> Result<Json<CampaignView>, AppError> {
+    check_bearer(&state, &headers)?;
+    let target = match action.as_str() {
+        "start" | "resume" => CampaignState::Running,
+        "pause" => CampaignState::Paused,
+        "stop" => CampaignState::Stopped,
+        other => {
+            return Err(AppError::NotFound(format!(
+                "action `{other}` (use start, pause, resume or stop)"
+            )))
+        }
+    };
+    dialer(&state)?.set_state(&id, target).await?;
+    let store = store(&state)?;
+    Ok(Json(CampaignView {
+        campaign: store.campaign(&id).await?,
+        leads: store.lead_counts(&id).await?,
+    }))
+}
+
+pub(super) async fn campaign_calls(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    check_bearer(&state, &headers)?;
+    let store = store(&state)?;
+    store.campaign(&id).await?;
+    Ok(Json(store.calls(&id).await?))
+}
+
+pub(super) async fn campaign_leads(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    check_bearer(&state, &headers)?;
+    let store = store(&state)?;
+    store.campaign(&id).await?;
+    Ok(Json(store.leads(&id).await?))
+}
+
+pub(super) async fn campaign_audit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    check_bearer(&state, &headers)?;
+    let store = store(&state)?;
+    store.campaign(&id).await?;
+    Ok(Json(store.audit_log(&id).await?))
+}
+
+/// One row per lead: its final state and outcome, its latest call and captured variables.
+pub(super) async fn export_csv(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    check_bearer(&state, &headers)?;
+    let store = store(&state)?;
+    store.campaign(&id).await?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "phone",
+        "name",
+        "state",
+        "outcome",
+        "attempts",
+        "last_call_sid",
+        "call_status",
+        "answered_by",
+        "duration_s",
+        "variables",
+    ];
+    let io = |e: csv::Error| AppError::Internal(format!("csv: {e}"));
+    w.write_record(header).map_err(io)?;
+    for lead in store.leads(&id).await? {
+        let call = store.latest_call_for_lead(lead.id).await?;
+        let vars = call
+            .as_ref()
+            .map(|c| {
+                c.variables
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default();
+        w.write_record([
+            lead.phone.as_str(),
+            lead.name.as_deref().unwrap_or(""),
+            lead.state.as_str(),
+            lead.outcome.as_deref().unwrap_or(""),
+            &lead.attempts.to_string(),
+            call.as_ref().map(|c| c.sid.as_str()).unwrap_or(""),
+            call.as_ref().map(|c| c.status.as_str()).unwrap_or(""),
+            call.as_ref()
+                .and_then(|c| c.answered_by.as_deref())
+                .unwrap_or(""),
+            &call
+                .as_ref()
+                .and_then(|c| c.duration_s)
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            &vars,
+        ])
+        .map_err(io)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| AppError::Internal(format!("csv: {e}")))?;
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], bytes))
+}
+
+/// A stored call: status history, transcript with per-turn latency, outcome, variables.
+pub(super) async fn call_record(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(sid): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    check_bearer(&state, &headers)?;
+    Ok(Json(store(&state)?.call_detail(&sid).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewDnc {
+    pub phone: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+pub(super) async fn dnc_list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, AppError> {
+    check_bearer(&state, &headers)?;
+    Ok(Json(store(&state)?.dnc_list().await?))
+}
+
+pub(super) async fn dnc_add(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<impl IntoResponse, AppError> {
+    check_bearer(&state, &headers)?;
+    let new: NewDnc = json_body(&body)?;
+    let phone =
+        normalize_phone(&new.phone).map_err(|e| AppError::BadRequest(format!("phone: {e}")))?;
+    let store = store(&state)?;
+    store
+        .add_dnc(
+            &phone,
+            new.reason.as_deref().unwrap_or("added by an operator"),
+            "api",
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(store.dnc_entry(&phone).await?)))
+}
+
+pub(super) async fn dnc_remove(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(phone): Path<String>,
+) -> Result<StatusCode, AppError> {
+    check_bearer(&state, &headers)?;
+    let phone = normalize_phone(&phone).map_err(|e| AppError::BadRequest(format!("phone: {e}")))?;
+    if store(&state)?.remove_dnc(&phone).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::NotFound(format!("{phone} on the do-not-call list")))
+    }
+}
