@@ -201,6 +201,16 @@ pub async fn run_agent(
         }
     }
     agent.reconcile();
+    // The caller hung up (or the stream dropped) before the script reached an end node: the
+    // script records how far it got instead of leaving the call without an outcome.
+    if let Some(runner) = script.as_mut() {
+        if runner.outcome().is_none() {
+            runner.event(Event::HangUp).await;
+            if let Some(outcome) = runner.outcome() {
+                agent.deps.registry.set_outcome(&agent.call_sid, outcome);
+            }
+        }
+    }
 }
 
 impl Agent {

@@ -123,6 +123,20 @@ pub fn by_rules(script: &Script, node: &str, text: &str) -> Option<String> {
     if let Some((_, name)) = best {
         return Some(name.to_string());
     }
+    // A number at a node that asks for one ("about $200 a month") is the answer: the intent
+    // whose examples are numbers, when exactly one intent has such examples.
+    let asks_number = node.capture.values().any(|t| matches!(t, VarType::Number));
+    if asks_number && has_number(&t) {
+        let numeric: Vec<&str> = node
+            .intents
+            .iter()
+            .filter(|i| i.examples.iter().any(|e| has_number(&normalize(e))))
+            .map(|i| i.name.as_str())
+            .collect();
+        if let [only] = numeric[..] {
+            return Some(only.to_string());
+        }
+    }
     // Near matches: most content words of an example appear in the answer
     // ("we own the house" ~ "Yes, we own our house").
     let words: Vec<&str> = t
@@ -297,6 +311,11 @@ pub fn extract_by_rules(
     out
 }
 
+/// Digits or a spelled number in normalized text.
+fn has_number(words: &str) -> bool {
+    words.chars().any(|c| c.is_ascii_digit()) || spelled_number(words).is_some()
+}
+
 /// "two hundred" -> 200, "ninety five" -> 95 (enough for bills spoken as words).
 fn spelled_number(words: &str) -> Option<u32> {
     let unit = |w: &str| -> Option<u32> {
@@ -384,6 +403,11 @@ mod tests {
             None
         );
         assert_eq!(by_rules(&s, "bill", "").as_deref(), Some("unclear"));
+        // A number where one is asked for, however it is written.
+        assert_eq!(by_rules(&s, "bill", "about $200 a month.").as_deref(), Some("amount"));
+        assert_eq!(by_rules(&s, "bill", "Hmm, maybe three hundred?").as_deref(), Some("amount"));
+        // A number elsewhere does not answer the node.
+        assert_eq!(by_rules(&s, "homeowner", "We have 2 kids").as_deref(), None);
     }
 
     #[test]

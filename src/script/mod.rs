@@ -14,6 +14,7 @@
 pub const EXAMPLE_SCRIPT: &str = include_str!("../../scripts/campaigns/solar.toml");
 
 pub mod classify;
+pub mod context;
 pub mod format;
 pub mod machine;
 pub mod runner;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::classify::{self, Classified};
+use super::context::{approx_tokens, Context, Role};
 use super::format::Script;
 use super::machine::{step, Action, CallState, Event};
 use crate::call::clauses::{ends_sentence, ClauseSplitter};
@@ -19,7 +20,13 @@ pub struct ScriptRunner {
     pub state: CallState,
     llm: Arc<dyn LanguageModel>,
     conversation_id: String,
+    /// What was said so far, within a token budget, for generated lines.
+    context: Context,
 }
+
+/// Tokens of history (plus system message and task) a generated line may see: small models
+/// lose the thread in long prompts, and a short prompt keeps the first token fast.
+pub const DEFAULT_CONTEXT_BUDGET: usize = 384;
 
 /// One turn as `chat` shows it.
 #[derive(Debug, Clone)]
@@ -37,7 +44,14 @@ impl ScriptRunner {
             state: CallState::default(),
             llm,
             conversation_id: conversation_id.to_string(),
+            context: Context::new(DEFAULT_CONTEXT_BUDGET),
         }
+    }
+
+    /// Sets the history budget (tokens) of generated lines.
+    pub fn with_context_budget(mut self, tokens: usize) -> Self {
+        self.context = Context::new(tokens);
+        self
     }
 
     pub fn outcome(&self) -> Option<&str> {
@@ -60,6 +74,7 @@ impl ScriptRunner {
     pub async fn caller(&mut self, text: &str) -> TurnReport {
         let node = self.state.node.clone();
         let classified = self.classify(&node, text).await;
+        self.context.push(Role::Caller, text);
         let event = Event::Utterance {
             intent: classified.intent.clone(),
             text: text.to_string(),
@@ -96,36 +111,29 @@ impl ScriptRunner {
         c
     }
 
-    /// Turns `Generate` actions into one spoken sentence each (persona, goal and captured
-    /// variables in the system message; a token and sentence limit).
-    async fn realize(&self, actions: Vec<Action>) -> Vec<Action> {
+    /// Turns `Generate` actions into one spoken sentence each: persona first, the call's history
+    /// within the token budget ([`Context`]), then goal and captured variables; a token and
+    /// sentence limit.
+    async fn realize(&mut self, actions: Vec<Action>) -> Vec<Action> {
         let mut out = Vec::new();
         for action in actions {
             match action {
                 Action::Generate { instruction, goal } => {
                     let s = &self.script;
-                    let vars: Vec<String> = self
-                        .state
-                        .vars
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect();
+                    // Stable first (persona), changing last (goal, variables): KV reuse.
                     let system = format!(
-                        "You are {}, a polite phone assistant for {}. Goal: {goal}. Known: {}. Speak one short sentence, no lists.",
-                        s.persona,
-                        s.company,
-                        if vars.is_empty() { "nothing yet".into() } else { vars.join(", ") }
+                        "You are {}, a polite phone assistant for {}. You are on a phone call: speak one short sentence, no lists.",
+                        s.persona, s.company
                     );
-                    let text = self
-                        .complete(
-                            vec![
-                                ChatMessage::new("system", system),
-                                ChatMessage::new("user", instruction),
-                            ],
-                            None,
-                            40,
-                        )
-                        .await;
+                    let messages = self.context.messages(
+                        &system,
+                        &self.state.vars,
+                        &goal,
+                        &instruction,
+                        &approx_tokens,
+                    );
+                    let text = self.complete(messages, None, 40).await;
+                    let text = strip_preamble(&text);
                     let mut splitter = ClauseSplitter::new();
                     let mut sentence = String::new();
                     for clause in splitter.push(&text).into_iter().chain(splitter.finish()) {
@@ -145,6 +153,11 @@ impl ScriptRunner {
                     }
                 }
                 other => out.push(other),
+            }
+        }
+        for action in &out {
+            if let Action::Say { text, .. } = action {
+                self.context.push(Role::Agent, text);
             }
         }
         out
@@ -229,6 +242,63 @@ pub fn describe(report: &TurnReport) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::engine::StopReason;
+
+    /// Records every request; answers generation with a fixed line.
+    struct RecordingLlm(Mutex<Vec<GenerateRequest>>);
+
+    impl LanguageModel for RecordingLlm {
+        fn generate(&self, request: GenerateRequest) -> tokio::sync::mpsc::Receiver<LlmEvent> {
+            let (tx, rx) = tokio::sync::mpsc::channel(4);
+            let reply = if request.grammar.is_some() {
+                r#"{"intent":"unclear"}"#
+            } else {
+                "Solar could cut that bill a lot."
+            };
+            self.0.lock().unwrap().push(request);
+            tokio::spawn(async move {
+                let _ = tx.send(LlmEvent::Token(reply.into())).await;
+                let _ = tx
+                    .send(LlmEvent::Done {
+                        prompt_evaluated: 0,
+                        prompt_cached: 0,
+                        generated: 1,
+                        stop: StopReason::EndOfTurn,
+                    })
+                    .await;
+            });
+            rx
+        }
+        fn end_conversation(&self, _: &str) {}
+    }
+
+    #[tokio::test]
+    async fn generated_lines_see_history_within_the_token_budget() {
+        let script = Arc::new(Script::from_toml("solar.toml", crate::script::EXAMPLE_SCRIPT).unwrap());
+        let llm = Arc::new(RecordingLlm(Mutex::new(Vec::new())));
+        let budget = 160;
+        let mut runner = ScriptRunner::new(script, llm.clone(), "t").with_context_budget(budget);
+        runner.event(Event::Started).await;
+        runner.caller("Yes, go ahead.").await;
+        runner.caller("About two hundred dollars a month.").await;
+        let report = runner.caller("Yes, we own the house.").await;
+        assert!(report.actions.iter().any(|a| matches!(a, Action::Say { text, .. } if text.starts_with("Solar could"))), "{report:?}");
+        let requests = llm.0.lock().unwrap();
+        let gen = requests.iter().rfind(|r| r.grammar.is_none()).expect("a generated line");
+        let m = &gen.messages;
+        let used: usize = m.iter().map(|x| approx_tokens(&x.content)).sum();
+        assert!(used <= budget, "{used} > {budget}: {m:?}");
+        assert!(m[0].content.contains("phone assistant"), "{m:?}");
+        let last = &m.last().unwrap().content;
+        assert!(last.contains("monthly_bill=200"), "{last}");
+        // The newest caller line is verbatim; the long disclosure at the start did not fit.
+        assert!(m.iter().any(|x| x.content == "Yes, we own the house."), "{m:?}");
+        assert!(!m.iter().any(|x| x.content.contains("may be recorded")), "{m:?}");
+    }
+
     #[test]
     fn preambles_and_quotes_are_dropped() {
         assert_eq!(

@@ -30,6 +30,8 @@ const MAX_ERROR_MESSAGE: usize = 512;
 const CREATED_SLACK_SECS: i64 = 2;
 /// Twilio's "call not found / already gone" error code.
 const CODE_NOT_FOUND: u32 = 20404;
+/// "Call is not in-progress. Cannot redirect / update": it ended on its own meanwhile.
+const CODE_NOT_IN_PROGRESS: u32 = 21220;
 /// Twilio's "too many requests" error code.
 const CODE_TOO_MANY_REQUESTS: u32 = 20429;
 
@@ -578,7 +580,8 @@ impl TwilioClient {
         Ok(joined)
     }
 
-    /// `POST Calls/{sid}.json` `Status=completed`. Twilio error 20404 (call already gone) -> `Ok`.
+    /// `POST Calls/{sid}.json` `Status=completed`. Twilio errors 20404 (call already gone) and
+    /// 21220 (no longer in progress) -> `Ok`.
     pub async fn hang_up(&self, sid: &str) -> Result<(), TwilioError> {
         self.set_status("hang_up", sid, "completed").await
     }
@@ -601,7 +604,8 @@ impl TwilioClient {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if e.code() == Some(CODE_NOT_FOUND) => Ok(()),
+            // Already over (gone, or ended by the callee first): what we wanted.
+            Err(e) if matches!(e.code(), Some(CODE_NOT_FOUND | CODE_NOT_IN_PROGRESS)) => Ok(()),
             Err(e) => Err(e),
         }
     }

@@ -1,0 +1,222 @@
+//! The conversation context the LLM sees when it phrases a line: a token budget over the call's
+//! history. The persona/rules system message and the captured variables are always kept; the
+//! newest turns are kept verbatim as far as the budget allows; older turns are folded into a
+//! one-line summary of what the caller said (or dropped when even that does not fit).
+//!
+//! The stable part comes first (system message, then history oldest to newest) and the part
+//! that changes every turn last (goal, known variables, instruction), so llama.cpp's KV cache
+//! reuses the whole prefix from one turn to the next. Turns leave the window in blocks of
+//! several, not one per turn, so the prefix changes (and is re-evaluated) rarely.
+//!
+//! Pure: the token counter is a parameter (the real tokenizer, or [`approx_tokens`]).
+
+use std::collections::BTreeMap;
+
+use crate::engine::ChatMessage;
+
+/// A rough token count (about 4 characters per token for English, rounded up, plus a small
+/// per-message overhead for the chat template): used where the real tokenizer is not at hand.
+pub fn approx_tokens(text: &str) -> usize {
+    text.chars().count().div_ceil(4) + 4
+}
+
+/// Who said a history line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Agent,
+    Caller,
+}
+
+/// The call's history and budget.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// Every line of the call, oldest first (the full transcript lives in the store).
+    lines: Vec<(Role, String)>,
+    /// Lines before this index are outside the verbatim window.
+    window_start: usize,
+    budget_tokens: usize,
+    /// How many lines leave the window at once when it overflows.
+    evict_block: usize,
+}
+
+impl Context {
+    pub fn new(budget_tokens: usize) -> Self {
+        Self {
+            lines: Vec::new(),
+            window_start: 0,
+            budget_tokens,
+            evict_block: 4,
+        }
+    }
+
+    pub fn push(&mut self, role: Role, text: &str) {
+        let text = text.trim();
+        if !text.is_empty() {
+            self.lines.push((role, text.to_string()));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Builds the messages for one generated line within the budget. `system` (persona, rules)
+    /// and `vars` are always included; `task` is the node's goal and instruction.
+    pub fn messages(
+        &mut self,
+        system: &str,
+        vars: &BTreeMap<String, String>,
+        goal: &str,
+        instruction: &str,
+        count: &dyn Fn(&str) -> usize,
+    ) -> Vec<ChatMessage> {
+        let known = if vars.is_empty() {
+            "nothing yet".to_string()
+        } else {
+            vars.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let tail = format!(
+            "Goal now: {}. Known about the caller: {known}. {instruction}",
+            goal.trim_end_matches('.')
+        );
+        let fixed = count(system) + count(&tail);
+        // Slide the window forward, a block at a time, until summary + window fit.
+        loop {
+            let summary = self.summary(count);
+            let used = fixed
+                + summary.as_deref().map(count).unwrap_or(0)
+                + self.lines[self.window_start..]
+                    .iter()
+                    .map(|(_, t)| count(t))
+                    .sum::<usize>();
+            if used <= self.budget_tokens || self.window_start >= self.lines.len() {
+                break;
+            }
+            // Evict a block, but keep the newest line while it alone might still fit.
+            let newest = self.lines.len() - 1;
+            self.window_start = if self.window_start < newest {
+                (self.window_start + self.evict_block).min(newest)
+            } else {
+                self.lines.len()
+            };
+        }
+        let mut out = vec![ChatMessage::new("system", system.to_string())];
+        if let Some(summary) = self.summary(count) {
+            out.push(ChatMessage::new("system", summary));
+        }
+        for (role, text) in &self.lines[self.window_start..] {
+            let role = match role {
+                Role::Agent => "assistant",
+                Role::Caller => "user",
+            };
+            out.push(ChatMessage::new(role, text.clone()));
+        }
+        out.push(ChatMessage::new("user", tail));
+        out
+    }
+
+    /// What the caller said before the window, newest kept when it is long (the agent's own
+    /// lines are the script's and can be re-derived from the node; the caller's cannot).
+    fn summary(&self, count: &dyn Fn(&str) -> usize) -> Option<String> {
+        if self.window_start == 0 {
+            return None;
+        }
+        let said: Vec<&str> = self.lines[..self.window_start]
+            .iter()
+            .filter(|(r, _)| *r == Role::Caller)
+            .map(|(_, t)| t.as_str())
+            .collect();
+        if said.is_empty() {
+            return None;
+        }
+        // At most a quarter of the budget for the summary: newest caller lines first.
+        let cap = self.budget_tokens / 4;
+        let mut kept: Vec<&str> = Vec::new();
+        for s in said.iter().rev() {
+            let candidate = format!("Earlier the caller said: \"{}\"", {
+                let mut k = kept.clone();
+                k.insert(0, s);
+                k.join("\" / \"")
+            });
+            if count(&candidate) > cap {
+                break;
+            }
+            kept.insert(0, s);
+        }
+        (!kept.is_empty())
+            .then(|| format!("Earlier the caller said: \"{}\"", kept.join("\" / \"")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> usize {
+        s.split_whitespace().count()
+    }
+
+    fn vars() -> BTreeMap<String, String> {
+        BTreeMap::from([("monthly_bill".to_string(), "200".to_string())])
+    }
+
+    #[test]
+    fn short_calls_keep_everything_in_order() {
+        let mut c = Context::new(1000);
+        c.push(Role::Agent, "Hello, is now a good time?");
+        c.push(Role::Caller, "Yes.");
+        let m = c.messages("You are Nova.", &vars(), "ask the bill", "Ask.", &words);
+        let roles: Vec<&str> = m.iter().map(|m| m.role.as_str()).collect();
+        assert_eq!(roles, vec!["system", "assistant", "user", "user"]);
+        assert!(m[3].content.contains("monthly_bill=200"));
+        assert!(m[3].content.contains("ask the bill"));
+    }
+
+    #[test]
+    fn long_calls_stay_within_budget_and_keep_system_vars_and_newest_turns() {
+        let mut c = Context::new(60);
+        for i in 0..40 {
+            c.push(Role::Agent, &format!("agent line number {i} here"));
+            c.push(Role::Caller, &format!("caller line number {i} here"));
+        }
+        let m = c.messages("You are Nova from Sunrise Solar.", &vars(), "book", "Ask a time.", &words);
+        let total: usize = m.iter().map(|m| words(&m.content)).sum();
+        assert!(total <= 60, "{total} words: {m:?}");
+        assert_eq!(m[0].content, "You are Nova from Sunrise Solar.");
+        assert!(m.last().unwrap().content.contains("monthly_bill=200"));
+        // The newest turn is there verbatim, the oldest is not.
+        assert!(m.iter().any(|x| x.content == "caller line number 39 here"));
+        assert!(!m.iter().any(|x| x.content.contains("line number 0 ")));
+        // Older caller words survive in the summary.
+        assert!(m[1].role == "system" && m[1].content.starts_with("Earlier the caller said"), "{m:?}");
+    }
+
+    #[test]
+    fn the_prefix_is_stable_between_evictions() {
+        // KV reuse: adding a turn that fits must not change the earlier messages.
+        let mut c = Context::new(80);
+        for i in 0..10 {
+            c.push(Role::Caller, &format!("caller {i}"));
+        }
+        let a = c.messages("sys", &vars(), "g", "i", &words);
+        c.push(Role::Agent, "a reply");
+        let b = c.messages("sys", &vars(), "g", "i", &words);
+        assert_eq!(a[..a.len() - 1], b[..a.len() - 1]);
+    }
+
+    #[test]
+    fn a_budget_too_small_for_history_still_keeps_system_and_task() {
+        let mut c = Context::new(5);
+        c.push(Role::Caller, "a long line that cannot fit in such a tiny budget at all");
+        let m = c.messages("sys", &vars(), "g", "i", &words);
+        assert_eq!(m.first().unwrap().content, "sys");
+        assert!(m.last().unwrap().content.contains("monthly_bill"));
+    }
+}
