@@ -6,16 +6,16 @@ use std::time::Instant;
 
 use crate::call::registry::CallRegistry;
 use crate::call::session::SessionDeps;
-use crate::dialer::{Dialer, DialerOptions};
-use crate::script::ScriptBook;
-use crate::store::{Store, StoreError};
-use crate::twilio::rest::TwilioClient;
 use crate::config::Config;
+use crate::dialer::{Dialer, DialerOptions};
 use crate::engine::llama::LlamaEngine;
 use crate::engine::piper::PiperEngine;
 use crate::engine::whisper::WhisperEngine;
 use crate::engine::EngineError;
 use crate::http::AppState;
+use crate::script::ScriptBook;
+use crate::store::{Store, StoreError};
+use crate::twilio::rest::TwilioClient;
 
 /// The three real engines, loaded.
 #[derive(Clone)]
@@ -93,6 +93,15 @@ pub enum StartError {
 /// The whole appliance: store (calls, turns, outcomes, do-not-call), and the dialer when Twilio
 /// credentials are configured. Leads left mid-dial by a crash are settled before serving.
 pub async fn appliance(config: Config, engines: &Engines) -> Result<AppState, StartError> {
+    appliance_with(config, engines, chrono::Duration::zero()).await
+}
+
+/// [`appliance`] with the calling-hours clock shifted (rehearsals only).
+pub async fn appliance_with(
+    config: Config,
+    engines: &Engines,
+    calling_hours_offset: chrono::Duration,
+) -> Result<AppState, StartError> {
     let store = Store::connect(&config.store_url).await?;
     let registry = CallRegistry::with_sink(crate::store::spawn_sink(store.clone()));
     let twilio = config.secrets.twilio_client(&config.twilio).transpose()?;
@@ -106,15 +115,24 @@ pub async fn appliance(config: Config, engines: &Engines) -> Result<AppState, St
                 public_url: public_url.clone(),
                 worker_id: config.twilio.worker_id.clone(),
                 idle_poll: std::time::Duration::from_millis(500),
+                calling_hours_offset,
             },
         )),
         (Some(_), None) => return Err(StartError::NoPublicUrl),
         (None, _) => {
-            tracing::warn!("no Twilio credentials (TWILIO_ACCOUNT_SID + TWILIO_AUTH_TOKEN): dialing is off");
+            tracing::warn!(
+                "no Twilio credentials (TWILIO_ACCOUNT_SID + TWILIO_AUTH_TOKEN): dialing is off"
+            );
             None
         }
     };
-    let mut state = state_with(config, engines, registry, twilio, Some((store, dialer.clone())));
+    let mut state = state_with(
+        config,
+        engines,
+        registry,
+        twilio,
+        Some((store, dialer.clone())),
+    );
     if let Some(dialer) = &dialer {
         // The dialer and the sessions must share one script book.
         state.session.scripts = dialer.scripts().clone();

@@ -256,7 +256,10 @@ impl std::fmt::Debug for Secrets {
         f.debug_struct("Secrets")
             .field("api_token", &shown(&self.api_token))
             .field("twilio_auth_token", &shown(&self.twilio_auth_token))
-            .field("twilio_api_key", &shown(&self.twilio_api_key.as_ref().map(|k| k.0.clone())))
+            .field(
+                "twilio_api_key",
+                &shown(&self.twilio_api_key.as_ref().map(|k| k.0.clone())),
+            )
             .field("database_url", &shown(&self.database_url))
             .finish()
     }
@@ -517,7 +520,10 @@ impl RawConfig {
             }),
         };
         if !(twilio.base_url.starts_with("https://") || twilio.base_url.starts_with("http://")) {
-            return Err(invalid("twilio.base_url", "must start with https:// or http://"));
+            return Err(invalid(
+                "twilio.base_url",
+                "must start with https:// or http://",
+            ));
         }
         if let Some(sid) = &twilio.account_sid {
             if !(sid.len() == 34 && sid.starts_with("AC")) {

@@ -57,21 +57,66 @@ enum Command {
     Campaign {
         #[command(subcommand)]
         action: CampaignCmd,
-        #[arg(long, env = "TELEMARKETER_SERVER", default_value = "http://127.0.0.1:8080")]
+        #[arg(
+            long,
+            env = "TELEMARKETER_SERVER",
+            default_value = "http://127.0.0.1:8080"
+        )]
         server: String,
     },
     /// Manage the do-not-call list of a running server.
     Dnc {
         #[command(subcommand)]
         action: DncCmd,
-        #[arg(long, env = "TELEMARKETER_SERVER", default_value = "http://127.0.0.1:8080")]
+        #[arg(
+            long,
+            env = "TELEMARKETER_SERVER",
+            default_value = "http://127.0.0.1:8080"
+        )]
         server: String,
     },
     /// Fetch one call's record: status history, transcript with per-stage latency, outcome.
     Call {
         sid: String,
-        #[arg(long, env = "TELEMARKETER_SERVER", default_value = "http://127.0.0.1:8080")]
+        #[arg(
+            long,
+            env = "TELEMARKETER_SERVER",
+            default_value = "http://127.0.0.1:8080"
+        )]
         server: String,
+    },
+    /// Run a whole campaign offline: the dialer, the store (SQLite), the conversation engine and
+    /// a local Twilio emulator whose callers follow a scenario. Prints every lead's fate, the
+    /// audit trail and each conversation. Defaults: the shipped solar campaign, its six leads
+    /// and its rehearsal scenario.
+    Rehearse {
+        /// Leads (CSV); default scripts/campaigns/solar-leads.csv.
+        #[arg(long)]
+        leads: Option<PathBuf>,
+        /// Who answers which number; default scripts/campaigns/solar-rehearsal.toml.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Campaign script; default the shipped example.
+        #[arg(long)]
+        script: Option<PathBuf>,
+        /// Database to write the campaign into.
+        #[arg(long, default_value = "sqlite://rehearsal.db")]
+        store: String,
+        /// Use the real clock for calling hours (default: pretend it is 10:00 in Los Angeles,
+        /// so the rehearsal shows calls at any hour).
+        #[arg(long)]
+        real_clock: bool,
+    },
+    /// A local Twilio for rehearsing campaigns offline: REST `Calls.json`, signed status and AMD
+    /// callbacks, TwiML fetch, Media Streams with synthetic callers (point `twilio.base_url` at
+    /// it). Account and token from TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN.
+    Emulator {
+        #[arg(long, default_value = "127.0.0.1:3999")]
+        listen: std::net::SocketAddr,
+        /// Who answers which number (TOML, see src/emulator/scenario.rs); default: everyone
+        /// answers, listens and hangs up.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
     },
     /// Run N simulated calls at once against an in-process server; report latency percentiles,
     /// late frames (pacing jitter), CPU and memory per call.
@@ -99,19 +144,38 @@ enum CampaignCmd {
         settings: Option<PathBuf>,
     },
     /// Import leads from a CSV (or .json) file; bad rows are listed with their reason.
-    Import { id: String, file: PathBuf },
-    Start { id: String },
-    Pause { id: String },
-    Resume { id: String },
-    Stop { id: String },
+    Import {
+        id: String,
+        file: PathBuf,
+    },
+    Start {
+        id: String,
+    },
+    Pause {
+        id: String,
+    },
+    Resume {
+        id: String,
+    },
+    Stop {
+        id: String,
+    },
     /// Campaign state and lead counts.
-    Show { id: String },
+    Show {
+        id: String,
+    },
     List,
     /// Calls with status, answered_by and outcome.
-    Calls { id: String },
-    Leads { id: String },
+    Calls {
+        id: String,
+    },
+    Leads {
+        id: String,
+    },
     /// Every dial decision and why (do-not-call, consent, calling hours, retries).
-    Audit { id: String },
+    Audit {
+        id: String,
+    },
     /// Results as CSV, one row per lead.
     Export {
         id: String,
@@ -137,7 +201,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,llama_cpp_2=warn,whisper_rs=warn".into()),
+                .unwrap_or_else(|_| "info,llama_cpp_2=warn,whisper_rs=warn,ort=warn".into()),
         )
         .init();
     let cli = Cli::parse();
@@ -157,10 +221,25 @@ fn main() -> anyhow::Result<()> {
         Command::Loadtest { calls, turns } => runtime.block_on(loadtest(config, calls, turns)),
         Command::Chat { script } => runtime.block_on(chat(config, script)),
         Command::Campaign { action, server } => runtime.block_on(campaign_cmd(&server, action)),
+        Command::Rehearse {
+            leads,
+            scenario,
+            script,
+            store,
+            real_clock,
+        } => runtime.block_on(rehearse(config, leads, scenario, script, store, real_clock)),
+        Command::Emulator { listen, scenario } => {
+            runtime.block_on(emulator(config, listen, scenario))
+        }
         Command::Dnc { action, server } => runtime.block_on(dnc_cmd(&server, action)),
         Command::Call { sid, server } => runtime.block_on(async move {
-            let v = admin_api(&server, reqwest::Method::GET, &format!("/v1/calls/{sid}/record"), None)
-                .await?;
+            let v = admin_api(
+                &server,
+                reqwest::Method::GET,
+                &format!("/v1/calls/{sid}/record"),
+                None,
+            )
+            .await?;
             println!("{}", serde_json::to_string_pretty(&v)?);
             Ok(())
         }),
@@ -620,7 +699,10 @@ async fn campaign_cmd(server: &str, action: CampaignCmd) -> anyhow::Result<()> {
             settings,
         } => {
             let script = script
-                .map(|p| std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display())))
+                .map(|p| {
+                    std::fs::read_to_string(&p)
+                        .with_context(|| format!("cannot read {}", p.display()))
+                })
                 .transpose()?;
             let settings: serde_json::Value = match settings {
                 Some(p) => serde_json::from_str(
@@ -630,7 +712,8 @@ async fn campaign_cmd(server: &str, action: CampaignCmd) -> anyhow::Result<()> {
                 .with_context(|| format!("{} is not JSON", p.display()))?,
                 None => serde_json::json!({}),
             };
-            let body = serde_json::json!({"id": id, "name": name, "script": script, "settings": settings});
+            let body =
+                serde_json::json!({"id": id, "name": name, "script": script, "settings": settings});
             admin_api(
                 server,
                 Method::POST,
@@ -640,14 +723,20 @@ async fn campaign_cmd(server: &str, action: CampaignCmd) -> anyhow::Result<()> {
             .await?
         }
         CampaignCmd::Import { id, file } => {
-            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let kind = if file.extension().is_some_and(|e| e == "json") {
                 "application/json"
             } else {
                 "text/csv"
             };
-            admin_api(server, Method::POST, &format!("/v1/campaigns/{id}/leads"), Some((bytes, kind)))
-                .await?
+            admin_api(
+                server,
+                Method::POST,
+                &format!("/v1/campaigns/{id}/leads"),
+                Some((bytes, kind)),
+            )
+            .await?
         }
         CampaignCmd::Start { id } => post(format!("/v1/campaigns/{id}/start")).await?,
         CampaignCmd::Pause { id } => post(format!("/v1/campaigns/{id}/pause")).await?,
@@ -662,7 +751,8 @@ async fn campaign_cmd(server: &str, action: CampaignCmd) -> anyhow::Result<()> {
             let csv = get(format!("/v1/campaigns/{id}/export.csv")).await?;
             let text = csv.as_str().unwrap_or_default().to_string();
             match output {
-                Some(p) => std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))?,
+                Some(p) => std::fs::write(&p, text)
+                    .with_context(|| format!("cannot write {}", p.display()))?,
                 None => print!("{text}"),
             }
             return Ok(());
@@ -677,8 +767,13 @@ async fn dnc_cmd(server: &str, action: DncCmd) -> anyhow::Result<()> {
     let value = match action {
         DncCmd::Add { phone, reason } => {
             let body = serde_json::json!({"phone": phone, "reason": reason});
-            admin_api(server, Method::POST, "/v1/dnc", Some((body.to_string().into_bytes(), "application/json")))
-                .await?
+            admin_api(
+                server,
+                Method::POST,
+                "/v1/dnc",
+                Some((body.to_string().into_bytes(), "application/json")),
+            )
+            .await?
         }
         DncCmd::Remove { phone } => {
             let path: String = url::form_urlencoded::byte_serialize(phone.as_bytes()).collect();
@@ -687,5 +782,200 @@ async fn dnc_cmd(server: &str, action: DncCmd) -> anyhow::Result<()> {
         DncCmd::List => admin_api(server, Method::GET, "/v1/dnc", None).await?,
     };
     println!("{}", serde_json::to_string_pretty(&value)?);
+    Ok(())
+}
+
+async fn emulator(
+    config: Config,
+    listen: std::net::SocketAddr,
+    scenario: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    use telemarketer::emulator::{scenario::Scenario, EmulatorConfig, RunningEmulator};
+    let scenario = match scenario {
+        Some(p) => {
+            let text = std::fs::read_to_string(&p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            Scenario::from_toml(&p.display().to_string(), &text)?
+        }
+        None => Scenario::quiet(),
+    };
+    let account = std::env::var("TWILIO_ACCOUNT_SID").context("set TWILIO_ACCOUNT_SID")?;
+    let token = std::env::var("TWILIO_AUTH_TOKEN").context("set TWILIO_AUTH_TOKEN")?;
+    let mut em = EmulatorConfig::new(account, token);
+    em.ring = scenario.ring;
+    em.default_persona = scenario.default_persona.clone();
+    em.personas = scenario.personas.clone();
+    if scenario.needs_voice() {
+        let tts = telemarketer::engine::piper::PiperEngine::load(&config.tts)
+            .context("the scenario's callers speak: cannot load the TTS model")?;
+        em.tts = Some(Arc::new(tts));
+    }
+    let running = RunningEmulator::start(em, listen).await?;
+    println!("Twilio emulator at {}", running.base_url());
+    tracing::info!(url = %running.base_url(), "emulator listening; Ctrl-C stops it");
+    tokio::signal::ctrl_c().await?;
+    running.shutdown();
+    Ok(())
+}
+
+const EXAMPLE_LEADS: &str = include_str!("../scripts/campaigns/solar-leads.csv");
+const EXAMPLE_SCENARIO: &str = include_str!("../scripts/campaigns/solar-rehearsal.toml");
+
+async fn rehearse(
+    mut config: Config,
+    leads: Option<PathBuf>,
+    scenario: Option<PathBuf>,
+    script: Option<PathBuf>,
+    store_url: String,
+    real_clock: bool,
+) -> anyhow::Result<()> {
+    use telemarketer::emulator::{scenario::Scenario, EmulatorConfig, RunningEmulator};
+    use telemarketer::store::CampaignSettings;
+    let read = |p: &PathBuf| {
+        std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+    };
+    let leads_csv = leads
+        .as_ref()
+        .map(read)
+        .transpose()?
+        .unwrap_or_else(|| EXAMPLE_LEADS.into());
+    let scenario = match &scenario {
+        Some(p) => Scenario::from_toml(&p.display().to_string(), &read(p)?)?,
+        None => Scenario::from_toml("solar-rehearsal.toml", EXAMPLE_SCENARIO)?,
+    };
+    let script_toml = script
+        .as_ref()
+        .map(read)
+        .transpose()?
+        .unwrap_or_else(|| telemarketer::script::EXAMPLE_SCRIPT.to_string());
+
+    // A private Twilio: its own account and token, nothing real is reachable or used.
+    let hex = || uuid::Uuid::new_v4().simple().to_string();
+    let account = format!("AC{}", hex());
+    let token = hex();
+    let engines = Engines::load(&config).context("cannot load the models")?;
+    let mut em = EmulatorConfig::new(account.clone(), token.clone());
+    em.ring = scenario.ring;
+    em.default_persona = scenario.default_persona.clone();
+    em.personas = scenario.personas.clone();
+    em.tts = Some(Arc::new(engines.tts.clone()));
+    let emulator = RunningEmulator::start(em, "127.0.0.1:0".parse()?).await?;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    config.public_url = Some(format!("http://{addr}"));
+    config.twilio.base_url = emulator.base_url();
+    config.store_url = store_url.clone();
+    config.secrets.twilio_account_sid = Some(account);
+    config.secrets.twilio_auth_token = Some(token);
+    config.secrets.twilio_api_key = None;
+    config.allow_unsigned_webhooks = false;
+
+    let offset = if real_clock {
+        chrono::Duration::zero()
+    } else {
+        use chrono::TimeZone;
+        let la = chrono_tz::America::Los_Angeles;
+        let now = chrono::Utc::now();
+        let ten = now
+            .with_timezone(&la)
+            .date_naive()
+            .and_hms_opt(10, 0, 0)
+            .context("clock")?;
+        la.from_local_datetime(&ten)
+            .earliest()
+            .context("clock")?
+            .with_timezone(&chrono::Utc)
+            - now
+    };
+    let state = app::appliance_with(config, &engines, offset).await?;
+    let store = state.store.clone().context("no store")?;
+    let dialer = state.dialer.clone().context("no dialer")?;
+    tokio::spawn(app::serve(listener, state, std::future::pending()));
+
+    let id = format!("rehearsal-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"));
+    let settings = CampaignSettings {
+        from_number: "+15005550006".into(),
+        max_concurrent: 2,
+        retry_delays_s: vec![5],
+        max_attempts: 2,
+        ..Default::default()
+    };
+    store
+        .create_campaign(&id, "Rehearsal", &script_toml, &settings)
+        .await?;
+    let parsed = telemarketer::leads::parse_csv(leads_csv.as_bytes())?;
+    for e in &parsed.errors {
+        println!("leads row {}: {}", e.row, e.reason);
+    }
+    let inserted = store.insert_leads(&id, &parsed.leads).await?;
+    println!(
+        "campaign {id}: {} leads imported ({} rows refused); dialing through the emulator at {}",
+        inserted.inserted,
+        parsed.errors.len(),
+        emulator.base_url()
+    );
+    dialer.start(&id).await?;
+    let started = std::time::Instant::now();
+    while !dialer.is_settled(&id, Duration::from_secs(3600)).await? {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if started.elapsed() > Duration::from_secs(1800) {
+            anyhow::bail!("the rehearsal did not finish in 30 minutes");
+        }
+    }
+    emulator.wait_idle(Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    println!("\n== leads ({:.0} s)", started.elapsed().as_secs_f64());
+    for lead in store.leads(&id).await? {
+        println!(
+            "{:<14} {:<12} {:<8} {:<14} attempts {}",
+            lead.phone,
+            lead.name.as_deref().unwrap_or(""),
+            lead.state.as_str(),
+            lead.outcome.as_deref().unwrap_or("-"),
+            lead.attempts
+        );
+    }
+    println!("\n== audit log");
+    for e in store.audit_log(&id).await? {
+        println!(
+            "{:<15} {:<20} {}",
+            e.phone.as_deref().unwrap_or(""),
+            e.decision,
+            e.reason
+        );
+    }
+    for call in store.calls(&id).await? {
+        let detail = store.call_detail(&call.sid).await?;
+        if detail.turns.is_empty() {
+            continue;
+        }
+        println!(
+            "\n== call {} to {} ({}, answered by {}, outcome {})",
+            call.sid,
+            call.to.as_deref().unwrap_or(""),
+            call.status,
+            call.answered_by.as_deref().unwrap_or("-"),
+            call.outcome.as_deref().unwrap_or("-")
+        );
+        for t in &detail.turns {
+            let latency = t
+                .latency
+                .as_ref()
+                .and_then(|l| l.voice_to_voice_ms)
+                .map(|ms| format!("  [{ms:.0} ms]"))
+                .unwrap_or_default();
+            println!("  {:>6} ms {:<6} {}{latency}", t.at_ms, t.speaker, t.text);
+        }
+        if !call.variables.is_empty() {
+            println!("  captured: {:?}", call.variables);
+        }
+    }
+    println!(
+        "\nstored in {store_url}; the do-not-call list now holds {} number(s)",
+        store.dnc_list().await?.len()
+    );
+    emulator.shutdown();
     Ok(())
 }

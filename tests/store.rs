@@ -49,7 +49,9 @@ async fn suite(store: Store) {
     assert_eq!(c.state, CampaignState::Draft);
     assert_eq!(c.settings, settings);
     assert!(matches!(
-        store.create_campaign("solar", "again", "s", &settings).await,
+        store
+            .create_campaign("solar", "again", "s", &settings)
+            .await,
         Err(StoreError::Conflict(_))
     ));
     assert!(matches!(
@@ -111,12 +113,19 @@ async fn suite(store: Store) {
         claimed.extend(t.await.unwrap());
     }
     let unique: HashSet<i64> = claimed.iter().copied().collect();
-    assert_eq!(claimed.len(), 19, "every due lead claimed once: {claimed:?}");
+    assert_eq!(
+        claimed.len(),
+        19,
+        "every due lead claimed once: {claimed:?}"
+    );
     assert_eq!(unique.len(), 19);
     assert!(!unique.contains(&later));
     let counts = store.lead_counts("solar").await.unwrap();
     assert_eq!((counts.dialing, counts.pending), (19, 1));
-    assert_eq!(store.next_due_ms("solar").await.unwrap(), Some(i64::MAX / 2));
+    assert_eq!(
+        store.next_due_ms("solar").await.unwrap(),
+        Some(i64::MAX / 2)
+    );
 
     // A placed call: recorded once, lead in_call with one attempt.
     let lead_id = all[0].id;
@@ -133,19 +142,57 @@ async fn suite(store: Store) {
     store.record_dial(&call).await.unwrap();
     let l = store.lead(lead_id).await.unwrap();
     assert_eq!((l.state, l.attempts), (LeadState::InCall, 1));
-    assert_eq!(store.leads_in_state("solar", LeadState::InCall).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .leads_in_state("solar", LeadState::InCall)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     // Status callbacks: in order, a Twilio retry (duplicate), one out of order.
-    assert_eq!(store.apply_status(&status(sid, 0, "initiated")).await.unwrap(), Applied::Updated);
-    assert_eq!(store.apply_status(&status(sid, 1, "ringing")).await.unwrap(), Applied::Updated);
-    assert_eq!(store.apply_status(&status(sid, 1, "ringing")).await.unwrap(), Applied::Duplicate);
+    assert_eq!(
+        store
+            .apply_status(&status(sid, 0, "initiated"))
+            .await
+            .unwrap(),
+        Applied::Updated
+    );
+    assert_eq!(
+        store
+            .apply_status(&status(sid, 1, "ringing"))
+            .await
+            .unwrap(),
+        Applied::Updated
+    );
+    assert_eq!(
+        store
+            .apply_status(&status(sid, 1, "ringing"))
+            .await
+            .unwrap(),
+        Applied::Duplicate
+    );
     let mut done = status(sid, 3, "completed");
     done.answered_by = Some("human".into());
     assert_eq!(store.apply_status(&done).await.unwrap(), Applied::Updated);
     // `answered` (seq 2) arrives after `completed`: history only.
-    assert_eq!(store.apply_status(&status(sid, 2, "in-progress")).await.unwrap(), Applied::Stale);
     assert_eq!(
-        store.apply_status(&status("CAffffffffffffffffffffffffffffffff", 0, "initiated")).await.unwrap(),
+        store
+            .apply_status(&status(sid, 2, "in-progress"))
+            .await
+            .unwrap(),
+        Applied::Stale
+    );
+    assert_eq!(
+        store
+            .apply_status(&status(
+                "CAffffffffffffffffffffffffffffffff",
+                0,
+                "initiated"
+            ))
+            .await
+            .unwrap(),
         Applied::UnknownCall
     );
     let stored = store.call(sid).await.unwrap();
@@ -165,14 +212,23 @@ async fn suite(store: Store) {
     assert_eq!(store.apply_status(&amd).await.unwrap(), Applied::Updated);
     assert_eq!(store.apply_status(&amd).await.unwrap(), Applied::Duplicate);
     let stored = store.call(sid).await.unwrap();
-    assert_eq!((stored.status.as_str(), stored.answered_by.as_deref()), ("completed", Some("machine_end_beep")));
+    assert_eq!(
+        (stored.status.as_str(), stored.answered_by.as_deref()),
+        ("completed", Some("machine_end_beep"))
+    );
 
     // Outcome, variables and the transcript, turn by turn (a rewrite keeps one row).
     let vars = BTreeMap::from([("monthly_bill".to_string(), "200".to_string())]);
-    store.set_call_outcome(sid, Some("interested"), &vars).await.unwrap();
+    store
+        .set_call_outcome(sid, Some("interested"), &vars)
+        .await
+        .unwrap();
     let mut agent = Turn::agent("Hi, this is Nova", 10, 1);
     store.upsert_turn(sid, 0, &agent).await.unwrap();
-    store.upsert_turn(sid, 1, &Turn::caller("Sure", 2000)).await.unwrap();
+    store
+        .upsert_turn(sid, 1, &Turn::caller("Sure", 2000))
+        .await
+        .unwrap();
     agent.text = "Hi, this".into();
     agent.interrupted = true;
     agent.latency = Some(TurnLatency {
@@ -197,7 +253,15 @@ async fn suite(store: Store) {
         .collect();
     assert_eq!(seqs, vec![(0, true), (1, true), (3, true), (2, false)]);
     assert_eq!(store.calls("solar").await.unwrap().len(), 1);
-    assert_eq!(store.latest_call_for_lead(lead_id).await.unwrap().unwrap().sid, sid);
+    assert_eq!(
+        store
+            .latest_call_for_lead(lead_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .sid,
+        sid
+    );
 
     // Leads move to final states with an outcome.
     store
@@ -205,21 +269,42 @@ async fn suite(store: Store) {
         .await
         .unwrap();
     let l = store.lead(lead_id).await.unwrap();
-    assert_eq!((l.state, l.outcome.as_deref()), (LeadState::Done, Some("interested")));
+    assert_eq!(
+        (l.state, l.outcome.as_deref()),
+        (LeadState::Done, Some("interested"))
+    );
 
     // Do-not-call: first entry kept, removable.
-    store.add_dnc("+14155550100", "asked to stop", "call").await.unwrap();
+    store
+        .add_dnc("+14155550100", "asked to stop", "call")
+        .await
+        .unwrap();
     store.add_dnc("+14155550100", "again", "api").await.unwrap();
     let entry = store.dnc_entry("+14155550100").await.unwrap().unwrap();
-    assert_eq!((entry.reason.as_str(), entry.source.as_str()), ("asked to stop", "call"));
+    assert_eq!(
+        (entry.reason.as_str(), entry.source.as_str()),
+        ("asked to stop", "call")
+    );
     assert!(store.dnc_entry("+14155550199").await.unwrap().is_none());
     assert_eq!(store.dnc_list().await.unwrap().len(), 1);
     assert!(store.remove_dnc("+14155550100").await.unwrap());
     assert!(!store.remove_dnc("+14155550100").await.unwrap());
 
     // The audit log keeps decisions in order.
-    store.audit("solar", Some(lead_id), Some(&phones[0]), "dial", "attempt 1").await.unwrap();
-    store.audit("solar", None, None, "skip_dnc", "listed").await.unwrap();
+    store
+        .audit(
+            "solar",
+            Some(lead_id),
+            Some(&phones[0]),
+            "dial",
+            "attempt 1",
+        )
+        .await
+        .unwrap();
+    store
+        .audit("solar", None, None, "skip_dnc", "listed")
+        .await
+        .unwrap();
     let log = store.audit_log("solar").await.unwrap();
     assert_eq!(
         log.iter().map(|e| e.decision.as_str()).collect::<Vec<_>>(),
@@ -267,7 +352,10 @@ async fn store_suite_on_postgres() {
 
 #[tokio::test]
 async fn bad_database_urls_are_refused_with_the_password_hidden() {
-    let err = Store::connect("mysql://u:hunter2@db/x").await.unwrap_err().to_string();
+    let err = Store::connect("mysql://u:hunter2@db/x")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("not supported"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 }

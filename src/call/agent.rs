@@ -101,7 +101,9 @@ pub async fn run_agent(
     // An answering machine (AMD waited for the beep): leave the script's voicemail and go.
     if let Some(answered_by) = metadata.lead.get("answered_by") {
         if answered_by.starts_with("machine") {
-            agent.leave_voicemail(script_source.as_deref(), answered_by, &metadata).await;
+            agent
+                .leave_voicemail(script_source.as_deref(), answered_by, &metadata)
+                .await;
             hangup.cancel();
             return;
         }

@@ -188,7 +188,16 @@ mod tests {
             &CallingWindow::legal(),
             utc(16, 0),
         );
-        assert!(matches!(d, DialDecision::Skip { decision: "skip_dnc", .. }), "{d:?}");
+        assert!(
+            matches!(
+                d,
+                DialDecision::Skip {
+                    decision: "skip_dnc",
+                    ..
+                }
+            ),
+            "{d:?}"
+        );
     }
 
     #[test]
@@ -199,7 +208,16 @@ mod tests {
             &CallingWindow::legal(),
             utc(16, 0),
         );
-        assert!(matches!(d, DialDecision::Skip { decision: "skip_consent", .. }), "{d:?}");
+        assert!(
+            matches!(
+                d,
+                DialDecision::Skip {
+                    decision: "skip_consent",
+                    ..
+                }
+            ),
+            "{d:?}"
+        );
     }
 
     #[test]
@@ -211,14 +229,22 @@ mod tests {
             DialDecision::Dial
         );
         match before_dial(&lead("Pacific/Honolulu", true), None, &window, utc(16, 0)) {
-            DialDecision::Defer { until, decision, .. } => {
+            DialDecision::Defer {
+                until, decision, ..
+            } => {
                 assert_eq!(decision, "defer_window");
                 assert_eq!(until, utc(18, 0)); // 08:00 HST
             }
             other => panic!("{other:?}"),
         }
         let d = before_dial(&lead("Mars/Olympus", true), None, &window, utc(16, 0));
-        assert!(matches!(d, DialDecision::Skip { decision: "skip_timezone", .. }));
+        assert!(matches!(
+            d,
+            DialDecision::Skip {
+                decision: "skip_timezone",
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -234,15 +260,35 @@ mod tests {
         let a = after_call(&s, 2, "no-answer", None, None, utc(12, 0));
         assert_eq!(a.next_attempt_at, Some(utc(12, 10)));
         let a = after_call(&s, 3, "failed", None, None, utc(12, 0));
-        assert_eq!((a.state, a.decision), (LeadState::Failed, "attempts_exhausted"));
+        assert_eq!(
+            (a.state, a.decision),
+            (LeadState::Failed, "attempts_exhausted")
+        );
     }
 
     #[test]
     fn answered_calls_take_the_engines_outcome() {
         let s = CampaignSettings::default();
-        let a = after_call(&s, 1, "completed", Some("human"), Some("interested"), utc(12, 0));
-        assert_eq!((a.state, a.outcome.as_str()), (LeadState::Done, "interested"));
-        let a = after_call(&s, 1, "completed", Some("machine_end_beep"), None, utc(12, 0));
+        let a = after_call(
+            &s,
+            1,
+            "completed",
+            Some("human"),
+            Some("interested"),
+            utc(12, 0),
+        );
+        assert_eq!(
+            (a.state, a.outcome.as_str()),
+            (LeadState::Done, "interested")
+        );
+        let a = after_call(
+            &s,
+            1,
+            "completed",
+            Some("machine_end_beep"),
+            None,
+            utc(12, 0),
+        );
         assert_eq!(a.outcome, "voicemail");
         let a = after_call(&s, 1, "completed", Some("fax"), None, utc(12, 0));
         assert_eq!(a.outcome, "fax");

@@ -52,6 +52,9 @@ pub struct DialerOptions {
     pub worker_id: String,
     /// How often an idle campaign looks for due leads.
     pub idle_poll: Duration,
+    /// Shifts the clock used for calling hours: zero in production; a rehearsal can pretend it
+    /// is mid-morning for its fictional leads so it shows calls at any hour of the day.
+    pub calling_hours_offset: chrono::Duration,
 }
 
 /// Shared handle; cheap to clone.
@@ -72,7 +75,9 @@ struct Inner {
 }
 
 fn ms_to_utc(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_else(Utc::now)
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or_else(Utc::now)
 }
 
 impl Dialer {
@@ -116,7 +121,9 @@ impl Dialer {
         .map_err(|e| format!("calling window: {e}"))?;
         let s = &campaign.settings;
         if !s.from_number.starts_with('+') {
-            return Err("settings.from_number must be an E.164 number on the Twilio account".into());
+            return Err(
+                "settings.from_number must be an E.164 number on the Twilio account".into(),
+            );
         }
         if s.max_concurrent == 0 || !(s.calls_per_second > 0.0 && s.calls_per_second <= 100.0) {
             return Err(
@@ -142,7 +149,10 @@ impl Dialer {
 
     async fn recover_campaign(&self, campaign: &Campaign) -> Result<(), DialerError> {
         let store = &self.inner.store;
-        for lead in store.leads_in_state(&campaign.id, LeadState::Dialing).await? {
+        for lead in store
+            .leads_in_state(&campaign.id, LeadState::Dialing)
+            .await?
+        {
             // The create may or may not have reached Twilio: ask it, never guess.
             let claimed = ms_to_utc(lead.claimed_at_ms.unwrap_or(0));
             let filter = CallFilter {
@@ -157,7 +167,9 @@ impl Dialer {
                 .list_calls(&filter)
                 .await?
                 .into_iter()
-                .find(|c| created_at(c).is_none_or(|t| t >= claimed - chrono::Duration::seconds(2)));
+                .find(|c| {
+                    created_at(c).is_none_or(|t| t >= claimed - chrono::Duration::seconds(2))
+                });
             match placed {
                 Some(call) => {
                     store
@@ -200,7 +212,10 @@ impl Dialer {
             }
         }
         // Calls that ended while we were down (their final callback went unanswered).
-        for lead in store.leads_in_state(&campaign.id, LeadState::InCall).await? {
+        for lead in store
+            .leads_in_state(&campaign.id, LeadState::InCall)
+            .await?
+        {
             let Some(call) = store.latest_call_for_lead(lead.id).await? else {
                 continue;
             };
@@ -215,6 +230,18 @@ impl Dialer {
                 if !is_terminal_status(&remote.status) {
                     continue;
                 }
+                store
+                    .audit(
+                        &campaign.id,
+                        Some(lead.id),
+                        Some(&lead.phone),
+                        "reconciled_call",
+                        &format!(
+                            "restart: call {} ended while we were down (Twilio says {})",
+                            call.sid, remote.status
+                        ),
+                    )
+                    .await?;
                 store
                     .apply_status(&StatusUpdate {
                         call_sid: call.sid.clone(),
@@ -275,7 +302,9 @@ impl Dialer {
         Ok(())
     }
 
-    fn lock_running(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<CampaignState>>> {
+    fn lock_running(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<CampaignState>>> {
         self.inner.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -338,20 +367,31 @@ impl Dialer {
             tokio::time::sleep_until(next_slot).await;
             let now = Utc::now();
             let Some(lead) = store
-                .claim_next_lead(&campaign.id, now.timestamp_millis(), &self.inner.options.worker_id)
+                .claim_next_lead(
+                    &campaign.id,
+                    now.timestamp_millis(),
+                    &self.inner.options.worker_id,
+                )
                 .await?
             else {
                 self.idle(&mut control).await;
                 continue;
             };
             let dnc = store.dnc_entry(&lead.phone).await?;
-            match decide::before_dial(&lead, dnc.as_ref(), &window, now) {
+            let offset = self.inner.options.calling_hours_offset;
+            match decide::before_dial(&lead, dnc.as_ref(), &window, now + offset) {
                 DialDecision::Skip { decision, reason } => {
                     store
                         .set_lead_state(lead.id, LeadState::Skipped, 0, Some(decision))
                         .await?;
                     store
-                        .audit(&campaign.id, Some(lead.id), Some(&lead.phone), decision, &reason)
+                        .audit(
+                            &campaign.id,
+                            Some(lead.id),
+                            Some(&lead.phone),
+                            decision,
+                            &reason,
+                        )
                         .await?;
                 }
                 DialDecision::Defer {
@@ -359,11 +399,18 @@ impl Dialer {
                     decision,
                     reason,
                 } => {
+                    let until = until - offset;
                     store
                         .set_lead_state(lead.id, LeadState::Pending, until.timestamp_millis(), None)
                         .await?;
                     store
-                        .audit(&campaign.id, Some(lead.id), Some(&lead.phone), decision, &reason)
+                        .audit(
+                            &campaign.id,
+                            Some(lead.id),
+                            Some(&lead.phone),
+                            decision,
+                            &reason,
+                        )
                         .await?;
                 }
                 DialDecision::Dial => {
@@ -421,7 +468,9 @@ impl Dialer {
                 "answered".into(),
                 "completed".into(),
             ],
-            machine_detection: s.machine_detection.then_some(MachineDetection::DetectMessageEnd),
+            machine_detection: s
+                .machine_detection
+                .then_some(MachineDetection::DetectMessageEnd),
             async_amd: false,
             async_amd_status_callback: None,
             machine_detection_timeout: None,
@@ -449,7 +498,13 @@ impl Dialer {
                     .set_lead_state(lead.id, LeadState::Failed, 0, Some(&outcome))
                     .await?;
                 store
-                    .audit(&campaign.id, Some(lead.id), Some(&lead.phone), "dial_rejected", &e.to_string())
+                    .audit(
+                        &campaign.id,
+                        Some(lead.id),
+                        Some(&lead.phone),
+                        "dial_rejected",
+                        &e.to_string(),
+                    )
                     .await?;
             }
             Err(e) => {
@@ -460,7 +515,13 @@ impl Dialer {
                     .set_lead_state(lead.id, LeadState::Pending, later.timestamp_millis(), None)
                     .await?;
                 store
-                    .audit(&campaign.id, Some(lead.id), Some(&lead.phone), "dial_error", &format!("{e}; retry in 60 s"))
+                    .audit(
+                        &campaign.id,
+                        Some(lead.id),
+                        Some(&lead.phone),
+                        "dial_error",
+                        &format!("{e}; retry in 60 s"),
+                    )
                     .await?;
             }
         }
@@ -519,17 +580,29 @@ impl Dialer {
             )
             .await?;
         if call.outcome.is_none() && state == LeadState::Done {
-            store.set_call_outcome(sid, Some(&outcome), &call.variables).await?;
+            store
+                .set_call_outcome(sid, Some(&outcome), &call.variables)
+                .await?;
         }
         store
-            .audit(&campaign.id, Some(lead.id), Some(&lead.phone), decision, &format!("{reason} (call {sid})"))
+            .audit(
+                &campaign.id,
+                Some(lead.id),
+                Some(&lead.phone),
+                decision,
+                &format!("{reason} (call {sid})"),
+            )
             .await?;
         Ok(())
     }
 
     /// True once no lead of the campaign is dialing or in a call and none is due before
     /// `horizon` from now (deferred leads may wait for tomorrow's window).
-    pub async fn is_settled(&self, campaign_id: &str, horizon: Duration) -> Result<bool, DialerError> {
+    pub async fn is_settled(
+        &self,
+        campaign_id: &str,
+        horizon: Duration,
+    ) -> Result<bool, DialerError> {
         let counts = self.inner.store.lead_counts(campaign_id).await?;
         if counts.dialing + counts.in_call > 0 {
             return Ok(false);

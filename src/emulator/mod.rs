@@ -25,6 +25,7 @@
 
 mod lifecycle;
 mod rest;
+pub mod scenario;
 #[cfg(test)]
 mod tests;
 mod twiml;

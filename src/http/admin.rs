@@ -22,7 +22,8 @@ fn dialer(state: &AppState) -> Result<&Dialer, AppError> {
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
-    serde_json::from_slice(body).map_err(|e| AppError::BadRequest(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| AppError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
 #[derive(Debug, Deserialize)]
@@ -325,6 +326,8 @@ pub(super) async fn dnc_remove(
     if store(&state)?.remove_dnc(&phone).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(AppError::NotFound(format!("{phone} on the do-not-call list")))
+        Err(AppError::NotFound(format!(
+            "{phone} on the do-not-call list"
+        )))
     }
 }

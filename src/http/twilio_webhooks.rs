@@ -56,7 +56,10 @@ fn verify(
 }
 
 fn param(params: &[(String, String)], key: &str) -> Option<String> {
-    params.iter().find(|(n, _)| n == key).map(|(_, v)| v.clone())
+    params
+        .iter()
+        .find(|(n, _)| n == key)
+        .map(|(_, v)| v.clone())
 }
 
 pub(super) async fn voice(
@@ -75,7 +78,11 @@ pub(super) async fn voice(
         return Ok(([(header::CONTENT_TYPE, "text/xml")], twiml::hangup()));
     }
     let mut stream_params = vec![("call_sid".to_string(), call_sid)];
-    for (key, name) in [("From", "from"), ("To", "to"), ("AnsweredBy", "answered_by")] {
+    for (key, name) in [
+        ("From", "from"),
+        ("To", "to"),
+        ("AnsweredBy", "answered_by"),
+    ] {
         if let Some(v) = param(&params, key) {
             stream_params.push((name.to_string(), v));
         }
@@ -84,7 +91,11 @@ pub(super) async fn voice(
     // become the script's variables.
     let query: Vec<(String, String)> = uri
         .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default();
     if let Some(campaign) = param(&query, "campaign") {
         stream_params.push(("campaign_id".into(), campaign));
@@ -140,7 +151,9 @@ pub(super) async fn amd(
     verify(&state, &headers, &uri, &params)?;
     let mut update = status_update(&params, "amd")?;
     if update.answered_by.is_none() {
-        return Err(AppError::BadRequest("AMD callback without AnsweredBy".into()));
+        return Err(AppError::BadRequest(
+            "AMD callback without AnsweredBy".into(),
+        ));
     }
     update.status = "amd".into();
     record_status(&state, update).await

@@ -404,8 +404,14 @@ mod tests {
         );
         assert_eq!(by_rules(&s, "bill", "").as_deref(), Some("unclear"));
         // A number where one is asked for, however it is written.
-        assert_eq!(by_rules(&s, "bill", "about $200 a month.").as_deref(), Some("amount"));
-        assert_eq!(by_rules(&s, "bill", "Hmm, maybe three hundred?").as_deref(), Some("amount"));
+        assert_eq!(
+            by_rules(&s, "bill", "about $200 a month.").as_deref(),
+            Some("amount")
+        );
+        assert_eq!(
+            by_rules(&s, "bill", "Hmm, maybe three hundred?").as_deref(),
+            Some("amount")
+        );
         // A number elsewhere does not answer the node.
         assert_eq!(by_rules(&s, "homeowner", "We have 2 kids").as_deref(), None);
     }

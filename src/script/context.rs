@@ -150,8 +150,7 @@ impl Context {
             }
             kept.insert(0, s);
         }
-        (!kept.is_empty())
-            .then(|| format!("Earlier the caller said: \"{}\"", kept.join("\" / \"")))
+        (!kept.is_empty()).then(|| format!("Earlier the caller said: \"{}\"", kept.join("\" / \"")))
     }
 }
 
@@ -186,7 +185,13 @@ mod tests {
             c.push(Role::Agent, &format!("agent line number {i} here"));
             c.push(Role::Caller, &format!("caller line number {i} here"));
         }
-        let m = c.messages("You are Nova from Sunrise Solar.", &vars(), "book", "Ask a time.", &words);
+        let m = c.messages(
+            "You are Nova from Sunrise Solar.",
+            &vars(),
+            "book",
+            "Ask a time.",
+            &words,
+        );
         let total: usize = m.iter().map(|m| words(&m.content)).sum();
         assert!(total <= 60, "{total} words: {m:?}");
         assert_eq!(m[0].content, "You are Nova from Sunrise Solar.");
@@ -195,7 +200,10 @@ mod tests {
         assert!(m.iter().any(|x| x.content == "caller line number 39 here"));
         assert!(!m.iter().any(|x| x.content.contains("line number 0 ")));
         // Older caller words survive in the summary.
-        assert!(m[1].role == "system" && m[1].content.starts_with("Earlier the caller said"), "{m:?}");
+        assert!(
+            m[1].role == "system" && m[1].content.starts_with("Earlier the caller said"),
+            "{m:?}"
+        );
     }
 
     #[test]
@@ -214,7 +222,10 @@ mod tests {
     #[test]
     fn a_budget_too_small_for_history_still_keeps_system_and_task() {
         let mut c = Context::new(5);
-        c.push(Role::Caller, "a long line that cannot fit in such a tiny budget at all");
+        c.push(
+            Role::Caller,
+            "a long line that cannot fit in such a tiny budget at all",
+        );
         let m = c.messages("sys", &vars(), "g", "i", &words);
         assert_eq!(m.first().unwrap().content, "sys");
         assert!(m.last().unwrap().content.contains("monthly_bill"));

@@ -277,7 +277,8 @@ mod tests {
 
     #[tokio::test]
     async fn generated_lines_see_history_within_the_token_budget() {
-        let script = Arc::new(Script::from_toml("solar.toml", crate::script::EXAMPLE_SCRIPT).unwrap());
+        let script =
+            Arc::new(Script::from_toml("solar.toml", crate::script::EXAMPLE_SCRIPT).unwrap());
         let llm = Arc::new(RecordingLlm(Mutex::new(Vec::new())));
         let budget = 160;
         let mut runner = ScriptRunner::new(script, llm.clone(), "t").with_context_budget(budget);
@@ -285,9 +286,18 @@ mod tests {
         runner.caller("Yes, go ahead.").await;
         runner.caller("About two hundred dollars a month.").await;
         let report = runner.caller("Yes, we own the house.").await;
-        assert!(report.actions.iter().any(|a| matches!(a, Action::Say { text, .. } if text.starts_with("Solar could"))), "{report:?}");
+        assert!(
+            report
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::Say { text, .. } if text.starts_with("Solar could"))),
+            "{report:?}"
+        );
         let requests = llm.0.lock().unwrap();
-        let gen = requests.iter().rfind(|r| r.grammar.is_none()).expect("a generated line");
+        let gen = requests
+            .iter()
+            .rfind(|r| r.grammar.is_none())
+            .expect("a generated line");
         let m = &gen.messages;
         let used: usize = m.iter().map(|x| approx_tokens(&x.content)).sum();
         assert!(used <= budget, "{used} > {budget}: {m:?}");
@@ -295,8 +305,14 @@ mod tests {
         let last = &m.last().unwrap().content;
         assert!(last.contains("monthly_bill=200"), "{last}");
         // The newest caller line is verbatim; the long disclosure at the start did not fit.
-        assert!(m.iter().any(|x| x.content == "Yes, we own the house."), "{m:?}");
-        assert!(!m.iter().any(|x| x.content.contains("may be recorded")), "{m:?}");
+        assert!(
+            m.iter().any(|x| x.content == "Yes, we own the house."),
+            "{m:?}"
+        );
+        assert!(
+            !m.iter().any(|x| x.content.contains("may be recorded")),
+            "{m:?}"
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{
-    corrupt, is_terminal_status, now_ms, Applied, CallDetail, CallEvent, Store, StoreError,
-    StatusUpdate, StoredCall, StoredTurn,
+    corrupt, is_terminal_status, now_ms, Applied, CallDetail, CallEvent, StatusUpdate, Store,
+    StoreError, StoredCall, StoredTurn,
 };
 use crate::call::registry::{Speaker, Turn};
 

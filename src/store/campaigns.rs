@@ -45,7 +45,9 @@ impl Store {
         match result {
             Ok(_) => {}
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(StoreError::Conflict(format!("campaign {id} already exists")))
+                return Err(StoreError::Conflict(format!(
+                    "campaign {id} already exists"
+                )))
             }
             Err(e) => return Err(e.into()),
         }

@@ -117,7 +117,11 @@ impl Store {
             .await
             .map_err(StoreError::Connect)?;
         match backend {
-            Backend::Sqlite => sqlx::migrate!("src/store/migrations/sqlite").run(&pool).await?,
+            Backend::Sqlite => {
+                sqlx::migrate!("src/store/migrations/sqlite")
+                    .run(&pool)
+                    .await?
+            }
             Backend::Postgres => {
                 sqlx::migrate!("src/store/migrations/postgres")
                     .run(&pool)
