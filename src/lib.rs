@@ -17,6 +17,19 @@
 //! The pacer's `Clear` command is the priority lane for barge-in: it drops queued audio and sends
 //! Twilio `clear`.
 //!
+//! ## Where a lead goes
+//!
+//! ```text
+//! CSV/JSON --> leads (E.164, timezone, consent) --> store (leads table)
+//! dialer loop: claim lead (atomic) --> dialer::decide (do-not-call, consent, calling hours; audit)
+//!   --> twilio::rest create call (Url = /twilio/voice?campaign&lead, status callbacks, AMD)
+//! Twilio --> /twilio/voice (signed) --> TwiML <Connect><Stream> with the lead's variables
+//!   --> the call above, following the campaign's script --> registry --> store (turns, outcome,
+//!   do-not-call at once)
+//! Twilio --> /twilio/status (signed, by SequenceNumber) --> store --> dialer::decide::after_call
+//!   (retry schedule or final outcome)
+//! ```
+//!
 //! ## Layout
 //! - [`config`]: TOML + environment -> validated [`config::Config`]; secrets from env only.
 //! - [`app`]: loads every model once (before the port opens) and builds the HTTP state.
@@ -27,6 +40,10 @@
 //! - [`call`]: one call: session (inbound loop + agent), clause splitter, output pacer, registry.
 //! - [`script`]: the telemarketing script (TOML) and its pure state machine.
 //! - [`sim`]: a simulated Twilio + caller over a real WebSocket, for tests and rehearsal.
+//! - [`leads`]: lead import (CSV/JSON), phone numbers, timezones, calling windows (pure).
+//! - [`store`]: campaigns, leads, calls, turns, do-not-call, audit log (SQLite or PostgreSQL).
+//! - [`dialer`]: campaign loops: pacing, compliance checks, retries, crash recovery.
+//! - [`emulator`]: a local Twilio (REST, signed callbacks, AMD, media) for offline campaigns.
 //! - [`telemetry`]: Prometheus metrics (per-stage latency histograms, calls, queue depths).
 
 pub mod app;

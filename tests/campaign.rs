@@ -52,35 +52,6 @@ fn engines() -> &'static Engines {
     })
 }
 
-/// A zone where the local time is inside (or outside) 08:00-21:00 right now.
-fn zone_where_window_is(open: bool) -> &'static str {
-    use chrono::Timelike;
-    let now = chrono::Utc::now();
-    [
-        "America/New_York",
-        "Pacific/Honolulu",
-        "Asia/Tokyo",
-        "Europe/London",
-        "Asia/Kolkata",
-        "Pacific/Kiritimati",
-        "America/Los_Angeles",
-        "Australia/Sydney",
-        "Pacific/Pago_Pago",
-    ]
-    .into_iter()
-    .find(|z| {
-        let tz: chrono_tz::Tz = z.parse().unwrap();
-        let h = now.with_timezone(&tz).hour();
-        // A margin of an hour on each side, so the test never straddles the edge.
-        if open {
-            (9..20).contains(&h)
-        } else {
-            !(7..22).contains(&h)
-        }
-    })
-    .expect("some zone is inside and some outside calling hours at any moment")
-}
-
 struct Api {
     base: String,
     http: reqwest::Client,
@@ -177,8 +148,8 @@ type Case = (
 /// creates with a 429 and an ambiguous 500.
 #[tokio::test]
 async fn a_twenty_lead_campaign_ends_every_lead_in_the_right_state() {
-    let open_tz = zone_where_window_is(true);
-    let closed_tz = zone_where_window_is(false);
+    let open_tz = common::zone_where_window_is(true);
+    let closed_tz = common::zone_where_window_is(false);
     let n = |i: u32| format!("+1415555{:04}", 100 + i);
     // (number, persona, consent, timezone, expected lead state, expected outcome)
     let mut leads: Vec<Case> = vec![
@@ -647,7 +618,7 @@ async fn kill_nine_mid_campaign_then_restart_loses_nothing_and_dials_no_one_twic
         base: base.clone(),
         http: reqwest::Client::new(),
     };
-    let tz = zone_where_window_is(true);
+    let tz = common::zone_where_window_is(true);
     let (s, v) = api
         .post_json(
             "/v1/campaigns",

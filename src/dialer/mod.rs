@@ -173,41 +173,30 @@ impl Dialer {
             match placed {
                 Some(call) => {
                     store
-                        .record_dial(&NewCall {
-                            sid: call.sid.clone(),
-                            campaign_id: campaign.id.clone(),
-                            lead_id: lead.id,
-                            from: call.from.clone(),
-                            to: call.to.clone(),
-                            status: call.status.clone(),
-                        })
+                        .record_dial(&NewCall::placed(&call, &campaign.id, lead.id))
                         .await?;
-                    store
-                        .audit(
-                            &campaign.id,
-                            Some(lead.id),
-                            Some(&lead.phone),
-                            "recovered_call",
-                            &format!(
-                                "restart found call {} ({}) placed before the crash",
-                                call.sid, call.status
-                            ),
-                        )
-                        .await?;
+                    audit_lead(
+                        store,
+                        &lead,
+                        "recovered_call",
+                        &format!(
+                            "restart found call {} ({}) placed before the crash",
+                            call.sid, call.status
+                        ),
+                    )
+                    .await?;
                 }
                 None => {
                     store
                         .set_lead_state(lead.id, LeadState::Pending, 0, None)
                         .await?;
-                    store
-                        .audit(
-                            &campaign.id,
-                            Some(lead.id),
-                            Some(&lead.phone),
-                            "recovered_unplaced",
-                            "restart: Twilio has no call for this claim; back to pending",
-                        )
-                        .await?;
+                    audit_lead(
+                        store,
+                        &lead,
+                        "recovered_unplaced",
+                        "restart: Twilio has no call for this claim; back to pending",
+                    )
+                    .await?;
                 }
             }
         }
@@ -230,18 +219,16 @@ impl Dialer {
                 if !is_terminal_status(&remote.status) {
                     continue;
                 }
-                store
-                    .audit(
-                        &campaign.id,
-                        Some(lead.id),
-                        Some(&lead.phone),
-                        "reconciled_call",
-                        &format!(
-                            "restart: call {} ended while we were down (Twilio says {})",
-                            call.sid, remote.status
-                        ),
-                    )
-                    .await?;
+                audit_lead(
+                    store,
+                    &lead,
+                    "reconciled_call",
+                    &format!(
+                        "restart: call {} ended while we were down (Twilio says {})",
+                        call.sid, remote.status
+                    ),
+                )
+                .await?;
                 store
                     .apply_status(&StatusUpdate {
                         call_sid: call.sid.clone(),
@@ -384,15 +371,7 @@ impl Dialer {
                     store
                         .set_lead_state(lead.id, LeadState::Skipped, 0, Some(decision))
                         .await?;
-                    store
-                        .audit(
-                            &campaign.id,
-                            Some(lead.id),
-                            Some(&lead.phone),
-                            decision,
-                            &reason,
-                        )
-                        .await?;
+                    audit_lead(store, &lead, decision, &reason).await?;
                 }
                 DialDecision::Defer {
                     until,
@@ -403,15 +382,7 @@ impl Dialer {
                     store
                         .set_lead_state(lead.id, LeadState::Pending, until.timestamp_millis(), None)
                         .await?;
-                    store
-                        .audit(
-                            &campaign.id,
-                            Some(lead.id),
-                            Some(&lead.phone),
-                            decision,
-                            &reason,
-                        )
-                        .await?;
+                    audit_lead(store, &lead, decision, &reason).await?;
                 }
                 DialDecision::Dial => {
                     next_slot = tokio::time::Instant::now() + pace;
@@ -434,12 +405,7 @@ impl Dialer {
         let store = &self.inner.store;
         let s = &campaign.settings;
         let base = &self.inner.options.public_url;
-        store
-            .audit(
-                &campaign.id,
-                Some(lead.id),
-                Some(&lead.phone),
-                "dial",
+        audit_lead(store, lead, "dial",
                 &format!(
                     "attempt {} of {}; not on the do-not-call list; consent on file{}; inside calling hours in {}",
                     lead.attempts + 1,
@@ -481,14 +447,7 @@ impl Dialer {
             Ok(call) => {
                 tracing::info!(campaign = %campaign.id, lead = lead.id, sid = %call.sid, "call placed");
                 store
-                    .record_dial(&NewCall {
-                        sid: call.sid.clone(),
-                        campaign_id: campaign.id.clone(),
-                        lead_id: lead.id,
-                        from: call.from.clone(),
-                        to: call.to.clone(),
-                        status: call.status.clone(),
-                    })
+                    .record_dial(&NewCall::placed(&call, &campaign.id, lead.id))
                     .await?;
             }
             Err(e) if !e.is_retryable() && e.code().is_some() => {
@@ -497,15 +456,7 @@ impl Dialer {
                 store
                     .set_lead_state(lead.id, LeadState::Failed, 0, Some(&outcome))
                     .await?;
-                store
-                    .audit(
-                        &campaign.id,
-                        Some(lead.id),
-                        Some(&lead.phone),
-                        "dial_rejected",
-                        &e.to_string(),
-                    )
-                    .await?;
+                audit_lead(store, lead, "dial_rejected", &e.to_string()).await?;
             }
             Err(e) => {
                 // Twilio unreachable or rate limited after retries (and the create was checked
@@ -514,15 +465,7 @@ impl Dialer {
                 store
                     .set_lead_state(lead.id, LeadState::Pending, later.timestamp_millis(), None)
                     .await?;
-                store
-                    .audit(
-                        &campaign.id,
-                        Some(lead.id),
-                        Some(&lead.phone),
-                        "dial_error",
-                        &format!("{e}; retry in 60 s"),
-                    )
-                    .await?;
+                audit_lead(store, lead, "dial_error", &format!("{e}; retry in 60 s")).await?;
             }
         }
         Ok(())
@@ -584,15 +527,7 @@ impl Dialer {
                 .set_call_outcome(sid, Some(&outcome), &call.variables)
                 .await?;
         }
-        store
-            .audit(
-                &campaign.id,
-                Some(lead.id),
-                Some(&lead.phone),
-                decision,
-                &format!("{reason} (call {sid})"),
-            )
-            .await?;
+        audit_lead(store, &lead, decision, &format!("{reason} (call {sid})")).await?;
         Ok(())
     }
 
@@ -611,6 +546,24 @@ impl Dialer {
         let limit = Utc::now().timestamp_millis() + horizon.as_millis() as i64;
         Ok(due.is_none_or(|d| d > limit))
     }
+}
+
+/// One audit-log line about a lead.
+async fn audit_lead(
+    store: &Store,
+    lead: &Lead,
+    decision: &str,
+    reason: &str,
+) -> Result<(), StoreError> {
+    store
+        .audit(
+            &lead.campaign_id,
+            Some(lead.id),
+            Some(&lead.phone),
+            decision,
+            reason,
+        )
+        .await
 }
 
 /// `date_created` (RFC 2822) of a listed call.

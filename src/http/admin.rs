@@ -21,6 +21,18 @@ fn dialer(state: &AppState) -> Result<&Dialer, AppError> {
     state.dialer.as_ref().ok_or(AppError::NoDialer)
 }
 
+/// Auth, then the store, then the campaign must exist (404 names it).
+async fn campaign_store<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<&'a Store, AppError> {
+    check_bearer(state, headers)?;
+    let store = store(state)?;
+    store.campaign(id).await?;
+    Ok(store)
+}
+
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     serde_json::from_slice(body)
         .map_err(|e| AppError::BadRequest(format!("invalid JSON body: {e}")))
@@ -180,9 +192,7 @@ pub(super) async fn campaign_calls(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    check_bearer(&state, &headers)?;
-    let store = store(&state)?;
-    store.campaign(&id).await?;
+    let store = campaign_store(&state, &headers, &id).await?;
     Ok(Json(store.calls(&id).await?))
 }
 
@@ -191,9 +201,7 @@ pub(super) async fn campaign_leads(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    check_bearer(&state, &headers)?;
-    let store = store(&state)?;
-    store.campaign(&id).await?;
+    let store = campaign_store(&state, &headers, &id).await?;
     Ok(Json(store.leads(&id).await?))
 }
 
@@ -202,9 +210,7 @@ pub(super) async fn campaign_audit(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    check_bearer(&state, &headers)?;
-    let store = store(&state)?;
-    store.campaign(&id).await?;
+    let store = campaign_store(&state, &headers, &id).await?;
     Ok(Json(store.audit_log(&id).await?))
 }
 
@@ -214,9 +220,7 @@ pub(super) async fn export_csv(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    check_bearer(&state, &headers)?;
-    let store = store(&state)?;
-    store.campaign(&id).await?;
+    let store = campaign_store(&state, &headers, &id).await?;
     let mut w = csv::Writer::from_writer(Vec::new());
     let header = [
         "phone",

@@ -62,15 +62,39 @@ fn param(params: &[(String, String)], key: &str) -> Option<String> {
         .map(|(_, v)| v.clone())
 }
 
+/// A Twilio form POST whose `X-Twilio-Signature` checked out: the extractor every webhook
+/// takes, so no handler can forget the check.
+pub(super) struct SignedForm {
+    params: Vec<(String, String)>,
+    /// Our public base URL as Twilio sees it.
+    base: String,
+    uri: axum::http::Uri,
+}
+
+impl axum::extract::FromRequest<AppState> for SignedForm {
+    type Rejection = AppError;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, AppError> {
+        let (parts, body) = req.into_parts();
+        // Twilio's forms are small; anything bigger is not Twilio.
+        let bytes = axum::body::to_bytes(body, 64 * 1024)
+            .await
+            .map_err(|e| AppError::BadRequest(format!("webhook body: {e}")))?;
+        let params = serde_urlencoded_pairs(&bytes);
+        verify(state, &parts.headers, &parts.uri, &params)?;
+        Ok(Self {
+            params,
+            base: public_base(state, &parts.headers),
+            uri: parts.uri,
+        })
+    }
+}
+
 pub(super) async fn voice(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-    body: axum::body::Bytes,
+    form: SignedForm,
 ) -> Result<impl IntoResponse, AppError> {
-    let params: Vec<(String, String)> = serde_urlencoded_pairs(&body);
-    verify(&state, &headers, &uri, &params)?;
-    let base = public_base(&state, &headers);
+    let SignedForm { params, base, uri } = form;
     let call_sid = param(&params, "CallSid").unwrap_or_default();
     let answered_by = param(&params, "AnsweredBy");
     // A fax line gets nothing to hear.
@@ -130,26 +154,18 @@ pub(super) async fn voice(
 /// in the call's history by `SequenceNumber`; a terminal one settles the lead.
 pub(super) async fn status(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-    body: axum::body::Bytes,
+    form: SignedForm,
 ) -> Result<axum::http::StatusCode, AppError> {
-    let params: Vec<(String, String)> = serde_urlencoded_pairs(&body);
-    verify(&state, &headers, &uri, &params)?;
-    let update = status_update(&params, "status")?;
+    let update = status_update(&form.params, "status")?;
     record_status(&state, update).await
 }
 
 /// The asynchronous AMD result (`AnsweredBy`): recorded on the call.
 pub(super) async fn amd(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-    body: axum::body::Bytes,
+    form: SignedForm,
 ) -> Result<axum::http::StatusCode, AppError> {
-    let params: Vec<(String, String)> = serde_urlencoded_pairs(&body);
-    verify(&state, &headers, &uri, &params)?;
-    let mut update = status_update(&params, "amd")?;
+    let mut update = status_update(&form.params, "amd")?;
     if update.answered_by.is_none() {
         return Err(AppError::BadRequest(
             "AMD callback without AnsweredBy".into(),

@@ -43,6 +43,24 @@ pub struct NewCall {
     pub status: String,
 }
 
+impl NewCall {
+    /// The call Twilio answered a create with, for this lead.
+    pub fn placed(
+        call: &crate::twilio::rest::CallResource,
+        campaign_id: &str,
+        lead_id: i64,
+    ) -> Self {
+        Self {
+            sid: call.sid.clone(),
+            campaign_id: campaign_id.to_string(),
+            lead_id,
+            from: call.from.clone(),
+            to: call.to.clone(),
+            status: call.status.clone(),
+        }
+    }
+}
+
 impl Store {
     /// Records a placed call and moves its lead to `in_call` (one more attempt), atomically:
     /// after a crash either both happened or neither. Recording the same SID twice is a no-op.

@@ -4,6 +4,15 @@ use sqlx::Row;
 
 use super::{now_ms, AuditEntry, DncEntry, Store, StoreError};
 
+fn dnc_from_row(row: &sqlx::any::AnyRow) -> Result<DncEntry, StoreError> {
+    Ok(DncEntry {
+        phone: row.try_get("phone")?,
+        reason: row.try_get("reason")?,
+        source: row.try_get("source")?,
+        added_at_ms: row.try_get("added_at_ms")?,
+    })
+}
+
 impl Store {
     /// Adds a number to the do-not-call list; adding it again keeps the first entry.
     pub async fn add_dnc(&self, phone: &str, reason: &str, source: &str) -> Result<(), StoreError> {
@@ -34,15 +43,7 @@ impl Store {
             .bind(phone)
             .fetch_optional(self.pool())
             .await?;
-        row.map(|row| {
-            Ok(DncEntry {
-                phone: row.try_get("phone")?,
-                reason: row.try_get("reason")?,
-                source: row.try_get("source")?,
-                added_at_ms: row.try_get("added_at_ms")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(dnc_from_row).transpose()
     }
 
     pub async fn dnc_list(&self) -> Result<Vec<DncEntry>, StoreError> {
@@ -50,14 +51,7 @@ impl Store {
             .fetch_all(self.pool())
             .await?
             .iter()
-            .map(|row| {
-                Ok(DncEntry {
-                    phone: row.try_get("phone")?,
-                    reason: row.try_get("reason")?,
-                    source: row.try_get("source")?,
-                    added_at_ms: row.try_get("added_at_ms")?,
-                })
-            })
+            .map(dnc_from_row)
             .collect()
     }
 

@@ -213,3 +213,32 @@ pub fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&d).unwrap();
     d
 }
+
+/// A zone where the local time is inside (or outside) 08:00-21:00 right now.
+pub fn zone_where_window_is(open: bool) -> &'static str {
+    use chrono::Timelike;
+    let now = chrono::Utc::now();
+    [
+        "America/New_York",
+        "Pacific/Honolulu",
+        "Asia/Tokyo",
+        "Europe/London",
+        "Asia/Kolkata",
+        "Pacific/Kiritimati",
+        "America/Los_Angeles",
+        "Australia/Sydney",
+        "Pacific/Pago_Pago",
+    ]
+    .into_iter()
+    .find(|z| {
+        let tz: chrono_tz::Tz = z.parse().unwrap();
+        let h = now.with_timezone(&tz).hour();
+        // A margin of an hour on each side, so the test never straddles the edge.
+        if open {
+            (9..20).contains(&h)
+        } else {
+            !(7..22).contains(&h)
+        }
+    })
+    .expect("some zone is inside and some outside calling hours at any moment")
+}
