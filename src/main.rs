@@ -198,13 +198,18 @@ enum DncCmd {
 }
 
 fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // Commands that print a report keep the log to warnings unless RUST_LOG asks for more.
+    let default_filter = match cli.command {
+        Command::Rehearse { .. } | Command::Chat { .. } => "warn,llama_cpp_2=error",
+        _ => "info,llama_cpp_2=warn,whisper_rs=warn,ort=warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,llama_cpp_2=warn,whisper_rs=warn,ort=warn".into()),
+                .unwrap_or_else(|_| default_filter.into()),
         )
         .init();
-    let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref()).context("invalid configuration")?;
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {

@@ -157,8 +157,8 @@ pub fn effective_audio_ctx(configured: u32, samples_16k: usize) -> u32 {
     (frames + 128).clamp(384, 1500)
 }
 
-/// Removes whisper's non-speech annotations (`[BLANK_AUDIO]`, `(music)`, `*laughs*`) and
-/// collapses whitespace, so silence and noise become an empty transcript.
+/// Removes whisper's non-speech annotations (`[BLANK_AUDIO]`, `(music)`, `*laughs*`, `>>`) and
+/// decoder loops, and collapses whitespace, so silence and noise become an empty transcript.
 pub fn clean_transcript(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut closer: Option<char> = None;
@@ -174,14 +174,67 @@ pub fn clean_transcript(raw: &str) -> String {
             },
         }
     }
-    let words: Vec<&str> = out.split_whitespace().collect();
-    let joined = words.join(" ");
+    // `>>` is whisper's speaker-turn marker, not words.
+    let words: Vec<&str> = out
+        .split_whitespace()
+        .filter(|w| !w.chars().all(|c| c == '>'))
+        .collect();
+    let joined = collapse_repeats(&words.join(" "));
     // A lone punctuation mark is not speech.
     if joined.chars().all(|c| !c.is_alphanumeric()) {
         String::new()
     } else {
         joined
     }
+}
+
+/// Whisper's known failure on short clips, worst with the small models: the decoder loops and
+/// repeats the last sentence until its token limit ("Stop calling me. Stop calling me. ...").
+/// A caller who says the same sentence three or more times in a row is far rarer than the loop,
+/// so runs of an identical sentence are cut to one.
+pub fn collapse_repeats(text: &str) -> String {
+    let mut sentences: Vec<&str> = Vec::new();
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if matches!(c, '.' | '!' | '?') {
+            let end = i + c.len_utf8();
+            sentences.push(text[start..end].trim());
+            start = end;
+        }
+    }
+    let rest = text[start..].trim();
+    if !rest.is_empty() {
+        sentences.push(rest);
+    }
+    let key = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+            .collect::<String>()
+            .to_lowercase()
+    };
+    let mut out: Vec<&str> = Vec::new();
+    let mut looped = false;
+    let mut i = 0;
+    while i < sentences.len() {
+        let mut j = i + 1;
+        while j < sentences.len() && key(sentences[j]) == key(sentences[i]) {
+            j += 1;
+        }
+        // Twice can be speech ("No. No."); three times and more is the loop.
+        let keep = if j - i >= 3 { 1 } else { j - i };
+        looped |= j - i >= 3;
+        out.extend(std::iter::repeat_n(sentences[i], keep));
+        i = j;
+    }
+    // The loop ends where the token limit cut it: a half sentence repeating the last one.
+    if looped && out.len() >= 2 {
+        let last = out[out.len() - 1];
+        let unfinished = !last.ends_with(['.', '!', '?']);
+        if unfinished && key(out[out.len() - 2]).starts_with(&key(last)) {
+            out.pop();
+        }
+    }
+    out.join(" ")
 }
 
 impl SpeechToText for WhisperEngine {
@@ -228,5 +281,21 @@ mod tests {
             "Yes, I am here"
         );
         assert_eq!(clean_transcript(" ."), "");
+        assert_eq!(clean_transcript(">> Tomorrow at 10."), "Tomorrow at 10.");
+    }
+
+    #[test]
+    fn decoder_loops_collapse_but_speech_stays() {
+        use super::collapse_repeats;
+        assert_eq!(
+            collapse_repeats("Stop calling me. Stop calling me. Stop calling me. Stop calling m"),
+            "Stop calling me."
+        );
+        assert_eq!(collapse_repeats("No. No. I said no."), "No. No. I said no.");
+        assert_eq!(collapse_repeats("Yes, go ahead."), "Yes, go ahead.");
+        assert_eq!(
+            collapse_repeats("Okay. Hello? hello? Hello! Fine"),
+            "Okay. Hello? Fine"
+        );
     }
 }

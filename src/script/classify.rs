@@ -137,6 +137,19 @@ pub fn by_rules(script: &Script, node: &str, text: &str) -> Option<String> {
             return Some(only.to_string());
         }
     }
+    // Likewise a time where one is asked for ("tomorrow at ten", "Friday morning", "at 10").
+    let asks_text = node.capture.values().any(|t| matches!(t, VarType::String));
+    if asks_text && has_time(&t) {
+        let timely: Vec<&str> = node
+            .intents
+            .iter()
+            .filter(|i| i.examples.iter().any(|e| has_time(&normalize(e))))
+            .map(|i| i.name.as_str())
+            .collect();
+        if let [only] = timely[..] {
+            return Some(only.to_string());
+        }
+    }
     // Near matches: most content words of an example appear in the answer
     // ("we own the house" ~ "Yes, we own our house").
     let words: Vec<&str> = t
@@ -311,6 +324,16 @@ pub fn extract_by_rules(
     out
 }
 
+/// Words that make an answer a time: days, parts of the day, clock words, or a number.
+fn has_time(words: &str) -> bool {
+    const TIME_WORDS: &[&str] = &[
+        "today", "tomorrow", "tonight", "monday", "tuesday", "wednesday", "thursday", "friday",
+        "saturday", "sunday", "morning", "afternoon", "evening", "noon", "weekend", "week",
+        "am", "pm", "oclock", "o'clock",
+    ];
+    has_number(words) || words.split_whitespace().any(|w| TIME_WORDS.contains(&w))
+}
+
 /// Digits or a spelled number in normalized text.
 fn has_number(words: &str) -> bool {
     words.chars().any(|c| c.is_ascii_digit()) || spelled_number(words).is_some()
@@ -412,6 +435,9 @@ mod tests {
             by_rules(&s, "bill", "Hmm, maybe three hundred?").as_deref(),
             Some("amount")
         );
+        // A time where one is asked for, even half misheard.
+        assert_eq!(by_rules(&s, "book_time", "Amaro at 10 works.").as_deref(), Some("time"));
+        assert_eq!(by_rules(&s, "callback", "Maybe Friday morning?").as_deref(), Some("time"));
         // A number elsewhere does not answer the node.
         assert_eq!(by_rules(&s, "homeowner", "We have 2 kids").as_deref(), None);
     }
