@@ -245,6 +245,11 @@ async fn suite(store: Store) {
     assert!(detail.turns[0].interrupted);
     assert_eq!(detail.turns[0].latency.as_ref().unwrap().stt_ms, 120.0);
     assert_eq!(detail.turns[1].speaker, "caller");
+    assert_eq!(
+        (detail.turns[1].at_ms, detail.turns[1].end_ms),
+        (2000, Some(2600))
+    );
+    assert_eq!(detail.turns[0].end_ms, None);
     let seqs: Vec<(i64, bool)> = detail
         .events
         .iter()

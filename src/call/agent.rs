@@ -32,6 +32,9 @@ pub enum AgentInput {
 #[derive(Debug)]
 pub struct CallerTurn {
     pub text: String,
+    /// When the caller started and stopped speaking (ms since the stream started).
+    pub start_ms: u64,
+    pub end_ms: u64,
     pub stt_ms: f64,
     /// Silence from the last speech to the end-of-turn decision.
     pub endpointing_ms: f64,
@@ -40,6 +43,16 @@ pub struct CallerTurn {
     pub over_agent: bool,
     /// The caller's speech cut the agent off.
     pub barged_in: bool,
+}
+
+impl CallerTurn {
+    /// The transcript line: what was said, from when to when.
+    fn to_record(&self) -> Turn {
+        Turn {
+            end_ms: Some(self.end_ms),
+            ..Turn::caller(self.text.clone(), self.start_ms)
+        }
+    }
 }
 
 /// A history line, tied to the agent utterance it came from (to trim it after a barge-in).
@@ -192,6 +205,8 @@ pub async fn run_agent(
                 agent
                     .on_turn(CallerTurn {
                         text: format!("[keypad {digit}]"),
+                        start_ms: agent.at_ms(),
+                        end_ms: agent.at_ms(),
                         stt_ms: 0.0,
                         endpointing_ms: 0.0,
                         decided_at: Instant::now(),
@@ -309,7 +324,7 @@ impl Agent {
             || (turn.over_agent && is_backchannel(&turn.text, &self.deps.turn.backchannels));
         if backchannel {
             if !turn.text.is_empty() {
-                self.record(Turn::caller(turn.text.clone(), self.at_ms()));
+                self.record(turn.to_record());
             }
             if let Some(record) = last_speech.filter(|r| r.interrupted && turn.barged_in) {
                 let rest = record.unheard_clauses().join(" ");
@@ -319,7 +334,7 @@ impl Agent {
             }
             return false;
         }
-        self.record(Turn::caller(turn.text.clone(), self.at_ms()));
+        self.record(turn.to_record());
         let before = self.last_speech;
         let report = runner.caller(&turn.text).await;
         if let Some(c) = &report.classified {
@@ -374,7 +389,7 @@ impl Agent {
             || (turn.over_agent && is_backchannel(&turn.text, &self.deps.turn.backchannels));
         if backchannel {
             if !turn.text.is_empty() {
-                self.record(Turn::caller(turn.text.clone(), self.at_ms()));
+                self.record(turn.to_record());
             }
             // A false interruption: pick up where the caller cut in.
             if turn.barged_in {
@@ -389,7 +404,7 @@ impl Agent {
             return;
         }
         tracing::info!(caller = %turn.text, stt_ms = turn.stt_ms, "caller said");
-        self.record(Turn::caller(turn.text.clone(), self.at_ms()));
+        self.record(turn.to_record());
         self.history.push(HistoryEntry {
             speech_id: None,
             message: ChatMessage::new("user", turn.text.clone()),

@@ -57,8 +57,12 @@ pub struct TurnLatency {
 pub struct Turn {
     pub speaker: Speaker,
     pub text: String,
-    /// Milliseconds since the stream started.
+    /// Milliseconds since the stream started: when the line began (for the agent, when it was
+    /// sent to be spoken; for the caller, when their speech started).
     pub at_ms: u64,
+    /// When it ended: the caller's last speech, or Twilio's final mark for the agent (played).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<TurnLatency>,
     /// The agent utterance this turn is (agent turns only).
@@ -75,6 +79,7 @@ impl Turn {
             speaker: Speaker::Caller,
             text: text.into(),
             at_ms,
+            end_ms: None,
             latency: None,
             speech_id: None,
             interrupted: false,
@@ -86,6 +91,7 @@ impl Turn {
             speaker: Speaker::Agent,
             text: text.into(),
             at_ms,
+            end_ms: None,
             latency: None,
             speech_id: Some(speech_id),
             interrupted: false,
@@ -204,6 +210,23 @@ impl CallRegistry {
             {
                 t.text = heard.to_string();
                 t.interrupted = interrupted;
+                if let Some(sink) = &self.sink {
+                    sink.turn(call_sid, idx, t);
+                }
+            }
+        }
+    }
+
+    /// An agent line finished playing (its final mark came back).
+    pub fn set_turn_end(&self, call_sid: &str, speech_id: u64, end_ms: u64) {
+        if let Some(r) = self.lock().get_mut(call_sid) {
+            if let Some((idx, t)) = r
+                .turns
+                .iter_mut()
+                .enumerate()
+                .find(|(_, t)| t.speech_id == Some(speech_id))
+            {
+                t.end_ms = Some(end_ms);
                 if let Some(sink) = &self.sink {
                     sink.turn(call_sid, idx, t);
                 }

@@ -371,6 +371,11 @@ pub async fn run_session(
                 {
                     debug_assert_eq!(end_mark_name(id), mark.name);
                     board.fully_played(id);
+                    deps.registry.set_turn_end(
+                        &call_sid,
+                        id,
+                        stream_started.elapsed().as_millis() as u64,
+                    );
                 }
             }
             InboundMessage::Dtmf { dtmf, .. } => {
@@ -456,6 +461,12 @@ async fn finish_turn(
     agent: &mpsc::Sender<AgentInput>,
 ) {
     let Some(p) = pending.take() else { return };
+    // Inbound samples count the stream's time (8 kHz): when the caller spoke, not when we decided.
+    let ms = |samples: u64| samples * 1000 / TWILIO_RATE as u64;
+    let start_ms = ms(p.speech_start_sample);
+    let end_ms = ms(p
+        .silence_start_sample
+        .unwrap_or_else(|| endpointer.samples_seen()));
     endpointer.reset();
     let (text, stt_ms) = match p.transcript {
         Some(Ok(t)) => (t.text, t.elapsed.as_secs_f64() * 1000.0),
@@ -467,6 +478,8 @@ async fn finish_turn(
     };
     let turn = CallerTurn {
         text,
+        start_ms,
+        end_ms,
         stt_ms,
         endpointing_ms: silence_ms as f64,
         decided_at: Instant::now(),

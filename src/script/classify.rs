@@ -327,9 +327,26 @@ pub fn extract_by_rules(
 /// Words that make an answer a time: days, parts of the day, clock words, or a number.
 fn has_time(words: &str) -> bool {
     const TIME_WORDS: &[&str] = &[
-        "today", "tomorrow", "tonight", "monday", "tuesday", "wednesday", "thursday", "friday",
-        "saturday", "sunday", "morning", "afternoon", "evening", "noon", "weekend", "week",
-        "am", "pm", "oclock", "o'clock",
+        "today",
+        "tomorrow",
+        "tonight",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "morning",
+        "afternoon",
+        "evening",
+        "noon",
+        "weekend",
+        "week",
+        "am",
+        "pm",
+        "oclock",
+        "o'clock",
     ];
     has_number(words) || words.split_whitespace().any(|w| TIME_WORDS.contains(&w))
 }
@@ -436,8 +453,14 @@ mod tests {
             Some("amount")
         );
         // A time where one is asked for, even half misheard.
-        assert_eq!(by_rules(&s, "book_time", "Amaro at 10 works.").as_deref(), Some("time"));
-        assert_eq!(by_rules(&s, "callback", "Maybe Friday morning?").as_deref(), Some("time"));
+        assert_eq!(
+            by_rules(&s, "book_time", "Amaro at 10 works.").as_deref(),
+            Some("time")
+        );
+        assert_eq!(
+            by_rules(&s, "callback", "Maybe Friday morning?").as_deref(),
+            Some("time")
+        );
         // A number elsewhere does not answer the node.
         assert_eq!(by_rules(&s, "homeowner", "We have 2 kids").as_deref(), None);
     }

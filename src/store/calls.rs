@@ -220,11 +220,12 @@ impl Store {
             Speaker::Caller => "caller",
         };
         sqlx::query(
-            "INSERT INTO turns (call_sid, idx, speaker, text, at_ms, interrupted, latency_json)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "INSERT INTO turns (call_sid, idx, speaker, text, at_ms, interrupted, latency_json, end_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (call_sid, idx) DO UPDATE SET text = excluded.text,
                  interrupted = excluded.interrupted,
-                 latency_json = COALESCE(excluded.latency_json, turns.latency_json)",
+                 latency_json = COALESCE(excluded.latency_json, turns.latency_json),
+                 end_ms = COALESCE(excluded.end_ms, turns.end_ms)",
         )
         .bind(sid)
         .bind(idx)
@@ -233,6 +234,7 @@ impl Store {
         .bind(turn.at_ms as i64)
         .bind(turn.interrupted as i64)
         .bind(latency)
+        .bind(turn.end_ms.map(|e| e as i64))
         .execute(self.pool())
         .await?;
         Ok(())
@@ -280,6 +282,7 @@ impl Store {
                     speaker: row.try_get("speaker")?,
                     text: row.try_get("text")?,
                     at_ms: row.try_get("at_ms")?,
+                    end_ms: row.try_get("end_ms")?,
                     interrupted: row.try_get::<i64, _>("interrupted")? != 0,
                     latency: latency
                         .map(|l| serde_json::from_str(&l))

@@ -187,7 +187,9 @@ pub struct StoredTurn {
     pub idx: i64,
     pub speaker: String,
     pub text: String,
+    /// Start and end, ms since the media stream started.
     pub at_ms: i64,
+    pub end_ms: Option<i64>,
     pub interrupted: bool,
     pub latency: Option<crate::call::registry::TurnLatency>,
 }
