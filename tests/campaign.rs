@@ -476,6 +476,14 @@ async fn a_twenty_lead_campaign_ends_every_lead_in_the_right_state() {
             .any(|t| t["speaker"] == "agent" && t["latency"]["stt_ms"].is_number()),
         "{record:#}"
     );
+    // Every line has its start and end on the stream's clock (agent lines: when fully played).
+    for t in turns {
+        if t["speaker"] == "agent" && t["interrupted"] == true {
+            continue;
+        }
+        let (at, end) = (t["at_ms"].as_u64().unwrap(), t["end_ms"].as_u64());
+        assert!(end.is_some_and(|e| e > at), "{t}");
+    }
     let statuses: Vec<&str> = record["events"]
         .as_array()
         .unwrap()
