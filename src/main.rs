@@ -57,8 +57,10 @@ enum Command {
     Campaign {
         #[command(subcommand)]
         action: CampaignCmd,
+        /// The server's base URL (also after the action: `campaign show ID --server URL`).
         #[arg(
             long,
+            global = true,
             env = "TELEMARKETER_SERVER",
             default_value = "http://127.0.0.1:8080"
         )]
@@ -68,8 +70,10 @@ enum Command {
     Dnc {
         #[command(subcommand)]
         action: DncCmd,
+        /// The server's base URL (also after the action: `campaign show ID --server URL`).
         #[arg(
             long,
+            global = true,
             env = "TELEMARKETER_SERVER",
             default_value = "http://127.0.0.1:8080"
         )]
@@ -78,8 +82,10 @@ enum Command {
     /// Fetch one call's record: status history, transcript with per-stage latency, outcome.
     Call {
         sid: String,
+        /// The server's base URL (also after the action: `campaign show ID --server URL`).
         #[arg(
             long,
+            global = true,
             env = "TELEMARKETER_SERVER",
             default_value = "http://127.0.0.1:8080"
         )]

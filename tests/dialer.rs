@@ -316,3 +316,99 @@ async fn pause_resume_stop_concurrency_and_pacing() {
     );
     emulator.shutdown();
 }
+
+/// The CLI is a thin client of the admin API: drive it as an operator would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_drives_the_admin_api() {
+    let (base, store, _) = server(None).await;
+    let dir = tempdir();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_telemarketer"))
+            .args(args)
+            .args(["--server", &base])
+            .env("TELEMARKETER_API_TOKEN", "api")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let settings = dir.join("settings.json");
+    std::fs::write(
+        &settings,
+        r#"{"from_number": "+15005550006", "max_concurrent": 1}"#,
+    )
+    .unwrap();
+    let settings = settings.display().to_string();
+    let (ok, out, err) = tokio::task::block_in_place(|| {
+        cli(&[
+            "campaign",
+            "create",
+            "cli",
+            "--name",
+            "From the CLI",
+            "--settings",
+            &settings,
+        ])
+    });
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("\"state\": \"draft\""), "{out}");
+
+    let leads = dir.join("leads.csv");
+    std::fs::write(
+        &leads,
+        "phone,name,consent\n(415) 555-0160,Ann,yes\nnope,Bad,yes\n",
+    )
+    .unwrap();
+    let leads = leads.display().to_string();
+    let (ok, out, err) =
+        tokio::task::block_in_place(|| cli(&["campaign", "import", "cli", &leads]));
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("\"imported\": 1") && out.contains("\"row\": 3"),
+        "{out}"
+    );
+    assert_eq!(store.leads("cli").await.unwrap()[0].phone, "+14155550160");
+
+    let (ok, out, err) = tokio::task::block_in_place(|| {
+        cli(&["dnc", "add", "(415) 555-0161", "--reason", "asked by email"])
+    });
+    assert!(ok, "{out}{err}");
+    let (_, out, _) = tokio::task::block_in_place(|| cli(&["dnc", "list"]));
+    assert!(
+        out.contains("+14155550161") && out.contains("asked by email"),
+        "{out}"
+    );
+    let (ok, _, _) = tokio::task::block_in_place(|| cli(&["dnc", "remove", "+14155550161"]));
+    assert!(ok);
+    assert!(store.dnc_entry("+14155550161").await.unwrap().is_none());
+
+    let csv = dir.join("out.csv").display().to_string();
+    let (ok, _, err) =
+        tokio::task::block_in_place(|| cli(&["campaign", "export", "cli", "-o", &csv]));
+    assert!(ok, "{err}");
+    let exported = std::fs::read_to_string(&csv).unwrap();
+    assert!(
+        exported.starts_with("phone,name,state,outcome"),
+        "{exported}"
+    );
+    assert!(exported.contains("+14155550160,Ann,pending"), "{exported}");
+
+    // No Twilio credentials on this server: starting says why, and the CLI exits non-zero.
+    let (ok, _, err) = tokio::task::block_in_place(|| cli(&["campaign", "start", "cli"]));
+    assert!(!ok);
+    assert!(
+        err.contains("503") && err.contains("TWILIO_ACCOUNT_SID"),
+        "{err}"
+    );
+    // A wrong token is refused.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_telemarketer"))
+        .args(["campaign", "list", "--server", &base])
+        .env("TELEMARKETER_API_TOKEN", "wrong")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+}
