@@ -173,4 +173,26 @@ async fn ten_caller_behaviours_reach_the_expected_end() {
     }
     eprintln!("script scenarios: {passed} of {total} reached the expected end node and outcome; caller turns classified by rules {by_rule}, by the LLM {by_llm}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // Words no rule knows go to the model, whose grammar-constrained answer is always one of
+    // the node's labels (or a global, or "unclear"): never free text, never a crash.
+    let hard = [
+        ("bill", "Hmm, it varies a lot by season"),
+        ("homeowner", "My husband handles all of that stuff"),
+        ("intro", "What is this about exactly"),
+        ("pitch", "Well, I suppose it depends on the price"),
+    ];
+    for (i, (node, text)) in hard.into_iter().enumerate() {
+        let mut runner = ScriptRunner::new(script.clone(), llm.clone(), &format!("hard-{i}"));
+        runner.state.node = node.to_string();
+        let report = runner.caller(text).await;
+        let c = report.classified.expect("classified");
+        eprintln!("  [{node}] {text:?} -> {} ({})", c.intent, c.by);
+        assert_eq!(c.by, "llm", "{node}: {text}");
+        assert!(
+            script.intent_names(node).contains(&c.intent),
+            "{node}: {} is not a label of the node",
+            c.intent
+        );
+    }
 }
