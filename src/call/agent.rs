@@ -221,6 +221,7 @@ pub async fn run_agent(
     // The caller hung up (or the stream dropped) before the script reached an end node: the
     // script records how far it got instead of leaving the call without an outcome.
     if let Some(runner) = script.as_mut() {
+        runner.end();
         if runner.outcome().is_none() {
             runner.event(Event::HangUp).await;
             if let Some(outcome) = runner.outcome() {

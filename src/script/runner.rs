@@ -97,6 +97,7 @@ impl ScriptRunner {
         }
         let output = self
             .complete(
+                self.classify_id(),
                 classify::prompt(&self.script, node, text),
                 Some(classify::grammar(&self.script, node)),
                 48,
@@ -132,7 +133,9 @@ impl ScriptRunner {
                         &instruction,
                         &approx_tokens,
                     );
-                    let text = self.complete(messages, None, 40).await;
+                    let text = self
+                        .complete(self.conversation_id.clone(), messages, None, 40)
+                        .await;
                     let text = strip_preamble(&text);
                     let mut splitter = ClauseSplitter::new();
                     let mut sentence = String::new();
@@ -163,14 +166,27 @@ impl ScriptRunner {
         out
     }
 
+    /// Classification runs as its own KV-cache conversation: its prompt (the node's labels) and
+    /// the phrasing prompt (persona + history) would otherwise evict each other's prefix every
+    /// turn.
+    fn classify_id(&self) -> String {
+        format!("{}/classify", self.conversation_id)
+    }
+
+    /// Frees the classification cache slot (the call's own conversation is ended by its owner).
+    pub fn end(&self) {
+        self.llm.end_conversation(&self.classify_id());
+    }
+
     async fn complete(
         &self,
+        conversation_id: String,
         messages: Vec<ChatMessage>,
         grammar: Option<String>,
         max_tokens: u32,
     ) -> String {
         let mut rx = self.llm.generate(GenerateRequest {
-            conversation_id: self.conversation_id.clone(),
+            conversation_id,
             messages,
             max_tokens,
             grammar,
