@@ -57,39 +57,21 @@ enum Command {
     Campaign {
         #[command(subcommand)]
         action: CampaignCmd,
-        /// The server's base URL (also after the action: `campaign show ID --server URL`).
-        #[arg(
-            long,
-            global = true,
-            env = "TELEMARKETER_SERVER",
-            default_value = "http://127.0.0.1:8080"
-        )]
-        server: String,
+        #[command(flatten)]
+        server: ServerArg,
     },
     /// Manage the do-not-call list of a running server.
     Dnc {
         #[command(subcommand)]
         action: DncCmd,
-        /// The server's base URL (also after the action: `campaign show ID --server URL`).
-        #[arg(
-            long,
-            global = true,
-            env = "TELEMARKETER_SERVER",
-            default_value = "http://127.0.0.1:8080"
-        )]
-        server: String,
+        #[command(flatten)]
+        server: ServerArg,
     },
     /// Fetch one call's record: status history, transcript with per-stage latency, outcome.
     Call {
         sid: String,
-        /// The server's base URL (also after the action: `campaign show ID --server URL`).
-        #[arg(
-            long,
-            global = true,
-            env = "TELEMARKETER_SERVER",
-            default_value = "http://127.0.0.1:8080"
-        )]
-        server: String,
+        #[command(flatten)]
+        server: ServerArg,
     },
     /// Run a whole campaign offline: the dialer, the store (SQLite), the conversation engine and
     /// a local Twilio emulator whose callers follow a scenario. Prints every lead's fate, the
@@ -134,6 +116,19 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         turns: usize,
     },
+}
+
+/// Where the admin commands find the running server.
+#[derive(clap::Args)]
+struct ServerArg {
+    /// The server's base URL (also after the action: `campaign show ID --server URL`).
+    #[arg(
+        long = "server",
+        global = true,
+        env = "TELEMARKETER_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    url: String,
 }
 
 #[derive(Subcommand)]
@@ -192,14 +187,15 @@ enum CampaignCmd {
 
 #[derive(Subcommand)]
 enum DncCmd {
+    /// List a number: it is never dialed again by any campaign.
     Add {
         phone: String,
         #[arg(long)]
         reason: Option<String>,
     },
-    Remove {
-        phone: String,
-    },
+    /// Take a number off the list (an operator's correction).
+    Remove { phone: String },
+    /// Every listed number with reason, source and time.
     List,
 }
 
@@ -231,7 +227,7 @@ fn main() -> anyhow::Result<()> {
         } => runtime.block_on(simulate(config, lines, url, record, barge_in_after_ms)),
         Command::Loadtest { calls, turns } => runtime.block_on(loadtest(config, calls, turns)),
         Command::Chat { script } => runtime.block_on(chat(config, script)),
-        Command::Campaign { action, server } => runtime.block_on(campaign_cmd(&server, action)),
+        Command::Campaign { action, server } => runtime.block_on(campaign_cmd(&server.url, action)),
         Command::Rehearse {
             leads,
             scenario,
@@ -242,10 +238,10 @@ fn main() -> anyhow::Result<()> {
         Command::Emulator { listen, scenario } => {
             runtime.block_on(emulator(config, listen, scenario))
         }
-        Command::Dnc { action, server } => runtime.block_on(dnc_cmd(&server, action)),
+        Command::Dnc { action, server } => runtime.block_on(dnc_cmd(&server.url, action)),
         Command::Call { sid, server } => runtime.block_on(async move {
             let v = admin_api(
-                &server,
+                &server.url,
                 reqwest::Method::GET,
                 &format!("/v1/calls/{sid}/record"),
                 None,

@@ -193,6 +193,23 @@ impl CallRegistry {
         }
     }
 
+    /// Changes the agent turn of one utterance and reports it to the sink.
+    fn edit_agent_turn(&self, call_sid: &str, speech_id: u64, edit: impl FnOnce(&mut Turn)) {
+        if let Some(r) = self.lock().get_mut(call_sid) {
+            if let Some((idx, t)) = r
+                .turns
+                .iter_mut()
+                .enumerate()
+                .find(|(_, t)| t.speech_id == Some(speech_id))
+            {
+                edit(t);
+                if let Some(sink) = &self.sink {
+                    sink.turn(call_sid, idx, t);
+                }
+            }
+        }
+    }
+
     /// Rewrites an agent turn once we know what the caller actually heard.
     pub fn update_agent_turn(
         &self,
@@ -201,53 +218,19 @@ impl CallRegistry {
         heard: &str,
         interrupted: bool,
     ) {
-        if let Some(r) = self.lock().get_mut(call_sid) {
-            if let Some((idx, t)) = r
-                .turns
-                .iter_mut()
-                .enumerate()
-                .find(|(_, t)| t.speech_id == Some(speech_id))
-            {
-                t.text = heard.to_string();
-                t.interrupted = interrupted;
-                if let Some(sink) = &self.sink {
-                    sink.turn(call_sid, idx, t);
-                }
-            }
-        }
+        self.edit_agent_turn(call_sid, speech_id, |t| {
+            t.text = heard.to_string();
+            t.interrupted = interrupted;
+        });
     }
 
     /// An agent line finished playing (its final mark came back).
     pub fn set_turn_end(&self, call_sid: &str, speech_id: u64, end_ms: u64) {
-        if let Some(r) = self.lock().get_mut(call_sid) {
-            if let Some((idx, t)) = r
-                .turns
-                .iter_mut()
-                .enumerate()
-                .find(|(_, t)| t.speech_id == Some(speech_id))
-            {
-                t.end_ms = Some(end_ms);
-                if let Some(sink) = &self.sink {
-                    sink.turn(call_sid, idx, t);
-                }
-            }
-        }
+        self.edit_agent_turn(call_sid, speech_id, |t| t.end_ms = Some(end_ms));
     }
 
     pub fn set_turn_latency(&self, call_sid: &str, speech_id: u64, latency: TurnLatency) {
-        if let Some(r) = self.lock().get_mut(call_sid) {
-            if let Some((idx, t)) = r
-                .turns
-                .iter_mut()
-                .enumerate()
-                .find(|(_, t)| t.speech_id == Some(speech_id))
-            {
-                t.latency = Some(latency);
-                if let Some(sink) = &self.sink {
-                    sink.turn(call_sid, idx, t);
-                }
-            }
-        }
+        self.edit_agent_turn(call_sid, speech_id, |t| t.latency = Some(latency));
     }
 
     /// The engine's verdict. `do_not_call` also lists the number at once (and sticks: a later
