@@ -225,10 +225,11 @@ async fn suite(store: Store) {
         .unwrap();
     let mut agent = Turn::agent("Hi, this is Nova", 10, 1);
     store.upsert_turn(sid, 0, &agent).await.unwrap();
-    store
-        .upsert_turn(sid, 1, &Turn::caller("Sure", 2000))
-        .await
-        .unwrap();
+    let caller = Turn {
+        end_ms: Some(2600),
+        ..Turn::caller("Sure", 2000)
+    };
+    store.upsert_turn(sid, 1, &caller).await.unwrap();
     agent.text = "Hi, this".into();
     agent.interrupted = true;
     agent.latency = Some(TurnLatency {
