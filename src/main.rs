@@ -295,8 +295,7 @@ async fn caller_audio(line: &str, tts: &dyn TextToSpeech) -> anyhow::Result<Vec<
         let audio = tts.synthesize(line.to_string(), Default::default()).await?;
         (audio.samples, audio.sample_rate)
     };
-    let narrow = telemarketer::audio::resample::resample_all(&samples, rate, 8000)?;
-    Ok(telemarketer::audio::f32_to_i16(&narrow))
+    Ok(telemarketer::audio::to_phone_pcm(&samples, rate)?)
 }
 
 async fn simulate(
@@ -808,10 +807,7 @@ async fn emulator(
     };
     let account = std::env::var("TWILIO_ACCOUNT_SID").context("set TWILIO_ACCOUNT_SID")?;
     let token = std::env::var("TWILIO_AUTH_TOKEN").context("set TWILIO_AUTH_TOKEN")?;
-    let mut em = EmulatorConfig::new(account, token);
-    em.ring = scenario.ring;
-    em.default_persona = scenario.default_persona.clone();
-    em.personas = scenario.personas.clone();
+    let mut em = EmulatorConfig::from_scenario(account, token, &scenario);
     if scenario.needs_voice() {
         let tts = telemarketer::engine::piper::PiperEngine::load(&config.tts)
             .context("the scenario's callers speak: cannot load the TTS model")?;
@@ -861,10 +857,7 @@ async fn rehearse(
     let account = format!("AC{}", hex());
     let token = hex();
     let engines = Engines::load(&config).context("cannot load the models")?;
-    let mut em = EmulatorConfig::new(account.clone(), token.clone());
-    em.ring = scenario.ring;
-    em.default_persona = scenario.default_persona.clone();
-    em.personas = scenario.personas.clone();
+    let mut em = EmulatorConfig::from_scenario(account.clone(), token.clone(), &scenario);
     em.tts = Some(Arc::new(engines.tts.clone()));
     let emulator = RunningEmulator::start(em, "127.0.0.1:0".parse()?).await?;
 

@@ -42,6 +42,18 @@ pub fn f32_to_i16(samples: &[f32]) -> Vec<i16> {
         .collect()
 }
 
+/// Any voice (a TTS clause, a WAV file) as 8 kHz i16 PCM: what a phone line carries.
+pub fn to_phone_pcm(samples: &[f32], sample_rate: u32) -> Result<Vec<i16>, AudioError> {
+    if sample_rate == TWILIO_RATE {
+        return Ok(f32_to_i16(samples));
+    }
+    Ok(f32_to_i16(&resample::resample_all(
+        samples,
+        sample_rate,
+        TWILIO_RATE,
+    )?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

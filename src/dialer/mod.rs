@@ -141,7 +141,8 @@ impl Dialer {
         for campaign in self.inner.store.campaigns().await? {
             self.recover_campaign(&campaign).await?;
             if campaign.state == CampaignState::Running {
-                self.spawn_loop(&campaign)?;
+                let checked = checked(&campaign)?;
+                self.spawn_loop(&campaign, checked);
             }
         }
         Ok(())
@@ -249,10 +250,7 @@ impl Dialer {
     /// Starts (or resumes) a campaign.
     pub async fn start(&self, campaign_id: &str) -> Result<(), DialerError> {
         let mut campaign = self.inner.store.campaign(campaign_id).await?;
-        Self::check_campaign(&campaign).map_err(|reason| DialerError::Campaign {
-            id: campaign_id.to_string(),
-            reason,
-        })?;
+        let checked = checked(&campaign)?;
         self.inner
             .store
             .set_campaign_state(campaign_id, CampaignState::Running)
@@ -263,7 +261,7 @@ impl Dialer {
             Some(tx) if !tx.is_closed() => {
                 let _ = tx.send(CampaignState::Running);
             }
-            _ => self.spawn_loop(&campaign)?,
+            _ => self.spawn_loop(&campaign, checked),
         }
         self.inner.wake.notify_waiters();
         Ok(())
@@ -295,12 +293,7 @@ impl Dialer {
         self.inner.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn spawn_loop(&self, campaign: &Campaign) -> Result<(), DialerError> {
-        let (script, window) =
-            Self::check_campaign(campaign).map_err(|reason| DialerError::Campaign {
-                id: campaign.id.clone(),
-                reason,
-            })?;
+    fn spawn_loop(&self, campaign: &Campaign, (script, window): (Arc<Script>, CallingWindow)) {
         self.inner.scripts.insert(&campaign.id, script);
         let (tx, rx) = watch::channel(CampaignState::Running);
         self.lock_running().insert(campaign.id.clone(), tx);
@@ -313,7 +306,6 @@ impl Dialer {
             }
             dialer.lock_running().remove(&id);
         });
-        Ok(())
     }
 
     async fn run_campaign(
@@ -546,6 +538,14 @@ impl Dialer {
         let limit = Utc::now().timestamp_millis() + horizon.as_millis() as i64;
         Ok(due.is_none_or(|d| d > limit))
     }
+}
+
+/// A campaign's script and window, validated (the dialer's error when they are not).
+fn checked(campaign: &Campaign) -> Result<(Arc<Script>, CallingWindow), DialerError> {
+    Dialer::check_campaign(campaign).map_err(|reason| DialerError::Campaign {
+        id: campaign.id.clone(),
+        reason,
+    })
 }
 
 /// One audit-log line about a lead.

@@ -817,13 +817,10 @@ async fn speech(shared: &Shared, text: &str) -> Result<Arc<Vec<i16>>, String> {
         .synthesize(text.to_string(), shared.root.child_token())
         .await
         .map_err(|e| format!("tts failed on {text:?}: {e}"))?;
-    let samples = if audio.sample_rate == 8000 {
-        audio.samples
-    } else {
-        crate::audio::resample::resample_all(&audio.samples, audio.sample_rate, 8000)
-            .map_err(|e| format!("resampling tts audio: {e}"))?
-    };
-    let pcm = Arc::new(crate::audio::f32_to_i16(&samples));
+    let pcm = Arc::new(
+        crate::audio::to_phone_pcm(&audio.samples, audio.sample_rate)
+            .map_err(|e| format!("resampling tts audio: {e}"))?,
+    );
     shared
         .speech_cache
         .lock()

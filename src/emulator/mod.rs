@@ -77,6 +77,20 @@ impl EmulatorConfig {
         }
     }
 
+    /// Who answers and how long it rings, from a rehearsal scenario (no voice yet).
+    pub fn from_scenario(
+        account_sid: impl Into<String>,
+        auth_token: impl Into<String>,
+        scenario: &scenario::Scenario,
+    ) -> Self {
+        Self {
+            ring: scenario.ring,
+            default_persona: scenario.default_persona.clone(),
+            personas: scenario.personas.clone(),
+            ..Self::new(account_sid, auth_token)
+        }
+    }
+
     fn persona_for(&self, to: &str) -> Persona {
         self.personas
             .get(to)
