@@ -8,12 +8,11 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
-use telemarketer::app::{self, Engines};
+use telemarketer::app::{AppBuilder, Engines};
 use telemarketer::config::{RawConfig, Secrets};
-use telemarketer::engine::{
-    ChatMessage, GenerateRequest, LanguageModel, LlmEvent, SpeechToText, TextToSpeech,
-};
-use telemarketer::sim::{run_call, CallerStep, SimCall};
+use telemarketer::engine::{GenerateRequest, LanguageModel, LlmEvent, SpeechToText, TextToSpeech};
+use telemarketer::model::ChatMessage;
+use telemarketer::testbed::sim::{run_call, CallerStep, SimCall};
 use tokio_util::sync::CancellationToken;
 
 fn models_dir() -> Option<std::path::PathBuf> {
@@ -183,7 +182,12 @@ fn models(c: &mut Criterion) {
 
     // A whole turn over loopback, in real time.
     let (addr, registry, caller) = rt.block_on(async {
-        let (addr, registry) = app::spawn_local(config.clone(), &engines).await.unwrap();
+        let local = AppBuilder::new(config.clone(), &engines)
+            .in_memory()
+            .spawn_local()
+            .await
+            .unwrap();
+        let (addr, registry) = (local.addr, local.state.registry.clone());
         let line = engines
             .tts
             .synthesize(

@@ -1,21 +1,27 @@
-//! Application assembly: load every model once, before the port opens, then build the router
-//! state. A missing model file fails here with the path and the command that fetches it.
+//! Application assembly: one way to build the appliance, used by `serve`, `rehearse`,
+//! `simulate`, `loadtest`, the benches and the tests.
+//!
+//! Models load once, before the port opens ([`Engines::load`]); a missing model file fails there
+//! with the path and the command that fetches it. [`AppBuilder`] then wires the engines, the
+//! store, the Twilio REST client and the dialer into the HTTP state. Its knobs are the few that
+//! differ between those users: fake engines, no database, the rehearsal clock, the dialer's
+//! polling interval.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::call::registry::CallRegistry;
-use crate::call::session::SessionDeps;
+use crate::call::SessionDeps;
 use crate::config::Config;
 use crate::dialer::{Dialer, DialerOptions};
 use crate::engine::llama::LlamaEngine;
 use crate::engine::piper::PiperEngine;
 use crate::engine::whisper::WhisperEngine;
-use crate::engine::EngineError;
+use crate::engine::{EngineError, LanguageModel, SpeechToText, TextToSpeech};
 use crate::http::AppState;
 use crate::script::ScriptBook;
 use crate::store::{Store, StoreError};
-use crate::twilio::rest::TwilioClient;
+use crate::twilio_rest::{TwilioAuth, TwilioClient, TwilioError};
 
 /// The three real engines, loaded.
 #[derive(Clone)]
@@ -41,104 +47,183 @@ impl Engines {
     }
 }
 
-/// Router state from a config and loaded engines: the conversation engine alone, calls kept
-/// in memory (simulate, loadtest, benches).
-pub fn state(config: Config, engines: &Engines) -> AppState {
-    state_with(config, engines, CallRegistry::default(), None, None)
-}
-
-fn state_with(
-    config: Config,
-    engines: &Engines,
-    registry: CallRegistry,
-    twilio: Option<TwilioClient>,
-    store: Option<(Store, Option<Dialer>)>,
-) -> AppState {
-    let scripts = ScriptBook::default();
-    let session = SessionDeps {
-        stt: Arc::new(engines.stt.clone()),
-        llm: Arc::new(engines.llm.clone()),
-        tts: Arc::new(engines.tts.clone()),
-        conversation: config.conversation.clone(),
-        turn: config.turn.clone(),
-        registry: registry.clone(),
-        scripts,
-        twilio,
-    };
-    let (store, dialer) = match store {
-        Some((s, d)) => (Some(s), d),
-        None => (None, None),
-    };
-    AppState {
-        config: Arc::new(config),
-        session,
-        registry,
-        store,
-        dialer,
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("Twilio REST client: {0}")]
-    Twilio(#[from] crate::twilio::rest::TwilioError),
+    Twilio(#[from] TwilioError),
     #[error("recovering campaigns after restart: {0}")]
     Recover(#[from] crate::dialer::DialerError),
     #[error("server.public_url is required to dial (Twilio must reach our webhooks)")]
     NoPublicUrl,
+    #[error("cannot listen: {0}")]
+    Listen(#[from] std::io::Error),
 }
 
-/// The whole appliance: store (calls, turns, outcomes, do-not-call), and the dialer when Twilio
-/// credentials are configured. Leads left mid-dial by a crash are settled before serving.
-pub async fn appliance(config: Config, engines: &Engines) -> Result<AppState, StartError> {
-    appliance_with(config, engines, chrono::Duration::zero()).await
-}
-
-/// [`appliance`] with the calling-hours clock shifted (rehearsals only).
-pub async fn appliance_with(
-    config: Config,
-    engines: &Engines,
-    calling_hours_offset: chrono::Duration,
-) -> Result<AppState, StartError> {
-    let store = Store::connect(&config.store_url).await?;
-    let registry = CallRegistry::with_sink(crate::store::spawn_sink(store.clone()));
-    let twilio = config.secrets.twilio_client(&config.twilio).transpose()?;
-    let dialer = match (&twilio, &config.public_url) {
-        (Some(client), Some(public_url)) => Some(Dialer::new(
-            store.clone(),
-            client.clone(),
-            registry.clone(),
-            ScriptBook::default(),
-            DialerOptions {
-                public_url: public_url.clone(),
-                worker_id: config.twilio.worker_id.clone(),
-                idle_poll: std::time::Duration::from_millis(500),
-                calling_hours_offset,
-            },
-        )),
-        (Some(_), None) => return Err(StartError::NoPublicUrl),
-        (None, _) => {
-            tracing::warn!(
-                "no Twilio credentials (TWILIO_ACCOUNT_SID + TWILIO_AUTH_TOKEN): dialing is off"
-            );
-            None
-        }
+/// The REST client, when an account and credentials are configured (API key first: it can be
+/// revoked without rotating the account's auth token).
+pub fn twilio_client(config: &Config) -> Option<Result<TwilioClient, TwilioError>> {
+    let secrets = &config.secrets;
+    let account = secrets
+        .twilio_account_sid
+        .clone()
+        .or_else(|| config.twilio.account_sid.clone())?;
+    let auth = match (&secrets.twilio_api_key, &secrets.twilio_auth_token) {
+        (Some((sid, secret)), _) => TwilioAuth::ApiKey {
+            sid: sid.clone(),
+            secret: secret.clone(),
+        },
+        (None, Some(token)) => TwilioAuth::AuthToken(token.clone()),
+        (None, None) => return None,
     };
-    let mut state = state_with(
-        config,
-        engines,
-        registry,
-        twilio,
-        Some((store, dialer.clone())),
-    );
-    if let Some(dialer) = &dialer {
-        // The dialer and the sessions must share one script book.
-        state.session.scripts = dialer.scripts().clone();
-        dialer.recover().await?;
+    Some(TwilioClient::new(&config.twilio.base_url, &account, auth))
+}
+
+/// Builds the appliance from a validated config and engines.
+pub struct AppBuilder {
+    config: Config,
+    stt: Arc<dyn SpeechToText>,
+    llm: Arc<dyn LanguageModel>,
+    tts: Arc<dyn TextToSpeech>,
+    with_store: bool,
+    calling_hours_offset: chrono::Duration,
+    dialer_poll: Duration,
+}
+
+/// A server started by [`AppBuilder::spawn_local`].
+pub struct LocalApp {
+    pub addr: std::net::SocketAddr,
+    pub state: AppState,
+}
+
+impl LocalApp {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
     }
-    Ok(state)
+
+    pub fn media_url(&self) -> String {
+        format!("ws://{}/twilio/media", self.addr)
+    }
+}
+
+impl AppBuilder {
+    /// The whole appliance on the real engines: the store from `config`, and the dialer when
+    /// Twilio credentials are configured.
+    pub fn new(config: Config, engines: &Engines) -> Self {
+        Self::with_engines(
+            config,
+            Arc::new(engines.stt.clone()),
+            Arc::new(engines.llm.clone()),
+            Arc::new(engines.tts.clone()),
+        )
+    }
+
+    /// Any engines (tests use fakes).
+    pub fn with_engines(
+        config: Config,
+        stt: Arc<dyn SpeechToText>,
+        llm: Arc<dyn LanguageModel>,
+        tts: Arc<dyn TextToSpeech>,
+    ) -> Self {
+        Self {
+            config,
+            stt,
+            llm,
+            tts,
+            with_store: true,
+            calling_hours_offset: chrono::Duration::zero(),
+            dialer_poll: Duration::from_millis(500),
+        }
+    }
+
+    /// The conversation engine alone: calls kept in memory, no database, no dialer
+    /// (simulate, loadtest, benches, logic tests).
+    pub fn in_memory(mut self) -> Self {
+        self.with_store = false;
+        self
+    }
+
+    /// Shifts the clock used for calling hours (rehearsals only).
+    pub fn calling_hours_offset(mut self, offset: chrono::Duration) -> Self {
+        self.calling_hours_offset = offset;
+        self
+    }
+
+    /// How often an idle campaign looks for due leads.
+    pub fn dialer_poll(mut self, every: Duration) -> Self {
+        self.dialer_poll = every;
+        self
+    }
+
+    /// Connects the store, builds the dialer and settles leads a crash left mid-dial.
+    pub async fn build(self) -> Result<AppState, StartError> {
+        let scripts = ScriptBook::default();
+        let (registry, store, twilio, dialer) = if self.with_store {
+            let store = Store::connect(&self.config.store_url).await?;
+            let registry = CallRegistry::with_sink(crate::store::spawn_sink(store.clone()));
+            let twilio = twilio_client(&self.config).transpose()?;
+            let dialer = match (&twilio, &self.config.public_url) {
+                (Some(client), Some(public_url)) => Some(Dialer::new(
+                    store.clone(),
+                    client.clone(),
+                    registry.clone(),
+                    scripts.clone(),
+                    DialerOptions {
+                        public_url: public_url.clone(),
+                        worker_id: self.config.twilio.worker_id.clone(),
+                        idle_poll: self.dialer_poll,
+                        calling_hours_offset: self.calling_hours_offset,
+                    },
+                )),
+                (Some(_), None) => return Err(StartError::NoPublicUrl),
+                (None, _) => {
+                    tracing::warn!(
+                        "no Twilio credentials (TWILIO_ACCOUNT_SID + TWILIO_AUTH_TOKEN): dialing is off"
+                    );
+                    None
+                }
+            };
+            (registry, Some(store), twilio, dialer)
+        } else {
+            (CallRegistry::default(), None, None, None)
+        };
+        let session = SessionDeps {
+            stt: self.stt,
+            llm: self.llm,
+            tts: self.tts,
+            conversation: self.config.conversation.clone(),
+            turn: self.config.turn.clone(),
+            registry: registry.clone(),
+            scripts,
+            twilio,
+        };
+        if let Some(dialer) = &dialer {
+            dialer.recover().await?;
+        }
+        Ok(AppState {
+            config: Arc::new(self.config),
+            session,
+            registry,
+            store,
+            dialer,
+        })
+    }
+
+    /// Builds and serves on an ephemeral loopback port until the process ends.
+    pub async fn spawn_local(self) -> Result<LocalApp, StartError> {
+        self.spawn(tokio::net::TcpListener::bind("127.0.0.1:0").await?)
+            .await
+    }
+
+    /// Builds and serves on a listener bound earlier (when the config must name its address,
+    /// as `server.public_url` does for the dialer's webhooks).
+    pub async fn spawn(self, listener: tokio::net::TcpListener) -> Result<LocalApp, StartError> {
+        let addr = listener.local_addr()?;
+        let state = self.build().await?;
+        tokio::spawn(serve(listener, state.clone(), std::future::pending()));
+        Ok(LocalApp { addr, state })
+    }
 }
 
 /// Serves until the shutdown future completes (graceful: in-flight calls finish their frames).
@@ -150,18 +235,4 @@ pub async fn serve(
     axum::serve(listener, crate::http::router(state))
         .with_graceful_shutdown(shutdown)
         .await
-}
-
-/// Starts a server for `config` on an ephemeral loopback port (simulate, loadtest, benches):
-/// returns its address and the registry that will hold its calls' transcripts.
-pub async fn spawn_local(
-    config: Config,
-    engines: &Engines,
-) -> std::io::Result<(std::net::SocketAddr, CallRegistry)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let state = state(config, engines);
-    let registry = state.registry.clone();
-    tokio::spawn(serve(listener, state, std::future::pending()));
-    Ok((addr, registry))
 }

@@ -24,7 +24,7 @@ pub enum ConfigError {
 }
 
 /// The file as written: every field optional, unknown keys rejected (typos fail loudly).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawConfig {
     pub server: RawServer,
@@ -38,7 +38,7 @@ pub struct RawConfig {
     pub twilio: RawTwilio,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawStore {
     /// `sqlite://telemarketer.db` (default) or `postgres://user@host/db` (the password belongs
@@ -46,7 +46,7 @@ pub struct RawStore {
     pub url: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawTwilio {
     /// REST base URL: Twilio's, or a local emulator's (`http://127.0.0.1:3999`).
@@ -57,7 +57,7 @@ pub struct RawTwilio {
     pub worker_id: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawServer {
     pub listen: Option<String>,
@@ -68,7 +68,7 @@ pub struct RawServer {
     pub allow_unsigned_webhooks: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawModels {
     pub dir: Option<PathBuf>,
@@ -79,7 +79,7 @@ pub struct RawModels {
     pub onnxruntime: Option<PathBuf>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawEngine {
     pub threads: Option<usize>,
@@ -87,7 +87,7 @@ pub struct RawEngine {
     pub audio_ctx: Option<u32>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawLlm {
     pub threads: Option<usize>,
@@ -100,7 +100,7 @@ pub struct RawLlm {
     pub seed: Option<u32>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawTts {
     pub threads: Option<usize>,
@@ -109,7 +109,7 @@ pub struct RawTts {
     pub length_scale: Option<f32>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawConversation {
     /// A telemarketing script (TOML) that drives the call, or `"example"` for the shipped one.
@@ -126,7 +126,7 @@ pub struct RawConversation {
     pub max_history_turns: Option<usize>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawTurn {
     pub vad_aggressiveness: Option<u8>,
@@ -227,29 +227,6 @@ pub struct Secrets {
     pub database_url: Option<String>,
 }
 
-impl Secrets {
-    /// The REST client, when an account and credentials are configured.
-    pub fn twilio_client(
-        &self,
-        twilio: &TwilioConfig,
-    ) -> Option<Result<crate::twilio::rest::TwilioClient, crate::twilio::rest::TwilioError>> {
-        use crate::twilio::rest::{TwilioAuth, TwilioClient};
-        let account = self
-            .twilio_account_sid
-            .clone()
-            .or_else(|| twilio.account_sid.clone())?;
-        let auth = match (&self.twilio_api_key, &self.twilio_auth_token) {
-            (Some((sid, secret)), _) => TwilioAuth::ApiKey {
-                sid: sid.clone(),
-                secret: secret.clone(),
-            },
-            (None, Some(token)) => TwilioAuth::AuthToken(token.clone()),
-            (None, None) => return None,
-        };
-        Some(TwilioClient::new(&twilio.base_url, &account, auth))
-    }
-}
-
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let shown = |s: &Option<String>| if s.is_some() { "<set>" } else { "<unset>" };
@@ -311,6 +288,14 @@ impl RawConfig {
 
     pub fn from_toml(text: &str) -> Result<Self, String> {
         toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Every engine on one thread: what tests and 2-core machines want (ggml threads busy-wait).
+    pub fn single_threaded(mut self) -> Self {
+        self.stt.threads = Some(1);
+        self.llm.threads = Some(1);
+        self.tts.threads = Some(1);
+        self
     }
 
     /// Fills defaults and checks ranges.
@@ -464,7 +449,7 @@ impl RawConfig {
             backchannels: self
                 .turn
                 .backchannels
-                .unwrap_or_else(crate::call::turn::default_backchannels)
+                .unwrap_or_else(default_backchannels)
                 .into_iter()
                 .map(|b| b.to_lowercase())
                 .collect(),
@@ -562,23 +547,15 @@ fn find_espeak_data() -> Option<PathBuf> {
     .find(|p| p.join("espeak-ng-data").is_dir())
 }
 
-impl Config {
-    /// Loads the file (if any) and the environment.
-    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
-        let raw = match path {
-            Some(p) => RawConfig::from_file(p)?,
-            None => RawConfig::default(),
-        };
-        raw.validate(Secrets::from_env())
-    }
-
-    /// Every engine on one thread: what tests and 2-core machines want (ggml threads busy-wait).
-    pub fn single_threaded(mut self) -> Self {
-        self.stt.threads = 1;
-        self.llm.threads = 1;
-        self.tts.threads = 1;
-        self
-    }
+/// The default backchannel list.
+pub fn default_backchannels() -> Vec<String> {
+    [
+        "uh-huh", "uh huh", "mm-hmm", "mhm", "mm", "hmm", "yeah", "yep", "yes", "okay", "ok",
+        "right", "sure", "i see", "got it", "alright", "uh", "um", "oh",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 #[cfg(test)]

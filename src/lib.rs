@@ -11,18 +11,49 @@
 //!   twilio::media::parse_inbound --> audio::mulaw::decode --> audio::vad (WebRTC VAD + Endpointer)
 //!   --> utterance --> audio::resample 8k->16k --> engine::whisper (STT thread)
 //!   --> transcript --> engine::llama (LLM thread, tokens streamed)
-//!   --> call::clauses (clause splitter) --> engine::piper (TTS thread, per clause)
+//!   --> script::clauses (clause splitter) --> engine::piper (TTS thread, per clause)
 //!   --> call::output (resample voice->8k, mu-law, 20 ms frames on a clock, marks) --> Twilio
 //! ```
 //! The pacer's `Clear` command is the priority lane for barge-in: it drops queued audio and sends
 //! Twilio `clear`.
+//!
+//! ## Where a caller's words go (the script decides, the model only helps)
+//!
+//! ```text
+//! transcript --> script::classify (rules: opt-out, wrong person, side questions, the node's
+//!   example phrases, numbers and times; then the LLM under a GBNF grammar: one of the node's
+//!   labels or "unclear") --> script::machine::step(state, event) -> actions
+//!   --> Say (fixed line, rendered with the call's variables) | Generate (one LLM sentence within
+//!   the node's goal, script::context keeps the prompt in budget) | Capture | MarkDoNotCall
+//!   | HangUp(outcome) --> call::agent speaks them --> registry (transcript, verdict)
+//! ```
+//!
+//! ## Tasks and channels of one call
+//!
+//! ```text
+//! http::media_ws   reader task: WebSocket frames -> WsIn ----------------+ (mpsc, bounded)
+//!                  writer task: <- String (Twilio JSON) <-------------+  |
+//! call::session    inbound loop (owns VAD, endpointer, pending turn):  |  |
+//!                    WsIn -> frames -> barge-in (SpeechBoard::interrupt + OutputCommand::Clear)
+//!                    -> STT jobs (engine thread; results back on an mpsc tagged by attempt)
+//!                    -> AgentInput::{Turn, Dtmf} (mpsc) --------------+  |
+//! call::agent      agent task (owns the script runner, history):      |  |
+//!                    AgentInput -> LLM jobs (engine thread; tokens on an mpsc)
+//!                    -> clauses -> TTS jobs (engine thread) -> OutputCommand (mpsc)
+//! call::output     pacer task (owns the resampler, queue, play clock):   |
+//!                    OutputCommand -> 20 ms media + marks -> writer ----+
+//!                    OutputEvent::{FirstFrameSent, ...} -> agent (mpsc)
+//! shared:          SpeechBoard (which clauses were queued, played, cut), EchoGuard,
+//!                  CallRegistry -> CallSink (store writer task)
+//! one CancellationToken ends the agent and its engine jobs when the stream ends
+//! ```
 //!
 //! ## Where a lead goes
 //!
 //! ```text
 //! CSV/JSON --> leads (E.164, timezone, consent) --> store (leads table)
 //! dialer loop: claim lead (atomic) --> dialer::decide (do-not-call, consent, calling hours; audit)
-//!   --> twilio::rest create call (Url = /twilio/voice?campaign&lead, status callbacks, AMD)
+//!   --> twilio_rest create call (Url = /twilio/voice?campaign&lead, status callbacks, AMD)
 //! Twilio --> /twilio/voice (signed) --> TwiML <Connect><Stream> with the lead's variables
 //!   --> the call above, following the campaign's script --> registry --> store (turns, outcome,
 //!   do-not-call at once)
@@ -31,35 +62,47 @@
 //! ```
 //!
 //! ## Layout
+//! Every arrow points down (`tests/architecture.rs` checks it): [`model`] holds the records that
+//! cross rooms; the pure rooms ([`model`], [`audio`], [`twilio`], [`leads`], the script's format,
+//! machine and classifier, [`dialer::decide`]) import no I/O.
+//! - [`model`]: shared records: call metadata, turns and latency, call records, campaigns, leads,
+//!   do-not-call entries, the admin API's bodies.
 //! - [`config`]: TOML + environment -> validated [`config::Config`]; secrets from env only.
-//! - [`app`]: loads every model once (before the port opens) and builds the HTTP state.
+//! - [`app`]: loads every model once (before the port opens); [`app::AppBuilder`] is the one way
+//!   to assemble the appliance (serve, rehearse, simulate, loadtest, benches, tests).
 //! - [`http`]: axum routes: Twilio webhooks and media WebSocket, the `/v1` engine API, health.
 //! - [`twilio`]: pure Twilio protocol: Media Streams messages, signatures, TwiML.
+//! - [`twilio_rest`]: the Twilio REST client (calls: create, fetch, list, hang up, redirect).
+//! - [`client`]: a typed client of our admin API (the CLI and the tests use it).
 //! - [`audio`]: pure audio front end: mu-law, resampling, VAD and endpointing.
 //! - [`engine`]: STT / LLM / TTS traits and the real engines on dedicated OS threads.
-//! - [`call`]: one call: session (inbound loop + agent), clause splitter, output pacer, registry.
-//! - [`script`]: the telemarketing script (TOML) and its pure state machine.
-//! - [`sim`]: a simulated Twilio + caller over a real WebSocket, for tests and rehearsal.
+//! - [`call`]: one call: session (inbound loop), agent, output pacer, speech handles, registry.
+//! - [`script`]: the telemarketing script (TOML), its pure state machine, the classifier, the
+//!   clause splitter and the runner that drives them with an LLM.
 //! - [`leads`]: lead import (CSV/JSON), phone numbers, timezones, calling windows (pure).
 //! - [`store`]: campaigns, leads, calls, turns, do-not-call, audit log (SQLite or PostgreSQL).
 //! - [`dialer`]: campaign loops: pacing, compliance checks, retries, crash recovery.
-//! - [`emulator`]: a local Twilio (REST, signed callbacks, AMD, media) for offline campaigns.
+//! - `testbed` (cargo feature, on by default): a local Twilio emulator and simulated callers, for
+//!   tests, rehearsals and benches; a black box that speaks only Twilio's protocols.
 //! - [`telemetry`]: Prometheus metrics (per-stage latency histograms, calls, queue depths).
 
 pub mod app;
 pub mod audio;
 pub mod call;
+pub mod client;
 pub mod config;
 pub mod dialer;
-pub mod emulator;
 pub mod engine;
 pub mod http;
 pub mod leads;
+pub mod model;
 pub mod script;
-pub mod sim;
 pub mod store;
 pub mod telemetry;
+#[cfg(feature = "testbed")]
+pub mod testbed;
 pub mod twilio;
+pub mod twilio_rest;
 
 /// Facts fixed at build time.
 pub mod build_info {

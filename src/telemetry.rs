@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
-use crate::call::registry::TurnLatency;
+use crate::model::TurnLatency;
 
 /// Bucket upper bounds in seconds: 50 ms to 10 s, dense where conversations live.
 const BUCKETS: &[f64] = &[

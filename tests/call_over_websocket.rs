@@ -7,9 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use telemarketer::call::registry::Speaker;
 use telemarketer::config::Secrets;
-use telemarketer::sim::{run_call, CallerStep, SimCall};
+use telemarketer::model::Speaker;
+use telemarketer::testbed::sim::{run_call, CallerStep, SimCall};
 
 #[tokio::test]
 async fn greeting_reply_marks_and_bad_input_over_loopback() {
@@ -17,13 +17,13 @@ async fn greeting_reply_marks_and_bad_input_over_loopback() {
         "[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
         Secrets::default(),
     );
-    let (state, prompts) = fake_state(
+    let (app, prompts) = fake_app(
         config,
         &["yes tell me more"],
         "Great question. We install solar panels.",
     );
-    let registry = state.registry.clone();
-    let addr = start(state).await;
+    let local = start(app).await;
+    let (addr, registry) = (local.addr, local.state.registry.clone());
     let call = SimCall::random();
     let steps = vec![
         CallerStep::WaitForAgent { quiet: Duration::from_millis(400), max: Duration::from_secs(20) },
@@ -97,8 +97,8 @@ async fn voice_webhook_requires_a_valid_signature_and_returns_twiml() {
         ..Default::default()
     };
     let config = test_config("[server]\npublic_url = \"https://example.test\"", secrets);
-    let (state, _) = fake_state(config, &[], "");
-    let addr = start(state).await;
+    let (app, _) = fake_app(config, &[], "");
+    let addr = start(app).await.addr;
     let client = reqwest::Client::new();
     let form = [
         ("CallSid", "CA0123456789abcdef0123456789abcdef"),
@@ -157,8 +157,8 @@ async fn engine_api_needs_the_bearer_token() {
         twilio_auth_token: None,
         ..Default::default()
     };
-    let (state, _) = fake_state(test_config("", secrets), &[], "");
-    let addr = start(state).await;
+    let (app, _) = fake_app(test_config("", secrets), &[], "");
+    let addr = start(app).await.addr;
     let client = reqwest::Client::new();
     let body = serde_json::json!({
         "call_sid": "CA0123456789abcdef0123456789abcdef",
@@ -238,7 +238,7 @@ async fn registered_metadata_reaches_the_conversation() {
         twilio_auth_token: None,
         ..Default::default()
     };
-    let (state, prompts) = fake_state(
+    let (app, prompts) = fake_app(
         test_config(
             "[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 300",
             secrets,
@@ -246,7 +246,7 @@ async fn registered_metadata_reaches_the_conversation() {
         &["who is this"],
         "This is Nova.",
     );
-    let addr = start(state).await;
+    let addr = start(app).await.addr;
     let call = SimCall::random();
     reqwest::Client::new()
         .post(format!("http://{addr}/v1/calls"))

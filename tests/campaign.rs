@@ -10,11 +10,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-use telemarketer::app::{self, Engines};
+use telemarketer::app::{AppBuilder, Engines};
+use telemarketer::client::{AdminClient, LeadFormat};
 use telemarketer::config::{Config, RawConfig, Secrets};
-use telemarketer::emulator::{CallerLine, EmulatorConfig, Fault, Persona, RunningEmulator};
 use telemarketer::engine::SpeechToText;
+use telemarketer::model::api::{CampaignAction, NewCampaign};
+use telemarketer::model::{CampaignSettings, Lead, LeadState};
+use telemarketer::testbed::emulator::{
+    CallerLine, EmulatorConfig, Fault, Persona, RunningEmulator,
+};
 
 const ACCOUNT: &str = "AC00000000000000000000000000000001";
 const AUTH_TOKEN: &str = "emulated-auth-token";
@@ -45,60 +49,18 @@ fn engines() -> &'static Engines {
         let toml = format!("[models]\ndir = {:?}", models_dir().display().to_string());
         let config = RawConfig::from_toml(&toml)
             .unwrap()
+            .single_threaded()
             .validate(Secrets::default())
-            .unwrap()
-            .single_threaded();
+            .unwrap();
         Engines::load(&config).expect("models load")
     })
-}
-
-struct Api {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<(&str, String)>,
-    ) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(API_TOKEN);
-        if let Some((ct, b)) = body {
-            req = req.header("content-type", ct).body(b);
-        }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-    async fn get(&self, path: &str) -> Value {
-        let (s, v) = self.call(reqwest::Method::GET, path, None).await;
-        assert_eq!(s, 200, "{path}: {v}");
-        v
-    }
-    async fn post_json(&self, path: &str, body: Value) -> (u16, Value) {
-        self.call(
-            reqwest::Method::POST,
-            path,
-            Some(("application/json", body.to_string())),
-        )
-        .await
-    }
 }
 
 /// Our appliance (real store, real models, dialer pointed at the emulator) on a loopback port.
 async fn start_appliance(
     store_url: &str,
     emulator: &RunningEmulator,
-) -> (Api, telemarketer::http::AppState) {
+) -> (AdminClient, telemarketer::http::AppState) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let toml = format!(
@@ -108,18 +70,14 @@ async fn start_appliance(
     );
     let config: Config = RawConfig::from_toml(&toml)
         .unwrap()
+        .single_threaded()
         .validate(secrets())
-        .unwrap()
-        .single_threaded();
-    let state = app::appliance(config, engines()).await.unwrap();
-    tokio::spawn(app::serve(listener, state.clone(), std::future::pending()));
-    (
-        Api {
-            base: format!("http://{addr}"),
-            http: reqwest::Client::new(),
-        },
-        state,
-    )
+        .unwrap();
+    let app = AppBuilder::new(config, engines())
+        .spawn(listener)
+        .await
+        .unwrap();
+    (AdminClient::new(&app.base_url(), API_TOKEN), app.state)
 }
 
 fn human(lines: &[&str]) -> Persona {
@@ -260,32 +218,24 @@ async fn a_twenty_lead_campaign_ends_every_lead_in_the_right_state() {
     let (api, state) = start_appliance(&store_url, &emulator).await;
 
     for i in 11..14 {
-        let (s, v) = api
-            .post_json(
-                "/v1/dnc",
-                serde_json::json!({"phone": n(i), "reason": "national registry"}),
-            )
-            .await;
-        assert_eq!(s, 201, "{v}");
+        api.dnc_add(&n(i), Some("national registry")).await.unwrap();
     }
-    let (s, v) = api
-        .post_json(
-            "/v1/campaigns",
-            serde_json::json!({
-                "id": "solar-test",
-                "name": "Solar consultations",
-                "settings": {
-                    "from_number": FROM,
-                    "max_concurrent": 2,
-                    "calls_per_second": 5.0,
-                    "max_attempts": 2,
-                    "retry_delays_s": [1],
-                    "machine_detection": true
-                }
-            }),
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
+    api.create_campaign(&NewCampaign {
+        id: "solar-test".into(),
+        name: "Solar consultations".into(),
+        script: None,
+        settings: CampaignSettings {
+            from_number: FROM.into(),
+            max_concurrent: 2,
+            calls_per_second: 5.0,
+            max_attempts: 2,
+            retry_delays_s: vec![1],
+            machine_detection: true,
+            ..Default::default()
+        },
+    })
+    .await
+    .unwrap();
 
     // The lead file: the 20 leads, a duplicate and two bad rows (reported, not dropped).
     let mut csv = String::from("phone,name,timezone,consent,source,city\n");
@@ -298,34 +248,20 @@ async fn a_twenty_lead_campaign_ends_every_lead_in_the_right_state() {
     csv.push_str(&format!("{},Again,{open_tz},yes,web,X\n", n(0)));
     csv.push_str("not-a-number,Bad,America/New_York,yes,web,X\n");
     csv.push_str(&format!("{},Bad tz,Mars/Olympus,yes,web,X\n", n(50)));
-    let (s, report) = api
-        .call(
-            reqwest::Method::POST,
-            "/v1/campaigns/solar-test/leads",
-            Some(("text/csv", csv)),
-        )
-        .await;
-    assert_eq!(s, 200, "{report}");
-    assert_eq!(report["imported"], 20, "{report}");
-    let errors = report["errors"].as_array().unwrap();
-    assert_eq!(errors.len(), 3, "{report}");
-    let rows: Vec<u64> = errors.iter().map(|e| e["row"].as_u64().unwrap()).collect();
-    assert_eq!(rows, vec![22, 23, 24], "{report}");
-    assert!(
-        errors[0]["reason"].as_str().unwrap().contains("duplicate"),
-        "{report}"
-    );
+    let report = api
+        .import_leads("solar-test", csv.into_bytes(), LeadFormat::Csv)
+        .await
+        .unwrap();
+    assert_eq!(report.imported, 20, "{report:?}");
+    let rows: Vec<usize> = report.errors.iter().map(|e| e.row).collect();
+    assert_eq!(rows, vec![22, 23, 24], "{report:?}");
+    assert!(report.errors[0].reason.contains("duplicate"), "{report:?}");
 
     // Twilio pushes back on the first creates: rate limit, then a 500 after creating the call.
     emulator.inject(vec![Fault::RateLimited, Fault::ServerErrorAfterCreate]);
-    let (s, v) = api
-        .call(
-            reqwest::Method::POST,
-            "/v1/campaigns/solar-test/start",
-            None,
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
+    api.campaign_action("solar-test", CampaignAction::Start)
+        .await
+        .unwrap();
 
     let dialer = state.dialer.clone().unwrap();
     let started = Instant::now();
@@ -351,21 +287,17 @@ async fn a_twenty_lead_campaign_ends_every_lead_in_the_right_state() {
         started.elapsed().as_secs_f64()
     );
 
-    let stored_leads = api.get("/v1/campaigns/solar-test/leads").await;
-    let audit = api.get("/v1/campaigns/solar-test/audit").await;
-    let calls = api.get("/v1/campaigns/solar-test/calls").await;
-    let by_phone: HashMap<String, &Value> = stored_leads
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| (l["phone"].as_str().unwrap().to_string(), l))
-        .collect();
+    let stored_leads = api.leads("solar-test").await.unwrap();
+    let audit = api.audit("solar-test").await.unwrap();
+    let calls = api.calls("solar-test").await.unwrap();
+    let by_phone: HashMap<String, &Lead> =
+        stored_leads.iter().map(|l| (l.phone.clone(), l)).collect();
     let mut summary = Vec::new();
     let mut wrong = Vec::new();
     for (num, _, _, _, want_state, want_outcome) in &leads {
         let lead = by_phone[num];
-        let state = lead["state"].as_str().unwrap();
-        let outcome = lead["outcome"].as_str().unwrap_or("");
+        let state = lead.state.as_str();
+        let outcome = lead.outcome.as_deref().unwrap_or("");
         summary.push(format!("{num}: {state} {outcome}"));
         if state != *want_state || outcome != *want_outcome {
             wrong.push(format!(
@@ -373,13 +305,10 @@ async fn a_twenty_lead_campaign_ends_every_lead_in_the_right_state() {
             ));
         }
         // Every decision about the lead is in the audit log.
-        let id = lead["id"].as_i64().unwrap();
         let decisions: Vec<&str> = audit
-            .as_array()
-            .unwrap()
             .iter()
-            .filter(|e| e["lead_id"].as_i64() == Some(id))
-            .map(|e| e["decision"].as_str().unwrap())
+            .filter(|e| e.lead_id == Some(lead.id))
+            .map(|e| e.decision.as_str())
             .collect();
         let expected_decision = match *want_state {
             "skipped" => *want_outcome,
@@ -394,7 +323,7 @@ async fn a_twenty_lead_campaign_ends_every_lead_in_the_right_state() {
         }
     }
     eprintln!("{}", summary.join("\n"));
-    assert!(wrong.is_empty(), "{}\n{audit:#}", wrong.join("\n"));
+    assert!(wrong.is_empty(), "{}\n{audit:#?}", wrong.join("\n"));
 
     // Deferred leads wait for their window; nothing skipped or deferred was dialed.
     let created: Vec<(String, u16)> = emulator.create_requests();
@@ -410,22 +339,14 @@ async fn a_twenty_lead_campaign_ends_every_lead_in_the_right_state() {
             "{num} dialed {dials} times; creates {created:?}"
         );
         if *want_state == "pending" {
-            assert!(
-                by_phone[num]["next_attempt_at_ms"].as_i64().unwrap()
-                    > chrono::Utc::now().timestamp_millis()
-            );
+            assert!(by_phone[num].next_attempt_at_ms > chrono::Utc::now().timestamp_millis());
         }
     }
     assert!(created.iter().any(|(_, s)| *s == 429), "{created:?}");
     assert!(created.iter().any(|(_, s)| *s == 500), "{created:?}");
 
     // Every emulated call has its record, and every callback passed our signature check.
-    let stored_sids: Vec<&str> = calls
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["sid"].as_str().unwrap())
-        .collect();
+    let stored_sids: Vec<&str> = calls.iter().map(|c| c.sid.as_str()).collect();
     for call in emulator.calls() {
         assert!(
             stored_sids.contains(&call.sid.as_str()),
@@ -445,55 +366,49 @@ async fn a_twenty_lead_campaign_ends_every_lead_in_the_right_state() {
     }
 
     // The opt-out reached the do-not-call list during the call, marked as coming from a call.
-    let dnc = api.get("/v1/dnc").await;
+    let dnc = api.dnc_list().await.unwrap();
     let entry = dnc
-        .as_array()
-        .unwrap()
         .iter()
-        .find(|e| e["phone"] == n(1).as_str())
+        .find(|e| e.phone == n(1))
         .expect("opted-out number listed");
-    assert_eq!(entry["source"], "call");
+    assert_eq!(entry.source, "call");
 
     // The interested caller: transcript turn by turn with latencies, captured variables; the
     // agent ended the call over REST after its last words were played.
     let interested = emulator.calls().into_iter().find(|c| c.to == n(0)).unwrap();
-    let record = api
-        .get(&format!("/v1/calls/{}/record", interested.sid))
-        .await;
-    assert_eq!(record["call"]["outcome"], "interested", "{record:#}");
-    assert!(
-        record["call"]["variables"]["callback_time"].is_string(),
-        "{record:#}"
+    let record = api.call_record(&interested.sid).await.unwrap();
+    assert_eq!(
+        record.call.outcome.as_deref(),
+        Some("interested"),
+        "{record:#?}"
     );
-    let turns = record["turns"].as_array().unwrap();
-    assert!(turns.len() >= 8, "{record:#}");
+    assert!(
+        record.call.variables.contains_key("callback_time"),
+        "{record:#?}"
+    );
+    let turns = &record.turns;
+    assert!(turns.len() >= 8, "{record:#?}");
     assert!(turns
         .iter()
-        .any(|t| t["speaker"] == "caller" && t["latency"].is_null()));
+        .any(|t| t.speaker == "caller" && t.latency.is_none()));
     assert!(
         turns
             .iter()
-            .any(|t| t["speaker"] == "agent" && t["latency"]["stt_ms"].is_number()),
-        "{record:#}"
+            .any(|t| t.speaker == "agent" && t.latency.is_some()),
+        "{record:#?}"
     );
     // Every line has its start and end on the stream's clock (agent lines: when fully played).
     for t in turns {
-        if t["speaker"] == "agent" && t["interrupted"] == true {
+        if t.speaker == "agent" && t.interrupted {
             continue;
         }
-        let (at, end) = (t["at_ms"].as_u64().unwrap(), t["end_ms"].as_u64());
-        assert!(end.is_some_and(|e| e > at), "{t}");
+        assert!(t.end_ms.is_some_and(|e| e > t.at_ms), "{t:?}");
     }
-    let statuses: Vec<&str> = record["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["status"].as_str().unwrap())
-        .collect();
+    let statuses: Vec<&str> = record.events.iter().map(|e| e.status.as_str()).collect();
     assert_eq!(
         statuses,
         vec!["initiated", "ringing", "in-progress", "completed"],
-        "{record:#}"
+        "{record:#?}"
     );
     assert_eq!(interested.hung_up_by.as_deref(), Some("api"));
 
@@ -534,29 +449,23 @@ async fn a_twenty_lead_campaign_ends_every_lead_in_the_right_state() {
             media.marks_echoed
         );
         // ... and what was played carries the callback number and how to opt out.
-        let record = api.get(&format!("/v1/calls/{}/record", call.sid)).await;
-        let said = record["turns"][0]["text"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let record = api.call_record(&call.sid).await.unwrap();
+        let said = &record.turns[0].text;
         assert!(
             said.contains("Call us back at") && said.contains("To stop these calls"),
-            "{record:#}"
+            "{record:#?}"
         );
-        assert_eq!(record["turns"][0]["interrupted"], false, "{record:#}");
-        assert_eq!(record["call"]["outcome"], "voicemail", "{record:#}");
+        assert!(!record.turns[0].interrupted, "{record:#?}");
+        assert_eq!(
+            record.call.outcome.as_deref(),
+            Some("voicemail"),
+            "{record:#?}"
+        );
     }
 
     // Results export: one row per lead plus the header.
-    let (s, csv) = api
-        .call(
-            reqwest::Method::GET,
-            "/v1/campaigns/solar-test/export.csv",
-            None,
-        )
-        .await;
-    assert_eq!(s, 200);
-    assert_eq!(csv.as_str().unwrap().lines().count(), 21);
+    let csv = api.export_csv("solar-test").await.unwrap();
+    assert_eq!(csv.lines().count(), 21);
     emulator.shutdown();
 }
 
@@ -643,35 +552,33 @@ async fn kill_nine_mid_campaign_then_restart_loses_nothing_and_dials_no_one_twic
     .unwrap();
     let log = dir.join("server.log");
     let mut server = Server::spawn(&config_path, &base, &log).await;
-    let api = Api {
-        base: base.clone(),
-        http: reqwest::Client::new(),
-    };
+    let api = AdminClient::new(&base, API_TOKEN);
     let tz = common::zone_where_window_is(true);
-    let (s, v) = api
-        .post_json(
-            "/v1/campaigns",
-            serde_json::json!({"id": "crash", "name": "Crash test",
-                "settings": {"from_number": FROM, "max_concurrent": 2, "calls_per_second": 1.0}}),
-        )
-        .await;
-    assert_eq!(s, 201, "{v}");
+    api.create_campaign(&NewCampaign {
+        id: "crash".into(),
+        name: "Crash test".into(),
+        script: None,
+        settings: CampaignSettings {
+            from_number: FROM.into(),
+            max_concurrent: 2,
+            calls_per_second: 1.0,
+            ..Default::default()
+        },
+    })
+    .await
+    .unwrap();
     let mut csv = String::from("phone,timezone,consent\n");
     for n in &numbers {
         csv.push_str(&format!("{n},{tz},yes\n"));
     }
-    let (s, v) = api
-        .call(
-            reqwest::Method::POST,
-            "/v1/campaigns/crash/leads",
-            Some(("text/csv", csv)),
-        )
-        .await;
-    assert_eq!((s, v["imported"].as_u64()), (200, Some(6)), "{v}");
-    let (s, v) = api
-        .call(reqwest::Method::POST, "/v1/campaigns/crash/start", None)
-        .await;
-    assert_eq!(s, 200, "{v}");
+    let report = api
+        .import_leads("crash", csv.into_bytes(), LeadFormat::Csv)
+        .await
+        .unwrap();
+    assert_eq!(report.imported, 6, "{report:?}");
+    api.campaign_action("crash", CampaignAction::Start)
+        .await
+        .unwrap();
 
     // Kill while calls are live: at least three placed, at least one still talking.
     let started = Instant::now();
@@ -696,18 +603,13 @@ async fn kill_nine_mid_campaign_then_restart_loses_nothing_and_dials_no_one_twic
     let started = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let c = api.get("/v1/campaigns/crash").await;
-        let leads = &c["leads"];
-        let open: u64 = ["pending", "dialing", "in_call"]
-            .iter()
-            .map(|k| leads[k].as_u64().unwrap())
-            .sum();
-        if open == 0 {
+        let c = api.campaign("crash").await.unwrap();
+        if c.leads.open() == 0 {
             break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(300),
-            "campaign did not finish: {c}"
+            "campaign did not finish: {c:?}"
         );
     }
     assert!(emulator.wait_idle(Duration::from_secs(30)).await);
@@ -717,13 +619,8 @@ async fn kill_nine_mid_campaign_then_restart_loses_nothing_and_dials_no_one_twic
         let dials = calls.iter().filter(|c| &c.to == n).count();
         assert_eq!(dials, 1, "{n} dialed {dials} times");
     }
-    let stored = api.get("/v1/campaigns/crash/calls").await;
-    let stored_sids: Vec<&str> = stored
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["sid"].as_str().unwrap())
-        .collect();
+    let stored = api.calls("crash").await.unwrap();
+    let stored_sids: Vec<&str> = stored.iter().map(|c| c.sid.as_str()).collect();
     for call in &calls {
         assert!(
             stored_sids.contains(&call.sid.as_str()),
@@ -731,25 +628,21 @@ async fn kill_nine_mid_campaign_then_restart_loses_nothing_and_dials_no_one_twic
             call.sid
         );
     }
-    let leads = api.get("/v1/campaigns/crash/leads").await;
-    for lead in leads.as_array().unwrap() {
-        assert_eq!(lead["state"], "done", "{lead}");
-        assert_eq!(lead["attempts"], 1, "{lead}");
+    for lead in api.leads("crash").await.unwrap() {
+        assert_eq!(lead.state, LeadState::Done, "{lead:?}");
+        assert_eq!(lead.attempts, 1, "{lead:?}");
     }
-    let stored_calls = stored.as_array().unwrap();
     assert!(
-        stored_calls.iter().all(|c| c["status"] == "completed"),
-        "{stored:#}"
+        stored.iter().all(|c| c.status == "completed"),
+        "{stored:#?}"
     );
     // The call cut by the crash was settled from Twilio's side after the restart.
-    let audit = api.get("/v1/campaigns/crash/audit").await;
+    let audit = api.audit("crash").await.unwrap();
     assert!(
         audit
-            .as_array()
-            .unwrap()
             .iter()
-            .any(|e| e["decision"] == "reconciled_call" || e["decision"] == "recovered_call"),
-        "{audit:#}"
+            .any(|e| e.decision == "reconciled_call" || e.decision == "recovered_call"),
+        "{audit:#?}"
     );
     emulator.shutdown();
 }

@@ -8,13 +8,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::*;
-use telemarketer::call::registry::CallRegistry;
 use telemarketer::config::Secrets;
-use telemarketer::dialer::{Dialer, DialerOptions};
-use telemarketer::emulator::{EmulatorConfig, Persona, RunningEmulator};
+use telemarketer::dialer::Dialer;
 use telemarketer::leads::NewLead;
-use telemarketer::store::{CampaignSettings, CampaignState, LeadState, NewCall, Store};
-use telemarketer::twilio::rest::{TwilioAuth, TwilioClient};
+use telemarketer::model::{CampaignSettings, CampaignState, LeadState, NewCall};
+use telemarketer::store::Store;
+use telemarketer::testbed::emulator::{EmulatorConfig, Persona, RunningEmulator};
 use telemarketer::twilio::signature;
 
 const ACCOUNT: &str = "AC00000000000000000000000000000002";
@@ -35,45 +34,27 @@ fn lead(phone: &str) -> NewLead {
 async fn server(twilio_base: Option<&str>) -> (String, Store, Option<Dialer>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let secrets = Secrets {
+    let mut toml = format!(
+        "[server]\npublic_url = \"http://{addr}\"\n[store]\nurl = \"sqlite://{}\"\n",
+        tempdir().join("dialer.db").display()
+    );
+    let mut secrets = Secrets {
         api_token: Some("api".into()),
         twilio_auth_token: Some(TOKEN.into()),
         ..Default::default()
     };
-    let config = test_config(
-        &format!("[server]\npublic_url = \"http://{addr}\""),
-        secrets,
-    );
-    let (mut state, _) = fake_state(config, &[], "");
-    let store = Store::connect(&format!(
-        "sqlite://{}",
-        tempdir().join("dialer.db").display()
-    ))
-    .await
-    .unwrap();
-    let dialer = twilio_base.map(|base| {
-        let client = TwilioClient::new(base, ACCOUNT, TwilioAuth::AuthToken(TOKEN.into())).unwrap();
-        Dialer::new(
-            store.clone(),
-            client,
-            CallRegistry::default(),
-            Default::default(),
-            DialerOptions {
-                public_url: format!("http://{addr}"),
-                worker_id: "test".into(),
-                idle_poll: Duration::from_millis(100),
-                calling_hours_offset: chrono::Duration::zero(),
-            },
-        )
-    });
-    state.store = Some(store.clone());
-    state.dialer = dialer.clone();
-    tokio::spawn(telemarketer::app::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
-    (format!("http://{addr}"), store, dialer)
+    if let Some(base) = twilio_base {
+        toml.push_str(&format!("[twilio]\nbase_url = {base:?}\n"));
+        secrets.twilio_account_sid = Some(ACCOUNT.into());
+    }
+    let (app, _) = fake_app(test_config(&toml, secrets), &[], "");
+    let local = app
+        .dialer_poll(Duration::from_millis(100))
+        .spawn(listener)
+        .await
+        .unwrap();
+    let store = local.state.store.clone().unwrap();
+    (local.base_url(), store, local.state.dialer.clone())
 }
 
 async fn post_status(

@@ -9,12 +9,13 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::*;
-use telemarketer::app::{self, Engines};
+use telemarketer::app::{AppBuilder, Engines};
 use telemarketer::config::{Config, RawConfig, Secrets};
 use telemarketer::engine::{
-    ChatMessage, GenerateRequest, LanguageModel, LlmEvent, SpeechToText, StopReason, TextToSpeech,
+    GenerateRequest, LanguageModel, LlmEvent, SpeechToText, StopReason, TextToSpeech,
 };
-use telemarketer::sim::{run_call, CallerStep, SimCall};
+use telemarketer::model::ChatMessage;
+use telemarketer::testbed::sim::{run_call, CallerStep, SimCall};
 use tokio_util::sync::CancellationToken;
 
 fn models_dir() -> std::path::PathBuf {
@@ -43,9 +44,9 @@ fn config(extra: &str) -> Config {
     );
     RawConfig::from_toml(&toml)
         .unwrap()
+        .single_threaded()
         .validate(Secrets::default())
         .unwrap()
-        .single_threaded()
 }
 
 /// Models load once per test binary: loading is the slow part, and the product does it once too.
@@ -190,9 +191,8 @@ async fn llama_streams_reuses_the_kv_cache_and_obeys_grammar_and_cancel() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_whole_call_with_real_models_in_real_time() {
     let engines = engines();
-    let state = app::state(config(""), engines);
-    let registry = state.registry.clone();
-    let addr = start(state).await;
+    let local = start(AppBuilder::new(config(""), engines)).await;
+    let (addr, registry) = (local.addr, local.state.registry.clone());
     // Let the server start (axum spawns its shutdown watcher on first poll) before counting.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let threads_before = os_threads();
@@ -268,7 +268,7 @@ async fn a_whole_call_with_real_models_in_real_time() {
     let caller_turn = record
         .turns
         .iter()
-        .find(|t| t.speaker == telemarketer::call::registry::Speaker::Caller)
+        .find(|t| t.speaker == telemarketer::model::Speaker::Caller)
         .expect("caller turn");
     let said = words(&caller_turn.text);
     assert!(

@@ -36,9 +36,9 @@ fn llm() -> LlamaEngine {
     let toml = format!("[models]\ndir = {:?}", dir.display().to_string());
     let config = RawConfig::from_toml(&toml)
         .unwrap()
+        .single_threaded()
         .validate(Secrets::default())
-        .unwrap()
-        .single_threaded();
+        .unwrap();
     LlamaEngine::load(&config.llm).unwrap()
 }
 

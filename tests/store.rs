@@ -4,11 +4,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use telemarketer::call::registry::{Turn, TurnLatency};
 use telemarketer::leads::NewLead;
-use telemarketer::store::{
-    Applied, CampaignSettings, CampaignState, LeadState, NewCall, StatusUpdate, Store, StoreError,
+use telemarketer::model::{
+    Applied, CampaignSettings, CampaignState, LeadState, NewCall, StatusUpdate, Turn, TurnLatency,
 };
+use telemarketer::store::{Store, StoreError};
 
 fn lead(phone: &str, consent: bool) -> NewLead {
     NewLead {

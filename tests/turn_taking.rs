@@ -7,9 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use telemarketer::call::registry::Speaker;
 use telemarketer::config::Secrets;
-use telemarketer::sim::{run_call, CallerStep, SimReport};
+use telemarketer::model::Speaker;
+use telemarketer::testbed::sim::{run_call, CallerStep, SimReport};
 
 const LONG_REPLY: &str = "Solar panels turn sunlight into electricity for your home. \
 Most homeowners in your area save about a third on their bill. \
@@ -46,14 +46,14 @@ fn heard_between(report: &SimReport, from: u64, to: u64) -> u64 {
 
 #[tokio::test]
 async fn barge_in_clears_fast_and_history_keeps_only_what_was_heard() {
-    let (state, prompts) = fake_state_replies(
+    let (app, prompts) = fake_app_replies(
         config(),
         &["tell me more", "wait how much does it cost"],
         &[LONG_REPLY, "It depends on your roof."],
     );
-    let registry = state.registry.clone();
-    let addr = start(state).await;
-    let call = telemarketer::sim::SimCall::random();
+    let local = start(app).await;
+    let (addr, registry) = (local.addr, local.state.registry.clone());
+    let call = telemarketer::testbed::sim::SimCall::random();
     let steps = vec![
         wait(400),
         CallerStep::Say(voiced(800)),
@@ -118,10 +118,10 @@ async fn barge_in_clears_fast_and_history_keeps_only_what_was_heard() {
 
 #[tokio::test]
 async fn a_backchannel_does_not_end_the_agents_turn() {
-    let (state, prompts) = fake_state_replies(config(), &["tell me more", "uh-huh"], &[LONG_REPLY]);
-    let registry = state.registry.clone();
-    let addr = start(state).await;
-    let call = telemarketer::sim::SimCall::random();
+    let (app, prompts) = fake_app_replies(config(), &["tell me more", "uh-huh"], &[LONG_REPLY]);
+    let local = start(app).await;
+    let (addr, registry) = (local.addr, local.state.registry.clone());
+    let call = telemarketer::testbed::sim::SimCall::random();
     let steps = vec![
         wait(400),
         CallerStep::Say(voiced(800)),
@@ -170,14 +170,14 @@ async fn a_backchannel_does_not_end_the_agents_turn() {
 
 #[tokio::test]
 async fn the_disclosure_cannot_be_interrupted() {
-    let (state, _) = fake_state(
+    let (app, _) = fake_app(
         config(),
         &["hello who is this"],
         "This is Nova from Sunrise Solar.",
     );
-    let registry = state.registry.clone();
-    let addr = start(state).await;
-    let call = telemarketer::sim::SimCall::random();
+    let local = start(app).await;
+    let (addr, registry) = (local.addr, local.state.registry.clone());
+    let call = telemarketer::testbed::sim::SimCall::random();
     let steps = vec![
         CallerStep::Silence(Duration::from_millis(600)),
         CallerStep::Say(voiced(1500)),
@@ -199,10 +199,10 @@ async fn the_disclosure_cannot_be_interrupted() {
 
 #[tokio::test]
 async fn the_opt_out_key_ends_the_call_with_do_not_call() {
-    let (state, prompts) = fake_state(config(), &[], LONG_REPLY);
-    let registry = state.registry.clone();
-    let addr = start(state).await;
-    let call = telemarketer::sim::SimCall::random();
+    let (app, prompts) = fake_app(config(), &[], LONG_REPLY);
+    let local = start(app).await;
+    let (addr, registry) = (local.addr, local.state.registry.clone());
+    let call = telemarketer::testbed::sim::SimCall::random();
     let steps = vec![
         CallerStep::Silence(Duration::from_millis(1500)),
         CallerStep::Dtmf('9'),
@@ -244,14 +244,14 @@ async fn a_script_drives_the_call_and_the_caller_opts_out_in_words() {
         "[conversation]\nscript = \"example\"\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
         Secrets::default(),
     );
-    let (state, prompts) = fake_state(
+    let (app, prompts) = fake_app(
         config,
         &["yes go ahead", "please take me off your list"],
         "unused",
     );
-    let registry = state.registry.clone();
-    let addr = start(state).await;
-    let call = telemarketer::sim::SimCall::random();
+    let local = start(app).await;
+    let (addr, registry) = (local.addr, local.state.registry.clone());
+    let call = telemarketer::testbed::sim::SimCall::random();
     let steps = vec![
         wait(600),
         CallerStep::Say(voiced(800)),

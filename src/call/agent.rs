@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::clauses::{ends_sentence, ClauseSplitter};
 use super::output::{OutputCommand, OutputEvent};
-use super::registry::{CallMetadata, Turn, TurnLatency};
-use super::session::SessionDeps;
 use super::speech::SpeechBoard;
 use super::turn::is_backchannel;
-use crate::engine::{ChatMessage, GenerateRequest, LlmEvent};
+use super::SessionDeps;
+use crate::engine::{GenerateRequest, LlmEvent};
+use crate::model::{CallMetadata, ChatMessage, Turn, TurnLatency};
+use crate::script::clauses::{ends_sentence, ClauseSplitter};
+
 use crate::script::machine::{Action, Event};
 use crate::script::runner::ScriptRunner;
 

@@ -1,14 +1,41 @@
 //! One phone call, from the first `start` message to the last frame.
 //!
-//! - [`session`]: the inbound loop and the agent (greeting, then STT -> LLM -> TTS per turn).
-//! - [`clauses`]: splits streamed LLM text into speakable clauses (pure).
+//! - [`session`]: the inbound loop: parses Twilio's messages, runs VAD and endpointing, starts
+//!   speculative STT, decides barge-in, hands finished turns to the agent.
+//! - [`agent`]: what to say and when: the script's lines, streamed replies (LLM -> clauses -> TTS),
+//!   a history that keeps only what the caller heard, the opt-out.
 //! - [`output`]: paces agent audio to Twilio in 20 ms frames with marks; `clear` on demand.
-//! - [`registry`]: call metadata from the API and the transcript with per-stage latency.
+//! - [`speech`]: speech handles: each utterance's clauses, which were played, which were cut.
+//! - [`turn`]: pure turn-taking rules (endpointing, backchannels, echo), clocked in samples.
+//! - [`registry`]: the live calls: metadata registered before the stream, transcript, verdict.
 
 pub mod agent;
-pub mod clauses;
 pub mod output;
 pub mod registry;
 pub mod session;
 pub mod speech;
 pub mod turn;
+
+use std::sync::Arc;
+
+use crate::config::{ConversationConfig, TurnConfig};
+use crate::engine::{LanguageModel, SpeechToText, TextToSpeech};
+use crate::script::ScriptBook;
+use crate::twilio_rest::TwilioClient;
+use registry::CallRegistry;
+
+/// Everything a session needs, shared by all calls.
+#[derive(Clone)]
+pub struct SessionDeps {
+    pub stt: Arc<dyn SpeechToText>,
+    pub llm: Arc<dyn LanguageModel>,
+    pub tts: Arc<dyn TextToSpeech>,
+    pub conversation: ConversationConfig,
+    pub turn: TurnConfig,
+    pub registry: CallRegistry,
+    /// Per-campaign scripts (a dialed call carries its campaign id as a stream parameter).
+    pub scripts: ScriptBook,
+    /// Twilio REST, when credentials are configured: the agent's hang-up then ends the call
+    /// with `Status=completed` instead of relying on TwiML after the stream closes.
+    pub twilio: Option<TwilioClient>,
+}

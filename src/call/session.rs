@@ -20,16 +20,16 @@ use tokio_util::sync::CancellationToken;
 
 use super::agent::{run_agent, AgentInput, CallerTurn};
 use super::output::{end_mark_name, parse_mark, run_pacer, OutputCommand};
-use super::registry::CallRegistry;
 use super::speech::SpeechBoard;
-use super::turn::{EchoGuard, TurnConfig as TurnRules, TurnDecision};
+use super::turn::{EchoGuard, EndpointRules, TurnDecision};
+use super::SessionDeps;
 use crate::audio::resample::resample_all;
 use crate::audio::vad::{
     frame_dbfs, EndpointConfig, Endpointer, SpeechDetector, VadEvent, WebRtcVad,
 };
 use crate::audio::{i16_to_f32, mulaw, FRAME_SAMPLES, STT_RATE, TWILIO_RATE};
-use crate::config::{ConversationConfig, TurnConfig};
-use crate::engine::{EngineError, LanguageModel, SpeechToText, TextToSpeech, Transcript};
+
+use crate::engine::{EngineError, SpeechToText, Transcript};
 use crate::twilio::media::{check_stream_sid, parse_inbound, InboundMessage, MediaError};
 
 /// A WebSocket message as the session sees it (decoupled from axum/tungstenite types so tests
@@ -39,22 +39,6 @@ pub enum WsIn {
     Text(String),
     Binary(usize),
     Closed,
-}
-
-/// Everything a session needs, shared by all calls.
-#[derive(Clone)]
-pub struct SessionDeps {
-    pub stt: Arc<dyn SpeechToText>,
-    pub llm: Arc<dyn LanguageModel>,
-    pub tts: Arc<dyn TextToSpeech>,
-    pub conversation: ConversationConfig,
-    pub turn: TurnConfig,
-    pub registry: CallRegistry,
-    /// Per-campaign scripts (a dialed call carries its campaign id as a stream parameter).
-    pub scripts: crate::script::ScriptBook,
-    /// Twilio REST, when credentials are configured: the agent's hang-up then ends the call
-    /// with `Status=completed` instead of relying on TwiML after the stream closes.
-    pub twilio: Option<crate::twilio::rest::TwilioClient>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -177,7 +161,7 @@ pub async fn run_session(
         max_utterance_ms: deps.turn.max_utterance_ms,
         ..EndpointConfig::default()
     });
-    let rules = TurnRules {
+    let rules = EndpointRules {
         min_silence_ms: deps.turn.min_endpoint_ms,
         default_silence_ms: deps.turn.endpoint_silence_ms,
         max_silence_ms: deps.turn.max_endpoint_ms,
@@ -417,7 +401,7 @@ pub async fn run_session(
     Ok(summary)
 }
 
-fn decide(rules: &TurnRules, p: &PendingTurn, silence_ms: u32) -> TurnDecision {
+fn decide(rules: &EndpointRules, p: &PendingTurn, silence_ms: u32) -> TurnDecision {
     let text = match &p.transcript {
         Some(Ok(t)) => Some(t.text.as_str()),
         Some(Err(_)) => Some(""),

@@ -7,7 +7,7 @@
 
 /// Endpointing settings (LiveKit's defaults: 0.5 s minimum, 3 s maximum).
 #[derive(Debug, Clone)]
-pub struct TurnConfig {
+pub struct EndpointRules {
     /// Silence after which a turn whose transcript sounds complete ends.
     pub min_silence_ms: u32,
     /// Silence after which a turn ends when the transcript gives no hint.
@@ -64,7 +64,7 @@ pub fn classify_ending(transcript: &str) -> Ending {
     }
 }
 
-impl TurnConfig {
+impl EndpointRules {
     /// Decides after `silence_ms` of silence, given the speculative transcript if it is ready.
     /// Without a transcript we wait (the reply needs it anyway) until the maximum.
     pub fn decide(&self, silence_ms: u32, transcript: Option<&str>) -> TurnDecision {
@@ -109,17 +109,6 @@ pub fn is_backchannel(transcript: &str, backchannels: &[String]) -> bool {
     let joined = words.join(" ");
     backchannels.iter().any(|b| b == &joined)
         || words.iter().all(|w| backchannels.iter().any(|b| b == w))
-}
-
-/// The default backchannel list.
-pub fn default_backchannels() -> Vec<String> {
-    [
-        "uh-huh", "uh huh", "mm-hmm", "mhm", "mm", "hmm", "yeah", "yep", "yes", "okay", "ok",
-        "right", "sure", "i see", "got it", "alright", "uh", "um", "oh",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
 }
 
 /// Telling our own voice, leaked back by the phone, from the caller.
@@ -195,84 +184,4 @@ impl EchoGuard {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cfg() -> TurnConfig {
-        TurnConfig {
-            min_silence_ms: 500,
-            default_silence_ms: 800,
-            max_silence_ms: 3000,
-        }
-    }
-
-    #[test]
-    fn complete_answers_end_early_trailing_ones_wait() {
-        let c = cfg();
-        assert_eq!(c.decide(300, Some("Yes, that works.")), TurnDecision::Wait);
-        assert_eq!(
-            c.decide(500, Some("Yes, that works.")),
-            TurnDecision::EndTurn
-        );
-        assert_eq!(
-            c.decide(800, Some("I was thinking about it and")),
-            TurnDecision::Wait
-        );
-        assert_eq!(c.decide(2000, Some("Well, um...")), TurnDecision::Wait);
-        assert_eq!(c.decide(3000, Some("so")), TurnDecision::EndTurn);
-        assert_eq!(c.decide(700, Some("tomorrow at ten")), TurnDecision::Wait);
-        assert_eq!(
-            c.decide(800, Some("tomorrow at ten")),
-            TurnDecision::EndTurn
-        );
-        assert_eq!(
-            c.decide(2500, None),
-            TurnDecision::Wait,
-            "the reply needs the transcript"
-        );
-        assert_eq!(c.decide(3000, None), TurnDecision::EndTurn);
-        assert_eq!(classify_ending(" ... "), Ending::Empty);
-    }
-
-    #[test]
-    fn backchannels_are_recognised() {
-        let b = default_backchannels();
-        for t in ["Uh-huh.", "yeah", "Okay, right.", "Mm-hmm", "", "  .  "] {
-            assert!(is_backchannel(t, &b), "{t:?}");
-        }
-        for t in [
-            "No, stop.",
-            "Yeah, but how much does it cost?",
-            "Take me off your list",
-            "wait",
-        ] {
-            assert!(!is_backchannel(t, &b), "{t:?}");
-        }
-    }
-
-    #[test]
-    fn echo_guard_distrusts_onsets_and_quiet_copies() {
-        let mut g = EchoGuard::new(100, 12.0);
-        g.record_outbound(1000, 1500, -20.0);
-        g.record_outbound(1500, 3000, -20.0);
-        assert!(!g.is_probable_echo(900, -25.0), "nothing playing yet");
-        assert!(
-            g.is_probable_echo(1050, -10.0),
-            "onset: even loud input is suspect"
-        );
-        assert!(
-            g.is_probable_echo(2000, -40.0),
-            "quiet copy of what we play"
-        );
-        assert!(
-            !g.is_probable_echo(2000, -22.0),
-            "as loud as our audio: a person"
-        );
-        assert!(!g.is_probable_echo(3100, -40.0), "playback over");
-        g.cut(2200);
-        assert!(
-            !g.is_probable_echo(2400, -40.0),
-            "cleared audio does not echo"
-        );
-    }
-}
+mod tests;

@@ -24,13 +24,15 @@ use tokio::sync::{watch, Notify};
 
 use crate::call::registry::CallRegistry;
 use crate::leads::CallingWindow;
+use crate::model::{
+    is_terminal_status, Applied, Campaign, CampaignState, Lead, LeadState, NewCall, StatusUpdate,
+};
 use crate::script::format::Script;
 use crate::script::ScriptBook;
-use crate::store::{
-    is_terminal_status, Applied, Campaign, CampaignState, Lead, LeadState, NewCall, StatusUpdate,
-    Store, StoreError,
+use crate::store::{Store, StoreError};
+use crate::twilio_rest::{
+    CallFilter, CallResource, CreateCall, MachineDetection, TwilioClient, TwilioError,
 };
-use crate::twilio::rest::{CallFilter, CreateCall, MachineDetection, TwilioClient, TwilioError};
 use decide::{AfterCall, DialDecision};
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +74,18 @@ struct Inner {
     running: Mutex<HashMap<String, watch::Sender<CampaignState>>>,
     /// Woken when a call ends or a campaign changes, so loops do not wait for the next poll.
     wake: Notify,
+}
+
+/// The call Twilio answered a create with, as the store records it against its lead.
+fn new_call(call: &CallResource, campaign_id: &str, lead_id: i64) -> NewCall {
+    NewCall {
+        sid: call.sid.clone(),
+        campaign_id: campaign_id.to_string(),
+        lead_id,
+        from: call.from.clone(),
+        to: call.to.clone(),
+        status: call.status.clone(),
+    }
 }
 
 fn ms_to_utc(ms: i64) -> DateTime<Utc> {
@@ -174,7 +188,7 @@ impl Dialer {
             match placed {
                 Some(call) => {
                     store
-                        .record_dial(&NewCall::placed(&call, &campaign.id, lead.id))
+                        .record_dial(&new_call(&call, &campaign.id, lead.id))
                         .await?;
                     audit_lead(
                         store,
@@ -439,7 +453,7 @@ impl Dialer {
             Ok(call) => {
                 tracing::info!(campaign = %campaign.id, lead = lead.id, sid = %call.sid, "call placed");
                 store
-                    .record_dial(&NewCall::placed(&call, &campaign.id, lead.id))
+                    .record_dial(&new_call(&call, &campaign.id, lead.id))
                     .await?;
             }
             Err(e) if !e.is_retryable() && e.code().is_some() => {
@@ -567,7 +581,7 @@ async fn audit_lead(
 }
 
 /// `date_created` (RFC 2822) of a listed call.
-fn created_at(call: &crate::twilio::rest::CallResource) -> Option<DateTime<Utc>> {
+fn created_at(call: &crate::twilio_rest::CallResource) -> Option<DateTime<Utc>> {
     call.date_created
         .as_deref()
         .and_then(|d| DateTime::parse_from_rfc2822(d).ok())

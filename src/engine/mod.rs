@@ -22,6 +22,8 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::model::ChatMessage;
+
 /// Errors from loading or running a model.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -72,22 +74,6 @@ pub trait SpeechToText: Send + Sync {
     /// Jobs waiting for a worker (for `/metrics`).
     fn queue_depth(&self) -> usize {
         0
-    }
-}
-
-/// One chat message; roles are the usual `system`, `user`, `assistant`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ChatMessage {
-    pub role: String,
-    pub content: String,
-}
-
-impl ChatMessage {
-    pub fn new(role: &str, content: impl Into<String>) -> Self {
-        Self {
-            role: role.to_string(),
-            content: content.into(),
-        }
     }
 }
 

@@ -5,13 +5,14 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use serde::{Deserialize, Serialize};
 
 use super::v1::check_bearer;
 use super::{AppError, AppState};
 use crate::dialer::Dialer;
-use crate::leads::{normalize_phone, ImportReport, RowError};
-use crate::store::{Campaign, CampaignSettings, CampaignState, LeadCounts, Store};
+use crate::leads::{normalize_phone, ImportReport};
+use crate::model::api::{CampaignView, ImportResult, NewCampaign, NewDnc};
+use crate::model::{Campaign, CampaignState};
+use crate::store::Store;
 
 fn store(state: &AppState) -> Result<&Store, AppError> {
     state.store.as_ref().ok_or(AppError::NoStore)
@@ -36,26 +37,6 @@ async fn campaign_store<'a>(
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError> {
     serde_json::from_slice(body)
         .map_err(|e| AppError::BadRequest(format!("invalid JSON body: {e}")))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewCampaign {
-    /// Letters, digits, `-` and `_` (it appears in URLs).
-    pub id: String,
-    pub name: String,
-    /// The script as TOML text; omitted: the shipped example campaign.
-    #[serde(default)]
-    pub script: Option<String>,
-    #[serde(default)]
-    pub settings: CampaignSettings,
-}
-
-#[derive(Debug, Serialize)]
-pub struct CampaignView {
-    #[serde(flatten)]
-    pub campaign: Campaign,
-    pub leads: LeadCounts,
 }
 
 pub(super) async fn create_campaign(
@@ -121,15 +102,6 @@ pub(super) async fn get_campaign(
     let campaign = store.campaign(&id).await?;
     let leads = store.lead_counts(&id).await?;
     Ok(Json(CampaignView { campaign, leads }))
-}
-
-#[derive(Debug, Serialize)]
-pub struct ImportResult {
-    pub imported: u64,
-    /// Phones already in the campaign.
-    pub duplicates: Vec<String>,
-    /// Rows that could not be imported, with the reason (good rows were still imported).
-    pub errors: Vec<RowError>,
 }
 
 /// Leads as CSV (`text/csv`) or a JSON array (`application/json`).
@@ -282,14 +254,6 @@ pub(super) async fn call_record(
 ) -> Result<impl IntoResponse, AppError> {
     check_bearer(&state, &headers)?;
     Ok(Json(store(&state)?.call_detail(&sid).await?))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewDnc {
-    pub phone: String,
-    #[serde(default)]
-    pub reason: Option<String>,
 }
 
 pub(super) async fn dnc_list(

@@ -24,7 +24,7 @@ use axum::Router;
 pub use error::AppError;
 
 use crate::call::registry::CallRegistry;
-use crate::call::session::SessionDeps;
+use crate::call::SessionDeps;
 use crate::config::Config;
 
 /// State shared by every handler.

@@ -7,7 +7,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 
 use super::{AppError, AppState};
-use crate::store::StatusUpdate;
+use crate::model::StatusUpdate;
 use crate::twilio::{signature, twiml};
 
 /// The public base URL: configured, else from the Host header (behind a TLS proxy, configure it).

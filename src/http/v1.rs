@@ -7,7 +7,7 @@ use axum::Json;
 use subtle::ConstantTimeEq;
 
 use super::{AppError, AppState};
-use crate::call::registry::{CallMetadata, CallRecord};
+use crate::model::{CallMetadata, CallRecord};
 
 pub(super) fn check_bearer(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
     let expected = state

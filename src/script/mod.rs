@@ -8,12 +8,15 @@
 //!   reported as file, key path and reason.
 //! - [`machine`]: `step(state, event) -> actions`, no I/O: golden-tested paths.
 //! - [`classify`]: caller words -> intent + variables (rules, then grammar-constrained LLM).
-//! - [`runner`]: drives a script with a real LLM over text (`chat`, scenario tests).
+//! - [`context`]: the call's history for generated lines, within a token budget.
+//! - [`clauses`]: splits (streamed) text into speakable clauses (pure).
+//! - [`runner`]: drives a script with an LLM over text (the call's agent, `chat`, scenario tests).
 
 /// The example campaign shipped with the binary (booking a solar consultation).
 pub const EXAMPLE_SCRIPT: &str = include_str!("../../scripts/campaigns/solar.toml");
 
 pub mod classify;
+pub mod clauses;
 pub mod context;
 pub mod format;
 pub mod machine;

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{
-    corrupt, is_terminal_status, now_ms, Applied, CallDetail, CallEvent, StatusUpdate, Store,
-    StoreError, StoredCall, StoredTurn,
+use super::{corrupt, now_ms, Store, StoreError};
+use crate::model::{
+    is_terminal_status, Applied, CallDetail, CallEvent, NewCall, Speaker, StatusUpdate, StoredCall,
+    StoredTurn, Turn,
 };
-use crate::call::registry::{Speaker, Turn};
 
 fn call_from_row(row: &AnyRow) -> Result<StoredCall, StoreError> {
     let vars: String = row.try_get("variables_json")?;
@@ -29,36 +29,6 @@ fn call_from_row(row: &AnyRow) -> Result<StoredCall, StoreError> {
         created_at_ms: row.try_get("created_at_ms")?,
         ended_at_ms: row.try_get("ended_at_ms")?,
     })
-}
-
-/// A call Twilio accepted, about to be recorded against its lead.
-#[derive(Debug, Clone)]
-pub struct NewCall {
-    pub sid: String,
-    pub campaign_id: String,
-    pub lead_id: i64,
-    pub from: String,
-    pub to: String,
-    /// Twilio's status in the create response (`queued`).
-    pub status: String,
-}
-
-impl NewCall {
-    /// The call Twilio answered a create with, for this lead.
-    pub fn placed(
-        call: &crate::twilio::rest::CallResource,
-        campaign_id: &str,
-        lead_id: i64,
-    ) -> Self {
-        Self {
-            sid: call.sid.clone(),
-            campaign_id: campaign_id.to_string(),
-            lead_id,
-            from: call.from.clone(),
-            to: call.to.clone(),
-            status: call.status.clone(),
-        }
-    }
 }
 
 impl Store {

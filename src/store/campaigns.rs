@@ -3,7 +3,8 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{corrupt, now_ms, Campaign, CampaignSettings, CampaignState, Store, StoreError};
+use super::{corrupt, now_ms, Store, StoreError};
+use crate::model::{Campaign, CampaignSettings, CampaignState};
 
 fn campaign_from_row(row: &AnyRow) -> Result<Campaign, StoreError> {
     let settings: String = row.try_get("settings_json")?;

@@ -2,7 +2,8 @@
 
 use sqlx::Row;
 
-use super::{now_ms, AuditEntry, DncEntry, Store, StoreError};
+use super::{now_ms, Store, StoreError};
+use crate::model::{AuditEntry, DncEntry};
 
 fn dnc_from_row(row: &sqlx::any::AnyRow) -> Result<DncEntry, StoreError> {
     Ok(DncEntry {

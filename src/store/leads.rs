@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{corrupt, now_ms, Backend, Lead, LeadCounts, LeadState, Store, StoreError};
+use super::{corrupt, now_ms, Backend, Store, StoreError};
 use crate::leads::NewLead;
+use crate::model::{Lead, LeadCounts, LeadState};
 
 fn lead_from_row(row: &AnyRow) -> Result<Lead, StoreError> {
     let fields: String = row.try_get("fields_json")?;

@@ -8,16 +8,14 @@
 //! lead claim, which on Postgres takes `FOR UPDATE SKIP LOCKED` so two dialers never take the
 //! same lead (SQLite serialises writers, which gives the same guarantee).
 //!
-//! Layout: [`records`] holds the row types; `campaigns.rs`, `leads.rs`, `calls.rs` and
+//! Layout: the row types are [`crate::model`]'s; `campaigns.rs`, `leads.rs`, `calls.rs` and
 //! `compliance.rs` hold the queries for each table family.
 
 mod calls;
-pub use calls::NewCall;
 pub use leads::InsertReport;
 mod campaigns;
 mod compliance;
 mod leads;
-pub mod records;
 mod sink;
 pub use sink::spawn_sink;
 
@@ -25,8 +23,6 @@ use std::str::FromStr;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions};
-
-pub use records::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

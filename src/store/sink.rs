@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::Store;
-use crate::call::registry::{CallRecord, CallSink, Turn};
+use crate::model::{CallRecord, CallSink, Turn};
 
 enum Change {
     Turn(String, usize, Turn),
@@ -49,7 +49,7 @@ impl CallSink for StoreSink {
 }
 
 /// Starts the writer task (on the current tokio runtime) and returns the sink to hand to
-/// [`crate::call::registry::CallRegistry::with_sink`].
+/// the call registry.
 pub fn spawn_sink(store: Store) -> Arc<dyn CallSink> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Change>();
     tokio::spawn(async move {

@@ -8,6 +8,5 @@
 //! reuse the same types to speak byte-exact Twilio JSON.
 
 pub mod media;
-pub mod rest;
 pub mod signature;
 pub mod twiml;

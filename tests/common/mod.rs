@@ -6,14 +6,13 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use telemarketer::call::registry::CallRegistry;
-use telemarketer::call::session::SessionDeps;
+use telemarketer::app::{AppBuilder, LocalApp};
 use telemarketer::config::{Config, RawConfig, Secrets};
 use telemarketer::engine::{
-    ChatMessage, EngineError, GenerateRequest, LanguageModel, LlmEvent, SpeechAudio, SpeechToText,
-    StopReason, TextToSpeech, Transcript,
+    EngineError, GenerateRequest, LanguageModel, LlmEvent, SpeechAudio, SpeechToText, StopReason,
+    TextToSpeech, Transcript,
 };
-use telemarketer::http::AppState;
+use telemarketer::model::ChatMessage;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -113,60 +112,39 @@ pub fn test_config(toml: &str, secrets: Secrets) -> Config {
         .unwrap()
 }
 
-/// State with fake engines.
-pub fn fake_state(
+/// The app on fake engines (in memory unless a test wants the store).
+pub fn fake_app(
     config: Config,
     transcripts: &[&str],
     reply: &str,
-) -> (AppState, Arc<Mutex<Vec<Vec<ChatMessage>>>>) {
-    fake_state_replies(config, transcripts, &[reply])
+) -> (AppBuilder, Arc<Mutex<Vec<Vec<ChatMessage>>>>) {
+    fake_app_replies(config, transcripts, &[reply])
 }
 
-/// State with fake engines and several scripted LLM replies (the last one repeats).
-pub fn fake_state_replies(
+/// The app on fake engines with several scripted LLM replies (the last one repeats).
+pub fn fake_app_replies(
     config: Config,
     transcripts: &[&str],
     replies: &[&str],
-) -> (AppState, Arc<Mutex<Vec<Vec<ChatMessage>>>>) {
-    let registry = CallRegistry::default();
+) -> (AppBuilder, Arc<Mutex<Vec<Vec<ChatMessage>>>>) {
     let prompts = Arc::new(Mutex::new(Vec::new()));
-    let session = SessionDeps {
-        stt: Arc::new(FakeStt(Mutex::new(
+    let app = AppBuilder::with_engines(
+        config,
+        Arc::new(FakeStt(Mutex::new(
             transcripts.iter().map(|s| s.to_string()).collect(),
         ))),
-        llm: Arc::new(FakeLlm {
+        Arc::new(FakeLlm {
             replies: replies.iter().map(|r| r.to_string()).collect(),
             prompts: prompts.clone(),
         }),
-        tts: Arc::new(FakeTts),
-        conversation: config.conversation.clone(),
-        turn: config.turn.clone(),
-        registry: registry.clone(),
-        scripts: Default::default(),
-        twilio: None,
-    };
-    (
-        AppState {
-            store: None,
-            dialer: None,
-            config: Arc::new(config),
-            session,
-            registry,
-        },
-        prompts,
-    )
+        Arc::new(FakeTts),
+    );
+    (app, prompts)
 }
 
-/// Starts the server on an ephemeral loopback port.
-pub async fn start(state: AppState) -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(telemarketer::app::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
-    addr
+/// Serves the app (in memory) on an ephemeral loopback port.
+pub async fn start(app: AppBuilder) -> LocalApp {
+    app.in_memory().spawn_local().await.unwrap()
 }
 
 /// Voiced test signal at 8 kHz: harmonics of 140 Hz with a syllable-rate envelope. The real VAD

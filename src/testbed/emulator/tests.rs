@@ -894,7 +894,7 @@ async fn start_refuses_say_lines_without_tts() {
 /// by listing instead of placing a second call.
 #[tokio::test]
 async fn our_rest_client_survives_faults_without_duplicate_calls() {
-    use crate::twilio::rest::{CreateCall, RetryPolicy, TwilioAuth, TwilioClient};
+    use crate::twilio_rest::{CreateCall, RetryPolicy, TwilioAuth, TwilioClient};
     let stub = Stub::start(
         MediaMode::SpeakAndClose,
         Some("<Response><Hangup/></Response>"),

@@ -1,4 +1,4 @@
-//! Row types as the rest of the crate (and the admin API, as JSON) sees them.
+//! Campaigns and their leads: settings every campaign carries, where a lead is in its life.
 
 use std::collections::BTreeMap;
 
@@ -150,104 +150,6 @@ pub struct Lead {
     pub outcome: Option<String>,
 }
 
-/// A call as stored: Twilio's view (status, answered_by, duration) and ours (outcome, variables).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoredCall {
-    pub sid: String,
-    pub campaign_id: Option<String>,
-    pub lead_id: Option<i64>,
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub status: String,
-    pub last_sequence: i64,
-    pub answered_by: Option<String>,
-    pub duration_s: Option<i64>,
-    pub outcome: Option<String>,
-    pub variables: BTreeMap<String, String>,
-    pub created_at_ms: i64,
-    pub ended_at_ms: Option<i64>,
-}
-
-/// A status or AMD callback as received.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CallEvent {
-    /// `status` (status callback) or `amd` (async AMD callback).
-    pub source: String,
-    pub sequence: i64,
-    pub status: String,
-    pub answered_by: Option<String>,
-    /// False when it arrived after a later event (out of order) and only went to the history.
-    pub applied: bool,
-    pub received_at_ms: i64,
-}
-
-/// One transcript line as stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoredTurn {
-    pub idx: i64,
-    pub speaker: String,
-    pub text: String,
-    /// Start and end, ms since the media stream started.
-    pub at_ms: i64,
-    pub end_ms: Option<i64>,
-    pub interrupted: bool,
-    pub latency: Option<crate::call::registry::TurnLatency>,
-}
-
-/// A call with its history and transcript (the admin API's call detail).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CallDetail {
-    pub call: StoredCall,
-    pub events: Vec<CallEvent>,
-    pub turns: Vec<StoredTurn>,
-}
-
-/// What applying a status callback did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    /// Newer than anything seen: the call row now shows it.
-    Updated,
-    /// Older than the newest seen (out of order): kept in the history only.
-    Stale,
-    /// Seen before (Twilio retried): ignored.
-    Duplicate,
-    /// No call row with this SID (not ours, or created by hand): history only.
-    UnknownCall,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DncEntry {
-    pub phone: String,
-    pub reason: String,
-    pub source: String,
-    pub added_at_ms: i64,
-}
-
-/// One dial decision, with why.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AuditEntry {
-    pub id: i64,
-    pub at_ms: i64,
-    pub campaign_id: String,
-    pub lead_id: Option<i64>,
-    pub phone: Option<String>,
-    pub decision: String,
-    pub reason: String,
-}
-
-/// A status callback's facts, parsed from Twilio's form.
-#[derive(Debug, Clone, Default)]
-pub struct StatusUpdate {
-    pub call_sid: String,
-    pub source: String,
-    pub sequence: i64,
-    pub status: String,
-    pub answered_by: Option<String>,
-    pub duration_s: Option<i64>,
-    /// Every form parameter, kept for the history.
-    pub params: Vec<(String, String)>,
-}
-
 /// Counts per lead state, for progress and completion.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LeadCounts {
@@ -264,12 +166,4 @@ impl LeadCounts {
     pub fn open(&self) -> u64 {
         self.pending + self.dialing + self.in_call
     }
-}
-
-/// Twilio call statuses that end a call.
-pub fn is_terminal_status(status: &str) -> bool {
-    matches!(
-        status,
-        "completed" | "busy" | "no-answer" | "failed" | "canceled"
-    )
 }

@@ -10,7 +10,7 @@
 //! - answering machine detection, sync (answer held back until detection) and async
 //!   (`AsyncAmdStatusCallback`);
 //! - the voice webhook: TwiML is fetched and executed; `<Connect><Stream>` opens a real Media
-//!   Streams WebSocket to our server, with [`crate::sim`] playing the callee ([`Persona`]).
+//!   Streams WebSocket to our server, with [`crate::testbed::sim`] playing the callee ([`Persona`]).
 //!
 //! Layout (split by what changes together):
 //! - `mod.rs`: the public API and the shared state (one mutex, never held across an await, so a
@@ -23,6 +23,7 @@
 //! Timing is compressed where Twilio's would only slow tests: ringing lasts [`EmulatorConfig::ring`]
 //! and AMD decides a human in [`AMD_DETECT`]; the media leg runs in real time (20 ms frames).
 
+mod callee;
 mod lifecycle;
 mod rest;
 pub mod scenario;
@@ -190,7 +191,7 @@ pub struct EmulatedCall {
     pub twiml: Option<String>,
     /// The last media leg: what the callee heard. For a machine, `heard` keeps only what was
     /// played after the beep (what the voicemail recorded); `agent_track` keeps the whole line.
-    pub media: Option<crate::sim::SimReport>,
+    pub media: Option<crate::testbed::sim::SimReport>,
     /// `caller` (the persona hung up), `api` (REST `Status=completed|canceled`), `stream-closed`
     /// (our server closed the WebSocket and the TwiML after `<Connect>` ended the call), `twiml`
     /// (`<Hangup/>`, `<Reject/>` or the end of the document), `time-limit` (the create's

@@ -1,0 +1,144 @@
+use super::*;
+use chrono::TimeZone;
+
+fn lead(tz: &str, consent: bool) -> Lead {
+    Lead {
+        id: 1,
+        campaign_id: "c".into(),
+        phone: "+14155550123".into(),
+        name: None,
+        fields: Default::default(),
+        timezone: tz.into(),
+        consent,
+        source: None,
+        state: LeadState::Dialing,
+        attempts: 0,
+        next_attempt_at_ms: 0,
+        claimed_at_ms: None,
+        outcome: None,
+    }
+}
+
+fn utc(h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 15, h, m, 0).unwrap()
+}
+
+#[test]
+fn do_not_call_beats_everything() {
+    let dnc = DncEntry {
+        phone: "+14155550123".into(),
+        reason: "asked".into(),
+        source: "call".into(),
+        added_at_ms: 0,
+    };
+    let d = before_dial(
+        &lead("America/New_York", true),
+        Some(&dnc),
+        &CallingWindow::legal(),
+        utc(16, 0),
+    );
+    assert!(
+        matches!(
+            d,
+            DialDecision::Skip {
+                decision: "skip_dnc",
+                ..
+            }
+        ),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn consent_is_required() {
+    let d = before_dial(
+        &lead("America/New_York", false),
+        None,
+        &CallingWindow::legal(),
+        utc(16, 0),
+    );
+    assert!(
+        matches!(
+            d,
+            DialDecision::Skip {
+                decision: "skip_consent",
+                ..
+            }
+        ),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn calling_hours_are_the_leads_local_time() {
+    // 16:00 UTC in June is 12:00 in New York (open) and 06:00 in Honolulu (closed).
+    let window = CallingWindow::legal();
+    assert_eq!(
+        before_dial(&lead("America/New_York", true), None, &window, utc(16, 0)),
+        DialDecision::Dial
+    );
+    match before_dial(&lead("Pacific/Honolulu", true), None, &window, utc(16, 0)) {
+        DialDecision::Defer {
+            until, decision, ..
+        } => {
+            assert_eq!(decision, "defer_window");
+            assert_eq!(until, utc(18, 0)); // 08:00 HST
+        }
+        other => panic!("{other:?}"),
+    }
+    let d = before_dial(&lead("Mars/Olympus", true), None, &window, utc(16, 0));
+    assert!(matches!(
+        d,
+        DialDecision::Skip {
+            decision: "skip_timezone",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn unanswered_calls_retry_on_schedule_then_fail() {
+    let s = CampaignSettings {
+        max_attempts: 3,
+        retry_delays_s: vec![60, 600],
+        ..Default::default()
+    };
+    let a = after_call(&s, 1, "busy", None, None, utc(12, 0));
+    assert_eq!(a.state, LeadState::Pending);
+    assert_eq!(a.next_attempt_at, Some(utc(12, 1)));
+    let a = after_call(&s, 2, "no-answer", None, None, utc(12, 0));
+    assert_eq!(a.next_attempt_at, Some(utc(12, 10)));
+    let a = after_call(&s, 3, "failed", None, None, utc(12, 0));
+    assert_eq!(
+        (a.state, a.decision),
+        (LeadState::Failed, "attempts_exhausted")
+    );
+}
+
+#[test]
+fn answered_calls_take_the_engines_outcome() {
+    let s = CampaignSettings::default();
+    let a = after_call(
+        &s,
+        1,
+        "completed",
+        Some("human"),
+        Some("interested"),
+        utc(12, 0),
+    );
+    assert_eq!(
+        (a.state, a.outcome.as_str()),
+        (LeadState::Done, "interested")
+    );
+    let a = after_call(
+        &s,
+        1,
+        "completed",
+        Some("machine_end_beep"),
+        None,
+        utc(12, 0),
+    );
+    assert_eq!(a.outcome, "voicemail");
+    let a = after_call(&s, 1, "completed", Some("fax"), None, utc(12, 0));
+    assert_eq!(a.outcome, "fax");
+}

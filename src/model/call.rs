@@ -1,0 +1,225 @@
+//! A call as every room sees it: what the dialer tells the engine before the media stream
+//! starts, the transcript with per-stage latency, the record the API returns, Twilio's status
+//! callbacks and the stored rows they become.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What the dialer (or any client) tells the engine about a call before it connects.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallMetadata {
+    /// Twilio's call SID (`CA` + 32 hex); the media stream's `start.callSid` matches it.
+    pub call_sid: String,
+    /// The caller ID we dial from (E.164).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// The lead's number (E.164).
+    #[serde(default)]
+    pub to: Option<String>,
+    #[serde(default)]
+    pub campaign_id: Option<String>,
+    /// Free lead fields (name, company, ...) the conversation may use.
+    #[serde(default)]
+    pub lead: BTreeMap<String, String>,
+}
+
+/// Who spoke a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Speaker {
+    Agent,
+    Caller,
+}
+
+/// Per-stage timings of one agent reply, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TurnLatency {
+    /// Last caller speech -> end of turn decided.
+    pub endpointing_ms: f64,
+    pub stt_ms: f64,
+    pub llm_first_token_ms: Option<f64>,
+    pub llm_first_clause_ms: Option<f64>,
+    /// Synthesis time of the reply's first clause.
+    pub tts_first_audio_ms: Option<f64>,
+    /// End of turn decided -> first agent frame sent.
+    pub first_frame_ms: Option<f64>,
+    /// The headline: last caller speech -> first agent frame sent.
+    pub voice_to_voice_ms: Option<f64>,
+}
+
+/// One line of the transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    pub speaker: Speaker,
+    pub text: String,
+    /// Milliseconds since the stream started: when the line began (for the agent, when it was
+    /// sent to be spoken; for the caller, when their speech started).
+    pub at_ms: u64,
+    /// When it ended: the caller's last speech, or Twilio's final mark for the agent (played).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<TurnLatency>,
+    /// The agent utterance this turn is (agent turns only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speech_id: Option<u64>,
+    /// The caller cut the agent off; `text` holds only what was heard.
+    #[serde(default)]
+    pub interrupted: bool,
+}
+
+impl Turn {
+    pub fn caller(text: impl Into<String>, at_ms: u64) -> Self {
+        Self {
+            speaker: Speaker::Caller,
+            text: text.into(),
+            at_ms,
+            end_ms: None,
+            latency: None,
+            speech_id: None,
+            interrupted: false,
+        }
+    }
+
+    pub fn agent(text: impl Into<String>, at_ms: u64, speech_id: u64) -> Self {
+        Self {
+            speaker: Speaker::Agent,
+            text: text.into(),
+            at_ms,
+            end_ms: None,
+            latency: None,
+            speech_id: Some(speech_id),
+            interrupted: false,
+        }
+    }
+}
+
+/// A call's record as the API returns it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub metadata: CallMetadata,
+    pub stream_sid: Option<String>,
+    pub status: String,
+    pub turns: Vec<Turn>,
+    /// How the call ended for the campaign (`do_not_call`, ...), when the engine decided it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// Caller speech start -> `clear` sent, for every barge-in (ms).
+    #[serde(default)]
+    pub barge_in_reaction_ms: Vec<f64>,
+    /// Variables the script captured (name -> value).
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+}
+
+/// Where call changes go besides memory. Called with the registry's lock held, so changes
+/// arrive in order: implementations must only queue (never block or await).
+pub trait CallSink: Send + Sync {
+    /// Transcript line `idx` was added or rewritten.
+    fn turn(&self, call_sid: &str, idx: usize, turn: &Turn);
+    /// Outcome or captured variables changed.
+    fn verdict(&self, record: &CallRecord);
+    /// The caller asked not to be called again: list the number now.
+    fn do_not_call(&self, call_sid: &str, phone: Option<&str>);
+    /// The media session ended.
+    fn finished(&self, record: &CallRecord);
+}
+
+/// A call as stored: Twilio's view (status, answered_by, duration) and ours (outcome, variables).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredCall {
+    pub sid: String,
+    pub campaign_id: Option<String>,
+    pub lead_id: Option<i64>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub status: String,
+    pub last_sequence: i64,
+    pub answered_by: Option<String>,
+    pub duration_s: Option<i64>,
+    pub outcome: Option<String>,
+    pub variables: BTreeMap<String, String>,
+    pub created_at_ms: i64,
+    pub ended_at_ms: Option<i64>,
+}
+
+/// A status or AMD callback as received.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CallEvent {
+    /// `status` (status callback) or `amd` (async AMD callback).
+    pub source: String,
+    pub sequence: i64,
+    pub status: String,
+    pub answered_by: Option<String>,
+    /// False when it arrived after a later event (out of order) and only went to the history.
+    pub applied: bool,
+    pub received_at_ms: i64,
+}
+
+/// One transcript line as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredTurn {
+    pub idx: i64,
+    pub speaker: String,
+    pub text: String,
+    /// Start and end, ms since the media stream started.
+    pub at_ms: i64,
+    pub end_ms: Option<i64>,
+    pub interrupted: bool,
+    pub latency: Option<TurnLatency>,
+}
+
+/// A call with its history and transcript (the admin API's call detail).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CallDetail {
+    pub call: StoredCall,
+    pub events: Vec<CallEvent>,
+    pub turns: Vec<StoredTurn>,
+}
+
+/// What applying a status callback did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Newer than anything seen: the call row now shows it.
+    Updated,
+    /// Older than the newest seen (out of order): kept in the history only.
+    Stale,
+    /// Seen before (Twilio retried): ignored.
+    Duplicate,
+    /// No call row with this SID (not ours, or created by hand): history only.
+    UnknownCall,
+}
+
+/// A status callback's facts, parsed from Twilio's form.
+#[derive(Debug, Clone, Default)]
+pub struct StatusUpdate {
+    pub call_sid: String,
+    pub source: String,
+    pub sequence: i64,
+    pub status: String,
+    pub answered_by: Option<String>,
+    pub duration_s: Option<i64>,
+    /// Every form parameter, kept for the history.
+    pub params: Vec<(String, String)>,
+}
+
+/// Twilio call statuses that end a call.
+pub fn is_terminal_status(status: &str) -> bool {
+    matches!(
+        status,
+        "completed" | "busy" | "no-answer" | "failed" | "canceled"
+    )
+}
+
+/// A call Twilio accepted, about to be recorded against its lead.
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    pub sid: String,
+    pub campaign_id: String,
+    pub lead_id: i64,
+    pub from: String,
+    pub to: String,
+    /// Twilio's status in the create response (`queued`).
+    pub status: String,
+}
