@@ -7,6 +7,7 @@
 //!   sink that receives its changes; Twilio status callbacks and stored call rows.
 //! - [`campaign`]: campaign settings and state, leads and their life cycle.
 //! - [`compliance`]: do-not-call entries and the audit trail.
+//! - [`outcome`]: how a conversation ended for the campaign.
 //! - [`api`]: the admin API's request and response bodies.
 //! - [`chat`]: a chat message between the script engine and the language model.
 
@@ -15,6 +16,7 @@ pub mod call;
 pub mod campaign;
 pub mod chat;
 pub mod compliance;
+pub mod outcome;
 
 pub use call::{
     is_terminal_status, Applied, CallDetail, CallEvent, CallMetadata, CallRecord, CallSink,
@@ -23,3 +25,4 @@ pub use call::{
 pub use campaign::{Campaign, CampaignSettings, CampaignState, Lead, LeadCounts, LeadState};
 pub use chat::ChatMessage;
 pub use compliance::{AuditEntry, DncEntry};
+pub use outcome::Outcome;

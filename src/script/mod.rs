@@ -10,6 +10,8 @@
 //! - [`classify`]: caller words -> intent + variables (rules, then grammar-constrained LLM).
 //! - [`context`]: the call's history for generated lines, within a token budget.
 //! - [`clauses`]: splits (streamed) text into speakable clauses (pure).
+//! - [`slots`]: typed answers: times in the lead's zone inside the calling window, numbers,
+//!   yes/no (pure).
 //! - [`runner`]: drives a script with an LLM over text (the call's agent, `chat`, scenario tests).
 
 /// The example campaign shipped with the binary (booking a solar consultation).
@@ -21,6 +23,7 @@ pub mod context;
 pub mod format;
 pub mod machine;
 pub mod runner;
+pub mod slots;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
