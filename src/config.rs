@@ -148,6 +148,12 @@ pub struct RawTurn {
     pub max_utterance_ms: Option<u32>,
     /// Audio sent ahead of real time; small so a `clear` takes effect quickly.
     pub output_lead_ms: Option<u32>,
+    /// A caller turn that got no answer this long is logged and the question asked again.
+    pub dead_air_ms: Option<u32>,
+    /// Speech this soon after a turn ended, before the caller heard `resume_heard_ms` of the
+    /// answer, continues that turn (the agent drops its answer and answers both parts).
+    pub resume_window_ms: Option<u32>,
+    pub resume_heard_ms: Option<u32>,
 }
 
 /// Validated configuration.
@@ -210,6 +216,9 @@ pub struct TurnConfig {
     pub echo_margin_db: f32,
     pub max_utterance_ms: u32,
     pub output_lead_ms: u32,
+    pub dead_air_ms: u32,
+    pub resume_window_ms: u32,
+    pub resume_heard_ms: u32,
 }
 
 /// Secrets, from the environment only.
@@ -457,6 +466,9 @@ impl RawConfig {
             echo_margin_db: self.turn.echo_margin_db.unwrap_or(12.0),
             max_utterance_ms: self.turn.max_utterance_ms.unwrap_or(15_000),
             output_lead_ms: self.turn.output_lead_ms.unwrap_or(300),
+            dead_air_ms: self.turn.dead_air_ms.unwrap_or(2500),
+            resume_window_ms: self.turn.resume_window_ms.unwrap_or(2500),
+            resume_heard_ms: self.turn.resume_heard_ms.unwrap_or(1000),
         };
         if turn.vad_aggressiveness > 3 {
             return Err(invalid("turn.vad_aggressiveness", "0 to 3"));
@@ -474,6 +486,15 @@ impl RawConfig {
         }
         if turn.output_lead_ms < 20 || turn.output_lead_ms > 2000 {
             return Err(invalid("turn.output_lead_ms", "between 20 and 2000"));
+        }
+        if !(500..=30_000).contains(&turn.dead_air_ms) {
+            return Err(invalid("turn.dead_air_ms", "between 500 and 30000"));
+        }
+        if turn.resume_window_ms > 10_000 || turn.resume_heard_ms > 10_000 {
+            return Err(invalid(
+                "turn.resume_window_ms",
+                "resume_window_ms and resume_heard_ms at most 10000",
+            ));
         }
         let store_url = secrets
             .database_url
