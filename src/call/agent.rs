@@ -20,7 +20,7 @@ use crate::model::{CallMetadata, ChatMessage, Turn, TurnLatency};
 use crate::script::clauses::{ends_sentence, ClauseSplitter};
 
 use crate::script::machine::{Action, Event};
-use crate::script::runner::ScriptRunner;
+use crate::script::runner::{CallContext, ScriptRunner};
 
 /// What the inbound loop tells the agent.
 #[derive(Debug)]
@@ -88,7 +88,8 @@ pub async fn run_agent(
     hangup: CancellationToken,
     stream_started: Instant,
 ) {
-    let mut system_prompt = deps.conversation.system_prompt.clone();
+    let open = &deps.conversation.script;
+    let mut system_prompt = open.persona_prompt.clone().unwrap_or_default();
     if let Some(name) = metadata.lead.get("name") {
         system_prompt.push_str(&format!(" You are speaking with {name}."));
     }
@@ -111,7 +112,7 @@ pub async fn run_agent(
         .campaign_id
         .as_deref()
         .and_then(|c| agent.deps.scripts.get(c))
-        .or_else(|| agent.deps.conversation.script.clone());
+        .or_else(|| Some(agent.deps.conversation.script.clone()));
     // An answering machine (AMD waited for the beep): leave the script's voicemail and go.
     if let Some(answered_by) = metadata.lead.get("answered_by") {
         if answered_by.starts_with("machine") {
@@ -122,18 +123,22 @@ pub async fn run_agent(
             return;
         }
     }
-    let mut script =
-        script_source.map(|s| ScriptRunner::new(s, agent.deps.llm.clone(), &agent.call_sid));
+    let (llm, ctx) = (
+        agent.deps.llm.clone(),
+        CallContext::from_lead(&metadata.lead),
+    );
+    let mut script = script_source.map(|s| ScriptRunner::new(s, llm, &agent.call_sid, ctx));
     match script.as_mut() {
         Some(runner) => {
-            let report = runner.event(Event::Started).await;
-            if agent.perform(report.actions, &hangup).await {
+            let plan = runner.event(Event::Started).await;
+            let plan = runner.realize(plan).await;
+            if agent.perform(plan.actions, &hangup).await {
                 return;
             }
         }
         None => {
             // The disclosure comes first and cannot be interrupted.
-            let greeting = agent.deps.conversation.greeting.clone();
+            let greeting = agent.deps.conversation.script.opening.clone();
             if agent.say(&greeting, false).await.is_none() {
                 return;
             }
@@ -154,17 +159,18 @@ pub async fn run_agent(
                     last_activity = now;
                 }
                 let elapsed = agent.stream_started.elapsed().as_secs() as u32;
-                let event = if elapsed >= runner.script.max_call_seconds {
+                let event = if elapsed >= runner.script().max_call_seconds {
                     Some(Event::Elapsed(elapsed))
-                } else if now.duration_since(last_activity).as_secs() >= runner.script.silence_reprompt_seconds as u64 {
+                } else if now.duration_since(last_activity).as_secs() >= runner.script().silence_reprompt_seconds as u64 {
                     last_activity = now;
                     Some(Event::Silence)
                 } else {
                     None
                 };
                 if let Some(event) = event {
-                    let report = runner.event(event).await;
-                    if agent.perform(report.actions, &hangup).await {
+                    let plan = runner.event(event).await;
+                    let plan = runner.realize(plan).await;
+                    if agent.perform(plan.actions, &hangup).await {
                         break;
                     }
                 }
@@ -184,8 +190,9 @@ pub async fn run_agent(
                 let Some(d) = digit.chars().next() else {
                     continue;
                 };
-                let report = runner.event(Event::Dtmf(d)).await;
-                if agent.perform(report.actions, &hangup).await {
+                let plan = runner.event(Event::Dtmf(d)).await;
+                let plan = runner.realize(plan).await;
+                if agent.perform(plan.actions, &hangup).await {
                     break;
                 }
             }
@@ -194,6 +201,7 @@ pub async fn run_agent(
                 let opt_out = agent
                     .deps
                     .conversation
+                    .script
                     .opt_out_digit
                     .is_some_and(|d| digit.starts_with(d));
                 if opt_out {
@@ -225,7 +233,7 @@ pub async fn run_agent(
         runner.end();
         if runner.outcome().is_none() {
             runner.event(Event::HangUp).await;
-            if let Some(outcome) = runner.outcome() {
+            if let Some(outcome) = runner.outcome().map(|o| o.as_str()) {
                 agent.deps.registry.set_outcome(&agent.call_sid, outcome);
             }
         }
@@ -297,8 +305,9 @@ impl Agent {
                     .registry
                     .set_outcome(&self.call_sid, "do_not_call"),
                 Action::HangUp { outcome } => {
+                    let outcome = outcome.as_str();
                     tracing::info!(%outcome, "script ended the call");
-                    self.deps.registry.set_outcome(&self.call_sid, &outcome);
+                    self.deps.registry.set_outcome(&self.call_sid, outcome);
                     if let Some(id) = self.last_speech {
                         self.wait_until_played(id, Duration::from_secs(30)).await;
                     }
@@ -338,7 +347,8 @@ impl Agent {
         }
         self.record(turn.to_record());
         let before = self.last_speech;
-        let report = runner.caller(&turn.text).await;
+        let plan = runner.caller(&turn.text).await;
+        let report = runner.realize(plan).await;
         if let Some(c) = &report.classified {
             tracing::info!(node = %report.node, intent = %c.intent, by = c.by, "caller turn classified");
         }
@@ -436,7 +446,7 @@ impl Agent {
             self.record(t);
             self.reconcile();
         }
-        let keep = self.deps.conversation.max_history_turns;
+        let keep = 12;
         if self.history.len() > keep {
             let cut = self.history.len() - keep;
             self.history.drain(..cut);
@@ -596,7 +606,7 @@ impl Agent {
         self.deps
             .registry
             .set_outcome(&self.call_sid, "do_not_call");
-        let message = self.deps.conversation.opt_out_message.clone();
+        let message = self.deps.conversation.script.globals.opt_out.clone();
         if let Some(id) = self.say(&message, false).await {
             self.wait_until_played(id, Duration::from_secs(20)).await;
         }
@@ -611,9 +621,10 @@ impl Agent {
         answered_by: &str,
         metadata: &CallMetadata,
     ) {
-        let message = match script {
-            Some(s) if answered_by.starts_with("machine_end") => {
-                s.render(&s.voicemail, &metadata.lead)
+        let message = match script.and_then(|s| Some((s, s.voicemail.as_deref()?))) {
+            Some((s, line)) if answered_by.starts_with("machine_end") => {
+                let ctx = CallContext::from_lead(&metadata.lead);
+                s.render(line, &ctx.vars, ctx.timezone)
             }
             _ => {
                 self.deps.registry.set_outcome(&self.call_sid, "machine");
