@@ -752,7 +752,13 @@ impl Agent {
             return;
         }
         let script = self.runner.script();
-        let message = script.render(&script.voicemail, self.runner.vars());
+        let Some(voicemail) = &script.voicemail else {
+            self.deps
+                .registry
+                .set_outcome(&self.call_sid, Outcome::Machine);
+            return;
+        };
+        let message = script.render(voicemail, self.runner.vars(), self.runner.now().timezone());
         tracing::info!(answered_by, "answering machine: leaving voicemail");
         if let Said::Queued(id) = self.say(&message, false).await {
             self.wait_until_played(id, Duration::from_secs(60)).await;
