@@ -186,7 +186,7 @@ mod tests {
         ) -> BoxFuture<'static, Result<SpeechAudio, EngineError>> {
             self.0.fetch_add(1, Ordering::SeqCst);
             let mut samples = vec![0.0; 1000];
-            samples.extend((0..2000).map(|i| (i as f32 * 0.1).sin() * 0.5));
+            samples.extend((0..2000).map(|i| (i as f32 * 0.1).cos() * 0.5));
             async move {
                 Ok(SpeechAudio {
                     samples,
