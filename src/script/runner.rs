@@ -178,7 +178,10 @@ impl ScriptRunner {
     }
 
     /// The prompt for a `Generate` action: persona first, the call's history within the token
-    /// budget ([`Context`]), then goal, the variables (spoken forms) and the instruction.
+    /// budget ([`Context`]), then goal, the variables (spoken forms) and the instruction. At an
+    /// open node the goal, variables and instruction join the persona in the system message
+    /// (stable for the call) and the prompt ends with the caller's words, which a small model
+    /// answers best.
     pub fn generation(&mut self, instruction: &str, goal: &str) -> Vec<ChatMessage> {
         let s = &self.script;
         // Stable first (persona), changing last (goal, variables): KV reuse.
@@ -194,6 +197,15 @@ impl ScriptRunner {
             .iter()
             .map(|(k, v)| (k.clone(), s.speak(k, v, self.state.tz)))
             .collect();
+        if s.nodes.get(&self.state.node).is_some_and(|n| n.open) {
+            let known: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let known = (!known.is_empty())
+                .then(|| format!("Known about the caller: {}.", known.join(", ")));
+            let goal = (!goal.is_empty()).then(|| format!("{}.", goal.trim_end_matches('.')));
+            let parts = [Some(system), goal, Some(instruction.to_string()), known];
+            let system = parts.into_iter().flatten().collect::<Vec<_>>().join(" ");
+            return self.context.chat(&system, &approx_tokens);
+        }
         self.context
             .messages(&system, &vars, goal, instruction, &approx_tokens)
     }
@@ -201,6 +213,11 @@ impl ScriptRunner {
     /// Agent words the caller actually heard (after barge-ins only what was heard).
     pub fn said(&mut self, text: &str) {
         self.context.push(Role::Agent, text);
+    }
+
+    /// An agent line the caller cut off (barge-in): the context keeps only the words heard.
+    pub fn heard(&mut self, said: &str, heard: &str) {
+        self.context.heard(said, heard);
     }
 
     pub fn snapshot(&self) -> RunnerSnapshot {

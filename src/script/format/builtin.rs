@@ -167,12 +167,14 @@ impl Script {
         let sentences = c.max_reply_sentences.max(1);
         let node = Node {
             id: OPEN_NODE.into(),
-            goal: "Help the caller within your instructions".into(),
+            // The system prompt says the goal; the node adds only how long replies are.
+            goal: String::new(),
             say: None,
-            generate: Some(format!(
-                "Reply to the caller's last words in at most {sentences} short spoken sentence{}.",
-                if sentences == 1 { "" } else { "s" }
-            )),
+            generate: Some(match sentences {
+                1 => "Answer in one short spoken sentence.".to_string(),
+                2 => "Answer in one or two short spoken sentences.".to_string(),
+                n => format!("Answer in at most {n} short spoken sentences."),
+            }),
             end: None,
             open: true,
             sentences,

@@ -211,6 +211,46 @@ async fn a_turn_can_be_undone_and_the_question_asked_again() {
     assert_eq!(runner.context.len(), 2);
 }
 
+#[tokio::test]
+async fn an_open_conversation_answers_the_callers_words_within_its_sentences() {
+    let script = Script::open_conversation(&crate::script::format::OpenConversation {
+        greeting: "Hi, an AI assistant here.".into(),
+        system_prompt: "You are Sam from Acme.".into(),
+        opt_out_digit: Some('9'),
+        opt_out_message: "Removed. Goodbye.".into(),
+        max_reply_sentences: 2,
+    })
+    .unwrap();
+    let llm = FakeLlm::new(false);
+    let mut ctx = CallContext::default();
+    ctx.vars.insert("name".into(), "Kim".into());
+    let mut runner = ScriptRunner::new(Arc::new(script), llm.clone(), "t", ctx);
+    let plan = runner.event(Event::Started).await;
+    runner.realize(plan).await;
+    let plan = runner.caller("What do you sell?").await;
+    let c = plan.classified.clone().unwrap();
+    assert_eq!((c.intent.as_str(), c.by), ("open", "rule"));
+    let plan = runner.realize(plan).await;
+    assert_eq!(
+        said(&plan),
+        ["Solar could cut that bill a lot. It is cheap."]
+    );
+    let requests = llm.requests.lock().unwrap();
+    let m = &requests.last().unwrap().messages;
+    assert_eq!(
+        m[0].content,
+        "You are Sam from Acme. Answer in one or two short spoken sentences. Known about the caller: name=Kim."
+    );
+    assert_eq!(m[1].content, "Hi, an AI assistant here.");
+    assert_eq!(m.last().unwrap().content, "What do you sell?");
+    assert_eq!(
+        requests.last().unwrap().grammar,
+        None,
+        "no classification call"
+    );
+    assert_eq!(requests.len(), 1);
+}
+
 #[test]
 fn preambles_and_quotes_are_dropped() {
     assert_eq!(
