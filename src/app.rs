@@ -19,6 +19,7 @@ use crate::engine::piper::PiperEngine;
 use crate::engine::whisper::WhisperEngine;
 use crate::engine::{EngineError, LanguageModel, SpeechToText, TextToSpeech};
 use crate::http::AppState;
+use crate::script::format::Script;
 use crate::script::ScriptBook;
 use crate::store::{Store, StoreError};
 use crate::twilio_rest::{TwilioAuth, TwilioClient, TwilioError};
@@ -158,7 +159,25 @@ impl AppBuilder {
 
     /// Connects the store, builds the dialer and settles leads a crash left mid-dial.
     pub async fn build(self) -> Result<AppState, StartError> {
-        let scripts = ScriptBook::default();
+        // Fixed lines are synthesised once, when a script loads, not on a caller's turn.
+        let voice = crate::call::voice::Voice::new(self.tts.clone());
+        let warm = {
+            let voice = voice.clone();
+            move |script: &Arc<Script>| {
+                let (voice, script) = (voice.clone(), script.clone());
+                tokio::spawn(async move {
+                    let clauses = script
+                        .fixed_lines()
+                        .iter()
+                        .flat_map(|l| clauses(l))
+                        .collect();
+                    let new = voice.warm(clauses).await;
+                    tracing::info!(script = %script.name, clauses = new, "speech cache warmed");
+                });
+            }
+        };
+        warm(&self.config.conversation.script);
+        let scripts = ScriptBook::with_hook(warm);
         let (registry, store, twilio, dialer) = if self.with_store {
             let store = Store::connect(&self.config.store_url).await?;
             let registry = CallRegistry::with_sink(crate::store::spawn_sink(store.clone()));
@@ -188,7 +207,6 @@ impl AppBuilder {
         } else {
             (CallRegistry::default(), None, None, None)
         };
-        let voice = crate::call::voice::Voice::new(self.tts.clone());
         let session = SessionDeps {
             stt: self.stt,
             llm: self.llm,
@@ -238,4 +256,12 @@ pub async fn serve(
     axum::serve(listener, crate::http::router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// A line as the agent speaks it, clause by clause (the speech cache's keys).
+fn clauses(line: &str) -> Vec<String> {
+    let mut splitter = crate::script::clauses::ClauseSplitter::new();
+    let mut out = splitter.push(line);
+    out.extend(splitter.finish());
+    out
 }

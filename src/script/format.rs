@@ -371,6 +371,41 @@ impl Script {
         (!v.trim().is_empty()).then_some(v)
     }
 
+    /// The lines any call may say word for word (no call variables in them), rendered: the
+    /// voice synthesises them once when the script loads instead of on a caller's turn.
+    pub fn fixed_lines(&self) -> Vec<String> {
+        let g = &self.globals;
+        let mut lines = vec![format!("{} {}", self.opening, self.disclosure)];
+        for n in self.nodes.values() {
+            lines.extend(n.say.iter().chain(&n.retry).cloned());
+        }
+        lines.extend(self.faqs.iter().map(|f| f.answer.clone()));
+        lines.extend(
+            [&g.opt_out, &g.decline, &g.unknown_question, &g.call_later]
+                .into_iter()
+                .chain([&g.wrong_person, &g.unclear, &g.silence, &g.max_duration])
+                .cloned(),
+        );
+        let own = ["persona", "company", "callback_number"];
+        let none = BTreeMap::new();
+        let mut out: Vec<String> = lines
+            .iter()
+            .filter(|l| {
+                l.split('{')
+                    .skip(1)
+                    .filter_map(|p| p.split_once('}').map(|(name, _)| name))
+                    .filter(|name| is_name(name))
+                    .all(|name| own.contains(&name))
+            })
+            .map(|l| self.render(l.trim(), &none, chrono_tz::UTC))
+            .filter(|l| !l.is_empty())
+            .collect();
+        // The greeting first (the next call says it first), each line once.
+        let mut seen = std::collections::BTreeSet::new();
+        out.retain(|l| seen.insert(l.clone()));
+        out
+    }
+
     pub fn faq(&self, id: &str) -> Option<&Faq> {
         self.faqs.iter().find(|f| f.id == id)
     }

@@ -35,10 +35,24 @@ use std::sync::{Arc, RwLock};
 #[derive(Clone, Default)]
 pub struct ScriptBook {
     inner: Arc<RwLock<HashMap<String, Arc<format::Script>>>>,
+    /// Told of each script as it is added (the app warms the voice with its fixed lines).
+    on_insert: Option<Arc<OnInsert>>,
 }
 
+type OnInsert = dyn Fn(&Arc<format::Script>) + Send + Sync;
+
 impl ScriptBook {
+    pub fn with_hook(hook: impl Fn(&Arc<format::Script>) + Send + Sync + 'static) -> Self {
+        Self {
+            inner: Arc::default(),
+            on_insert: Some(Arc::new(hook)),
+        }
+    }
+
     pub fn insert(&self, campaign_id: &str, script: Arc<format::Script>) {
+        if let Some(hook) = &self.on_insert {
+            hook(&script);
+        }
         self.inner
             .write()
             .unwrap_or_else(|p| p.into_inner())

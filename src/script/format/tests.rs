@@ -281,3 +281,20 @@ fn automation_is_admitted_in_words() {
         "This is a sales call about our fair prices."
     ));
 }
+
+#[test]
+fn fixed_lines_are_rendered_and_skip_call_variables() {
+    let s = Script::from_toml("solar.toml", crate::script::EXAMPLE_SCRIPT).unwrap();
+    let lines = s.fixed_lines();
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("Hi, this is Nova calling from Sunrise Solar. I am an automated")));
+    assert!(lines.contains(&"And do you own your home?".to_string()));
+    // `{callback_number}` is the script's own: rendered.
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("An advisor will call you from +1 555 010 0200 to find a time")));
+    // `{callback_time}` belongs to the call: not a fixed line.
+    assert!(!lines.iter().any(|l| l.contains("booked for")));
+    assert!(!lines.iter().any(|l| l.contains('{')));
+}
