@@ -291,3 +291,82 @@ async fn a_whole_call_with_real_models_in_real_time() {
     eprintln!("greeting heard: {greeting}\ncaller: {}\nreply heard: {reply_heard}\nlatency: {latency:?}\nline latency: {:?} ms", caller_turn.text, report.response_latencies_ms());
     assert!(latency.voice_to_voice_ms.is_some());
 }
+
+/// The AI disclosure, talked over from 0.3 s: the caller still hears all of it (Whisper on each
+/// clause of the greeting as the caller received it, cut at the clause marks Twilio echoed),
+/// nothing clears it, and then the agent answers what the caller asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_disclosure_is_heard_in_full_by_a_caller_who_talks_over_it() {
+    let local = start(AppBuilder::new(
+        config("[conversation]\nscript = \"example\""),
+        engines(),
+    ))
+    .await;
+    let call = SimCall::random();
+    let steps = vec![
+        CallerStep::Silence(Duration::from_millis(300)),
+        CallerStep::Say(espeak("Hello? Who is this?")),
+        CallerStep::WaitForAgent {
+            quiet: Duration::from_millis(1500),
+            max: Duration::from_secs(40),
+        },
+    ];
+    let report = run_call(&format!("ws://{}/twilio/media", local.addr), &call, steps)
+        .await
+        .unwrap();
+    let echoed = |mark: &str| {
+        report
+            .marks_echoed
+            .iter()
+            .find(|(m, _)| m == mark)
+            .map(|(_, at)| *at)
+    };
+    let end = echoed("s1end").expect("the greeting played to its end");
+    assert!(
+        report.clears.iter().all(|c| *c >= end),
+        "cleared during the disclosure: {:?} (ended {end})",
+        report.clears
+    );
+    // Each clause as heard: from the previous clause's mark to its own.
+    let mut heard = String::new();
+    let mut from = 0u64;
+    for i in 0.. {
+        let Some(at) = echoed(&format!("s1c{i}")) else {
+            break;
+        };
+        let clause = &report.agent_track[(from * 8) as usize..(at * 8) as usize];
+        heard.push_str(&words(&transcribe_8k(clause).await));
+        heard.push(' ');
+        from = at;
+    }
+    eprintln!("disclosure heard: {heard}");
+    for word in ["nova", "automated", "assistant", "recorded", "stop"] {
+        assert!(heard.contains(word), "{word:?} not heard in: {heard}");
+    }
+    assert!(
+        heard.contains("press") || heard.contains("nine") || heard.contains('9'),
+        "the opt-out key not heard in: {heard}"
+    );
+    let record = local.state.registry.get(&call.call_sid).unwrap();
+    let lines: Vec<(telemarketer::model::Speaker, &str, bool)> = record
+        .turns
+        .iter()
+        .map(|t| (t.speaker, t.text.as_str(), t.interrupted))
+        .collect();
+    assert!(
+        lines[0].1.contains("I am an automated AI assistant") && !lines[0].2,
+        "{lines:?}"
+    );
+    let caller = lines
+        .iter()
+        .position(|l| l.0 == telemarketer::model::Speaker::Caller)
+        .expect("the caller's question was heard");
+    assert!(words(lines[caller].1).contains("who"), "{lines:?}");
+    // The answer to the question, then the node's question again.
+    assert!(
+        lines[caller..]
+            .iter()
+            .any(|l| l.1.starts_with("This is Nova, an automated assistant")),
+        "{lines:?}"
+    );
+}

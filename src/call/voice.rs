@@ -43,7 +43,13 @@ struct Cache {
 pub struct Voice {
     tts: Arc<dyn TextToSpeech>,
     cache: Arc<Mutex<Cache>>,
+    /// When a call last asked for speech: warming waits until calls have been quiet a while.
+    last_live: Arc<Mutex<Option<std::time::Instant>>>,
 }
+
+/// Warming synthesises a clause only after calls asked for none this long: the voice is one
+/// worker, and a call's clause must not queue behind the warm-up.
+const WARM_AFTER_QUIET: Duration = Duration::from_millis(1500);
 
 /// Whether a clause's audio may be kept for the next call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +63,7 @@ impl Voice {
         Self {
             tts,
             cache: Arc::default(),
+            last_live: Arc::default(),
         }
     }
 
@@ -116,6 +123,8 @@ impl Voice {
                 elapsed: Duration::ZERO,
             },
             None => {
+                *self.last_live.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(std::time::Instant::now());
                 let audio = self
                     .tts
                     .synthesize(clause.to_string(), cancel.clone())
@@ -136,6 +145,15 @@ impl Voice {
         for clause in clauses {
             if self.cached(&clause).is_some() {
                 continue;
+            }
+            loop {
+                let last = *self.last_live.lock().unwrap_or_else(|p| p.into_inner());
+                match last.map(|t| t.elapsed()) {
+                    Some(quiet) if quiet < WARM_AFTER_QUIET => {
+                        tokio::time::sleep(WARM_AFTER_QUIET - quiet).await
+                    }
+                    _ => break,
+                }
             }
             match self
                 .tts

@@ -224,7 +224,8 @@ pub async fn run_call_until(
                 break;
             }
             msg = rx.next() => {
-                let Some(Ok(msg)) = msg else {
+                // A close frame ends the call: sending after it is a protocol error.
+                let Some(Ok(msg)) = msg.filter(|m| !matches!(m, Ok(Message::Close(_)))) else {
                     end = SimEnd::ServerClosed;
                     break;
                 };
