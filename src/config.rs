@@ -36,6 +36,21 @@ pub struct RawConfig {
     pub turn: RawTurn,
     pub store: RawStore,
     pub twilio: RawTwilio,
+    pub dialer: RawDialer,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDialer {
+    /// Seconds a lead claim lasts unless renewed (its dialer renews it every third of that
+    /// while the create is in flight); past it, another appliance may settle the lead.
+    pub lease_s: Option<u64>,
+    /// Seconds Twilio's call list gets to show a call whose create had an unknown outcome
+    /// before the lead is taken as never dialed and dialed again.
+    pub settle_unknown_s: Option<u64>,
+    /// Seconds between reconcile passes: expired claims, unknown creates, calls whose last
+    /// callback never came, campaigns another appliance started.
+    pub reconcile_s: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -164,7 +179,16 @@ pub struct Config {
     pub turn: TurnConfig,
     pub store_url: String,
     pub twilio: TwilioConfig,
+    pub dialer: DialerConfig,
     pub secrets: Secrets,
+}
+
+/// The dialer's clocks for claims and reconciling (see [`RawDialer`]).
+#[derive(Debug, Clone)]
+pub struct DialerConfig {
+    pub lease: std::time::Duration,
+    pub settle_unknown: std::time::Duration,
+    pub reconcile_every: std::time::Duration,
 }
 
 /// Where Twilio's REST API is and which account we dial from.
@@ -497,9 +521,12 @@ impl RawConfig {
                 .trim_end_matches('/')
                 .to_string(),
             account_sid: self.twilio.account_sid,
+            // Claims are told apart by it: appliances sharing a database need distinct ones.
             worker_id: self.twilio.worker_id.unwrap_or_else(|| {
                 std::env::var("HOSTNAME")
                     .ok()
+                    .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+                    .map(|h| h.trim().to_string())
                     .filter(|h| !h.is_empty())
                     .unwrap_or_else(|| "telemarketer".into())
             }),
@@ -515,7 +542,29 @@ impl RawConfig {
                 return Err(invalid("twilio.account_sid", "must be AC + 32 hex digits"));
             }
         }
+        let seconds = |key, value: Option<u64>, default, range: std::ops::RangeInclusive<u64>| {
+            let v = value.unwrap_or(default);
+            if range.contains(&v) {
+                Ok(std::time::Duration::from_secs(v))
+            } else {
+                Err(invalid(
+                    key,
+                    &format!("{}..={} seconds", range.start(), range.end()),
+                ))
+            }
+        };
+        let dialer = DialerConfig {
+            lease: seconds("dialer.lease_s", self.dialer.lease_s, 60, 3..=3600)?,
+            settle_unknown: seconds(
+                "dialer.settle_unknown_s",
+                self.dialer.settle_unknown_s,
+                120,
+                1..=86_400,
+            )?,
+            reconcile_every: seconds("dialer.reconcile_s", self.dialer.reconcile_s, 15, 1..=3600)?,
+        };
         Ok(Config {
+            dialer,
             store_url,
             twilio,
             listen,

@@ -1,6 +1,8 @@
 //! The admin API (bearer token): campaigns, lead import, start/pause, calls with their
 //! transcripts, the do-not-call list, CSV export. Thin: the store and the dialer do the work.
 
+use std::borrow::Cow;
+
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -19,7 +21,25 @@ fn store(state: &AppState) -> Result<&Store, AppError> {
 }
 
 fn dialer(state: &AppState) -> Result<&Dialer, AppError> {
-    state.dialer.as_ref().ok_or(AppError::NoDialer)
+    state.dialer.as_ref().ok_or_else(|| {
+        AppError::NoDialer(
+            state
+                .dialer_off
+                .clone()
+                .unwrap_or_else(|| "this appliance runs without a database".into()),
+        )
+    })
+}
+
+/// A campaign with its lead counts and, if its loop here is failing, why and since when.
+async fn view(state: &AppState, store: &Store, campaign: Campaign) -> Result<CampaignView, AppError> {
+    let leads = store.lead_counts(&campaign.id).await?;
+    let dialer_error = state.dialer.as_ref().and_then(|d| d.fault(&campaign.id));
+    Ok(CampaignView {
+        campaign,
+        leads,
+        dialer_error,
+    })
 }
 
 /// Auth, then the store, then the campaign must exist (404 names it).
@@ -74,8 +94,7 @@ pub(super) async fn create_campaign(
     let campaign = store
         .create_campaign(&new.id, &new.name, &script, &new.settings)
         .await?;
-    let leads = store.lead_counts(&campaign.id).await?;
-    Ok((StatusCode::CREATED, Json(CampaignView { campaign, leads })))
+    Ok((StatusCode::CREATED, Json(view(&state, store, campaign).await?)))
 }
 
 pub(super) async fn list_campaigns(
@@ -86,8 +105,7 @@ pub(super) async fn list_campaigns(
     let store = store(&state)?;
     let mut out = Vec::new();
     for campaign in store.campaigns().await? {
-        let leads = store.lead_counts(&campaign.id).await?;
-        out.push(CampaignView { campaign, leads });
+        out.push(view(&state, store, campaign).await?);
     }
     Ok(Json(out))
 }
@@ -100,8 +118,7 @@ pub(super) async fn get_campaign(
     check_bearer(&state, &headers)?;
     let store = store(&state)?;
     let campaign = store.campaign(&id).await?;
-    let leads = store.lead_counts(&id).await?;
-    Ok(Json(CampaignView { campaign, leads }))
+    Ok(Json(view(&state, store, campaign).await?))
 }
 
 /// Leads as CSV (`text/csv`) or a JSON array (`application/json`).
@@ -153,10 +170,8 @@ pub(super) async fn campaign_action(
     };
     dialer(&state)?.set_state(&id, target).await?;
     let store = store(&state)?;
-    Ok(Json(CampaignView {
-        campaign: store.campaign(&id).await?,
-        leads: store.lead_counts(&id).await?,
-    }))
+    let campaign = store.campaign(&id).await?;
+    Ok(Json(view(&state, store, campaign).await?))
 }
 
 pub(super) async fn campaign_calls(
@@ -186,7 +201,22 @@ pub(super) async fn campaign_audit(
     Ok(Json(store.audit_log(&id).await?))
 }
 
-/// One row per lead: its final state and outcome, its latest call and captured variables.
+/// A cell a spreadsheet will not run as a formula (CSV injection): one starting with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, which spreadsheets show as
+/// text. A phone number in E.164 (`+14155550123`) is left alone: it is what the column holds
+/// and no spreadsheet evaluates it. Names, outcomes and captured variables come from lead
+/// files and callers, so nothing else is trusted.
+fn spreadsheet_safe(cell: &str) -> Cow<'_, str> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && !crate::leads::is_e164(cell) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+/// One row per lead: its final state and outcome, its latest call and captured variables,
+/// every cell [`spreadsheet_safe`].
 pub(super) async fn export_csv(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -220,7 +250,7 @@ pub(super) async fn export_csv(
                     .join("; ")
             })
             .unwrap_or_default();
-        w.write_record([
+        let cells = [
             lead.phone.as_str(),
             lead.name.as_deref().unwrap_or(""),
             lead.state.as_str(),
@@ -237,7 +267,9 @@ pub(super) async fn export_csv(
                 .map(|d| d.to_string())
                 .unwrap_or_default(),
             &vars,
-        ])
+        ];
+        let safe: Vec<Cow<'_, str>> = cells.iter().map(|c| spreadsheet_safe(c)).collect();
+        w.write_record(safe.iter().map(|c| c.as_bytes()))
         .map_err(io)?;
     }
     let bytes = w
@@ -299,3 +331,6 @@ pub(super) async fn dnc_remove(
         )))
     }
 }
+
+#[cfg(test)]
+mod tests;

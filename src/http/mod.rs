@@ -35,8 +35,11 @@ pub struct AppState {
     pub registry: CallRegistry,
     /// The database, when the appliance runs with one (`serve`); simulate runs without.
     pub store: Option<crate::store::Store>,
-    /// The dialer, when Twilio credentials and a public URL are configured.
+    /// The dialer, when Twilio credentials (the auth token among them) and a public URL are
+    /// configured.
     pub dialer: Option<crate::dialer::Dialer>,
+    /// Why there is no dialer (with a store), for the 503 that refuses a campaign start.
+    pub dialer_off: Option<String>,
 }
 
 /// The whole router.
