@@ -649,7 +649,12 @@ async fn kill_nine_mid_campaign_then_restart_loses_nothing_and_dials_no_one_twic
 }
 
 /// A `serve` config for one appliance of a fleet: its own port, name and public URL.
-fn fleet_config(dir: &std::path::Path, name: &str, db: &str, twilio: &str) -> (std::path::PathBuf, String) {
+fn fleet_config(
+    dir: &std::path::Path,
+    name: &str,
+    db: &str,
+    twilio: &str,
+) -> (std::path::PathBuf, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -734,7 +739,9 @@ async fn two_appliances_on_one_postgres_one_restarted_nobody_dialed_twice() {
         let b_live = calls
             .iter()
             .any(|c| placed_by(c, &b_base) && c.status == "in-progress");
-        if (b_live && calls.len() >= 2) || (calls.len() >= 4 && started.elapsed() > Duration::from_secs(120)) {
+        if (b_live && calls.len() >= 2)
+            || (calls.len() >= 4 && started.elapsed() > Duration::from_secs(120))
+        {
             break;
         }
         assert!(
@@ -748,7 +755,10 @@ async fn two_appliances_on_one_postgres_one_restarted_nobody_dialed_twice() {
         .iter()
         .filter(|c| placed_by(c, &b_base))
         .count();
-    eprintln!("killed B with {} calls placed, {by_b} by B", emulator.calls().len());
+    eprintln!(
+        "killed B with {} calls placed, {by_b} by B",
+        emulator.calls().len()
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let b_again = Server::spawn(&b_config, &b_base, &dir.join("b.log")).await;
 
@@ -770,8 +780,14 @@ async fn two_appliances_on_one_postgres_one_restarted_nobody_dialed_twice() {
         let dials = calls.iter().filter(|c| &c.to == n).count();
         assert_eq!(dials, 1, "{n} dialed {dials} times");
     }
-    assert!(calls.iter().any(|c| placed_by(c, &a_base)), "A dialed nothing");
-    assert!(calls.iter().any(|c| placed_by(c, &b_base)), "B dialed nothing");
+    assert!(
+        calls.iter().any(|c| placed_by(c, &a_base)),
+        "A dialed nothing"
+    );
+    assert!(
+        calls.iter().any(|c| placed_by(c, &b_base)),
+        "B dialed nothing"
+    );
     let stored = api.calls("fleet").await.unwrap();
     for call in &calls {
         assert!(
@@ -781,7 +797,11 @@ async fn two_appliances_on_one_postgres_one_restarted_nobody_dialed_twice() {
         );
     }
     for lead in api.leads("fleet").await.unwrap() {
-        assert_eq!((lead.state, lead.attempts), (LeadState::Done, 1), "{lead:?}");
+        assert_eq!(
+            (lead.state, lead.attempts),
+            (LeadState::Done, 1),
+            "{lead:?}"
+        );
     }
     drop((a, b_again));
     emulator.shutdown();

@@ -56,7 +56,9 @@ async fn server_with(twilio_base: Option<&str>, store_url: &str, mut secrets: Se
          [dialer]\nlease_s = 6\nsettle_unknown_s = 2\nreconcile_s = 1\n"
     );
     if let Some(base) = twilio_base {
-        toml.push_str(&format!("[twilio]\nbase_url = {base:?}\nworker_id = \"test-worker\"\n"));
+        toml.push_str(&format!(
+            "[twilio]\nbase_url = {base:?}\nworker_id = \"test-worker\"\n"
+        ));
         secrets.twilio_account_sid = Some(ACCOUNT.into());
     }
     let (app, _) = fake_app(test_config(&toml, secrets), &[], "");
@@ -424,7 +426,12 @@ async fn busy_emulator() -> RunningEmulator {
         .unwrap()
 }
 
-async fn campaign_with_leads(store: &Store, id: &str, settings: &CampaignSettings, phones: &[String]) {
+async fn campaign_with_leads(
+    store: &Store,
+    id: &str,
+    settings: &CampaignSettings,
+    phones: &[String],
+) {
     store
         .create_campaign(id, id, telemarketer::script::EXAMPLE_SCRIPT, settings)
         .await
@@ -466,7 +473,13 @@ async fn an_unknown_create_waits_for_the_call_list_and_is_never_blindly_retried(
     let emulator = busy_emulator().await;
     let (_, store, dialer) = server(Some(&emulator.base_url())).await;
     let phone = "+14155550301".to_string();
-    campaign_with_leads(&store, "unknown", &busy_settings(1, 10.0), &[phone.clone()]).await;
+    campaign_with_leads(
+        &store,
+        "unknown",
+        &busy_settings(1, 10.0),
+        std::slice::from_ref(&phone),
+    )
+    .await;
     // Five attempts (the client's whole retry budget), each a 500 with no call behind it.
     emulator.inject(vec![Fault::ServerErrorBeforeCreate; 5]);
     dialer.unwrap().start("unknown").await.unwrap();
@@ -502,9 +515,17 @@ async fn an_unknown_create_waits_for_the_call_list_and_is_never_blindly_retried(
     );
     let audit = store.audit_log("unknown").await.unwrap();
     let trail = decisions(&audit, Some(lead.id));
-    let at = |d: &str| trail.iter().position(|x| x == d).unwrap_or_else(|| panic!("{d}: {trail:?}"));
+    let at = |d: &str| {
+        trail
+            .iter()
+            .position(|x| x == d)
+            .unwrap_or_else(|| panic!("{d}: {trail:?}"))
+    };
     assert!(at("dial_unknown") < at("recovered_unplaced"), "{trail:?}");
-    assert!(at("recovered_unplaced") < at("attempts_exhausted"), "{trail:?}");
+    assert!(
+        at("recovered_unplaced") < at("attempts_exhausted"),
+        "{trail:?}"
+    );
     // The loop reported the trouble once and its end once.
     let loop_trail = decisions(&audit, None);
     assert_eq!(
@@ -523,7 +544,7 @@ async fn a_call_placed_under_an_unknown_outcome_is_adopted_not_redialed() {
     let (base, store, _dialer) = server(Some(&emulator.base_url())).await;
     let phone = "+14155550302".to_string();
     let settings = busy_settings(1, 10.0);
-    campaign_with_leads(&store, "adopt", &settings, &[phone.clone()]).await;
+    campaign_with_leads(&store, "adopt", &settings, std::slice::from_ref(&phone)).await;
     let now = telemarketer::store::now_ms();
     let claimed = store
         .claim_next_lead("adopt", now, "gone-appliance", now + 600_000)
@@ -596,7 +617,10 @@ async fn a_number_listed_after_the_claim_is_not_dialed() {
         (LeadState::Skipped, Some("skip_dnc"))
     );
     assert!(emulator.calls().iter().all(|c| c.to != phones[1]));
-    assert!(emulator.create_requests().iter().all(|(to, _)| *to != phones[1]));
+    assert!(emulator
+        .create_requests()
+        .iter()
+        .all(|(to, _)| *to != phones[1]));
     assert_eq!(emulator.calls().len(), 1);
     emulator.shutdown();
 }
@@ -615,7 +639,13 @@ async fn without_the_auth_token_the_dialer_refuses_to_start() {
     let app = server_with(Some(&emulator.base_url()), &db, secrets).await;
     assert!(app.state.dialer.is_none());
     let store = app.state.store.clone().unwrap();
-    campaign_with_leads(&store, "nokey", &busy_settings(1, 1.0), &["+14155550321".into()]).await;
+    campaign_with_leads(
+        &store,
+        "nokey",
+        &busy_settings(1, 1.0),
+        &["+14155550321".into()],
+    )
+    .await;
     let api = AdminClient::new(&app.base_url(), "api");
     let err = api
         .campaign_action("nokey", telemarketer::model::api::CampaignAction::Start)
@@ -717,8 +747,16 @@ async fn twilio_down_at_startup_then_up_every_lead_dialed_once() {
     }
     let audit = store.audit_log("down").await.unwrap();
     let loop_trail = decisions(&audit, None);
-    assert_eq!(loop_trail.iter().filter(|d| *d == "dialer_error").count(), 1, "{loop_trail:?}");
-    assert_eq!(loop_trail.last().map(String::as_str), Some("dialer_recovered"), "{loop_trail:?}");
+    assert_eq!(
+        loop_trail.iter().filter(|d| *d == "dialer_error").count(),
+        1,
+        "{loop_trail:?}"
+    );
+    assert_eq!(
+        loop_trail.last().map(String::as_str),
+        Some("dialer_recovered"),
+        "{loop_trail:?}"
+    );
     emulator.shutdown();
 }
 
@@ -747,7 +785,13 @@ async fn a_locked_database_is_retried_and_the_campaign_finishes() {
             .await
             .unwrap();
     }
-    app.state.dialer.clone().unwrap().start("locked").await.unwrap();
+    app.state
+        .dialer
+        .clone()
+        .unwrap()
+        .start("locked")
+        .await
+        .unwrap();
     let mut lock = sqlx::SqliteConnection::connect(&db).await.unwrap();
     sqlx::raw_sql("BEGIN EXCLUSIVE")
         .execute(&mut lock)
@@ -770,7 +814,10 @@ async fn a_locked_database_is_retried_and_the_campaign_finishes() {
     until_finished(&store, "locked", Duration::from_secs(60)).await;
     assert_eq!(emulator.calls().len(), 3);
     for phone in &phones {
-        assert_eq!(emulator.calls().iter().filter(|c| &c.to == phone).count(), 1);
+        assert_eq!(
+            emulator.calls().iter().filter(|c| &c.to == phone).count(),
+            1
+        );
     }
     let t0 = Instant::now();
     while store.campaign("locked").await.unwrap().state != CampaignState::Completed {
@@ -808,7 +855,12 @@ async fn bad_settings_are_refused_and_the_export_defuses_formulas() {
     let err = api.create_campaign(&bad).await.unwrap_err();
     assert_eq!(err.status(), Some(400), "{err}");
     let msg = err.to_string();
-    for field in ["retry_delays_s", "max_attempts", "max_concurrent", "ring_timeout_s"] {
+    for field in [
+        "retry_delays_s",
+        "max_attempts",
+        "max_concurrent",
+        "ring_timeout_s",
+    ] {
         assert!(msg.contains(field), "{field}: {msg}");
     }
     assert!(store.campaigns().await.unwrap().is_empty());
@@ -820,12 +872,19 @@ async fn bad_settings_are_refused_and_the_export_defuses_formulas() {
     };
     api.create_campaign(&good).await.unwrap();
     let csv = "phone,name,consent,note\n+14155550350,\"=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\",yes,\"@SUM(A1)\"\n";
-    api.import_leads("csv", csv.as_bytes().to_vec(), telemarketer::client::LeadFormat::Csv)
-        .await
-        .unwrap();
+    api.import_leads(
+        "csv",
+        csv.as_bytes().to_vec(),
+        telemarketer::client::LeadFormat::Csv,
+    )
+    .await
+    .unwrap();
     let exported = api.export_csv("csv").await.unwrap();
     let row = exported.lines().nth(1).unwrap();
     assert!(row.starts_with("+14155550350,"), "{row}");
     assert!(row.contains("'=HYPERLINK"), "{row}");
-    assert!(!row.contains(",=HYPERLINK") && !row.contains(",\"=HYPERLINK"), "{row}");
+    assert!(
+        !row.contains(",=HYPERLINK") && !row.contains(",\"=HYPERLINK"),
+        "{row}"
+    );
 }

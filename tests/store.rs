@@ -482,7 +482,13 @@ async fn claims_suite(store: &Store) {
         .await
         .unwrap());
     assert!(store
-        .move_lead(again.id, LeadState::DialUnknown, LeadState::Failed, 0, Some("x"))
+        .move_lead(
+            again.id,
+            LeadState::DialUnknown,
+            LeadState::Failed,
+            0,
+            Some("x")
+        )
         .await
         .unwrap());
 }

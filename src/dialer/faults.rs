@@ -107,7 +107,11 @@ impl Dialer {
             return;
         };
         let v = &run.view;
-        tracing::info!(campaign = campaign_id, failures = v.failures, "campaign loop recovered");
+        tracing::info!(
+            campaign = campaign_id,
+            failures = v.failures,
+            "campaign loop recovered"
+        );
         let store = self.store();
         if !run.audited {
             // The store was down for the whole run: say so now.

@@ -238,7 +238,10 @@ impl Dialer {
     }
 
     fn lock_in_flight(&self) -> MutexGuard<'_, HashSet<i64>> {
-        self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// A status callback: stored in the history, and a terminal one settles the lead.

@@ -96,7 +96,10 @@ impl Dialer {
             }
         }
         for campaign in &campaigns {
-            for lead in store.leads_in_state(&campaign.id, LeadState::InCall).await? {
+            for lead in store
+                .leads_in_state(&campaign.id, LeadState::InCall)
+                .await?
+            {
                 if let Err(e) = self.check_call(campaign, &lead, all_calls).await {
                     tracing::warn!(lead = lead.id, error = %e, "cannot reconcile call yet");
                     first_error.get_or_insert(e);
@@ -135,8 +138,8 @@ impl Dialer {
                 let own = lead.claimed_by.as_deref() == Some(worker.as_str());
                 // Our own claim from before the restart: nobody renews it. Anyone else's must
                 // still be lapsed when we take it (it may have been renewed since we read it).
-                let lapsed_by = (!own || lead.claimed_at_ms.unwrap_or(0) >= self.inner.boot_ms)
-                    .then_some(now);
+                let lapsed_by =
+                    (!own || lead.claimed_at_ms.unwrap_or(0) >= self.inner.boot_ms).then_some(now);
                 let settle = self.inner.options.settle_unknown;
                 let settle_at = after_ms(now, settle);
                 if store
@@ -159,13 +162,16 @@ impl Dialer {
                     audit_lead(store, lead, "dial_unknown", &reason).await?;
                 }
             }
-            LeadState::DialUnknown if lead.claim_expires_at_ms.unwrap_or(0) <= now => {
-                if store.release_claim(lead, Some(now), now).await? {
-                    let reason = "Twilio lists no call for this claim after the settle time: \
-                                  not placed; back to pending, no attempt used";
-                    audit_lead(store, lead, "recovered_unplaced", reason).await?;
-                    self.inner.wake.notify_waiters();
-                }
+            // Past its settle time and still not listed: never placed. The compare-and-set
+            // fails if another appliance settled it first.
+            LeadState::DialUnknown
+                if lead.claim_expires_at_ms.unwrap_or(0) <= now
+                    && store.release_claim(lead, Some(now), now).await? =>
+            {
+                let reason = "Twilio lists no call for this claim after the settle time: \
+                              not placed; back to pending, no attempt used";
+                audit_lead(store, lead, "recovered_unplaced", reason).await?;
+                self.inner.wake.notify_waiters();
             }
             _ => {}
         }

@@ -143,10 +143,7 @@ impl Dialer {
         let now = now_ms();
         let worker = &self.inner.options.worker_id;
         let lease_until = after_ms(now, self.inner.options.lease);
-        let Some(lead) = store
-            .claim_next_lead(id, now, worker, lease_until)
-            .await?
-        else {
+        let Some(lead) = store.claim_next_lead(id, now, worker, lease_until).await? else {
             return Ok(Pass::Idle);
         };
         self.lock_in_flight().insert(lead.id);
@@ -282,7 +279,9 @@ impl Dialer {
                 let settle = self.inner.options.settle_unknown;
                 let settle_at = after_ms(now_ms(), settle);
                 let worker = &self.inner.options.worker_id;
-                store.mark_dial_unknown(lead, None, worker, settle_at).await?;
+                store
+                    .mark_dial_unknown(lead, None, worker, settle_at)
+                    .await?;
                 let reason = format!(
                     "{e}; not dialed again until Twilio's call list shows whether the call \
                      exists (taken as not placed after {} s)",

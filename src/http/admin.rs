@@ -32,7 +32,11 @@ fn dialer(state: &AppState) -> Result<&Dialer, AppError> {
 }
 
 /// A campaign with its lead counts and, if its loop here is failing, why and since when.
-async fn view(state: &AppState, store: &Store, campaign: Campaign) -> Result<CampaignView, AppError> {
+async fn view(
+    state: &AppState,
+    store: &Store,
+    campaign: Campaign,
+) -> Result<CampaignView, AppError> {
     let leads = store.lead_counts(&campaign.id).await?;
     let dialer_error = state.dialer.as_ref().and_then(|d| d.fault(&campaign.id));
     Ok(CampaignView {
@@ -94,7 +98,10 @@ pub(super) async fn create_campaign(
     let campaign = store
         .create_campaign(&new.id, &new.name, &script, &new.settings)
         .await?;
-    Ok((StatusCode::CREATED, Json(view(&state, store, campaign).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&state, store, campaign).await?),
+    ))
 }
 
 pub(super) async fn list_campaigns(
@@ -270,7 +277,7 @@ pub(super) async fn export_csv(
         ];
         let safe: Vec<Cow<'_, str>> = cells.iter().map(|c| spreadsheet_safe(c)).collect();
         w.write_record(safe.iter().map(|c| c.as_bytes()))
-        .map_err(io)?;
+            .map_err(io)?;
     }
     let bytes = w
         .into_inner()

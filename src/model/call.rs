@@ -129,7 +129,11 @@ pub trait CallSink: Send + Sync {
     /// committed (durably), so the caller hears the confirmation only when it is true, or
     /// `Err` saying why it is not (yet): no number, or the database refusing (the writer
     /// keeps retrying it). Dropping the future does not cancel the write.
-    fn do_not_call(&self, call_sid: &str, phone: Option<&str>) -> BoxFuture<'static, Result<(), String>>;
+    fn do_not_call(
+        &self,
+        call_sid: &str,
+        phone: Option<&str>,
+    ) -> BoxFuture<'static, Result<(), String>>;
     /// The media session ended.
     fn finished(&self, record: &CallRecord);
     /// Resolves once every change queued before the call has been written (or given up on

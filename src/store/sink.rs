@@ -70,7 +70,7 @@ impl Shared {
             let dropped = lanes.dropped;
             drop(lanes);
             // Loud, but not once per dropped line.
-            if dropped == 1 || dropped % 1000 == 0 {
+            if dropped == 1 || dropped.is_multiple_of(1000) {
                 tracing::error!(
                     dropped,
                     capacity = SINK_CAPACITY,
@@ -151,9 +151,7 @@ impl CallSink for StoreSink {
         let mut done = self.shared.done.subscribe();
         async move {
             // Err: the writer is gone (runtime shutting down); nothing more will be written.
-            let _ = done
-                .wait_for(|d| d.0 >= target.0 && d.1 >= target.1)
-                .await;
+            let _ = done.wait_for(|d| d.0 >= target.0 && d.1 >= target.1).await;
         }
         .boxed()
     }
@@ -173,7 +171,8 @@ pub fn spawn_sink(store: Store) -> Arc<dyn CallSink> {
 
 enum Job {
     OptOut(OptOut),
-    Change(Change),
+    /// Boxed: a verdict carries a whole call record.
+    Change(Box<Change>),
 }
 
 async fn write_loop(store: Store, shared: Arc<Shared>) {
@@ -183,7 +182,7 @@ async fn write_loop(store: Store, shared: Arc<Shared>) {
             if let Some(o) = lanes.opt_outs.pop_front() {
                 Some(Job::OptOut(o))
             } else if let Some(c) = lanes.changes.pop_front() {
-                Some(Job::Change(c))
+                Some(Job::Change(Box::new(c)))
             } else if lanes.closed {
                 return;
             } else {
@@ -198,7 +197,7 @@ async fn write_loop(store: Store, shared: Arc<Shared>) {
                 shared.done.send_modify(|d| d.0 += 1);
             }
             Some(Job::Change(c)) => {
-                write_change(&store, c).await;
+                write_change(&store, *c).await;
                 shared.done.send_modify(|d| d.1 += 1);
             }
         }

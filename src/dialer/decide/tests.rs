@@ -201,5 +201,8 @@ fn settings_are_range_checked_with_every_violation_named() {
         ..Default::default()
     };
     let err = over.check().unwrap_err();
-    assert!(err.contains("retry_delays_s") && err.contains("calls_per_second"), "{err}");
+    assert!(
+        err.contains("retry_delays_s") && err.contains("calls_per_second"),
+        "{err}"
+    );
 }
