@@ -888,3 +888,113 @@ async fn bad_settings_are_refused_and_the_export_defuses_formulas() {
         "{row}"
     );
 }
+
+/// Every engine and admin route takes the bearer extractor: without the token, or with a
+/// wrong one, each answers 401 before reading anything else of the request (an unknown
+/// campaign or a malformed body would otherwise say 404 or 400), and changes nothing.
+#[tokio::test]
+async fn every_api_route_refuses_a_missing_or_wrong_bearer_token() {
+    let (base, store, _) = server(None).await;
+    let http = reqwest::Client::new();
+    let sid = "CA0123456789abcdef0123456789abcdef";
+    let routes: &[(&str, String)] = &[
+        ("POST", "/v1/calls".into()),
+        ("GET", format!("/v1/calls/{sid}")),
+        ("GET", format!("/v1/calls/{sid}/record")),
+        ("POST", "/v1/campaigns".into()),
+        ("GET", "/v1/campaigns".into()),
+        ("GET", "/v1/campaigns/nope".into()),
+        ("POST", "/v1/campaigns/nope/leads".into()),
+        ("GET", "/v1/campaigns/nope/leads".into()),
+        ("GET", "/v1/campaigns/nope/calls".into()),
+        ("GET", "/v1/campaigns/nope/audit".into()),
+        ("GET", "/v1/campaigns/nope/export.csv".into()),
+        ("POST", "/v1/campaigns/nope/start".into()),
+        ("GET", "/v1/dnc".into()),
+        ("POST", "/v1/dnc".into()),
+        ("DELETE", "/v1/dnc/+14155550123".into()),
+        ("GET", "/metrics".into()),
+    ];
+    for (method, path) in routes {
+        for auth in [None, Some("Bearer wrong"), Some("api"), Some("Basic api")] {
+            let mut req = http.request(method.parse().unwrap(), format!("{base}{path}"));
+            if let Some(auth) = auth {
+                req = req.header("authorization", auth);
+            }
+            let resp = req.body("{not json").send().await.unwrap();
+            assert_eq!(resp.status(), 401, "{method} {path} with {auth:?}");
+        }
+    }
+    assert!(store.campaigns().await.unwrap().is_empty());
+    assert!(store.dnc_list().await.unwrap().is_empty());
+    // The right token gets through (here to a 404 for the unknown campaign).
+    let resp = http
+        .get(format!("{base}/v1/campaigns/nope"))
+        .bearer_auth("api")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}
+
+/// Two appliances on one database: this one (`test-worker`) starts while another
+/// (`appliance-a`) holds a live claim and a lapsed one. Its recovery settles only the lapsed
+/// claim (dialed once, by Twilio's list found empty); the live one is never released nor
+/// dialed, and keeps its owner and lease.
+#[tokio::test]
+async fn recovery_leaves_another_appliances_live_claims_alone() {
+    let emulator = busy_emulator().await;
+    let db = format!("sqlite://{}", tempdir().join("dialer.db").display());
+    let phones = vec!["+14155550361".to_string(), "+14155550362".to_string()];
+    let now = telemarketer::store::now_ms();
+    let (live, lapsed) = {
+        let store = Store::connect(&db).await.unwrap();
+        campaign_with_leads(&store, "shared", &busy_settings(2, 10.0), &phones).await;
+        store
+            .set_campaign_state("shared", CampaignState::Running)
+            .await
+            .unwrap();
+        let live = store
+            .claim_next_lead("shared", now, "appliance-a", now + 600_000)
+            .await
+            .unwrap()
+            .unwrap();
+        let lapsed = store
+            .claim_next_lead("shared", now, "appliance-a", now - 1)
+            .await
+            .unwrap()
+            .unwrap();
+        store.close().await;
+        (live, lapsed)
+    };
+    let secrets = Secrets {
+        api_token: Some("api".into()),
+        twilio_auth_token: Some(TOKEN.into()),
+        ..Default::default()
+    };
+    let app = server_with(Some(&emulator.base_url()), &db, secrets).await;
+    let store = app.state.store.clone().unwrap();
+    let t0 = Instant::now();
+    loop {
+        let l = store.lead(lapsed.id).await.unwrap();
+        if l.state == LeadState::Failed {
+            assert_eq!((l.attempts, l.outcome.as_deref()), (1, Some("busy")));
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{l:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Several more reconcile passes (one a second) change nothing about the live claim.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let l = store.lead(live.id).await.unwrap();
+    assert_eq!(l.state, LeadState::Dialing, "{l:?}");
+    assert_eq!(l.claimed_by.as_deref(), Some("appliance-a"));
+    assert_eq!(l.claim_expires_at_ms, Some(now + 600_000));
+    assert_eq!(l.attempts, 0);
+    let to_live = |to: &String| to == &live.phone;
+    assert!(!emulator.create_requests().iter().any(|(to, _)| to_live(to)));
+    assert_eq!(emulator.calls().len(), 1);
+    let trail = decisions(&store.audit_log("shared").await.unwrap(), Some(live.id));
+    assert!(trail.is_empty(), "{trail:?}");
+    emulator.shutdown();
+}

@@ -628,3 +628,75 @@ async fn an_acknowledged_opt_out_survives_kill_nine_on_postgres() {
     kill_nine_after_ack(&url).await;
     common::drop_pg_schema(&schema).await;
 }
+
+/// The way `serve` shuts down right after a caller's "stop calling me" (the opt-out's ack not
+/// awaited, a transcript still queued): flush the registry's sink, close the store. Opened
+/// again, the database holds the do-not-call entry, the call's outcome and every line.
+async fn opt_out_then_shutdown(url: &str) {
+    use telemarketer::call::registry::CallRegistry;
+    use telemarketer::model::CallMetadata;
+    const SID: &str = "CA00000000000000000000000000000078";
+    const PHONE: &str = "+14155550178";
+    let store = Store::connect(url).await.unwrap();
+    store
+        .create_campaign("bye", "Bye", "script", &CampaignSettings::default())
+        .await
+        .unwrap();
+    store
+        .insert_leads("bye", &[lead(PHONE, true)])
+        .await
+        .unwrap();
+    let lead_id = store.leads("bye").await.unwrap()[0].id;
+    store
+        .record_dial(&NewCall {
+            sid: SID.into(),
+            campaign_id: "bye".into(),
+            lead_id,
+            from: "+15005550006".into(),
+            to: PHONE.into(),
+            status: "in-progress".into(),
+        })
+        .await
+        .unwrap();
+    let registry = CallRegistry::with_sink(spawn_sink(store.clone()));
+    registry.register(CallMetadata {
+        call_sid: SID.into(),
+        to: Some(PHONE.into()),
+        campaign_id: Some("bye".into()),
+        ..Default::default()
+    });
+    for i in 0..500 {
+        registry.add_turn(SID, Turn::caller(format!("line {i}"), i as u64));
+    }
+    // Not awaited: the process is told to stop at once.
+    drop(registry.opt_out(SID));
+    tokio::time::timeout(std::time::Duration::from_secs(30), registry.flush())
+        .await
+        .expect("flush finished");
+    store.close().await;
+    drop(registry);
+
+    let store = Store::connect(url).await.unwrap();
+    let entry = store.dnc_entry(PHONE).await.unwrap();
+    assert_eq!(entry.map(|e| e.source).as_deref(), Some("call"));
+    let detail = store.call_detail(SID).await.unwrap();
+    assert_eq!(detail.turns.len(), 500);
+    assert_eq!(detail.call.outcome.as_deref(), Some("do_not_call"));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn an_opt_out_right_before_shutdown_is_flushed_on_sqlite() {
+    let (url, dir) = sqlite_url().await;
+    opt_out_then_shutdown(&url).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn an_opt_out_right_before_shutdown_is_flushed_on_postgres() {
+    let Some((url, schema)) = common::pg_test_url().await else {
+        return;
+    };
+    opt_out_then_shutdown(&url).await;
+    common::drop_pg_schema(&schema).await;
+}

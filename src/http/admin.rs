@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 
-use super::v1::check_bearer;
+use super::bearer::Bearer;
 use super::{AppError, AppState};
 use crate::dialer::Dialer;
 use crate::leads::{normalize_phone, ImportReport};
@@ -46,13 +46,8 @@ async fn view(
     })
 }
 
-/// Auth, then the store, then the campaign must exist (404 names it).
-async fn campaign_store<'a>(
-    state: &'a AppState,
-    headers: &HeaderMap,
-    id: &str,
-) -> Result<&'a Store, AppError> {
-    check_bearer(state, headers)?;
+/// The store, and the campaign must exist (404 names it).
+async fn campaign_store<'a>(state: &'a AppState, id: &str) -> Result<&'a Store, AppError> {
     let store = store(state)?;
     store.campaign(id).await?;
     Ok(store)
@@ -64,11 +59,10 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError>
 }
 
 pub(super) async fn create_campaign(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<CampaignView>), AppError> {
-    check_bearer(&state, &headers)?;
     let new: NewCampaign = json_body(&body)?;
     let id_ok = !new.id.is_empty()
         && new.id.len() <= 64
@@ -105,10 +99,9 @@ pub(super) async fn create_campaign(
 }
 
 pub(super) async fn list_campaigns(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
 ) -> Result<Json<Vec<CampaignView>>, AppError> {
-    check_bearer(&state, &headers)?;
     let store = store(&state)?;
     let mut out = Vec::new();
     for campaign in store.campaigns().await? {
@@ -118,11 +111,10 @@ pub(super) async fn list_campaigns(
 }
 
 pub(super) async fn get_campaign(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<CampaignView>, AppError> {
-    check_bearer(&state, &headers)?;
     let store = store(&state)?;
     let campaign = store.campaign(&id).await?;
     Ok(Json(view(&state, store, campaign).await?))
@@ -130,12 +122,12 @@ pub(super) async fn get_campaign(
 
 /// Leads as CSV (`text/csv`) or a JSON array (`application/json`).
 pub(super) async fn import_leads(
+    _: Bearer,
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<ImportResult>), AppError> {
-    check_bearer(&state, &headers)?;
     let store = store(&state)?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
@@ -160,11 +152,10 @@ pub(super) async fn import_leads(
 
 /// `start`, `pause`, `resume`, `stop`.
 pub(super) async fn campaign_action(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Json<CampaignView>, AppError> {
-    check_bearer(&state, &headers)?;
     let target = match action.as_str() {
         "start" | "resume" => CampaignState::Running,
         "pause" => CampaignState::Paused,
@@ -182,29 +173,29 @@ pub(super) async fn campaign_action(
 }
 
 pub(super) async fn campaign_calls(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    let store = campaign_store(&state, &headers, &id).await?;
+    let store = campaign_store(&state, &id).await?;
     Ok(Json(store.calls(&id).await?))
 }
 
 pub(super) async fn campaign_leads(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    let store = campaign_store(&state, &headers, &id).await?;
+    let store = campaign_store(&state, &id).await?;
     Ok(Json(store.leads(&id).await?))
 }
 
 pub(super) async fn campaign_audit(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    let store = campaign_store(&state, &headers, &id).await?;
+    let store = campaign_store(&state, &id).await?;
     Ok(Json(store.audit_log(&id).await?))
 }
 
@@ -225,11 +216,11 @@ fn spreadsheet_safe(cell: &str) -> Cow<'_, str> {
 /// One row per lead: its final state and outcome, its latest call and captured variables,
 /// every cell [`spreadsheet_safe`].
 pub(super) async fn export_csv(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    let store = campaign_store(&state, &headers, &id).await?;
+    let store = campaign_store(&state, &id).await?;
     let mut w = csv::Writer::from_writer(Vec::new());
     let header = [
         "phone",
@@ -287,28 +278,25 @@ pub(super) async fn export_csv(
 
 /// A stored call: status history, transcript with per-turn latency, outcome, variables.
 pub(super) async fn call_record(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(sid): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    check_bearer(&state, &headers)?;
     Ok(Json(store(&state)?.call_detail(&sid).await?))
 }
 
 pub(super) async fn dnc_list(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
 ) -> Result<impl IntoResponse, AppError> {
-    check_bearer(&state, &headers)?;
     Ok(Json(store(&state)?.dnc_list().await?))
 }
 
 pub(super) async fn dnc_add(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, AppError> {
-    check_bearer(&state, &headers)?;
     let new: NewDnc = json_body(&body)?;
     let phone =
         normalize_phone(&new.phone).map_err(|e| AppError::BadRequest(format!("phone: {e}")))?;
@@ -324,11 +312,10 @@ pub(super) async fn dnc_add(
 }
 
 pub(super) async fn dnc_remove(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(phone): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    check_bearer(&state, &headers)?;
     let phone = normalize_phone(&phone).map_err(|e| AppError::BadRequest(format!("phone: {e}")))?;
     if store(&state)?.remove_dnc(&phone).await? {
         Ok(StatusCode::NO_CONTENT)

@@ -11,6 +11,7 @@
 //! - `GET /metrics`: Prometheus metrics (bearer token).
 
 mod admin;
+mod bearer;
 mod error;
 mod media_ws;
 mod twilio_webhooks;
@@ -74,10 +75,9 @@ pub fn router(state: AppState) -> Router {
 
 /// Prometheus metrics (bearer token, like the rest of the API).
 async fn metrics(
+    _: bearer::Bearer,
     axum::extract::State(state): axum::extract::State<AppState>,
-    headers: axum::http::HeaderMap,
 ) -> Result<String, AppError> {
-    v1::check_bearer(&state, &headers)?;
     let s = &state.session;
     Ok(crate::telemetry::render(&[
         ("stt", s.stt.queue_depth()),
