@@ -19,6 +19,7 @@ use crate::engine::piper::PiperEngine;
 use crate::engine::whisper::WhisperEngine;
 use crate::engine::{EngineError, LanguageModel, SpeechToText, TextToSpeech};
 use crate::http::AppState;
+use crate::script::format::Script;
 use crate::script::ScriptBook;
 use crate::store::{Store, StoreError};
 use crate::twilio_rest::{TwilioAuth, TwilioClient, TwilioError};
@@ -166,7 +167,25 @@ impl AppBuilder {
     /// what a crash left mid-dial and resumes running campaigns in the background, retrying
     /// while Twilio is unreachable.
     pub async fn build(self) -> Result<AppState, StartError> {
-        let scripts = ScriptBook::default();
+        // Fixed lines are synthesised once, when a script loads, not on a caller's turn.
+        let voice = crate::call::voice::Voice::new(self.tts.clone());
+        let warm = {
+            let voice = voice.clone();
+            move |script: &Arc<Script>| {
+                let (voice, script) = (voice.clone(), script.clone());
+                tokio::spawn(async move {
+                    let clauses = script
+                        .fixed_lines()
+                        .iter()
+                        .flat_map(|l| clauses(l))
+                        .collect();
+                    let new = voice.warm(clauses).await;
+                    tracing::info!(script = %script.name, clauses = new, "speech cache warmed");
+                });
+            }
+        };
+        warm(&self.config.conversation.script);
+        let scripts = ScriptBook::with_hook(warm);
         let mut dialer_off = None;
         let (registry, store, twilio, dialer) = if self.with_store {
             let store = Store::connect(&self.config.store_url).await?;
@@ -210,11 +229,13 @@ impl AppBuilder {
             stt: self.stt,
             llm: self.llm,
             tts: self.tts,
+            voice,
             conversation: self.config.conversation.clone(),
             turn: self.config.turn.clone(),
             registry: registry.clone(),
             scripts,
             twilio,
+            clock_offset: self.calling_hours_offset,
         };
         if let Some(dialer) = &dialer {
             dialer.start_background();
@@ -254,4 +275,12 @@ pub async fn serve(
     axum::serve(listener, crate::http::router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// A line as the agent speaks it, clause by clause (the speech cache's keys).
+fn clauses(line: &str) -> Vec<String> {
+    let mut splitter = crate::script::clauses::ClauseSplitter::new();
+    let mut out = splitter.push(line);
+    out.extend(splitter.finish());
+    out
 }

@@ -998,3 +998,82 @@ async fn recovery_leaves_another_appliances_live_claims_alone() {
     assert!(trail.is_empty(), "{trail:?}");
     emulator.shutdown();
 }
+
+/// The confirmation of an opt-out is heard only once the do-not-call entry is committed: with
+/// the database locked by another writer, the agent waits for the commit (up to its limit)
+/// before saying it, and the entry is there when the caller hears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_opt_out_confirmation_waits_for_the_commit() {
+    use sqlx::Connection;
+    use telemarketer::model::Speaker;
+    use telemarketer::testbed::sim::{run_call, CallerStep, SimCall};
+    const HOLD: Duration = Duration::from_millis(2500);
+    let db = format!("sqlite://{}", tempdir().join("dialer.db").display());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let toml = format!(
+        "[store]\nurl = {db:?}\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400\n"
+    );
+    let secrets = Secrets {
+        api_token: Some("api".into()),
+        ..Default::default()
+    };
+    let (app, _) = fake_app(test_config(&toml, secrets), &["stop calling me"], "Sure.");
+    let app = app.spawn(listener).await.unwrap();
+    let store = app.state.store.clone().unwrap();
+    let registry = app.state.registry.clone();
+    let phone = "+14155550390";
+    let mut call = SimCall::random();
+    call.parameters.insert("to".into(), phone.into());
+    let url = format!("ws://{}/twilio/media", app.addr);
+    let steps = vec![
+        CallerStep::WaitForAgent {
+            quiet: Duration::from_millis(400),
+            max: Duration::from_secs(30),
+        },
+        CallerStep::Say(voiced(900)),
+        CallerStep::WaitForAgent {
+            quiet: Duration::from_millis(600),
+            max: Duration::from_secs(30),
+        },
+    ];
+    let sim = {
+        let call = call.clone();
+        tokio::spawn(async move { run_call(&url, &call, steps).await })
+    };
+    // Another writer holds the database from the start of the call.
+    let mut lock = sqlx::SqliteConnection::connect(&db).await.unwrap();
+    sqlx::raw_sql("BEGIN EXCLUSIVE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    while !registry
+        .get(&call.call_sid)
+        .is_some_and(|r| r.turns.iter().any(|t| t.speaker == Speaker::Caller))
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the caller was never heard"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The opt-out is decided now; the entry cannot be committed until the lock is gone.
+    tokio::time::sleep(HOLD).await;
+    sqlx::raw_sql("COMMIT").execute(&mut lock).await.unwrap();
+    lock.close().await.unwrap();
+
+    let report = sim.await.unwrap().unwrap();
+    let latency = report.response_latencies_ms();
+    assert_eq!(latency.len(), 1, "{:?}", report.heard.len());
+    assert!(
+        latency[0] >= HOLD.as_millis() as u64,
+        "confirmation heard {} ms after the caller, before the entry's commit",
+        latency[0]
+    );
+    let entry = store.dnc_entry(phone).await.unwrap();
+    assert_eq!(entry.map(|e| e.source).as_deref(), Some("call"));
+    assert_eq!(
+        registry.get(&call.call_sid).unwrap().outcome,
+        Some(telemarketer::model::Outcome::DoNotCall)
+    );
+}

@@ -237,7 +237,14 @@ async fn a_whole_call_with_real_models_in_real_time() {
         "greeting and a reply: {} stretches",
         report.heard.len()
     );
-    let greeting = words(&transcribe_8k(&report.heard[0].samples).await);
+    // Everything heard before the caller spoke (a clause not yet synthesised leaves a gap).
+    let greeting_audio: Vec<i16> = report
+        .heard
+        .iter()
+        .filter(|h| h.start_ms < report.caller_speech_starts[0])
+        .flat_map(|h| h.samples.iter().copied())
+        .collect();
+    let greeting = words(&transcribe_8k(&greeting_audio).await);
     let keywords = [
         "nova",
         "automated",

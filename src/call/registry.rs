@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::future::{self, BoxFuture, FutureExt};
 
-use crate::model::{CallMetadata, CallRecord, CallSink, Turn, TurnLatency};
+use crate::model::{CallMetadata, CallRecord, CallSink, Outcome, Turn, TurnLatency};
 
 /// Shared registry; the lock is never held across an await.
 #[derive(Clone, Default)]
@@ -66,12 +66,29 @@ impl CallRegistry {
         record.metadata.clone()
     }
 
-    pub fn add_turn(&self, call_sid: &str, turn: Turn) {
-        if let Some(r) = self.lock().get_mut(call_sid) {
+    /// Adds a transcript line; returns its index (to rewrite it later).
+    pub fn add_turn(&self, call_sid: &str, turn: Turn) -> Option<usize> {
+        let mut map = self.lock();
+        let r = map.get_mut(call_sid)?;
+        let idx = r.turns.len();
+        if let Some(sink) = &self.sink {
+            sink.turn(call_sid, idx, &turn);
+        }
+        r.turns.push(turn);
+        Some(idx)
+    }
+
+    /// Rewrites transcript line `idx` (a turn the caller continued now holds both parts).
+    pub fn replace_turn(&self, call_sid: &str, idx: usize, turn: Turn) {
+        if let Some(t) = self
+            .lock()
+            .get_mut(call_sid)
+            .and_then(|r| r.turns.get_mut(idx))
+        {
+            *t = turn;
             if let Some(sink) = &self.sink {
-                sink.turn(call_sid, r.turns.len(), &turn);
+                sink.turn(call_sid, idx, t);
             }
-            r.turns.push(turn);
         }
     }
 
@@ -115,19 +132,19 @@ impl CallRegistry {
         self.edit_agent_turn(call_sid, speech_id, |t| t.latency = Some(latency));
     }
 
-    /// The engine's verdict. `do_not_call` goes through [`Self::opt_out`] (the write is
-    /// queued either way; whoever must wait for it awaits `opt_out`).
-    pub fn set_outcome(&self, call_sid: &str, outcome: &str) {
-        if outcome == "do_not_call" {
+    /// The engine's verdict. `DoNotCall` goes through [`Self::opt_out`] (the write is queued
+    /// either way; whoever must wait for it, the confirmation to the caller, awaits `opt_out`).
+    pub fn set_outcome(&self, call_sid: &str, outcome: Outcome) {
+        if outcome == Outcome::DoNotCall {
             drop(self.opt_out(call_sid));
             return;
         }
         if let Some(r) = self.lock().get_mut(call_sid) {
             // An opt-out sticks: a later hang-up outcome does not overwrite it.
-            if r.outcome.as_deref() == Some("do_not_call") {
+            if r.outcome == Some(Outcome::DoNotCall) {
                 return;
             }
-            r.outcome = Some(outcome.to_string());
+            r.outcome = Some(outcome);
             if let Some(sink) = &self.sink {
                 sink.verdict(r);
             }
@@ -142,8 +159,8 @@ impl CallRegistry {
         let Some(r) = map.get_mut(call_sid) else {
             return future::ready(Err(format!("call {call_sid} is not registered"))).boxed();
         };
-        let first = r.outcome.as_deref() != Some("do_not_call");
-        r.outcome = Some("do_not_call".into());
+        let first = r.outcome != Some(Outcome::DoNotCall);
+        r.outcome = Some(Outcome::DoNotCall);
         let Some(sink) = &self.sink else {
             // In memory only: nothing to commit.
             return future::ready(Ok(())).boxed();
@@ -160,6 +177,25 @@ impl CallRegistry {
         match &self.sink {
             Some(sink) => sink.flush(),
             None => future::ready(()).boxed(),
+        }
+    }
+
+    /// The captured variables now (to restore them when a turn is undone).
+    pub fn variables(&self, call_sid: &str) -> BTreeMap<String, String> {
+        self.lock()
+            .get(call_sid)
+            .map(|r| r.variables.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn set_variables(&self, call_sid: &str, variables: BTreeMap<String, String>) {
+        if let Some(r) = self.lock().get_mut(call_sid) {
+            if r.variables != variables {
+                r.variables = variables;
+                if let Some(sink) = &self.sink {
+                    sink.verdict(r);
+                }
+            }
         }
     }
 

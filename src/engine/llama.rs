@@ -432,8 +432,10 @@ fn build_sampler(
         // Constrained output (classification): take the most likely valid token.
         chain.push(LlamaSampler::greedy());
     } else {
-        chain.push(LlamaSampler::penalties(model.n_vocab(), 64, 1.15, 0.0, 0.0));
+        // Top-k first: the penalty sampler looks every candidate up in a hash map, ~0.6 ms a
+        // token over a 49k vocabulary (4% of a token at 2 threads), nothing over 40.
         chain.push(LlamaSampler::top_k(40));
+        chain.push(LlamaSampler::penalties(model.n_vocab(), 64, 1.15, 0.0, 0.0));
         chain.push(LlamaSampler::top_p(0.9, 1));
         chain.push(LlamaSampler::temp(config.temperature));
         chain.push(LlamaSampler::dist(config.seed));

@@ -158,3 +158,21 @@ pub(crate) async fn ask<J, R>(
         .map_err(|_| EngineError::Stopped(engine))?;
     rx.await.map_err(|_| EngineError::Stopped(engine))
 }
+
+/// Runs one job's ggml work on a thread that ends with it, and returns its result.
+///
+/// ggml is built with OpenMP: it parallelises each graph with `omp parallel` and syncs its
+/// threads at `omp barrier` a few hundred times per token. libgomp keeps a thread pool per
+/// calling thread until that thread exits, and once the process holds more pool threads than
+/// CPUs (Whisper's and the LLM's at 2 threads each on 2 cores) it stops spinning at barriers and
+/// sleeps in the kernel instead, for every pool: the LLM then made ~250-370 context switches per
+/// token instead of 1 and lost a sixth to a third of its speed. Whisper runs a job every few
+/// seconds, so its pool ending with each job (one thread start, ~0.1 ms) leaves the LLM's
+/// barriers alone.
+pub(crate) fn on_short_lived_thread<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(work)
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}

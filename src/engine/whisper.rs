@@ -70,11 +70,13 @@ impl WhisperEngine {
                     let _keep = _ctx;
                     for job in jobs.iter() {
                         let started = Instant::now();
-                        let result = run(&mut state, &job.audio, threads, audio_ctx).map(|text| {
-                            Transcript {
-                                text,
-                                elapsed: started.elapsed(),
-                            }
+                        let state = &mut state;
+                        let result = super::on_short_lived_thread(|| {
+                            run(state, &job.audio, threads, audio_ctx)
+                        })
+                        .map(|text| Transcript {
+                            text,
+                            elapsed: started.elapsed(),
                         });
                         let _ = job.reply.send(result);
                     }

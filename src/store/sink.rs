@@ -243,7 +243,11 @@ async fn write_change(store: &Store, change: Change) {
         Change::Turn(sid, idx, turn) => store.upsert_turn(sid, *idx as i64, turn).await,
         Change::Verdict(r) => {
             store
-                .set_call_outcome(&r.metadata.call_sid, r.outcome.as_deref(), &r.variables)
+                .set_call_outcome(
+                    &r.metadata.call_sid,
+                    r.outcome.map(|o| o.as_str()),
+                    &r.variables,
+                )
                 .await
         }
     };
