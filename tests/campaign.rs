@@ -708,7 +708,11 @@ async fn two_appliances_on_one_postgres_one_restarted_nobody_dialed_twice() {
         settings: CampaignSettings {
             from_number: FROM.into(),
             max_concurrent: 3,
-            calls_per_second: 2.0,
+            // Pacing is per appliance: one call every 2 s leaves B, which learns of the start
+            // by its reconcile pass, free slots to claim (at 2 per second A could fill the
+            // fleet's three slots before B's loop starts, and keep them: its own callbacks
+            // wake it first).
+            calls_per_second: 0.5,
             ..Default::default()
         },
     })
