@@ -54,13 +54,19 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("Twilio REST client: {0}")]
     Twilio(#[from] TwilioError),
-    #[error("recovering campaigns after restart: {0}")]
-    Recover(#[from] crate::dialer::DialerError),
     #[error("server.public_url is required to dial (Twilio must reach our webhooks)")]
     NoPublicUrl,
     #[error("cannot listen: {0}")]
     Listen(#[from] std::io::Error),
 }
+
+/// Why dialing is off without Twilio credentials.
+const NO_CREDENTIALS: &str = "set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (REST may use \
+TWILIO_API_KEY_SID + TWILIO_API_KEY_SECRET instead of the token), and server.public_url";
+/// Why dialing is off with REST credentials but no auth token.
+const NO_AUTH_TOKEN: &str = "TWILIO_AUTH_TOKEN is not set, so Twilio's webhook signatures \
+cannot be verified and every call would be refused at its first webhook (an API key \
+authenticates REST only); set TWILIO_AUTH_TOKEN";
 
 /// The REST client, when an account and credentials are configured (API key first: it can be
 /// revoked without rotating the account's auth token).
@@ -157,7 +163,9 @@ impl AppBuilder {
         self
     }
 
-    /// Connects the store, builds the dialer and settles leads a crash left mid-dial.
+    /// Connects the store and builds the dialer. Never waits for Twilio: the dialer settles
+    /// what a crash left mid-dial and resumes running campaigns in the background, retrying
+    /// while Twilio is unreachable.
     pub async fn build(self) -> Result<AppState, StartError> {
         // Fixed lines are synthesised once, when a script loads, not on a caller's turn.
         let voice = crate::call::voice::Voice::new(self.tts.clone());
@@ -178,11 +186,25 @@ impl AppBuilder {
         };
         warm(&self.config.conversation.script);
         let scripts = ScriptBook::with_hook(warm);
+        let mut dialer_off = None;
         let (registry, store, twilio, dialer) = if self.with_store {
             let store = Store::connect(&self.config.store_url).await?;
             let registry = CallRegistry::with_sink(crate::store::spawn_sink(store.clone()));
             let twilio = twilio_client(&self.config).transpose()?;
             let dialer = match (&twilio, &self.config.public_url) {
+                (None, _) => {
+                    dialer_off = Some(NO_CREDENTIALS.to_string());
+                    tracing::warn!("no Twilio credentials: {NO_CREDENTIALS}");
+                    None
+                }
+                (Some(_), None) => return Err(StartError::NoPublicUrl),
+                // Without the auth token no webhook can be verified: every call placed would
+                // reach a real person whose call then gets 403 at each step.
+                (Some(_), Some(_)) if self.config.secrets.twilio_auth_token.is_none() => {
+                    dialer_off = Some(NO_AUTH_TOKEN.to_string());
+                    tracing::error!("the dialer is off: {NO_AUTH_TOKEN}");
+                    None
+                }
                 (Some(client), Some(public_url)) => Some(Dialer::new(
                     store.clone(),
                     client.clone(),
@@ -193,15 +215,11 @@ impl AppBuilder {
                         worker_id: self.config.twilio.worker_id.clone(),
                         idle_poll: self.dialer_poll,
                         calling_hours_offset: self.calling_hours_offset,
+                        lease: self.config.dialer.lease,
+                        settle_unknown: self.config.dialer.settle_unknown,
+                        reconcile_every: self.config.dialer.reconcile_every,
                     },
                 )),
-                (Some(_), None) => return Err(StartError::NoPublicUrl),
-                (None, _) => {
-                    tracing::warn!(
-                        "no Twilio credentials (TWILIO_ACCOUNT_SID + TWILIO_AUTH_TOKEN): dialing is off"
-                    );
-                    None
-                }
             };
             (registry, Some(store), twilio, dialer)
         } else {
@@ -220,7 +238,7 @@ impl AppBuilder {
             clock_offset: self.calling_hours_offset,
         };
         if let Some(dialer) = &dialer {
-            dialer.recover().await?;
+            dialer.start_background();
         }
         Ok(AppState {
             config: Arc::new(self.config),
@@ -228,6 +246,7 @@ impl AppBuilder {
             registry,
             store,
             dialer,
+            dialer_off,
         })
     }
 

@@ -39,6 +39,21 @@ pub struct RawConfig {
     pub turn: RawTurn,
     pub store: RawStore,
     pub twilio: RawTwilio,
+    pub dialer: RawDialer,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDialer {
+    /// Seconds a lead claim lasts unless renewed (its dialer renews it every third of that
+    /// while the create is in flight); past it, another appliance may settle the lead.
+    pub lease_s: Option<u64>,
+    /// Seconds Twilio's call list gets to show a call whose create had an unknown outcome
+    /// before the lead is taken as never dialed and dialed again.
+    pub settle_unknown_s: Option<u64>,
+    /// Seconds between reconcile passes: expired claims, unknown creates, calls whose last
+    /// callback never came, campaigns another appliance started.
+    pub reconcile_s: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -177,7 +192,16 @@ pub struct Config {
     pub turn: TurnConfig,
     pub store_url: String,
     pub twilio: TwilioConfig,
+    pub dialer: DialerConfig,
     pub secrets: Secrets,
+}
+
+/// The dialer's clocks for claims and reconciling (see [`RawDialer`]).
+#[derive(Debug, Clone)]
+pub struct DialerConfig {
+    pub lease: std::time::Duration,
+    pub settle_unknown: std::time::Duration,
+    pub reconcile_every: std::time::Duration,
 }
 
 /// Where Twilio's REST API is and which account we dial from.
@@ -528,9 +552,12 @@ impl RawConfig {
                 .trim_end_matches('/')
                 .to_string(),
             account_sid: self.twilio.account_sid,
+            // Claims are told apart by it: appliances sharing a database need distinct ones.
             worker_id: self.twilio.worker_id.unwrap_or_else(|| {
                 std::env::var("HOSTNAME")
                     .ok()
+                    .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+                    .map(|h| h.trim().to_string())
                     .filter(|h| !h.is_empty())
                     .unwrap_or_else(|| "telemarketer".into())
             }),
@@ -546,7 +573,29 @@ impl RawConfig {
                 return Err(invalid("twilio.account_sid", "must be AC + 32 hex digits"));
             }
         }
+        let seconds = |key, value: Option<u64>, default, range: std::ops::RangeInclusive<u64>| {
+            let v = value.unwrap_or(default);
+            if range.contains(&v) {
+                Ok(std::time::Duration::from_secs(v))
+            } else {
+                Err(invalid(
+                    key,
+                    &format!("{}..={} seconds", range.start(), range.end()),
+                ))
+            }
+        };
+        let dialer = DialerConfig {
+            lease: seconds("dialer.lease_s", self.dialer.lease_s, 60, 3..=3600)?,
+            settle_unknown: seconds(
+                "dialer.settle_unknown_s",
+                self.dialer.settle_unknown_s,
+                120,
+                1..=86_400,
+            )?,
+            reconcile_every: seconds("dialer.reconcile_s", self.dialer.reconcile_s, 15, 1..=3600)?,
+        };
         Ok(Config {
+            dialer,
             store_url,
             twilio,
             listen,
@@ -590,81 +639,4 @@ pub fn default_backchannels() -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_validate() {
-        let c = RawConfig::default().validate(Secrets::default()).unwrap();
-        assert_eq!(c.models.llm, PathBuf::from("models/llm.gguf"));
-        assert_eq!(c.models.tts_config, PathBuf::from("models/tts.onnx.json"));
-        assert_eq!(c.turn.endpoint_silence_ms, 800);
-        assert_eq!(c.conversation.script.opt_out_digit, Some('9'));
-        assert!(c.conversation.script.nodes[&c.conversation.script.start].open);
-        assert!(!c.allow_unsigned_webhooks);
-    }
-
-    #[test]
-    fn unknown_keys_and_bad_values_are_named() {
-        let err = RawConfig::from_toml("[turn]\nendpoint_silense_ms = 3").unwrap_err();
-        assert!(err.contains("endpoint_silense_ms"), "{err}");
-        let raw = RawConfig::from_toml("[turn]\nendpoint_silence_ms = 3").unwrap();
-        let err = raw.validate(Secrets::default()).err().unwrap().to_string();
-        assert!(err.contains("turn.endpoint_silence_ms"), "{err}");
-        let raw = RawConfig::from_toml("[server]\nlisten = \"nope\"").unwrap();
-        assert!(raw.validate(Secrets::default()).is_err());
-        let raw = RawConfig::from_toml("[llm]\nthreads = 0").unwrap();
-        assert!(raw.validate(Secrets::default()).is_err());
-    }
-
-    #[test]
-    fn scripts_load_and_bad_ones_are_reported() {
-        let raw = RawConfig::from_toml("[conversation]\nscript = \"example\"").unwrap();
-        let c = raw.validate(Secrets::default()).unwrap();
-        assert_eq!(c.conversation.script.start, "intro");
-        let raw = RawConfig::from_toml("[conversation]\nscript = \"/nonexistent.toml\"").unwrap();
-        let err = raw.validate(Secrets::default()).err().unwrap().to_string();
-        assert!(
-            err.contains("conversation.script") && err.contains("/nonexistent.toml"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn without_a_script_calls_follow_the_open_conversation() {
-        let raw = RawConfig::from_toml(
-            "[conversation]\ngreeting = \"Hi, Sam here, an AI assistant.\"\nopt_out_digit = \"\"\nmax_reply_sentences = 3",
-        )
-        .unwrap();
-        let c = raw.validate(Secrets::default()).unwrap();
-        let s = &c.conversation.script;
-        assert_eq!(s.opening, "Hi, Sam here, an AI assistant.");
-        assert_eq!(s.opt_out_digit, None);
-        assert_eq!(s.nodes[&s.start].sentences, 3);
-        let raw = RawConfig::from_toml("[conversation]\ngreeting = \"Hi, Sam here.\"").unwrap();
-        let err = raw.validate(Secrets::default()).err().unwrap().to_string();
-        assert!(
-            err.contains("conversation.greeting") && err.contains("AI"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn secrets_are_redacted_in_debug() {
-        let s = Secrets {
-            api_token: Some("hunter2".into()),
-            twilio_auth_token: None,
-            ..Default::default()
-        };
-        let shown = format!("{s:?}");
-        assert!(!shown.contains("hunter2"));
-        assert!(shown.contains("<set>"));
-    }
-
-    #[test]
-    fn tts_config_follows_custom_model_path() {
-        let raw = RawConfig::from_toml("[models]\ntts = \"/v/voice.onnx\"").unwrap();
-        let c = raw.validate(Secrets::default()).unwrap();
-        assert_eq!(c.models.tts_config, PathBuf::from("/v/voice.onnx.json"));
-    }
-}
+mod tests;

@@ -543,7 +543,8 @@ async fn kill_nine_mid_campaign_then_restart_loses_nothing_and_dials_no_one_twic
         format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = {base:?}\n\
              [models]\ndir = {:?}\n[store]\nurl = \"sqlite://{}\"\n[twilio]\nbase_url = {:?}\n\
-             [stt]\nthreads = 1\n[llm]\nthreads = 1\n[tts]\nthreads = 1\n",
+             [stt]\nthreads = 1\n[llm]\nthreads = 1\n[tts]\nthreads = 1\n\
+             [dialer]\nsettle_unknown_s = 5\nreconcile_s = 1\n",
             models_dir().display().to_string(),
             dir.join("appliance.db").display(),
             emulator.base_url()
@@ -645,4 +646,168 @@ async fn kill_nine_mid_campaign_then_restart_loses_nothing_and_dials_no_one_twic
         "{audit:#?}"
     );
     emulator.shutdown();
+}
+
+/// A `serve` config for one appliance of a fleet: its own port, name and public URL.
+fn fleet_config(
+    dir: &std::path::Path,
+    name: &str,
+    db: &str,
+    twilio: &str,
+) -> (std::path::PathBuf, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = {base:?}\n\
+             [models]\ndir = {:?}\n[store]\nurl = {db:?}\n\
+             [twilio]\nbase_url = {twilio:?}\nworker_id = {name:?}\n\
+             [stt]\nthreads = 1\n[llm]\nthreads = 1\n[tts]\nthreads = 1\n\
+             [dialer]\nlease_s = 6\nsettle_unknown_s = 3\nreconcile_s = 1\n",
+            models_dir().display().to_string(),
+        ),
+    )
+    .unwrap();
+    (path, base)
+}
+
+/// Two appliances (`telemarketer serve`) share one PostgreSQL database and one campaign, which
+/// each dials from (the second learns of the start by its reconcile pass); one is killed -9
+/// mid-campaign and started again. No lead is dialed twice, every call has its record, and
+/// every lead ends.
+#[tokio::test]
+async fn two_appliances_on_one_postgres_one_restarted_nobody_dialed_twice() {
+    let Some((db, schema)) = common::pg_test_url().await else {
+        return;
+    };
+    let numbers: Vec<String> = (0..8).map(|i| format!("+1415555{:04}", 170 + i)).collect();
+    let mut config = EmulatorConfig::new(ACCOUNT, AUTH_TOKEN);
+    config.ring = Duration::from_millis(300);
+    config.tts = Some(Arc::new(engines().tts.clone()));
+    config.default_persona = human(&["Sorry, I think you have the wrong number."]);
+    let emulator = RunningEmulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = common::tempdir();
+    let (a_config, a_base) = fleet_config(&dir, "appliance-a", &db, &emulator.base_url());
+    let (b_config, b_base) = fleet_config(&dir, "appliance-b", &db, &emulator.base_url());
+    let a = Server::spawn(&a_config, &a_base, &dir.join("a.log")).await;
+    let mut b = Server::spawn(&b_config, &b_base, &dir.join("b.log")).await;
+    let api = AdminClient::new(&a_base, API_TOKEN);
+    let tz = common::zone_where_window_is(true);
+    api.create_campaign(&NewCampaign {
+        id: "fleet".into(),
+        name: "Fleet test".into(),
+        script: None,
+        settings: CampaignSettings {
+            from_number: FROM.into(),
+            max_concurrent: 3,
+            // Pacing is per appliance: one call every 2 s leaves B, which learns of the start
+            // by its reconcile pass, free slots to claim (at 2 per second A could fill the
+            // fleet's three slots before B's loop starts, and keep them: its own callbacks
+            // wake it first).
+            calls_per_second: 0.5,
+            ..Default::default()
+        },
+    })
+    .await
+    .unwrap();
+    let mut csv = String::from("phone,timezone,consent\n");
+    for n in &numbers {
+        csv.push_str(&format!("{n},{tz},yes\n"));
+    }
+    api.import_leads("fleet", csv.into_bytes(), LeadFormat::Csv)
+        .await
+        .unwrap();
+    api.campaign_action("fleet", CampaignAction::Start)
+        .await
+        .unwrap();
+
+    // Which appliance placed a call: its voice URL is that appliance's.
+    let placed_by = |call: &telemarketer::testbed::emulator::EmulatedCall, base: &str| {
+        call.create_params
+            .iter()
+            .any(|(k, v)| k == "Url" && v.starts_with(base))
+    };
+    // Kill B while one of its calls is live (or, if A outran it, once calls are flowing).
+    let started = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let calls = emulator.calls();
+        let b_live = calls
+            .iter()
+            .any(|c| placed_by(c, &b_base) && c.status == "in-progress");
+        if (b_live && calls.len() >= 2)
+            || (calls.len() >= 4 && started.elapsed() > Duration::from_secs(120))
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "calls did not start"
+        );
+    }
+    b.kill9();
+    let by_b = emulator
+        .calls()
+        .iter()
+        .filter(|c| placed_by(c, &b_base))
+        .count();
+    eprintln!(
+        "killed B with {} calls placed, {by_b} by B",
+        emulator.calls().len()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let b_again = Server::spawn(&b_config, &b_base, &dir.join("b.log")).await;
+
+    let started = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let c = api.campaign("fleet").await.unwrap();
+        if c.leads.open() == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(400),
+            "campaign did not finish: {c:?}"
+        );
+    }
+    assert!(emulator.wait_idle(Duration::from_secs(30)).await);
+    let calls = emulator.calls();
+    for n in &numbers {
+        let dials = calls.iter().filter(|c| &c.to == n).count();
+        assert_eq!(dials, 1, "{n} dialed {dials} times");
+    }
+    assert!(
+        calls.iter().any(|c| placed_by(c, &a_base)),
+        "A dialed nothing"
+    );
+    assert!(
+        calls.iter().any(|c| placed_by(c, &b_base)),
+        "B dialed nothing"
+    );
+    let stored = api.calls("fleet").await.unwrap();
+    for call in &calls {
+        assert!(
+            stored.iter().any(|s| s.sid == call.sid),
+            "call {} lost",
+            call.sid
+        );
+    }
+    for lead in api.leads("fleet").await.unwrap() {
+        assert_eq!(
+            (lead.state, lead.attempts),
+            (LeadState::Done, 1),
+            "{lead:?}"
+        );
+    }
+    drop((a, b_again));
+    emulator.shutdown();
+    common::drop_pg_schema(&schema).await;
 }

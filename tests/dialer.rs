@@ -8,12 +8,14 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::*;
+use telemarketer::app::LocalApp;
+use telemarketer::client::AdminClient;
 use telemarketer::config::Secrets;
 use telemarketer::dialer::Dialer;
 use telemarketer::leads::NewLead;
 use telemarketer::model::{CampaignSettings, CampaignState, LeadState, NewCall};
 use telemarketer::store::Store;
-use telemarketer::testbed::emulator::{EmulatorConfig, Persona, RunningEmulator};
+use telemarketer::testbed::emulator::{EmulatorConfig, Fault, Persona, RunningEmulator};
 use telemarketer::twilio::signature;
 
 const ACCOUNT: &str = "AC00000000000000000000000000000002";
@@ -32,29 +34,38 @@ fn lead(phone: &str) -> NewLead {
 
 /// A server with fake engines, a real store and (optionally) a dialer towards `twilio_base`.
 async fn server(twilio_base: Option<&str>) -> (String, Store, Option<Dialer>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mut toml = format!(
-        "[server]\npublic_url = \"http://{addr}\"\n[store]\nurl = \"sqlite://{}\"\n",
-        tempdir().join("dialer.db").display()
-    );
-    let mut secrets = Secrets {
+    let secrets = Secrets {
         api_token: Some("api".into()),
         twilio_auth_token: Some(TOKEN.into()),
         ..Default::default()
     };
+    let db = format!("sqlite://{}", tempdir().join("dialer.db").display());
+    let app = server_with(twilio_base, &db, secrets).await;
+    let store = app.state.store.clone().unwrap();
+    (app.base_url(), store, app.state.dialer.clone())
+}
+
+/// [`server`] on a given store and secrets (the account SID is added with a Twilio base), with
+/// the dialer's clocks short: 6 s leases, 2 s to settle an unknown create, a reconcile pass
+/// every second.
+async fn server_with(twilio_base: Option<&str>, store_url: &str, mut secrets: Secrets) -> LocalApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut toml = format!(
+        "[server]\npublic_url = \"http://{addr}\"\n[store]\nurl = {store_url:?}\n\
+         [dialer]\nlease_s = 6\nsettle_unknown_s = 2\nreconcile_s = 1\n"
+    );
     if let Some(base) = twilio_base {
-        toml.push_str(&format!("[twilio]\nbase_url = {base:?}\n"));
+        toml.push_str(&format!(
+            "[twilio]\nbase_url = {base:?}\nworker_id = \"test-worker\"\n"
+        ));
         secrets.twilio_account_sid = Some(ACCOUNT.into());
     }
     let (app, _) = fake_app(test_config(&toml, secrets), &[], "");
-    let local = app
-        .dialer_poll(Duration::from_millis(100))
+    app.dialer_poll(Duration::from_millis(100))
         .spawn(listener)
         .await
-        .unwrap();
-    let store = local.state.store.clone().unwrap();
-    (local.base_url(), store, local.state.dialer.clone())
+        .unwrap()
 }
 
 async fn post_status(
@@ -392,4 +403,677 @@ async fn the_cli_drives_the_admin_api() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
+}
+
+/// Busy lines, one attempt each, machine detection off: calls end in a blink, without media.
+fn busy_settings(max_concurrent: u32, calls_per_second: f64) -> CampaignSettings {
+    CampaignSettings {
+        from_number: "+15005550006".into(),
+        max_concurrent,
+        calls_per_second,
+        max_attempts: 1,
+        machine_detection: false,
+        ..Default::default()
+    }
+}
+
+async fn busy_emulator() -> RunningEmulator {
+    let mut config = EmulatorConfig::new(ACCOUNT, TOKEN);
+    config.ring = Duration::from_millis(200);
+    config.default_persona = Persona::Busy;
+    RunningEmulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+async fn campaign_with_leads(
+    store: &Store,
+    id: &str,
+    settings: &CampaignSettings,
+    phones: &[String],
+) {
+    store
+        .create_campaign(id, id, telemarketer::script::EXAMPLE_SCRIPT, settings)
+        .await
+        .unwrap();
+    let leads: Vec<NewLead> = phones.iter().map(|p| lead(p)).collect();
+    store.insert_leads(id, &leads).await.unwrap();
+}
+
+/// Waits until every lead of the campaign is in a final state.
+async fn until_finished(store: &Store, campaign: &str, limit: Duration) {
+    let t0 = Instant::now();
+    loop {
+        let counts = store.lead_counts(campaign).await.unwrap();
+        if counts.open() == 0 {
+            return;
+        }
+        assert!(
+            t0.elapsed() < limit,
+            "campaign {campaign} did not finish: {counts:?}\n{:#?}",
+            store.leads(campaign).await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn decisions(audit: &[telemarketer::model::AuditEntry], lead_id: Option<i64>) -> Vec<String> {
+    audit
+        .iter()
+        .filter(|e| e.lead_id == lead_id)
+        .map(|e| e.decision.clone())
+        .collect()
+}
+
+/// Twilio answers every create attempt with a 500 and never lists the call: the outcome is
+/// unknown, so the lead waits in `dial_unknown` (no blind retry) until the settle time has
+/// passed with the list still empty, and only then is dialed again, once.
+#[tokio::test]
+async fn an_unknown_create_waits_for_the_call_list_and_is_never_blindly_retried() {
+    let emulator = busy_emulator().await;
+    let (_, store, dialer) = server(Some(&emulator.base_url())).await;
+    let phone = "+14155550301".to_string();
+    campaign_with_leads(
+        &store,
+        "unknown",
+        &busy_settings(1, 10.0),
+        std::slice::from_ref(&phone),
+    )
+    .await;
+    // Five attempts (the client's whole retry budget), each a 500 with no call behind it.
+    emulator.inject(vec![Fault::ServerErrorBeforeCreate; 5]);
+    dialer.unwrap().start("unknown").await.unwrap();
+
+    let t0 = Instant::now();
+    let lead = loop {
+        let lead = store.leads("unknown").await.unwrap().remove(0);
+        if lead.state == LeadState::DialUnknown {
+            break lead;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{lead:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(lead.attempts, 0);
+    let creates = emulator.create_requests().len();
+    assert_eq!(creates, 5, "{:?}", emulator.create_requests());
+    // Within the settle time, nothing is sent again.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(emulator.create_requests().len(), 5);
+    assert_eq!(
+        store.lead(lead.id).await.unwrap().state,
+        LeadState::DialUnknown
+    );
+
+    until_finished(&store, "unknown", Duration::from_secs(30)).await;
+    let created: Vec<(String, u16)> = emulator.create_requests();
+    assert_eq!(created.len(), 6, "{created:?}");
+    assert_eq!(emulator.calls().len(), 1, "dialed once");
+    let lead = store.lead(lead.id).await.unwrap();
+    assert_eq!(
+        (lead.state, lead.attempts, lead.outcome.as_deref()),
+        (LeadState::Failed, 1, Some("busy"))
+    );
+    let audit = store.audit_log("unknown").await.unwrap();
+    let trail = decisions(&audit, Some(lead.id));
+    let at = |d: &str| {
+        trail
+            .iter()
+            .position(|x| x == d)
+            .unwrap_or_else(|| panic!("{d}: {trail:?}"))
+    };
+    assert!(at("dial_unknown") < at("recovered_unplaced"), "{trail:?}");
+    assert!(
+        at("recovered_unplaced") < at("attempts_exhausted"),
+        "{trail:?}"
+    );
+    // The loop reported the trouble once and its end once.
+    let loop_trail = decisions(&audit, None);
+    assert_eq!(
+        loop_trail,
+        vec!["dialer_error".to_string(), "dialer_recovered".to_string()],
+        "{audit:#?}"
+    );
+    emulator.shutdown();
+}
+
+/// A claim left `dial_unknown` by an appliance that is gone, for a call Twilio did place: the
+/// reconcile adopts that call (no second dial) and the lead ends by it.
+#[tokio::test]
+async fn a_call_placed_under_an_unknown_outcome_is_adopted_not_redialed() {
+    let emulator = busy_emulator().await;
+    let (base, store, _dialer) = server(Some(&emulator.base_url())).await;
+    let phone = "+14155550302".to_string();
+    let settings = busy_settings(1, 10.0);
+    campaign_with_leads(&store, "adopt", &settings, std::slice::from_ref(&phone)).await;
+    let now = telemarketer::store::now_ms();
+    let claimed = store
+        .claim_next_lead("adopt", now, "gone-appliance", now + 600_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store
+        .mark_dial_unknown(&claimed, None, "gone-appliance", now + 600_000)
+        .await
+        .unwrap());
+    // The call that appliance's create placed before it lost the answer.
+    let twilio = telemarketer::twilio_rest::TwilioClient::new(
+        &emulator.base_url(),
+        ACCOUNT,
+        telemarketer::twilio_rest::TwilioAuth::AuthToken(TOKEN.into()),
+    )
+    .unwrap();
+    let placed = twilio
+        .create_call(&telemarketer::twilio_rest::CreateCall {
+            to: phone.clone(),
+            from: settings.from_number.clone(),
+            url: format!("{base}/twilio/voice?campaign=adopt&lead={}", claimed.id),
+            status_callback: Some(format!("{base}/twilio/status")),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    until_finished(&store, "adopt", Duration::from_secs(30)).await;
+    assert_eq!(emulator.calls().len(), 1, "never dialed again");
+    let lead = store.lead(claimed.id).await.unwrap();
+    assert_eq!(
+        (lead.state, lead.attempts, lead.outcome.as_deref()),
+        (LeadState::Failed, 1, Some("busy"))
+    );
+    assert_eq!(store.calls("adopt").await.unwrap()[0].sid, placed.sid);
+    let audit = store.audit_log("adopt").await.unwrap();
+    let trail = decisions(&audit, Some(lead.id));
+    assert!(trail.contains(&"recovered_call".to_string()), "{trail:?}");
+    emulator.shutdown();
+}
+
+/// A number put on the do-not-call list after its lead was claimed (while the claim waits for
+/// its pacing slot) is not dialed: the list is checked again right before the create.
+#[tokio::test]
+async fn a_number_listed_after_the_claim_is_not_dialed() {
+    let emulator = busy_emulator().await;
+    let (_, store, dialer) = server(Some(&emulator.base_url())).await;
+    let phones = vec!["+14155550311".to_string(), "+14155550312".to_string()];
+    // One call every 3 s: the second lead waits, claimed, for its slot.
+    campaign_with_leads(&store, "late-dnc", &busy_settings(5, 1.0 / 3.0), &phones).await;
+    dialer.unwrap().start("late-dnc").await.unwrap();
+    let t0 = Instant::now();
+    loop {
+        let leads = store.leads("late-dnc").await.unwrap();
+        if leads[0].state != LeadState::Pending && leads[1].state == LeadState::Dialing {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "{leads:#?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    store
+        .add_dnc(&phones[1], "asked by email", "api")
+        .await
+        .unwrap();
+    until_finished(&store, "late-dnc", Duration::from_secs(20)).await;
+    let leads = store.leads("late-dnc").await.unwrap();
+    assert_eq!(
+        (leads[1].state, leads[1].outcome.as_deref()),
+        (LeadState::Skipped, Some("skip_dnc"))
+    );
+    assert!(emulator.calls().iter().all(|c| c.to != phones[1]));
+    assert!(emulator
+        .create_requests()
+        .iter()
+        .all(|(to, _)| *to != phones[1]));
+    assert_eq!(emulator.calls().len(), 1);
+    emulator.shutdown();
+}
+
+/// REST credentials by API key but no auth token: webhooks could not be verified, so the
+/// dialer stays off and a campaign start answers 503 naming the reason.
+#[tokio::test]
+async fn without_the_auth_token_the_dialer_refuses_to_start() {
+    let emulator = busy_emulator().await;
+    let secrets = Secrets {
+        api_token: Some("api".into()),
+        twilio_api_key: Some(("SK00000000000000000000000000000001".into(), TOKEN.into())),
+        ..Default::default()
+    };
+    let db = format!("sqlite://{}", tempdir().join("dialer.db").display());
+    let app = server_with(Some(&emulator.base_url()), &db, secrets).await;
+    assert!(app.state.dialer.is_none());
+    let store = app.state.store.clone().unwrap();
+    campaign_with_leads(
+        &store,
+        "nokey",
+        &busy_settings(1, 1.0),
+        &["+14155550321".into()],
+    )
+    .await;
+    let api = AdminClient::new(&app.base_url(), "api");
+    let err = api
+        .campaign_action("nokey", telemarketer::model::api::CampaignAction::Start)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(503), "{err}");
+    assert!(err.to_string().contains("TWILIO_AUTH_TOKEN"), "{err}");
+    assert_eq!(
+        store.campaign("nokey").await.unwrap().state,
+        CampaignState::Draft
+    );
+    assert!(emulator.create_requests().is_empty());
+    emulator.shutdown();
+}
+
+/// Twilio is down when the appliance starts (a campaign running, a claim left by the previous
+/// run): it serves at once, shows the trouble on the campaign, and dials every lead once, the
+/// orphaned one included, as soon as Twilio is up.
+#[tokio::test]
+async fn twilio_down_at_startup_then_up_every_lead_dialed_once() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let twilio_base = format!("http://127.0.0.1:{port}");
+    let db = format!("sqlite://{}", tempdir().join("dialer.db").display());
+    let phones: Vec<String> = (0..3).map(|i| format!("+1415555{:04}", 330 + i)).collect();
+    {
+        // The previous run: a running campaign and a claim it never finished.
+        let store = Store::connect(&db).await.unwrap();
+        campaign_with_leads(&store, "down", &busy_settings(2, 10.0), &phones).await;
+        store
+            .set_campaign_state("down", CampaignState::Running)
+            .await
+            .unwrap();
+        let now = telemarketer::store::now_ms();
+        store
+            .claim_next_lead("down", now - 5_000, "test-worker", now + 60_000)
+            .await
+            .unwrap()
+            .unwrap();
+        store.close().await;
+    }
+    let secrets = Secrets {
+        api_token: Some("api".into()),
+        twilio_auth_token: Some(TOKEN.into()),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let app = server_with(Some(&twilio_base), &db, secrets).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "startup waited for Twilio: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        reqwest::get(format!("{}/health", app.base_url()))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let api = AdminClient::new(&app.base_url(), "api");
+    let t0 = Instant::now();
+    let fault = loop {
+        if let Some(f) = api.campaign("down").await.unwrap().dialer_error {
+            break f;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "no error shown");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(fault.error.contains("Twilio"), "{fault:?}");
+    let store = app.state.store.clone().unwrap();
+    assert_eq!(store.lead_counts("down").await.unwrap().open(), 3);
+
+    // Twilio comes up on the address the appliance was given.
+    let mut config = EmulatorConfig::new(ACCOUNT, TOKEN);
+    config.ring = Duration::from_millis(200);
+    config.default_persona = Persona::Busy;
+    let emulator = RunningEmulator::start(config, format!("127.0.0.1:{port}").parse().unwrap())
+        .await
+        .unwrap();
+    until_finished(&store, "down", Duration::from_secs(90)).await;
+    for phone in &phones {
+        let dials = emulator.calls().iter().filter(|c| &c.to == phone).count();
+        assert_eq!(dials, 1, "{phone} dialed {dials} times");
+    }
+    assert!(store
+        .leads("down")
+        .await
+        .unwrap()
+        .iter()
+        .all(|l| l.state == LeadState::Failed && l.attempts == 1));
+    let t0 = Instant::now();
+    while api.campaign("down").await.unwrap().dialer_error.is_some() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "error still shown");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let audit = store.audit_log("down").await.unwrap();
+    let loop_trail = decisions(&audit, None);
+    assert_eq!(
+        loop_trail.iter().filter(|d| *d == "dialer_error").count(),
+        1,
+        "{loop_trail:?}"
+    );
+    assert_eq!(
+        loop_trail.last().map(String::as_str),
+        Some("dialer_recovered"),
+        "{loop_trail:?}"
+    );
+    emulator.shutdown();
+}
+
+/// The database is locked by another writer for longer than its busy timeout: the dialer's
+/// writes fail, the loop shows the error, retries with back-off, audits it once, and finishes
+/// the campaign once the lock is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_is_retried_and_the_campaign_finishes() {
+    use sqlx::Connection;
+    let emulator = busy_emulator().await;
+    let db = format!("sqlite://{}", tempdir().join("dialer.db").display());
+    let secrets = Secrets {
+        api_token: Some("api".into()),
+        twilio_auth_token: Some(TOKEN.into()),
+        ..Default::default()
+    };
+    let app = server_with(Some(&emulator.base_url()), &db, secrets).await;
+    let store = app.state.store.clone().unwrap();
+    let phones: Vec<String> = (0..3).map(|i| format!("+1415555{:04}", 340 + i)).collect();
+    campaign_with_leads(&store, "locked", &busy_settings(2, 10.0), &phones).await;
+    // Due in a moment, so nothing is in flight when the lock is taken.
+    let due = telemarketer::store::now_ms() + 1_500;
+    for l in store.leads("locked").await.unwrap() {
+        store
+            .set_lead_state(l.id, LeadState::Pending, due, None)
+            .await
+            .unwrap();
+    }
+    app.state
+        .dialer
+        .clone()
+        .unwrap()
+        .start("locked")
+        .await
+        .unwrap();
+    let mut lock = sqlx::SqliteConnection::connect(&db).await.unwrap();
+    sqlx::raw_sql("BEGIN EXCLUSIVE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let api = AdminClient::new(&app.base_url(), "api");
+    let t0 = Instant::now();
+    let fault = loop {
+        if let Some(f) = api.campaign("locked").await.unwrap().dialer_error {
+            break f;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "no error shown");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(fault.error.contains("locked"), "{fault:?}");
+    assert!(emulator.calls().is_empty());
+    sqlx::raw_sql("COMMIT").execute(&mut lock).await.unwrap();
+    lock.close().await.unwrap();
+
+    until_finished(&store, "locked", Duration::from_secs(60)).await;
+    assert_eq!(emulator.calls().len(), 3);
+    for phone in &phones {
+        assert_eq!(
+            emulator.calls().iter().filter(|c| &c.to == phone).count(),
+            1
+        );
+    }
+    let t0 = Instant::now();
+    while store.campaign("locked").await.unwrap().state != CampaignState::Completed {
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(api.campaign("locked").await.unwrap().dialer_error.is_none());
+    let loop_trail = decisions(&store.audit_log("locked").await.unwrap(), None);
+    assert_eq!(
+        loop_trail,
+        vec!["dialer_error".to_string(), "dialer_recovered".to_string()]
+    );
+    emulator.shutdown();
+}
+
+/// Settings out of range are refused with every violation named; an export cannot carry a
+/// spreadsheet formula, while phone numbers read as they are.
+#[tokio::test]
+async fn bad_settings_are_refused_and_the_export_defuses_formulas() {
+    let (base, store, _) = server(None).await;
+    let api = AdminClient::new(&base, "api");
+    let bad = telemarketer::model::api::NewCampaign {
+        id: "bad".into(),
+        name: "Bad".into(),
+        script: None,
+        settings: CampaignSettings {
+            from_number: "+15005550006".into(),
+            retry_delays_s: vec![u64::MAX],
+            max_attempts: 0,
+            max_concurrent: 100_000,
+            ring_timeout_s: 1,
+            ..Default::default()
+        },
+    };
+    let err = api.create_campaign(&bad).await.unwrap_err();
+    assert_eq!(err.status(), Some(400), "{err}");
+    let msg = err.to_string();
+    for field in [
+        "retry_delays_s",
+        "max_attempts",
+        "max_concurrent",
+        "ring_timeout_s",
+    ] {
+        assert!(msg.contains(field), "{field}: {msg}");
+    }
+    assert!(store.campaigns().await.unwrap().is_empty());
+
+    let good = telemarketer::model::api::NewCampaign {
+        id: "csv".into(),
+        settings: busy_settings(1, 1.0),
+        ..bad
+    };
+    api.create_campaign(&good).await.unwrap();
+    let csv = "phone,name,consent,note\n+14155550350,\"=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\",yes,\"@SUM(A1)\"\n";
+    api.import_leads(
+        "csv",
+        csv.as_bytes().to_vec(),
+        telemarketer::client::LeadFormat::Csv,
+    )
+    .await
+    .unwrap();
+    let exported = api.export_csv("csv").await.unwrap();
+    let row = exported.lines().nth(1).unwrap();
+    assert!(row.starts_with("+14155550350,"), "{row}");
+    assert!(row.contains("'=HYPERLINK"), "{row}");
+    assert!(
+        !row.contains(",=HYPERLINK") && !row.contains(",\"=HYPERLINK"),
+        "{row}"
+    );
+}
+
+/// Every engine and admin route takes the bearer extractor: without the token, or with a
+/// wrong one, each answers 401 before reading anything else of the request (an unknown
+/// campaign or a malformed body would otherwise say 404 or 400), and changes nothing.
+#[tokio::test]
+async fn every_api_route_refuses_a_missing_or_wrong_bearer_token() {
+    let (base, store, _) = server(None).await;
+    let http = reqwest::Client::new();
+    let sid = "CA0123456789abcdef0123456789abcdef";
+    let routes: &[(&str, String)] = &[
+        ("POST", "/v1/calls".into()),
+        ("GET", format!("/v1/calls/{sid}")),
+        ("GET", format!("/v1/calls/{sid}/record")),
+        ("POST", "/v1/campaigns".into()),
+        ("GET", "/v1/campaigns".into()),
+        ("GET", "/v1/campaigns/nope".into()),
+        ("POST", "/v1/campaigns/nope/leads".into()),
+        ("GET", "/v1/campaigns/nope/leads".into()),
+        ("GET", "/v1/campaigns/nope/calls".into()),
+        ("GET", "/v1/campaigns/nope/audit".into()),
+        ("GET", "/v1/campaigns/nope/export.csv".into()),
+        ("POST", "/v1/campaigns/nope/start".into()),
+        ("GET", "/v1/dnc".into()),
+        ("POST", "/v1/dnc".into()),
+        ("DELETE", "/v1/dnc/+14155550123".into()),
+        ("GET", "/metrics".into()),
+    ];
+    for (method, path) in routes {
+        for auth in [None, Some("Bearer wrong"), Some("api"), Some("Basic api")] {
+            let mut req = http.request(method.parse().unwrap(), format!("{base}{path}"));
+            if let Some(auth) = auth {
+                req = req.header("authorization", auth);
+            }
+            let resp = req.body("{not json").send().await.unwrap();
+            assert_eq!(resp.status(), 401, "{method} {path} with {auth:?}");
+        }
+    }
+    assert!(store.campaigns().await.unwrap().is_empty());
+    assert!(store.dnc_list().await.unwrap().is_empty());
+    // The right token gets through (here to a 404 for the unknown campaign).
+    let resp = http
+        .get(format!("{base}/v1/campaigns/nope"))
+        .bearer_auth("api")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+}
+
+/// Two appliances on one database: this one (`test-worker`) starts while another
+/// (`appliance-a`) holds a live claim and a lapsed one. Its recovery settles only the lapsed
+/// claim (dialed once, by Twilio's list found empty); the live one is never released nor
+/// dialed, and keeps its owner and lease.
+#[tokio::test]
+async fn recovery_leaves_another_appliances_live_claims_alone() {
+    let emulator = busy_emulator().await;
+    let db = format!("sqlite://{}", tempdir().join("dialer.db").display());
+    let phones = vec!["+14155550361".to_string(), "+14155550362".to_string()];
+    let now = telemarketer::store::now_ms();
+    let (live, lapsed) = {
+        let store = Store::connect(&db).await.unwrap();
+        campaign_with_leads(&store, "shared", &busy_settings(2, 10.0), &phones).await;
+        store
+            .set_campaign_state("shared", CampaignState::Running)
+            .await
+            .unwrap();
+        let live = store
+            .claim_next_lead("shared", now, "appliance-a", now + 600_000)
+            .await
+            .unwrap()
+            .unwrap();
+        let lapsed = store
+            .claim_next_lead("shared", now, "appliance-a", now - 1)
+            .await
+            .unwrap()
+            .unwrap();
+        store.close().await;
+        (live, lapsed)
+    };
+    let secrets = Secrets {
+        api_token: Some("api".into()),
+        twilio_auth_token: Some(TOKEN.into()),
+        ..Default::default()
+    };
+    let app = server_with(Some(&emulator.base_url()), &db, secrets).await;
+    let store = app.state.store.clone().unwrap();
+    let t0 = Instant::now();
+    loop {
+        let l = store.lead(lapsed.id).await.unwrap();
+        if l.state == LeadState::Failed {
+            assert_eq!((l.attempts, l.outcome.as_deref()), (1, Some("busy")));
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "{l:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Several more reconcile passes (one a second) change nothing about the live claim.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let l = store.lead(live.id).await.unwrap();
+    assert_eq!(l.state, LeadState::Dialing, "{l:?}");
+    assert_eq!(l.claimed_by.as_deref(), Some("appliance-a"));
+    assert_eq!(l.claim_expires_at_ms, Some(now + 600_000));
+    assert_eq!(l.attempts, 0);
+    let to_live = |to: &String| to == &live.phone;
+    assert!(!emulator.create_requests().iter().any(|(to, _)| to_live(to)));
+    assert_eq!(emulator.calls().len(), 1);
+    let trail = decisions(&store.audit_log("shared").await.unwrap(), Some(live.id));
+    assert!(trail.is_empty(), "{trail:?}");
+    emulator.shutdown();
+}
+
+/// The confirmation of an opt-out is heard only once the do-not-call entry is committed: with
+/// the database locked by another writer, the agent waits for the commit (up to its limit)
+/// before saying it, and the entry is there when the caller hears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_opt_out_confirmation_waits_for_the_commit() {
+    use sqlx::Connection;
+    use telemarketer::model::Speaker;
+    use telemarketer::testbed::sim::{run_call, CallerStep, SimCall};
+    const HOLD: Duration = Duration::from_millis(2500);
+    let db = format!("sqlite://{}", tempdir().join("dialer.db").display());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let toml = format!(
+        "[store]\nurl = {db:?}\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400\n"
+    );
+    let secrets = Secrets {
+        api_token: Some("api".into()),
+        ..Default::default()
+    };
+    let (app, _) = fake_app(test_config(&toml, secrets), &["stop calling me"], "Sure.");
+    let app = app.spawn(listener).await.unwrap();
+    let store = app.state.store.clone().unwrap();
+    let registry = app.state.registry.clone();
+    let phone = "+14155550390";
+    let mut call = SimCall::random();
+    call.parameters.insert("to".into(), phone.into());
+    let url = format!("ws://{}/twilio/media", app.addr);
+    let steps = vec![
+        CallerStep::WaitForAgent {
+            quiet: Duration::from_millis(400),
+            max: Duration::from_secs(30),
+        },
+        CallerStep::Say(voiced(900)),
+        CallerStep::WaitForAgent {
+            quiet: Duration::from_millis(600),
+            max: Duration::from_secs(30),
+        },
+    ];
+    let sim = {
+        let call = call.clone();
+        tokio::spawn(async move { run_call(&url, &call, steps).await })
+    };
+    // Another writer holds the database from the start of the call.
+    let mut lock = sqlx::SqliteConnection::connect(&db).await.unwrap();
+    sqlx::raw_sql("BEGIN EXCLUSIVE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    while !registry
+        .get(&call.call_sid)
+        .is_some_and(|r| r.turns.iter().any(|t| t.speaker == Speaker::Caller))
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the caller was never heard"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The opt-out is decided now; the entry cannot be committed until the lock is gone.
+    tokio::time::sleep(HOLD).await;
+    sqlx::raw_sql("COMMIT").execute(&mut lock).await.unwrap();
+    lock.close().await.unwrap();
+
+    let report = sim.await.unwrap().unwrap();
+    let latency = report.response_latencies_ms();
+    assert_eq!(latency.len(), 1, "{:?}", report.heard.len());
+    assert!(
+        latency[0] >= HOLD.as_millis() as u64,
+        "confirmation heard {} ms after the caller, before the entry's commit",
+        latency[0]
+    );
+    let entry = store.dnc_entry(phone).await.unwrap();
+    assert_eq!(entry.map(|e| e.source).as_deref(), Some("call"));
+    assert_eq!(
+        registry.get(&call.call_sid).unwrap().outcome,
+        Some(telemarketer::model::Outcome::DoNotCall)
+    );
 }

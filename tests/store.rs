@@ -1,14 +1,18 @@
 //! The store suite, run against SQLite (a temporary file) and a real PostgreSQL
-//! (`TELEMARKETER_TEST_POSTGRES_URL`; `.ci/run` installs and starts one, and in CI its absence
-//! fails the test instead of skipping it).
+//! (`TELEMARKETER_TEST_POSTGRES_URL`, each test in a schema of its own; `.ci/run` installs and
+//! starts one, and in CI its absence fails the test instead of skipping it): the queries, the
+//! claims with their owners and leases, and the call sink's do-not-call guarantee.
+
+mod common;
 
 use std::collections::{BTreeMap, HashSet};
 
 use telemarketer::leads::NewLead;
 use telemarketer::model::{
-    Applied, CampaignSettings, CampaignState, LeadState, NewCall, StatusUpdate, Turn, TurnLatency,
+    Applied, CampaignSettings, CampaignState, Lead, LeadState, NewCall, StatusUpdate, Turn,
+    TurnLatency,
 };
-use telemarketer::store::{Store, StoreError};
+use telemarketer::store::{spawn_sink, Store, StoreError};
 
 fn lead(phone: &str, consent: bool) -> NewLead {
     NewLead {
@@ -98,11 +102,13 @@ async fn suite(store: Store) {
         tasks.push(tokio::spawn(async move {
             let mut got = Vec::new();
             while let Some(l) = store
-                .claim_next_lead("solar", now, &format!("worker-{w}"))
+                .claim_next_lead("solar", now, &format!("worker-{w}"), now + 60_000)
                 .await
                 .unwrap()
             {
                 assert_eq!(l.state, LeadState::Dialing);
+                assert_eq!(l.claimed_by, Some(format!("worker-{w}")));
+                assert_eq!(l.claim_expires_at_ms, Some(now + 60_000));
                 got.push(l.id);
             }
             got
@@ -142,6 +148,7 @@ async fn suite(store: Store) {
     store.record_dial(&call).await.unwrap();
     let l = store.lead(lead_id).await.unwrap();
     assert_eq!((l.state, l.attempts), (LeadState::InCall, 1));
+    assert_eq!((l.claimed_by, l.claim_expires_at_ms), (None, None));
     assert_eq!(
         store
             .leads_in_state("solar", LeadState::InCall)
@@ -334,26 +341,13 @@ async fn store_suite_on_sqlite() {
 
 #[tokio::test]
 async fn store_suite_on_postgres() {
-    let Ok(url) = std::env::var("TELEMARKETER_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must run the store suite on PostgreSQL: set TELEMARKETER_TEST_POSTGRES_URL"
-        );
-        eprintln!("skipped: TELEMARKETER_TEST_POSTGRES_URL is not set");
+    let Some((url, schema)) = common::pg_test_url().await else {
         return;
     };
-    // A clean schema each run.
-    {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-        sqlx::raw_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
     let store = Store::connect(&url).await.unwrap();
     assert_eq!(store.backend(), telemarketer::store::Backend::Postgres);
     suite(store).await;
+    common::drop_pg_schema(&schema).await;
 }
 
 #[tokio::test]
@@ -364,4 +358,345 @@ async fn bad_database_urls_are_refused_with_the_password_hidden() {
         .to_string();
     assert!(err.contains("not supported"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
+}
+
+/// Claims carry an owner and a lease: who may settle which claim, and every move on a claim
+/// is a compare-and-set.
+async fn claims_suite(store: &Store) {
+    let settings = CampaignSettings {
+        from_number: "+15005550006".into(),
+        ..Default::default()
+    };
+    store
+        .create_campaign("fleet", "Fleet", "script", &settings)
+        .await
+        .unwrap();
+    let phones = ["+14155550201", "+14155550202", "+14155550203"];
+    store
+        .insert_leads("fleet", &phones.map(|p| lead(p, true)))
+        .await
+        .unwrap();
+    let t0 = telemarketer::store::now_ms();
+    let claim = |worker: &'static str, now: i64, lease: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .claim_next_lead("fleet", now, worker, lease)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    // A holds one claim; B one whose lease ran out and one whose lease is live.
+    let a1 = claim("A", t0, t0 + 60_000).await;
+    let b_lapsed = claim("B", t0, t0 - 1).await;
+    let b_live = claim("B", t0, t0 + 60_000).await;
+    let ids = |v: Vec<Lead>| v.iter().map(|l| l.id).collect::<Vec<_>>();
+    // A restarted after its claim: its own old claim and B's lapsed one are A's to settle;
+    // B's live one is not.
+    assert_eq!(
+        ids(store.unsettled_claims("A", t0 + 1, t0).await.unwrap()),
+        vec![a1.id, b_lapsed.id]
+    );
+    // A's claim from this run, B's live ones: in flight, left alone.
+    assert_eq!(
+        ids(store.unsettled_claims("A", t0, t0).await.unwrap()),
+        vec![b_lapsed.id]
+    );
+    assert_eq!(
+        ids(store.unsettled_claims("B", t0, t0).await.unwrap()),
+        vec![b_lapsed.id]
+    );
+
+    // Taking over a lapsed claim happens once.
+    assert!(store
+        .mark_dial_unknown(&b_lapsed, Some(t0), "A", t0 + 5_000)
+        .await
+        .unwrap());
+    assert!(!store
+        .mark_dial_unknown(&b_lapsed, Some(t0), "A", t0 + 5_000)
+        .await
+        .unwrap());
+    let unknown = store.lead(b_lapsed.id).await.unwrap();
+    assert_eq!(unknown.state, LeadState::DialUnknown);
+    assert_eq!(
+        (unknown.claimed_by.as_deref(), unknown.claim_expires_at_ms),
+        (Some("A"), Some(t0 + 5_000))
+    );
+    // The claim time stays: Twilio's list is searched from it.
+    assert_eq!(unknown.claimed_at_ms, b_lapsed.claimed_at_ms);
+    assert!(ids(store.unsettled_claims("B", t0, t0).await.unwrap()).contains(&unknown.id));
+
+    // A lease renewed after it was read cannot be taken over; nobody renews another's claim.
+    store
+        .renew_claims("B", &[b_live.id], t0 + 120_000)
+        .await
+        .unwrap();
+    store
+        .renew_claims("A", &[b_live.id], t0 + 999_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.lead(b_live.id).await.unwrap().claim_expires_at_ms,
+        Some(t0 + 120_000)
+    );
+    assert!(!store
+        .mark_dial_unknown(&b_live, Some(t0 + 90_000), "A", t0)
+        .await
+        .unwrap());
+
+    // A dial_unknown lead goes back only once its settle time has passed, with no attempt used.
+    assert!(!store.release_claim(&unknown, Some(t0), t0).await.unwrap());
+    assert!(store
+        .release_claim(&unknown, Some(t0 + 5_000), t0 + 7)
+        .await
+        .unwrap());
+    let back = store.lead(unknown.id).await.unwrap();
+    assert_eq!(
+        (back.state, back.attempts, back.next_attempt_at_ms),
+        (LeadState::Pending, 0, t0 + 7)
+    );
+    assert_eq!((back.claimed_by, back.claim_expires_at_ms), (None, None));
+
+    // The owner gives its own claim back whatever the lease.
+    assert!(store.release_claim(&a1, None, t0).await.unwrap());
+    let counts = store.lead_counts("fleet").await.unwrap();
+    assert_eq!(
+        (counts.pending, counts.dialing, counts.dial_unknown),
+        (2, 1, 0)
+    );
+    let again = claim("A", t0 + 10, t0 + 60_000).await;
+    assert_eq!(again.id, a1.id);
+    assert!(store
+        .mark_dial_unknown(&again, None, "A", t0 + 60_000)
+        .await
+        .unwrap());
+    let counts = store.lead_counts("fleet").await.unwrap();
+    assert_eq!(counts.dial_unknown, 1);
+    // dial_unknown may have a call on the line: open, and counted against max_concurrent.
+    assert_eq!((counts.open(), counts.busy()), (3, 2));
+
+    // Moving a lead on is a compare-and-set on its state.
+    assert!(!store
+        .move_lead(again.id, LeadState::InCall, LeadState::Done, 0, Some("x"))
+        .await
+        .unwrap());
+    assert!(store
+        .move_lead(
+            again.id,
+            LeadState::DialUnknown,
+            LeadState::Failed,
+            0,
+            Some("x")
+        )
+        .await
+        .unwrap());
+}
+
+const SINK_SID: &str = "CA00000000000000000000000000000077";
+const SINK_PHONE: &str = "+14155550177";
+
+/// The sink writes an opt-out ahead of the transcript queued before it and acks it once
+/// committed; flush waits for the rest.
+async fn sink_suite(store: &Store) {
+    store
+        .create_campaign("sink", "Sink", "script", &CampaignSettings::default())
+        .await
+        .unwrap();
+    store
+        .insert_leads("sink", &[lead(SINK_PHONE, true)])
+        .await
+        .unwrap();
+    let lead_id = store.leads("sink").await.unwrap()[0].id;
+    store
+        .record_dial(&NewCall {
+            sid: SINK_SID.into(),
+            campaign_id: "sink".into(),
+            lead_id,
+            from: "+15005550006".into(),
+            to: SINK_PHONE.into(),
+            status: "in-progress".into(),
+        })
+        .await
+        .unwrap();
+    let sink = spawn_sink(store.clone());
+    for i in 0..2000 {
+        sink.turn(SINK_SID, i, &Turn::caller(format!("line {i}"), i as u64));
+    }
+    sink.do_not_call(SINK_SID, Some(SINK_PHONE)).await.unwrap();
+    assert!(store.dnc_entry(SINK_PHONE).await.unwrap().is_some());
+    let early = store.call_detail(SINK_SID).await.unwrap().turns.len();
+    assert!(early < 2000, "the opt-out waited behind the transcript");
+    sink.flush().await;
+    let detail = store.call_detail(SINK_SID).await.unwrap();
+    assert_eq!(detail.turns.len(), 2000);
+    assert_eq!(detail.turns[1999].text, "line 1999");
+    // No number to list: a clear error at once.
+    let err = sink.do_not_call(SINK_SID, None).await.unwrap_err();
+    assert!(err.contains("no known number"), "{err}");
+    sink.flush().await;
+}
+
+async fn sqlite_url() -> (String, std::path::PathBuf) {
+    let dir = common::tempdir();
+    (format!("sqlite://{}", dir.join("test.db").display()), dir)
+}
+
+#[tokio::test]
+async fn claims_and_sink_on_sqlite() {
+    let (url, dir) = sqlite_url().await;
+    let store = Store::connect(&url).await.unwrap();
+    claims_suite(&store).await;
+    sink_suite(&store).await;
+    store.close().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn claims_and_sink_on_postgres() {
+    let Some((url, schema)) = common::pg_test_url().await else {
+        return;
+    };
+    let store = Store::connect(&url).await.unwrap();
+    claims_suite(&store).await;
+    sink_suite(&store).await;
+    store.close().await;
+    common::drop_pg_schema(&schema).await;
+}
+
+/// The child half of the kill -9 test (a no-op unless started by it): queue a long transcript
+/// and an opt-out, say `ACKED` once the opt-out is acknowledged, then wait to be killed.
+#[test]
+fn sink_child_process() {
+    let Ok(url) = std::env::var("TM_SINK_CHILD_URL") else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::connect(&url).await.unwrap();
+        let sink = spawn_sink(store);
+        for i in 0..5000 {
+            sink.turn(SINK_SID, i, &Turn::caller("queued", 0));
+        }
+        sink.do_not_call(SINK_SID, Some(SINK_PHONE)).await.unwrap();
+        println!("ACKED");
+        std::future::pending::<()>().await;
+    });
+}
+
+/// A process killed with SIGKILL right after the opt-out's ack, its queue never flushed:
+/// the entry is in the database when it is opened again.
+async fn kill_nine_after_ack(url: &str) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "sink_child_process", "--nocapture"])
+        .env("TM_SINK_CHILD_URL", url)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let acked = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .any(|l| l.is_ok_and(|l| l.contains("ACKED")))
+    });
+    let acked = tokio::time::timeout(std::time::Duration::from_secs(120), acked).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        matches!(acked, Ok(Ok(true))),
+        "the child never got its ack: {acked:?}"
+    );
+    let store = Store::connect(url).await.unwrap();
+    let entry = store.dnc_entry(SINK_PHONE).await.unwrap();
+    assert_eq!(entry.map(|e| e.source).as_deref(), Some("call"));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn an_acknowledged_opt_out_survives_kill_nine_on_sqlite() {
+    let (url, dir) = sqlite_url().await;
+    kill_nine_after_ack(&url).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn an_acknowledged_opt_out_survives_kill_nine_on_postgres() {
+    let Some((url, schema)) = common::pg_test_url().await else {
+        return;
+    };
+    kill_nine_after_ack(&url).await;
+    common::drop_pg_schema(&schema).await;
+}
+
+/// The way `serve` shuts down right after a caller's "stop calling me" (the opt-out's ack not
+/// awaited, a transcript still queued): flush the registry's sink, close the store. Opened
+/// again, the database holds the do-not-call entry, the call's outcome and every line.
+async fn opt_out_then_shutdown(url: &str) {
+    use telemarketer::call::registry::CallRegistry;
+    use telemarketer::model::CallMetadata;
+    const SID: &str = "CA00000000000000000000000000000078";
+    const PHONE: &str = "+14155550178";
+    let store = Store::connect(url).await.unwrap();
+    store
+        .create_campaign("bye", "Bye", "script", &CampaignSettings::default())
+        .await
+        .unwrap();
+    store
+        .insert_leads("bye", &[lead(PHONE, true)])
+        .await
+        .unwrap();
+    let lead_id = store.leads("bye").await.unwrap()[0].id;
+    store
+        .record_dial(&NewCall {
+            sid: SID.into(),
+            campaign_id: "bye".into(),
+            lead_id,
+            from: "+15005550006".into(),
+            to: PHONE.into(),
+            status: "in-progress".into(),
+        })
+        .await
+        .unwrap();
+    let registry = CallRegistry::with_sink(spawn_sink(store.clone()));
+    registry.register(CallMetadata {
+        call_sid: SID.into(),
+        to: Some(PHONE.into()),
+        campaign_id: Some("bye".into()),
+        ..Default::default()
+    });
+    for i in 0..500 {
+        registry.add_turn(SID, Turn::caller(format!("line {i}"), i as u64));
+    }
+    // Not awaited: the process is told to stop at once.
+    drop(registry.opt_out(SID));
+    tokio::time::timeout(std::time::Duration::from_secs(30), registry.flush())
+        .await
+        .expect("flush finished");
+    store.close().await;
+    drop(registry);
+
+    let store = Store::connect(url).await.unwrap();
+    let entry = store.dnc_entry(PHONE).await.unwrap();
+    assert_eq!(entry.map(|e| e.source).as_deref(), Some("call"));
+    let detail = store.call_detail(SID).await.unwrap();
+    assert_eq!(detail.turns.len(), 500);
+    assert_eq!(detail.call.outcome.as_deref(), Some("do_not_call"));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn an_opt_out_right_before_shutdown_is_flushed_on_sqlite() {
+    let (url, dir) = sqlite_url().await;
+    opt_out_then_shutdown(&url).await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn an_opt_out_right_before_shutdown_is_flushed_on_postgres() {
+    let Some((url, schema)) = common::pg_test_url().await else {
+        return;
+    };
+    opt_out_then_shutdown(&url).await;
+    common::drop_pg_schema(&schema).await;
 }

@@ -106,6 +106,9 @@ struct Agent {
     last_speech: Option<u64>,
 }
 
+/// How long the opt-out confirmation waits for the do-not-call entry's commit.
+const OPT_OUT_COMMIT_LIMIT: Duration = Duration::from_secs(5);
+
 /// Lead columns the call carries that are not script variables.
 const NOT_VARS: &[&str] = &[
     "call_sid",
@@ -466,9 +469,19 @@ impl Agent {
                     // Stop talking at once: the confirmation comes next.
                     self.board.interrupt_all();
                     let _ = self.out.send(OutputCommand::Clear).await;
-                    self.deps
-                        .registry
-                        .set_outcome(&self.call_sid, Outcome::DoNotCall);
+                    // The confirmation must be true when heard: wait for the entry's commit.
+                    let committed = self.deps.registry.opt_out(&self.call_sid);
+                    match tokio::time::timeout(OPT_OUT_COMMIT_LIMIT, committed).await {
+                        Ok(Ok(())) => {}
+                        // The store's writer keeps retrying; the call goes on meanwhile.
+                        Ok(Err(e)) => {
+                            tracing::error!(error = %e, "do-not-call entry not committed before the confirmation")
+                        }
+                        Err(_) => tracing::error!(
+                            limit_s = OPT_OUT_COMMIT_LIMIT.as_secs(),
+                            "do-not-call entry not committed within the limit; still being written"
+                        ),
+                    }
                     continue;
                 }
                 Action::HangUp { outcome } => {

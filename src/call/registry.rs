@@ -8,6 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+use futures::future::{self, BoxFuture, FutureExt};
+
 use crate::model::{CallMetadata, CallRecord, CallSink, Outcome, Turn, TurnLatency};
 
 /// Shared registry; the lock is never held across an await.
@@ -130,20 +132,51 @@ impl CallRegistry {
         self.edit_agent_turn(call_sid, speech_id, |t| t.latency = Some(latency));
     }
 
-    /// The engine's verdict. `DoNotCall` also lists the number at once (and sticks: a later
-    /// hang-up outcome does not overwrite an opt-out).
+    /// The engine's verdict. `DoNotCall` goes through [`Self::opt_out`] (the write is queued
+    /// either way; whoever must wait for it, the confirmation to the caller, awaits `opt_out`).
     pub fn set_outcome(&self, call_sid: &str, outcome: Outcome) {
+        if outcome == Outcome::DoNotCall {
+            drop(self.opt_out(call_sid));
+            return;
+        }
         if let Some(r) = self.lock().get_mut(call_sid) {
+            // An opt-out sticks: a later hang-up outcome does not overwrite it.
             if r.outcome == Some(Outcome::DoNotCall) {
                 return;
             }
             r.outcome = Some(outcome);
             if let Some(sink) = &self.sink {
-                if outcome == Outcome::DoNotCall {
-                    sink.do_not_call(call_sid, r.metadata.to.as_deref());
-                }
                 sink.verdict(r);
             }
+        }
+    }
+
+    /// The caller opted out: outcome `do_not_call` (sticky), and the number listed at once.
+    /// Resolves when the do-not-call entry is committed, so the confirmation the caller hears
+    /// is true; `Err` says why it is not (the sink keeps retrying a failed write).
+    pub fn opt_out(&self, call_sid: &str) -> BoxFuture<'static, Result<(), String>> {
+        let mut map = self.lock();
+        let Some(r) = map.get_mut(call_sid) else {
+            return future::ready(Err(format!("call {call_sid} is not registered"))).boxed();
+        };
+        let first = r.outcome != Some(Outcome::DoNotCall);
+        r.outcome = Some(Outcome::DoNotCall);
+        let Some(sink) = &self.sink else {
+            // In memory only: nothing to commit.
+            return future::ready(Ok(())).boxed();
+        };
+        let ack = sink.do_not_call(call_sid, r.metadata.to.as_deref());
+        if first {
+            sink.verdict(r);
+        }
+        ack
+    }
+
+    /// Resolves once every change reported so far is written (shutdown awaits it).
+    pub fn flush(&self) -> BoxFuture<'static, ()> {
+        match &self.sink {
+            Some(sink) => sink.flush(),
+            None => future::ready(()).boxed(),
         }
     }
 

@@ -16,13 +16,56 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     if config.secrets.twilio_auth_token.is_none() && !config.allow_unsigned_webhooks {
         tracing::warn!("TWILIO_AUTH_TOKEN is not set: Twilio webhooks will be refused");
     }
+    if config.store_url.starts_with("postgres") && config.twilio.worker_id == "telemarketer" {
+        tracing::warn!(
+            "twilio.worker_id is the default: appliances sharing this database must each set \
+             their own, or they will take each other's claims for their own"
+        );
+    }
     let state = AppBuilder::new(config, &engines)
         .build()
         .await
         .context("cannot start the appliance")?;
-    app::serve(listener, state, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    let registry = state.registry.clone();
+    let store = state.store.clone();
+    app::serve(listener, state, stop_signal()).await?;
+    // Whatever live calls queued (transcript lines, verdicts) reaches the database before the
+    // process ends; do-not-call entries were already committed before their callers heard so.
+    tracing::info!("shutting down: writing queued call changes");
+    if tokio::time::timeout(FLUSH_LIMIT, registry.flush())
+        .await
+        .is_err()
+    {
+        tracing::error!(
+            limit_s = FLUSH_LIMIT.as_secs(),
+            "queued call changes not all written before the limit"
+        );
+    }
+    if let Some(store) = store {
+        store.close().await;
+    }
     Ok(())
+}
+
+/// How long shutdown waits for queued call changes.
+const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Ctrl-C or SIGTERM (what `docker stop` and systemd send).
+async fn stop_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("stop requested");
 }

@@ -101,13 +101,14 @@ pub fn after_call(
     let unanswered = matches!(status, "busy" | "no-answer" | "failed" | "canceled");
     if unanswered {
         if attempts < settings.max_attempts {
-            let delays = &settings.retry_delays_s;
-            let delay = delays
-                .get(attempts.saturating_sub(1) as usize)
-                .or(delays.last())
-                .copied()
-                .unwrap_or(3600);
-            let at = now + chrono::Duration::seconds(delay as i64);
+            let delay = settings.retry_delay_s(attempts);
+            // Capped at 30 days, so this never overflows; checked anyway, as a clock near
+            // the end of chrono's range would otherwise panic.
+            let at = i64::try_from(delay)
+                .ok()
+                .and_then(chrono::Duration::try_seconds)
+                .and_then(|d| now.checked_add_signed(d))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC);
             return AfterCall {
                 state: LeadState::Pending,
                 next_attempt_at: Some(at),

@@ -1,39 +1,51 @@
 //! The dialer: works through each running campaign's leads and places calls through Twilio's
-//! REST API, within the law and the campaign's pacing.
+//! REST API, within the law and the campaign's pacing, on one appliance or several sharing a
+//! PostgreSQL database.
 //!
-//! One task per running campaign loops: wait for a free slot (`max_concurrent`) and the pacing
-//! clock (`calls_per_second`), claim the next due lead atomically in the store, decide
+//! One task per running campaign loops ([`run`]): wait for a free slot (`max_concurrent`,
+//! counted over the whole fleet), claim the next due lead atomically in the store, decide
 //! ([`decide::before_dial`]: do-not-call, consent, calling hours; every decision lands in the
-//! audit log), then create the call. Status callbacks ([`Dialer::on_status`]) move the lead on
-//! ([`decide::after_call`]: retry schedule, outcome).
+//! audit log), wait for the pacing clock (`calls_per_second`), check the do-not-call list once
+//! more (a number listed meanwhile is not dialed), then create the call. Status callbacks
+//! ([`Dialer::on_status`]) move the lead on ([`decide::after_call`]: retry schedule, outcome).
+//! A failed pass (database, Twilio) is retried with back-off, shown on the campaign and audited
+//! once ([`faults`]); the loop never dies of it while the campaign says running.
 //!
-//! Crash safety comes from the order of writes: a lead is claimed (`dialing`) before the create
-//! request and recorded with its call SID (`in_call`) after it. On start, [`Dialer::recover`]
-//! asks Twilio about every lead left `dialing`: a call that was placed is adopted, one that was
-//! not goes back to pending. So a kill -9 at any point neither dials a lead twice nor loses a
-//! call record.
+//! Nobody is dialed twice. A lead is claimed (`dialing`, with this appliance's name and a
+//! lease it renews while the create is in flight) before the create request and recorded with
+//! its call SID (`in_call`) after it. A create whose outcome is unknown (Twilio may have placed
+//! the call) parks the lead in `dial_unknown`, never a blind retry. The reconcile pass
+//! ([`reconcile`]: at startup in the background, then periodically) settles what no live
+//! dialer is working on (this appliance's claims from before a restart, claims whose lease ran
+//! out, `dial_unknown` leads) by Twilio's call list: a placed call is adopted; a lead Twilio
+//! still does not list after `dialer.settle_unknown_s` goes back to pending. It also settles
+//! calls whose final callback never came and starts loops for campaigns another appliance
+//! started. So a kill -9, a restart or a dead appliance neither dials a lead twice nor loses a
+//! call record, and startup never waits for Twilio.
 
 pub mod decide;
+mod faults;
+mod reconcile;
+mod run;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use tokio::sync::{watch, Notify};
 
 use crate::call::registry::CallRegistry;
 use crate::leads::CallingWindow;
 use crate::model::{
-    is_terminal_status, Applied, Campaign, CampaignState, Lead, LeadState, NewCall, StatusUpdate,
+    is_terminal_status, Applied, Campaign, CampaignState, DialerFault, Lead, LeadState, NewCall,
+    StatusUpdate,
 };
 use crate::script::format::Script;
 use crate::script::ScriptBook;
-use crate::store::{Store, StoreError};
-use crate::twilio_rest::{
-    CallFilter, CallResource, CreateCall, MachineDetection, TwilioClient, TwilioError,
-};
-use decide::{AfterCall, DialDecision};
+use crate::store::{now_ms, Store, StoreError};
+use crate::twilio_rest::{CallResource, TwilioClient, TwilioError};
+use decide::AfterCall;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DialerError {
@@ -45,18 +57,24 @@ pub enum DialerError {
     Campaign { id: String, reason: String },
 }
 
-/// Where Twilio reaches this appliance, and who it is among several.
+/// Where Twilio reaches this appliance, who it is among several, and its clocks.
 #[derive(Debug, Clone)]
 pub struct DialerOptions {
     /// Public base URL (`https://dialer.example.com`): the voice, status and AMD webhooks.
     pub public_url: String,
-    /// Names this appliance in lead claims.
+    /// Names this appliance in lead claims: appliances sharing a database need distinct ones.
     pub worker_id: String,
     /// How often an idle campaign looks for due leads.
     pub idle_poll: Duration,
     /// Shifts the clock used for calling hours: zero in production; a rehearsal can pretend it
     /// is mid-morning for its fictional leads so it shows calls at any hour of the day.
     pub calling_hours_offset: chrono::Duration,
+    /// How long a claim lasts unless renewed (renewed every third of it while in flight).
+    pub lease: Duration,
+    /// How long Twilio's call list gets to show a call whose create had an unknown outcome.
+    pub settle_unknown: Duration,
+    /// Time between reconcile passes.
+    pub reconcile_every: Duration,
 }
 
 /// Shared handle; cheap to clone.
@@ -74,6 +92,13 @@ struct Inner {
     running: Mutex<HashMap<String, watch::Sender<CampaignState>>>,
     /// Woken when a call ends or a campaign changes, so loops do not wait for the next poll.
     wake: Notify,
+    /// When this run of the appliance began: its own claims from before are a previous run's,
+    /// which nobody is working on any more.
+    boot_ms: i64,
+    /// Leads whose claim this run holds with a create about to go or in flight: their leases
+    /// are renewed, and the reconcile leaves them alone.
+    in_flight: Mutex<HashSet<i64>>,
+    faults: faults::Faults,
 }
 
 /// The call Twilio answered a create with, as the store records it against its lead.
@@ -88,10 +113,9 @@ fn new_call(call: &CallResource, campaign_id: &str, lead_id: i64) -> NewCall {
     }
 }
 
-fn ms_to_utc(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .unwrap_or_else(Utc::now)
+/// Unix ms plus a duration, saturating (no clock arithmetic can panic).
+fn after_ms(ms: i64, d: Duration) -> i64 {
+    ms.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl Dialer {
@@ -111,6 +135,9 @@ impl Dialer {
                 options,
                 running: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
+                boot_ms: now_ms(),
+                in_flight: Mutex::new(HashSet::new()),
+                faults: Default::default(),
             }),
         }
     }
@@ -124,141 +151,34 @@ impl Dialer {
         &self.inner.scripts
     }
 
-    /// Validates a campaign's script and window, so a broken campaign fails at creation.
+    /// The campaign loop's current trouble on this appliance, if it is failing.
+    pub fn fault(&self, campaign_id: &str) -> Option<DialerFault> {
+        self.inner.faults.view(campaign_id)
+    }
+
+    /// Validates a campaign's settings, script and window, so a broken campaign fails at
+    /// creation.
     pub fn check_campaign(campaign: &Campaign) -> Result<(Arc<Script>, CallingWindow), String> {
-        let script = Script::from_toml(&format!("campaign {}", campaign.id), &campaign.script_toml)
-            .map_err(|e| e.to_string())?;
-        let window = CallingWindow::parse(
-            &campaign.settings.window_start,
-            &campaign.settings.window_end,
-        )
-        .map_err(|e| format!("calling window: {e}"))?;
         let s = &campaign.settings;
-        if !s.from_number.starts_with('+') {
+        s.check()?;
+        if !crate::leads::is_e164(&s.from_number) {
             return Err(
                 "settings.from_number must be an E.164 number on the Twilio account".into(),
             );
         }
-        if s.max_concurrent == 0 || !(s.calls_per_second > 0.0 && s.calls_per_second <= 100.0) {
-            return Err(
-                "settings.max_concurrent must be >= 1 and calls_per_second in (0, 100]".into(),
-            );
-        }
-        if s.max_attempts == 0 {
-            return Err("settings.max_attempts must be >= 1".into());
-        }
+        let script = Script::from_toml(&format!("campaign {}", campaign.id), &campaign.script_toml)
+            .map_err(|e| e.to_string())?;
+        let window = CallingWindow::parse(&s.window_start, &s.window_end)
+            .map_err(|e| format!("calling window: {e}"))?;
         Ok((Arc::new(script), window))
     }
 
-    /// After a restart: settles leads left mid-dial, then resumes campaigns that were running.
-    pub async fn recover(&self) -> Result<(), DialerError> {
-        for campaign in self.inner.store.campaigns().await? {
-            self.recover_campaign(&campaign).await?;
-            if campaign.state == CampaignState::Running {
-                let checked = checked(&campaign)?;
-                self.spawn_loop(&campaign, checked);
-            }
-        }
-        Ok(())
-    }
-
-    async fn recover_campaign(&self, campaign: &Campaign) -> Result<(), DialerError> {
-        let store = &self.inner.store;
-        for lead in store
-            .leads_in_state(&campaign.id, LeadState::Dialing)
-            .await?
-        {
-            // The create may or may not have reached Twilio: ask it, never guess.
-            let claimed = ms_to_utc(lead.claimed_at_ms.unwrap_or(0));
-            let filter = CallFilter {
-                to: Some(lead.phone.clone()),
-                from: Some(campaign.settings.from_number.clone()),
-                start_time_after: Some(claimed.date_naive()),
-                ..Default::default()
-            };
-            let placed = self
-                .inner
-                .twilio
-                .list_calls(&filter)
-                .await?
-                .into_iter()
-                .find(|c| {
-                    created_at(c).is_none_or(|t| t >= claimed - chrono::Duration::seconds(2))
-                });
-            match placed {
-                Some(call) => {
-                    store
-                        .record_dial(&new_call(&call, &campaign.id, lead.id))
-                        .await?;
-                    audit_lead(
-                        store,
-                        &lead,
-                        "recovered_call",
-                        &format!(
-                            "restart found call {} ({}) placed before the crash",
-                            call.sid, call.status
-                        ),
-                    )
-                    .await?;
-                }
-                None => {
-                    store
-                        .set_lead_state(lead.id, LeadState::Pending, 0, None)
-                        .await?;
-                    audit_lead(
-                        store,
-                        &lead,
-                        "recovered_unplaced",
-                        "restart: Twilio has no call for this claim; back to pending",
-                    )
-                    .await?;
-                }
-            }
-        }
-        // Calls that ended while we were down (their final callback went unanswered).
-        for lead in store
-            .leads_in_state(&campaign.id, LeadState::InCall)
-            .await?
-        {
-            let Some(call) = store.latest_call_for_lead(lead.id).await? else {
-                continue;
-            };
-            if !is_terminal_status(&call.status) {
-                let remote = match self.inner.twilio.fetch_call(&call.sid).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::warn!(sid = %call.sid, error = %e, "cannot reconcile call");
-                        continue;
-                    }
-                };
-                if !is_terminal_status(&remote.status) {
-                    continue;
-                }
-                audit_lead(
-                    store,
-                    &lead,
-                    "reconciled_call",
-                    &format!(
-                        "restart: call {} ended while we were down (Twilio says {})",
-                        call.sid, remote.status
-                    ),
-                )
-                .await?;
-                store
-                    .apply_status(&StatusUpdate {
-                        call_sid: call.sid.clone(),
-                        source: "reconcile".into(),
-                        sequence: call.last_sequence + 1,
-                        status: remote.status.clone(),
-                        answered_by: remote.answered_by.clone(),
-                        duration_s: remote.duration.as_deref().and_then(|d| d.parse().ok()),
-                        params: vec![("Status".into(), remote.status.clone())],
-                    })
-                    .await?;
-            }
-            self.settle_call(&call.sid).await?;
-        }
-        Ok(())
+    /// Starts the background work, without waiting for it (nor for Twilio): the reconcile
+    /// pass (first a full one, retried with back-off until it succeeds, then periodic), which
+    /// also resumes the campaigns that were running, and the renewal of in-flight leases.
+    pub fn start_background(&self) {
+        tokio::spawn(self.clone().reconcile_forever());
+        tokio::spawn(self.clone().renew_leases_forever());
     }
 
     /// Starts (or resumes) a campaign.
@@ -270,12 +190,8 @@ impl Dialer {
             .set_campaign_state(campaign_id, CampaignState::Running)
             .await?;
         campaign.state = CampaignState::Running;
-        let sender = self.lock_running().get(campaign_id).cloned();
-        match sender {
-            Some(tx) if !tx.is_closed() => {
-                let _ = tx.send(CampaignState::Running);
-            }
-            _ => self.spawn_loop(&campaign, checked),
+        if !self.wake_loop(campaign_id, CampaignState::Running) {
+            self.spawn_loop(&campaign, checked);
         }
         self.inner.wake.notify_waiters();
         Ok(())
@@ -294,187 +210,38 @@ impl Dialer {
             .store
             .set_campaign_state(campaign_id, state)
             .await?;
-        if let Some(tx) = self.lock_running().get(campaign_id) {
-            let _ = tx.send(state);
-        }
+        self.wake_loop(campaign_id, state);
         self.inner.wake.notify_waiters();
         Ok(())
     }
 
-    fn lock_running(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<CampaignState>>> {
+    /// Tells this appliance's loop of a campaign about a state change; false if none runs.
+    fn wake_loop(&self, campaign_id: &str, state: CampaignState) -> bool {
+        match self.lock_running().get(campaign_id) {
+            Some(tx) if !tx.is_closed() => {
+                let _ = tx.send(state);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether a loop of this campaign runs on this appliance.
+    fn has_loop(&self, campaign_id: &str) -> bool {
+        self.lock_running()
+            .get(campaign_id)
+            .is_some_and(|tx| !tx.is_closed())
+    }
+
+    fn lock_running(&self) -> MutexGuard<'_, HashMap<String, watch::Sender<CampaignState>>> {
         self.inner.running.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn spawn_loop(&self, campaign: &Campaign, (script, window): (Arc<Script>, CallingWindow)) {
-        self.inner.scripts.insert(&campaign.id, script);
-        let (tx, rx) = watch::channel(CampaignState::Running);
-        self.lock_running().insert(campaign.id.clone(), tx);
-        let dialer = self.clone();
-        let campaign = campaign.clone();
-        tokio::spawn(async move {
-            let id = campaign.id.clone();
-            if let Err(e) = dialer.run_campaign(campaign, window, rx).await {
-                tracing::error!(campaign = %id, error = %e, "campaign loop stopped");
-            }
-            dialer.lock_running().remove(&id);
-        });
-    }
-
-    async fn run_campaign(
-        &self,
-        campaign: Campaign,
-        window: CallingWindow,
-        mut control: watch::Receiver<CampaignState>,
-    ) -> Result<(), DialerError> {
-        let store = &self.inner.store;
-        let settings = &campaign.settings;
-        let pace = Duration::from_secs_f64(1.0 / settings.calls_per_second);
-        let mut next_slot = tokio::time::Instant::now();
-        tracing::info!(campaign = %campaign.id, "campaign running");
-        loop {
-            let state = *control.borrow_and_update();
-            match state {
-                CampaignState::Running => {}
-                CampaignState::Paused | CampaignState::Draft => {
-                    if control.changed().await.is_err() {
-                        return Ok(());
-                    }
-                    continue;
-                }
-                CampaignState::Stopped | CampaignState::Completed => return Ok(()),
-            }
-            let counts = store.lead_counts(&campaign.id).await?;
-            if counts.open() == 0 {
-                store
-                    .set_campaign_state(&campaign.id, CampaignState::Completed)
-                    .await?;
-                tracing::info!(campaign = %campaign.id, ?counts, "campaign completed");
-                return Ok(());
-            }
-            if counts.dialing + counts.in_call >= settings.max_concurrent as u64 {
-                self.idle(&mut control).await;
-                continue;
-            }
-            tokio::time::sleep_until(next_slot).await;
-            let now = Utc::now();
-            let Some(lead) = store
-                .claim_next_lead(
-                    &campaign.id,
-                    now.timestamp_millis(),
-                    &self.inner.options.worker_id,
-                )
-                .await?
-            else {
-                self.idle(&mut control).await;
-                continue;
-            };
-            let dnc = store.dnc_entry(&lead.phone).await?;
-            let offset = self.inner.options.calling_hours_offset;
-            match decide::before_dial(&lead, dnc.as_ref(), &window, now + offset) {
-                DialDecision::Skip { decision, reason } => {
-                    store
-                        .set_lead_state(lead.id, LeadState::Skipped, 0, Some(decision))
-                        .await?;
-                    audit_lead(store, &lead, decision, &reason).await?;
-                }
-                DialDecision::Defer {
-                    until,
-                    decision,
-                    reason,
-                } => {
-                    let until = until - offset;
-                    store
-                        .set_lead_state(lead.id, LeadState::Pending, until.timestamp_millis(), None)
-                        .await?;
-                    audit_lead(store, &lead, decision, &reason).await?;
-                }
-                DialDecision::Dial => {
-                    next_slot = tokio::time::Instant::now() + pace;
-                    self.dial(&campaign, &lead).await?;
-                }
-            }
-        }
-    }
-
-    /// Waits for a call to end, a control change, or the idle poll.
-    async fn idle(&self, control: &mut watch::Receiver<CampaignState>) {
-        tokio::select! {
-            _ = self.inner.wake.notified() => {}
-            _ = control.changed() => {}
-            _ = tokio::time::sleep(self.inner.options.idle_poll) => {}
-        }
-    }
-
-    async fn dial(&self, campaign: &Campaign, lead: &Lead) -> Result<(), DialerError> {
-        let store = &self.inner.store;
-        let s = &campaign.settings;
-        let base = &self.inner.options.public_url;
-        audit_lead(store, lead, "dial",
-                &format!(
-                    "attempt {} of {}; not on the do-not-call list; consent on file{}; inside calling hours in {}",
-                    lead.attempts + 1,
-                    s.max_attempts,
-                    lead.source
-                        .as_deref()
-                        .map(|src| format!(" (source {src})"))
-                        .unwrap_or_default(),
-                    lead.timezone
-                ),
-            )
-            .await?;
-        let request = CreateCall {
-            to: lead.phone.clone(),
-            from: s.from_number.clone(),
-            url: format!(
-                "{base}/twilio/voice?campaign={}&lead={}",
-                url_encode(&campaign.id),
-                lead.id
-            ),
-            method: Some("POST".into()),
-            status_callback: Some(format!("{base}/twilio/status")),
-            status_callback_events: vec![
-                "initiated".into(),
-                "ringing".into(),
-                "answered".into(),
-                "completed".into(),
-            ],
-            machine_detection: s
-                .machine_detection
-                .then_some(MachineDetection::DetectMessageEnd),
-            async_amd: false,
-            async_amd_status_callback: None,
-            machine_detection_timeout: None,
-            timeout: Some(s.ring_timeout_s),
-            time_limit: Some(s.time_limit_s),
-        };
-        match self.inner.twilio.create_call(&request).await {
-            Ok(call) => {
-                tracing::info!(campaign = %campaign.id, lead = lead.id, sid = %call.sid, "call placed");
-                store
-                    .record_dial(&new_call(&call, &campaign.id, lead.id))
-                    .await?;
-            }
-            Err(e) if !e.is_retryable() && e.code().is_some() => {
-                // Twilio refused this number for good (invalid, not allowed): no retry.
-                let outcome = format!("twilio_error_{}", e.code().unwrap_or_default());
-                store
-                    .set_lead_state(lead.id, LeadState::Failed, 0, Some(&outcome))
-                    .await?;
-                audit_lead(store, lead, "dial_rejected", &e.to_string()).await?;
-            }
-            Err(e) => {
-                // Twilio unreachable or rate limited after retries (and the create was checked
-                // not to have happened): try the lead again later, no attempt used.
-                let later = Utc::now() + chrono::Duration::seconds(60);
-                store
-                    .set_lead_state(lead.id, LeadState::Pending, later.timestamp_millis(), None)
-                    .await?;
-                audit_lead(store, lead, "dial_error", &format!("{e}; retry in 60 s")).await?;
-            }
-        }
-        Ok(())
+    fn lock_in_flight(&self) -> MutexGuard<'_, HashSet<i64>> {
+        self.inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// A status callback: stored in the history, and a terminal one settles the lead.
@@ -487,7 +254,8 @@ impl Dialer {
         Ok(applied)
     }
 
-    /// Moves a finished call's lead to its next state (retry or final outcome).
+    /// Moves a finished call's lead to its next state (retry or final outcome), once: when
+    /// two appliances settle the same call, one of them does it.
     async fn settle_call(&self, sid: &str) -> Result<(), DialerError> {
         let store = &self.inner.store;
         let call = store.call(sid).await?;
@@ -521,14 +289,18 @@ impl Dialer {
             engine_outcome.as_deref(),
             Utc::now(),
         );
-        store
-            .set_lead_state(
+        let moved = store
+            .move_lead(
                 lead.id,
+                LeadState::InCall,
                 state,
                 next_attempt_at.map(|t| t.timestamp_millis()).unwrap_or(0),
                 Some(&outcome),
             )
             .await?;
+        if !moved {
+            return Ok(());
+        }
         if call.outcome.is_none() && state == LeadState::Done {
             store
                 .set_call_outcome(sid, Some(&outcome), &call.variables)
@@ -538,7 +310,7 @@ impl Dialer {
         Ok(())
     }
 
-    /// True once no lead of the campaign is dialing or in a call and none is due before
+    /// True once no lead of the campaign may have a call on the line and none is due before
     /// `horizon` from now (deferred leads may wait for tomorrow's window).
     pub async fn is_settled(
         &self,
@@ -546,11 +318,11 @@ impl Dialer {
         horizon: Duration,
     ) -> Result<bool, DialerError> {
         let counts = self.inner.store.lead_counts(campaign_id).await?;
-        if counts.dialing + counts.in_call > 0 {
+        if counts.busy() > 0 {
             return Ok(false);
         }
         let due = self.inner.store.next_due_ms(campaign_id).await?;
-        let limit = Utc::now().timestamp_millis() + horizon.as_millis() as i64;
+        let limit = after_ms(now_ms(), horizon);
         Ok(due.is_none_or(|d| d > limit))
     }
 }

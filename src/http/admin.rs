@@ -1,12 +1,14 @@
 //! The admin API (bearer token): campaigns, lead import, start/pause, calls with their
 //! transcripts, the do-not-call list, CSV export. Thin: the store and the dialer do the work.
 
+use std::borrow::Cow;
+
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 
-use super::v1::check_bearer;
+use super::bearer::Bearer;
 use super::{AppError, AppState};
 use crate::dialer::Dialer;
 use crate::leads::{normalize_phone, ImportReport};
@@ -19,16 +21,33 @@ fn store(state: &AppState) -> Result<&Store, AppError> {
 }
 
 fn dialer(state: &AppState) -> Result<&Dialer, AppError> {
-    state.dialer.as_ref().ok_or(AppError::NoDialer)
+    state.dialer.as_ref().ok_or_else(|| {
+        AppError::NoDialer(
+            state
+                .dialer_off
+                .clone()
+                .unwrap_or_else(|| "this appliance runs without a database".into()),
+        )
+    })
 }
 
-/// Auth, then the store, then the campaign must exist (404 names it).
-async fn campaign_store<'a>(
-    state: &'a AppState,
-    headers: &HeaderMap,
-    id: &str,
-) -> Result<&'a Store, AppError> {
-    check_bearer(state, headers)?;
+/// A campaign with its lead counts and, if its loop here is failing, why and since when.
+async fn view(
+    state: &AppState,
+    store: &Store,
+    campaign: Campaign,
+) -> Result<CampaignView, AppError> {
+    let leads = store.lead_counts(&campaign.id).await?;
+    let dialer_error = state.dialer.as_ref().and_then(|d| d.fault(&campaign.id));
+    Ok(CampaignView {
+        campaign,
+        leads,
+        dialer_error,
+    })
+}
+
+/// The store, and the campaign must exist (404 names it).
+async fn campaign_store<'a>(state: &'a AppState, id: &str) -> Result<&'a Store, AppError> {
     let store = store(state)?;
     store.campaign(id).await?;
     Ok(store)
@@ -40,11 +59,10 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AppError>
 }
 
 pub(super) async fn create_campaign(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<CampaignView>), AppError> {
-    check_bearer(&state, &headers)?;
     let new: NewCampaign = json_body(&body)?;
     let id_ok = !new.id.is_empty()
         && new.id.len() <= 64
@@ -74,44 +92,42 @@ pub(super) async fn create_campaign(
     let campaign = store
         .create_campaign(&new.id, &new.name, &script, &new.settings)
         .await?;
-    let leads = store.lead_counts(&campaign.id).await?;
-    Ok((StatusCode::CREATED, Json(CampaignView { campaign, leads })))
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&state, store, campaign).await?),
+    ))
 }
 
 pub(super) async fn list_campaigns(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
 ) -> Result<Json<Vec<CampaignView>>, AppError> {
-    check_bearer(&state, &headers)?;
     let store = store(&state)?;
     let mut out = Vec::new();
     for campaign in store.campaigns().await? {
-        let leads = store.lead_counts(&campaign.id).await?;
-        out.push(CampaignView { campaign, leads });
+        out.push(view(&state, store, campaign).await?);
     }
     Ok(Json(out))
 }
 
 pub(super) async fn get_campaign(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<CampaignView>, AppError> {
-    check_bearer(&state, &headers)?;
     let store = store(&state)?;
     let campaign = store.campaign(&id).await?;
-    let leads = store.lead_counts(&id).await?;
-    Ok(Json(CampaignView { campaign, leads }))
+    Ok(Json(view(&state, store, campaign).await?))
 }
 
 /// Leads as CSV (`text/csv`) or a JSON array (`application/json`).
 pub(super) async fn import_leads(
+    _: Bearer,
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<ImportResult>), AppError> {
-    check_bearer(&state, &headers)?;
     let store = store(&state)?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
@@ -136,11 +152,10 @@ pub(super) async fn import_leads(
 
 /// `start`, `pause`, `resume`, `stop`.
 pub(super) async fn campaign_action(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Json<CampaignView>, AppError> {
-    check_bearer(&state, &headers)?;
     let target = match action.as_str() {
         "start" | "resume" => CampaignState::Running,
         "pause" => CampaignState::Paused,
@@ -153,46 +168,59 @@ pub(super) async fn campaign_action(
     };
     dialer(&state)?.set_state(&id, target).await?;
     let store = store(&state)?;
-    Ok(Json(CampaignView {
-        campaign: store.campaign(&id).await?,
-        leads: store.lead_counts(&id).await?,
-    }))
+    let campaign = store.campaign(&id).await?;
+    Ok(Json(view(&state, store, campaign).await?))
 }
 
 pub(super) async fn campaign_calls(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    let store = campaign_store(&state, &headers, &id).await?;
+    let store = campaign_store(&state, &id).await?;
     Ok(Json(store.calls(&id).await?))
 }
 
 pub(super) async fn campaign_leads(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    let store = campaign_store(&state, &headers, &id).await?;
+    let store = campaign_store(&state, &id).await?;
     Ok(Json(store.leads(&id).await?))
 }
 
 pub(super) async fn campaign_audit(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    let store = campaign_store(&state, &headers, &id).await?;
+    let store = campaign_store(&state, &id).await?;
     Ok(Json(store.audit_log(&id).await?))
 }
 
-/// One row per lead: its final state and outcome, its latest call and captured variables.
+/// A cell a spreadsheet will not run as a formula (CSV injection): one starting with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, which spreadsheets show as
+/// text. A phone number in E.164 (`+14155550123`) is left alone: it is what the column holds
+/// and no spreadsheet evaluates it. Names, outcomes and captured variables come from lead
+/// files and callers, so nothing else is trusted.
+fn spreadsheet_safe(cell: &str) -> Cow<'_, str> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && !crate::leads::is_e164(cell) {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
+    }
+}
+
+/// One row per lead: its final state and outcome, its latest call and captured variables,
+/// every cell [`spreadsheet_safe`].
 pub(super) async fn export_csv(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    let store = campaign_store(&state, &headers, &id).await?;
+    let store = campaign_store(&state, &id).await?;
     let mut w = csv::Writer::from_writer(Vec::new());
     let header = [
         "phone",
@@ -220,7 +248,7 @@ pub(super) async fn export_csv(
                     .join("; ")
             })
             .unwrap_or_default();
-        w.write_record([
+        let cells = [
             lead.phone.as_str(),
             lead.name.as_deref().unwrap_or(""),
             lead.state.as_str(),
@@ -237,8 +265,10 @@ pub(super) async fn export_csv(
                 .map(|d| d.to_string())
                 .unwrap_or_default(),
             &vars,
-        ])
-        .map_err(io)?;
+        ];
+        let safe: Vec<Cow<'_, str>> = cells.iter().map(|c| spreadsheet_safe(c)).collect();
+        w.write_record(safe.iter().map(|c| c.as_bytes()))
+            .map_err(io)?;
     }
     let bytes = w
         .into_inner()
@@ -248,28 +278,25 @@ pub(super) async fn export_csv(
 
 /// A stored call: status history, transcript with per-turn latency, outcome, variables.
 pub(super) async fn call_record(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(sid): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
-    check_bearer(&state, &headers)?;
     Ok(Json(store(&state)?.call_detail(&sid).await?))
 }
 
 pub(super) async fn dnc_list(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
 ) -> Result<impl IntoResponse, AppError> {
-    check_bearer(&state, &headers)?;
     Ok(Json(store(&state)?.dnc_list().await?))
 }
 
 pub(super) async fn dnc_add(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<impl IntoResponse, AppError> {
-    check_bearer(&state, &headers)?;
     let new: NewDnc = json_body(&body)?;
     let phone =
         normalize_phone(&new.phone).map_err(|e| AppError::BadRequest(format!("phone: {e}")))?;
@@ -285,11 +312,10 @@ pub(super) async fn dnc_add(
 }
 
 pub(super) async fn dnc_remove(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(phone): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    check_bearer(&state, &headers)?;
     let phone = normalize_phone(&phone).map_err(|e| AppError::BadRequest(format!("phone: {e}")))?;
     if store(&state)?.remove_dnc(&phone).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -299,3 +325,6 @@ pub(super) async fn dnc_remove(
         )))
     }
 }
+
+#[cfg(test)]
+mod tests;

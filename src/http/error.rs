@@ -19,8 +19,8 @@ pub enum AppError {
     Conflict(String),
     #[error("this appliance runs without a database")]
     NoStore,
-    #[error("dialing is off: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, and server.public_url")]
-    NoDialer,
+    #[error("dialing is off: {0}")]
+    NoDialer(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -62,7 +62,7 @@ impl IntoResponse for AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::NoStore | AppError::NoDialer => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::NoStore | AppError::NoDialer(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let body = axum::Json(serde_json::json!({ "error": self.to_string() }));

@@ -11,6 +11,7 @@
 //! - `GET /metrics`: Prometheus metrics (bearer token).
 
 mod admin;
+mod bearer;
 mod error;
 mod media_ws;
 mod twilio_webhooks;
@@ -35,8 +36,11 @@ pub struct AppState {
     pub registry: CallRegistry,
     /// The database, when the appliance runs with one (`serve`); simulate runs without.
     pub store: Option<crate::store::Store>,
-    /// The dialer, when Twilio credentials and a public URL are configured.
+    /// The dialer, when Twilio credentials (the auth token among them) and a public URL are
+    /// configured.
     pub dialer: Option<crate::dialer::Dialer>,
+    /// Why there is no dialer (with a store), for the 503 that refuses a campaign start.
+    pub dialer_off: Option<String>,
 }
 
 /// The whole router.
@@ -71,10 +75,9 @@ pub fn router(state: AppState) -> Router {
 
 /// Prometheus metrics (bearer token, like the rest of the API).
 async fn metrics(
+    _: bearer::Bearer,
     axum::extract::State(state): axum::extract::State<AppState>,
-    headers: axum::http::HeaderMap,
 ) -> Result<String, AppError> {
-    v1::check_bearer(&state, &headers)?;
     let s = &state.session;
     Ok(crate::telemetry::render(&[
         ("stt", s.stt.queue_depth()),

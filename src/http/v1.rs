@@ -1,32 +1,13 @@
 //! The engine API: register a conversation's metadata before Twilio connects its media stream,
-//! read a call's transcript afterwards. Bearer-token auth, compared in constant time.
+//! read a call's transcript afterwards. Bearer-token auth ([`super::bearer::Bearer`]).
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
-use subtle::ConstantTimeEq;
 
+use super::bearer::Bearer;
 use super::{AppError, AppState};
 use crate::model::{CallMetadata, CallRecord};
-
-pub(super) fn check_bearer(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
-    let expected = state
-        .config
-        .secrets
-        .api_token
-        .as_deref()
-        .ok_or(AppError::ApiDisabled)?;
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(AppError::Unauthorized)?;
-    if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
-        Ok(())
-    } else {
-        Err(AppError::Unauthorized)
-    }
-}
 
 /// Twilio call SIDs are `CA` + 32 hex digits.
 pub fn is_call_sid(s: &str) -> bool {
@@ -34,11 +15,10 @@ pub fn is_call_sid(s: &str) -> bool {
 }
 
 pub(super) async fn create_call(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<CallRecord>), AppError> {
-    check_bearer(&state, &headers)?;
     let metadata: CallMetadata = serde_json::from_slice(&body)
         .map_err(|e| AppError::BadRequest(format!("invalid JSON body: {e}")))?;
     if !is_call_sid(&metadata.call_sid) {
@@ -50,11 +30,10 @@ pub(super) async fn create_call(
 }
 
 pub(super) async fn get_call(
+    _: Bearer,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(call_sid): Path<String>,
 ) -> Result<Json<CallRecord>, AppError> {
-    check_bearer(&state, &headers)?;
     state
         .registry
         .get(&call_sid)

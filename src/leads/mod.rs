@@ -19,6 +19,6 @@ pub mod timezone;
 pub mod window;
 
 pub use import::{parse_csv, parse_json, ImportError, ImportReport, NewLead, RowError};
-pub use phone::{normalize_phone, PhoneError};
+pub use phone::{is_e164, normalize_phone, PhoneError};
 pub use timezone::timezone_for_number;
 pub use window::{CallingWindow, WindowCheck, WindowError};

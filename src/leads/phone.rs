@@ -31,6 +31,18 @@ pub enum PhoneError {
     InvalidCountryCode(String),
 }
 
+/// Whether `s` is written exactly as E.164: `+`, a country code not starting with 0, and 15
+/// digits at most in all. Syntax only (no numbering-plan checks), for numbers we did not
+/// normalise ourselves: a caller ID, a spreadsheet cell.
+pub fn is_e164(s: &str) -> bool {
+    let Some(digits) = s.strip_prefix('+') else {
+        return false;
+    };
+    (2..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0')
+}
+
 /// Normalises a phone number to E.164 (`"+14155550123"`); see the module docs
 /// for the accepted formats and region rules.
 pub fn normalize_phone(raw: &str) -> Result<String, PhoneError> {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Campaign, CampaignSettings, LeadCounts};
+use super::{Campaign, CampaignSettings, DialerFault, LeadCounts};
 use crate::leads::RowError;
 
 /// `POST /v1/campaigns`.
@@ -26,6 +26,10 @@ pub struct CampaignView {
     #[serde(flatten)]
     pub campaign: Campaign,
     pub leads: LeadCounts,
+    /// The campaign loop on the appliance that answered is failing and retrying: what and
+    /// since when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dialer_error: Option<DialerFault>,
 }
 
 /// `POST /v1/campaigns/{id}/leads`.

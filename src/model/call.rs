@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 /// What the dialer (or any client) tells the engine about a call before it connects.
@@ -113,17 +114,31 @@ pub struct CallRecord {
     pub variables: BTreeMap<String, String>,
 }
 
-/// Where call changes go besides memory. Called with the registry's lock held, so changes
-/// arrive in order: implementations must only queue (never block or await).
+/// Where call changes go besides memory (the store's writer).
+///
+/// Called with the registry's lock held, so changes arrive in order: every method only queues
+/// and returns at once (never blocks, never awaits). What is queued is written in order, except
+/// do-not-call entries, which overtake the queue.
 pub trait CallSink: Send + Sync {
     /// Transcript line `idx` was added or rewritten.
     fn turn(&self, call_sid: &str, idx: usize, turn: &Turn);
     /// Outcome or captured variables changed.
     fn verdict(&self, record: &CallRecord);
-    /// The caller asked not to be called again: list the number now.
-    fn do_not_call(&self, call_sid: &str, phone: Option<&str>);
+    /// The caller asked not to be called again: list the number now. The entry is written
+    /// ahead of anything queued and never dropped; the future resolves `Ok` once it is
+    /// committed (durably), so the caller hears the confirmation only when it is true, or
+    /// `Err` saying why it is not (yet): no number, or the database refusing (the writer
+    /// keeps retrying it). Dropping the future does not cancel the write.
+    fn do_not_call(
+        &self,
+        call_sid: &str,
+        phone: Option<&str>,
+    ) -> BoxFuture<'static, Result<(), String>>;
     /// The media session ended.
     fn finished(&self, record: &CallRecord);
+    /// Resolves once every change queued before the call has been written (or given up on
+    /// and logged): what shutdown awaits.
+    fn flush(&self) -> BoxFuture<'static, ()>;
 }
 
 /// A call as stored: Twilio's view (status, answered_by, duration) and ours (outcome, variables).

@@ -46,6 +46,90 @@ impl Default for CampaignSettings {
     }
 }
 
+/// Longest wait between attempts: 30 days (also keeps clock arithmetic far from overflow).
+pub const MAX_RETRY_DELAY_S: u64 = 30 * 24 * 3600;
+/// Most entries in `retry_delays_s`.
+pub const MAX_RETRY_DELAYS: usize = 10;
+
+impl CampaignSettings {
+    /// Range checks, every violation named, so a typo cannot dial a thousand lines at once or
+    /// schedule a retry past the end of time. `from_number` and the window are the dialer's.
+    pub fn check(&self) -> Result<(), String> {
+        let mut bad = Vec::new();
+        if !(1..=1000).contains(&self.max_concurrent) {
+            bad.push(format!(
+                "max_concurrent must be 1..=1000 (got {})",
+                self.max_concurrent
+            ));
+        }
+        // Written so that NaN fails too.
+        if !(self.calls_per_second > 0.0 && self.calls_per_second <= 100.0) {
+            bad.push(format!(
+                "calls_per_second must be in (0, 100] (got {})",
+                self.calls_per_second
+            ));
+        }
+        if !(1..=20).contains(&self.max_attempts) {
+            bad.push(format!(
+                "max_attempts must be 1..=20 (got {})",
+                self.max_attempts
+            ));
+        }
+        if self.retry_delays_s.len() > MAX_RETRY_DELAYS {
+            bad.push(format!(
+                "retry_delays_s takes at most {MAX_RETRY_DELAYS} entries (got {})",
+                self.retry_delays_s.len()
+            ));
+        }
+        if let Some(d) = self.retry_delays_s.iter().find(|d| **d > MAX_RETRY_DELAY_S) {
+            bad.push(format!(
+                "retry_delays_s entries must be 0..={MAX_RETRY_DELAY_S} s (30 days; got {d})"
+            ));
+        }
+        if !(5..=600).contains(&self.ring_timeout_s) {
+            bad.push(format!(
+                "ring_timeout_s must be 5..=600 (got {})",
+                self.ring_timeout_s
+            ));
+        }
+        if !(10..=14400).contains(&self.time_limit_s) {
+            bad.push(format!(
+                "time_limit_s must be 10..=14400 (got {})",
+                self.time_limit_s
+            ));
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("settings: {}", bad.join("; ")))
+        }
+    }
+
+    /// The wait before the attempt after `attempts` unanswered ones (the last entry repeats;
+    /// one hour without a schedule), capped at [`MAX_RETRY_DELAY_S`] even for settings stored
+    /// before they were range-checked.
+    pub fn retry_delay_s(&self, attempts: u32) -> u64 {
+        self.retry_delays_s
+            .get(attempts.saturating_sub(1) as usize)
+            .or(self.retry_delays_s.last())
+            .copied()
+            .unwrap_or(3600)
+            .min(MAX_RETRY_DELAY_S)
+    }
+}
+
+/// A campaign loop in trouble, as the API shows it: the last error and since when the loop
+/// has been failing (it retries with back-off; cleared by the first pass that succeeds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DialerFault {
+    pub error: String,
+    /// When this run of failures began (Unix ms).
+    pub since_ms: i64,
+    pub last_at_ms: i64,
+    /// Failed passes in this run.
+    pub failures: u64,
+}
+
 /// Where a campaign is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -91,13 +175,17 @@ pub struct Campaign {
     pub created_at_ms: i64,
 }
 
-/// Where a lead is. `dialing` is claimed with a Twilio create in flight; `in_call` has a call
-/// row; `done`, `skipped` and `failed` are final.
+/// Where a lead is. `dialing` is claimed by one appliance (`claimed_by`, until
+/// `claim_expires_at_ms` unless renewed) with a Twilio create about to go or in flight;
+/// `dial_unknown` had a create whose outcome is unknown (Twilio may have placed the call) and
+/// waits for Twilio's call list to settle it, never for a blind retry; `in_call` has a call row;
+/// `done`, `skipped` and `failed` are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LeadState {
     Pending,
     Dialing,
+    DialUnknown,
     InCall,
     Done,
     Skipped,
@@ -109,6 +197,7 @@ impl LeadState {
         match self {
             Self::Pending => "pending",
             Self::Dialing => "dialing",
+            Self::DialUnknown => "dial_unknown",
             Self::InCall => "in_call",
             Self::Done => "done",
             Self::Skipped => "skipped",
@@ -120,6 +209,7 @@ impl LeadState {
         Some(match s {
             "pending" => Self::Pending,
             "dialing" => Self::Dialing,
+            "dial_unknown" => Self::DialUnknown,
             "in_call" => Self::InCall,
             "done" => Self::Done,
             "skipped" => Self::Skipped,
@@ -146,7 +236,14 @@ pub struct Lead {
     pub state: LeadState,
     pub attempts: u32,
     pub next_attempt_at_ms: i64,
+    /// The appliance (`twilio.worker_id`) that claimed it, while `dialing` or `dial_unknown`.
+    #[serde(default)]
+    pub claimed_by: Option<String>,
     pub claimed_at_ms: Option<i64>,
+    /// `dialing`: the claim's lease; past it, another appliance may settle the lead.
+    /// `dial_unknown`: when a call Twilio still does not list may be taken as never placed.
+    #[serde(default)]
+    pub claim_expires_at_ms: Option<i64>,
     pub outcome: Option<String>,
 }
 
@@ -155,6 +252,8 @@ pub struct Lead {
 pub struct LeadCounts {
     pub pending: u64,
     pub dialing: u64,
+    #[serde(default)]
+    pub dial_unknown: u64,
     pub in_call: u64,
     pub done: u64,
     pub skipped: u64,
@@ -164,6 +263,11 @@ pub struct LeadCounts {
 impl LeadCounts {
     /// Leads not yet in a final state.
     pub fn open(&self) -> u64 {
-        self.pending + self.dialing + self.in_call
+        self.pending + self.busy()
+    }
+
+    /// Leads that may have a call on the line (they count against `max_concurrent`).
+    pub fn busy(&self) -> u64 {
+        self.dialing + self.dial_unknown + self.in_call
     }
 }

@@ -22,7 +22,9 @@ pub use call::{
     is_terminal_status, Applied, CallDetail, CallEvent, CallMetadata, CallRecord, CallSink,
     NewCall, Speaker, StatusUpdate, StoredCall, StoredTurn, Turn, TurnLatency,
 };
-pub use campaign::{Campaign, CampaignSettings, CampaignState, Lead, LeadCounts, LeadState};
+pub use campaign::{
+    Campaign, CampaignSettings, CampaignState, DialerFault, Lead, LeadCounts, LeadState,
+};
 pub use chat::ChatMessage;
 pub use compliance::{AuditEntry, DncEntry};
 pub use outcome::Outcome;

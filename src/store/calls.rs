@@ -56,7 +56,7 @@ impl Store {
         if inserted == 1 {
             sqlx::query(
                 "UPDATE leads SET state = 'in_call', attempts = attempts + 1, claimed_by = NULL,
-                        updated_at_ms = $1
+                        claim_expires_at_ms = NULL, updated_at_ms = $1
                  WHERE id = $2",
             )
             .bind(now)

@@ -15,8 +15,10 @@ fn dnc_from_row(row: &sqlx::any::AnyRow) -> Result<DncEntry, StoreError> {
 }
 
 impl Store {
-    /// Adds a number to the do-not-call list; adding it again keeps the first entry.
+    /// Adds a number to the do-not-call list, durably (it returns once a power cut can no
+    /// longer undo it); adding it again keeps the first entry.
     pub async fn add_dnc(&self, phone: &str, reason: &str, source: &str) -> Result<(), StoreError> {
+        let mut conn = self.durable().await?;
         sqlx::query(
             "INSERT INTO do_not_call (phone, reason, source, added_at_ms) VALUES ($1, $2, $3, $4)
              ON CONFLICT (phone) DO NOTHING",
@@ -25,8 +27,9 @@ impl Store {
         .bind(reason)
         .bind(source)
         .bind(now_ms())
-        .execute(self.pool())
+        .execute(&mut *conn)
         .await?;
+        self.relax(conn).await;
         Ok(())
     }
 

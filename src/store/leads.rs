@@ -25,9 +25,39 @@ fn lead_from_row(row: &AnyRow) -> Result<Lead, StoreError> {
         state: LeadState::parse(&state).ok_or_else(|| corrupt("lead state", &state))?,
         attempts: row.try_get::<i64, _>("attempts")?.max(0) as u32,
         next_attempt_at_ms: row.try_get("next_attempt_at_ms")?,
+        claimed_by: row.try_get("claimed_by")?,
         claimed_at_ms: row.try_get("claimed_at_ms")?,
+        claim_expires_at_ms: row.try_get("claim_expires_at_ms")?,
         outcome: row.try_get("outcome")?,
     })
+}
+
+/// The claim a compare-and-set expects, binding `$n..$n+4` (see [`bind_same_claim`]): same
+/// lead, state, claimant and claim time, and a lease that ended by the last one (`i64::MAX`
+/// when any lease will do).
+fn same_claim(n: usize) -> String {
+    format!(
+        "id = ${} AND state = ${} AND COALESCE(claimed_by, '') = ${}
+         AND COALESCE(claimed_at_ms, -1) = ${} AND COALESCE(claim_expires_at_ms, -1) <= ${}",
+        n,
+        n + 1,
+        n + 2,
+        n + 3,
+        n + 4
+    )
+}
+
+fn bind_same_claim<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    seen: &Lead,
+    lapsed_by: Option<i64>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(seen.id)
+        .bind(seen.state.as_str())
+        .bind(seen.claimed_by.clone().unwrap_or_default())
+        .bind(seen.claimed_at_ms.unwrap_or(-1))
+        .bind(lapsed_by.unwrap_or(i64::MAX))
 }
 
 /// What an import did with each lead.
@@ -78,33 +108,138 @@ impl Store {
         Ok(report)
     }
 
-    /// Atomically takes the next due pending lead of a campaign (`dialing`, claimed by `worker`).
-    /// Two dialers, on one appliance or several sharing Postgres, never get the same lead.
+    /// Atomically takes the next due pending lead of a campaign (`dialing`, claimed by
+    /// `worker` until `lease_until_ms` unless renewed), durably. Two dialers, on one appliance
+    /// or several sharing Postgres, never get the same lead.
     pub async fn claim_next_lead(
         &self,
         campaign_id: &str,
         now_ms: i64,
         worker: &str,
+        lease_until_ms: i64,
     ) -> Result<Option<Lead>, StoreError> {
         let lock = match self.backend() {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
         let sql = format!(
-            "UPDATE leads SET state = 'dialing', claimed_by = $1, claimed_at_ms = $2, updated_at_ms = $2
+            "UPDATE leads SET state = 'dialing', claimed_by = $1, claimed_at_ms = $2,
+                    claim_expires_at_ms = $3, updated_at_ms = $2
              WHERE id = (SELECT id FROM leads
-                         WHERE campaign_id = $3 AND state = 'pending' AND next_attempt_at_ms <= $2
+                         WHERE campaign_id = $4 AND state = 'pending' AND next_attempt_at_ms <= $2
                          ORDER BY next_attempt_at_ms, id LIMIT 1 {lock})
                AND state = 'pending'
              RETURNING *"
         );
+        let mut conn = self.durable().await?;
         let row = sqlx::query(&sql)
             .bind(worker)
             .bind(now_ms)
+            .bind(lease_until_ms)
             .bind(campaign_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *conn)
             .await?;
+        self.relax(conn).await;
         row.as_ref().map(lead_from_row).transpose()
+    }
+
+    /// Extends the lease of `worker`'s claims on these leads (its creates in flight).
+    pub async fn renew_claims(
+        &self,
+        worker: &str,
+        lead_ids: &[i64],
+        until_ms: i64,
+    ) -> Result<(), StoreError> {
+        if lead_ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = (0..lead_ids.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "UPDATE leads SET claim_expires_at_ms = $1
+             WHERE claimed_by = $2 AND state = 'dialing' AND id IN ({})",
+            ids.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(until_ms).bind(worker);
+        for id in lead_ids {
+            query = query.bind(*id);
+        }
+        query.execute(self.pool()).await?;
+        Ok(())
+    }
+
+    /// Leads whose create may or may not have reached Twilio and that nobody alive is working
+    /// on: `dialing` claims of `worker` made before `boot_ms` (a previous run of this
+    /// appliance), `dialing` claims whose lease ran out (anyone's), and every `dial_unknown`.
+    pub async fn unsettled_claims(
+        &self,
+        worker: &str,
+        boot_ms: i64,
+        now_ms: i64,
+    ) -> Result<Vec<Lead>, StoreError> {
+        sqlx::query(
+            "SELECT * FROM leads
+             WHERE (state = 'dialing'
+                    AND ((claimed_by = $1 AND claimed_at_ms < $2)
+                         OR claim_expires_at_ms IS NULL OR claim_expires_at_ms < $3))
+                OR state = 'dial_unknown'
+             ORDER BY id",
+        )
+        .bind(worker)
+        .bind(boot_ms)
+        .bind(now_ms)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(lead_from_row)
+        .collect()
+    }
+
+    /// Moves a claimed lead, as it was `seen`, to `dial_unknown`, claimed by `worker`, to be
+    /// settled by Twilio's call list after `settle_at_ms`. A compare-and-set: false when the
+    /// lead moved on, was claimed anew, or (with `lapsed_by`) had its lease renewed past that
+    /// time since it was read.
+    pub async fn mark_dial_unknown(
+        &self,
+        seen: &Lead,
+        lapsed_by: Option<i64>,
+        worker: &str,
+        settle_at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE leads SET state = 'dial_unknown', claimed_by = $1, claim_expires_at_ms = $2,
+                    updated_at_ms = $3
+             WHERE {}",
+            same_claim(4)
+        );
+        let query = sqlx::query(&sql)
+            .bind(worker)
+            .bind(settle_at_ms)
+            .bind(now_ms());
+        let done = bind_same_claim(query, seen, lapsed_by)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives a claimed lead back, as it was `seen`: `pending`, due at `next_attempt_at_ms`, no
+    /// attempt used. The same compare-and-set as [`Self::mark_dial_unknown`].
+    pub async fn release_claim(
+        &self,
+        seen: &Lead,
+        lapsed_by: Option<i64>,
+        next_attempt_at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE leads SET state = 'pending', next_attempt_at_ms = $1, claimed_by = NULL,
+                    claim_expires_at_ms = NULL, updated_at_ms = $2
+             WHERE {}",
+            same_claim(3)
+        );
+        let query = sqlx::query(&sql).bind(next_attempt_at_ms).bind(now_ms());
+        let done = bind_same_claim(query, seen, lapsed_by)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn lead(&self, id: i64) -> Result<Lead, StoreError> {
@@ -126,7 +261,7 @@ impl Store {
             .collect()
     }
 
-    /// Leads of a campaign in one state (restart recovery looks at `dialing` and `in_call`).
+    /// Leads of a campaign in one state (the reconcile looks at `in_call`).
     pub async fn leads_in_state(
         &self,
         campaign_id: &str,
@@ -153,7 +288,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE leads SET state = $1, next_attempt_at_ms = $2, outcome = COALESCE($3, outcome),
-                    claimed_by = NULL, updated_at_ms = $4
+                    claimed_by = NULL, claim_expires_at_ms = NULL, updated_at_ms = $4
              WHERE id = $5",
         )
         .bind(state.as_str())
@@ -164,6 +299,32 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    /// [`Self::set_lead_state`] only if the lead is still in `from`; false if it moved on
+    /// (another appliance settled it first).
+    pub async fn move_lead(
+        &self,
+        lead_id: i64,
+        from: LeadState,
+        to: LeadState,
+        next_attempt_at_ms: i64,
+        outcome: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE leads SET state = $1, next_attempt_at_ms = $2, outcome = COALESCE($3, outcome),
+                    claimed_by = NULL, claim_expires_at_ms = NULL, updated_at_ms = $4
+             WHERE id = $5 AND state = $6",
+        )
+        .bind(to.as_str())
+        .bind(next_attempt_at_ms)
+        .bind(outcome.map(str::to_string))
+        .bind(now_ms())
+        .bind(lead_id)
+        .bind(from.as_str())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     pub async fn lead_counts(&self, campaign_id: &str) -> Result<LeadCounts, StoreError> {
@@ -180,6 +341,7 @@ impl Store {
             match LeadState::parse(&state) {
                 Some(LeadState::Pending) => counts.pending = n,
                 Some(LeadState::Dialing) => counts.dialing = n,
+                Some(LeadState::DialUnknown) => counts.dial_unknown = n,
                 Some(LeadState::InCall) => counts.in_call = n,
                 Some(LeadState::Done) => counts.done = n,
                 Some(LeadState::Skipped) => counts.skipped = n,

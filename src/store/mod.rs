@@ -8,6 +8,21 @@
 //! lead claim, which on Postgres takes `FOR UPDATE SKIP LOCKED` so two dialers never take the
 //! same lead (SQLite serialises writers, which gives the same guarantee).
 //!
+//! Durability. SQLite runs in WAL mode with `synchronous = NORMAL`: a commit survives the
+//! process dying (kill -9 included) but the last ones may be lost to a power cut or a kernel
+//! crash. Two writes must survive even that, so they run with `synchronous = FULL` (an fsync
+//! of the WAL at commit, about a millisecond on an SSD, tens on a spinning disk): a
+//! do-not-call entry (the caller was told it is done) and a lead claim (a claim lost after
+//! its call was placed would let the lead be dialed again). Transcript lines, statuses and
+//! audit rows stay on NORMAL: there are many of them and each can be rebuilt or reconciled.
+//! PostgreSQL commits durably by default (`synchronous_commit = on`).
+//!
+//! Claims. A claim names its appliance (`claimed_by`, `twilio.worker_id`) and carries a lease
+//! (`claim_expires_at_ms`) the claimant renews while its create is in flight; restart
+//! recovery and the periodic reconcile touch only their own claims from before the restart
+//! and claims whose lease ran out, each with a compare-and-set, so two appliances never
+//! settle the same lead differently.
+//!
 //! Layout: the row types are [`crate::model`]'s; `campaigns.rs`, `leads.rs`, `calls.rs` and
 //! `compliance.rs` hold the queries for each table family.
 
@@ -17,12 +32,13 @@ mod campaigns;
 mod compliance;
 mod leads;
 mod sink;
-pub use sink::spawn_sink;
+pub use sink::{spawn_sink, SINK_CAPACITY};
 
 use std::str::FromStr;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, ConnectOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, ConnectOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -133,6 +149,31 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// A pooled connection that commits with `synchronous = FULL` on SQLite (see the module
+    /// docs); hand it back through [`Self::relax`]. If that is skipped on an error path, the
+    /// connection merely stays on FULL: slower, never less safe.
+    pub(crate) async fn durable(&self) -> Result<PoolConnection<Any>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(conn)
+    }
+
+    /// Puts a [`Self::durable`] connection back on the pool's `synchronous = NORMAL`.
+    pub(crate) async fn relax(&self, mut conn: PoolConnection<Any>) {
+        if self.backend == Backend::Sqlite {
+            if let Err(e) = sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(&mut *conn)
+                .await
+            {
+                tracing::debug!(error = %e, "connection stays on synchronous = FULL");
+            }
+        }
     }
 
     /// Closes the pool (waits for in-flight queries).

@@ -20,10 +20,15 @@ pub enum TwilioError {
     /// Still 429 / 20429 after all retries.
     #[error("Twilio rate limit still hit after {attempts} attempts")]
     RateLimited { attempts: u32 },
-    /// 5xx or network failure after all retries. From `create_call` this means the outcome is
-    /// unknown only if the call could not be looked up; see its docs.
+    /// 5xx or network failure after all retries. From `create_call` it means no attempt
+    /// reached Twilio: the call was surely not placed.
     #[error("Twilio unavailable after {attempts} attempts: {last}")]
     Unavailable { attempts: u32, last: String },
+    /// `create_call` only: an attempt may have reached Twilio (5xx, timeout or reset after
+    /// sending) and the call list did not settle it (no such call listed yet, or the list
+    /// failed). The call may exist: never retry blindly, ask the list again later.
+    #[error("Twilio may have placed the call (outcome unknown after {attempts} attempts): {last}")]
+    CreateUnknown { attempts: u32, last: String },
     /// A success response that is not the expected JSON.
     #[error("cannot decode Twilio response: {0}")]
     Decode(String),
@@ -52,6 +57,8 @@ impl TwilioError {
                 *status == 429 || *status >= 500 || *code == Some(CODE_TOO_MANY_REQUESTS)
             }
             TwilioError::RateLimited { .. } | TwilioError::Unavailable { .. } => true,
+            // Retrying may place a second call.
+            TwilioError::CreateUnknown { .. } => false,
             TwilioError::Decode(_) | TwilioError::InvalidConfig(_) => false,
         }
     }
@@ -87,6 +94,19 @@ impl Failure {
             Failure::RateLimited { .. } => "rate limited (429)".to_owned(),
             Failure::NotSent(d) | Failure::MaybeSent { detail: d, .. } => d.clone(),
             Failure::Fatal(e) => e.to_string(),
+        }
+    }
+
+    /// The error to report once no attempts are left; `maybe_created`: some attempt of this
+    /// create may have reached Twilio.
+    pub(super) fn exhausted_create(self, attempts: u32, maybe_created: bool) -> TwilioError {
+        match self {
+            Failure::Fatal(e) => e,
+            other if maybe_created => TwilioError::CreateUnknown {
+                attempts,
+                last: other.detail(),
+            },
+            other => other.exhausted(attempts),
         }
     }
 

@@ -251,9 +251,11 @@ impl TwilioClient {
     /// and returns a call created at or after the first attempt (2 s slack) instead of placing a
     /// second one. 4xx other than 429 -> [`TwilioError::Api`] at once.
     ///
-    /// [`TwilioError::Unavailable`] after a possibly-sent attempt means no such call was listed
-    /// (or the list itself failed; the message says so); Twilio's list is expected to show a new
-    /// call within the back-off, but that is not guaranteed.
+    /// [`TwilioError::CreateUnknown`]: an attempt may have been acted on and no such call was
+    /// listed (or the list itself failed; the message says so). Twilio's list is expected to
+    /// show a new call within the back-off, but that is not guaranteed, so the caller must ask
+    /// the list again later rather than create again. [`TwilioError::Unavailable`]: no attempt
+    /// reached Twilio.
     pub async fn create_call(&self, req: &CreateCall) -> Result<CallResource, TwilioError> {
         let form = create_form(req)?;
         let url = self.calls_url();
@@ -292,7 +294,7 @@ impl TwilioClient {
                     Ok(None) => {}
                     Err(e) => {
                         // Without knowing whether the call exists we must not create another.
-                        return Err(TwilioError::Unavailable {
+                        return Err(TwilioError::CreateUnknown {
                             attempts: attempt,
                             last: format!(
                                 "{}; then could not check whether the call was created: {e}",
@@ -303,7 +305,7 @@ impl TwilioClient {
                 }
             }
             if attempt >= max {
-                return Err(failure.exhausted(attempt));
+                return Err(failure.exhausted_create(attempt, maybe_created));
             }
         }
     }
@@ -334,6 +336,15 @@ impl TwilioClient {
             .min_by_key(|(created, _)| *created)
             .map(|(_, c)| c);
         Ok(found)
+    }
+
+    /// Whether Twilio answers at all: one small `GET Calls.json` (`PageSize=1`), retried like
+    /// any read. The dialer probes with it while Twilio is down instead of burning leads.
+    pub async fn check(&self) -> Result<(), TwilioError> {
+        let query = [("PageSize", "1".to_owned())];
+        self.send_idempotent("check", Method::GET, &self.calls_url(), &query, None)
+            .await
+            .map(drop)
     }
 
     /// `GET Calls/{sid}.json`.

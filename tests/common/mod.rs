@@ -220,3 +220,40 @@ pub fn zone_where_window_is(open: bool) -> &'static str {
     })
     .expect("some zone is inside and some outside calling hours at any moment")
 }
+
+/// A PostgreSQL database URL confined to a fresh schema of its own (`search_path`), so tests
+/// sharing one server (and engineers sharing one machine) never see each other's tables; None
+/// (the test skips) without `TELEMARKETER_TEST_POSTGRES_URL`, which CI must set. Drop the
+/// schema with [`drop_pg_schema`].
+pub async fn pg_test_url() -> Option<(String, String)> {
+    use sqlx::Connection;
+    let Ok(base) = std::env::var("TELEMARKETER_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must run the PostgreSQL tests: set TELEMARKETER_TEST_POSTGRES_URL"
+        );
+        eprintln!("skipped: TELEMARKETER_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+    sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some((
+        format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+        schema,
+    ))
+}
+
+pub async fn drop_pg_schema(schema: &str) {
+    use sqlx::Connection;
+    let base = std::env::var("TELEMARKETER_TEST_POSTGRES_URL").unwrap();
+    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+    sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}

@@ -14,7 +14,9 @@ fn lead(tz: &str, consent: bool) -> Lead {
         state: LeadState::Dialing,
         attempts: 0,
         next_attempt_at_ms: 0,
+        claimed_by: None,
         claimed_at_ms: None,
+        claim_expires_at_ms: None,
         outcome: None,
     }
 }
@@ -141,4 +143,66 @@ fn answered_calls_take_the_engines_outcome() {
     assert_eq!(a.outcome, "voicemail");
     let a = after_call(&s, 1, "completed", Some("fax"), None, utc(12, 0));
     assert_eq!(a.outcome, "fax");
+}
+
+#[test]
+fn huge_retry_delays_never_overflow_the_clock() {
+    let settings = CampaignSettings {
+        max_attempts: 5,
+        retry_delays_s: vec![u64::MAX],
+        ..Default::default()
+    };
+    assert!(settings.check().is_err());
+    // Settings stored before range checks existed are capped at 30 days, not a panic.
+    let a = after_call(&settings, 1, "busy", None, None, utc(12, 0));
+    let wait = a.next_attempt_at.unwrap() - utc(12, 0);
+    assert_eq!(wait.num_days(), 30);
+    // Even at the end of chrono's range.
+    let a = after_call(&settings, 1, "busy", None, None, DateTime::<Utc>::MAX_UTC);
+    assert_eq!(a.next_attempt_at, Some(DateTime::<Utc>::MAX_UTC));
+}
+
+#[test]
+fn settings_are_range_checked_with_every_violation_named() {
+    assert!(CampaignSettings::default().check().is_ok());
+    let bad = CampaignSettings {
+        max_concurrent: 0,
+        calls_per_second: f64::NAN,
+        max_attempts: 21,
+        retry_delays_s: vec![1; 11],
+        ring_timeout_s: 4,
+        time_limit_s: 14401,
+        ..Default::default()
+    };
+    let err = bad.check().unwrap_err();
+    for field in [
+        "max_concurrent",
+        "calls_per_second",
+        "max_attempts",
+        "retry_delays_s",
+        "ring_timeout_s",
+        "time_limit_s",
+    ] {
+        assert!(err.contains(field), "{field}: {err}");
+    }
+    let edges = CampaignSettings {
+        max_concurrent: 1000,
+        calls_per_second: 100.0,
+        max_attempts: 20,
+        retry_delays_s: vec![0, 30 * 24 * 3600],
+        ring_timeout_s: 600,
+        time_limit_s: 10,
+        ..Default::default()
+    };
+    assert_eq!(edges.check(), Ok(()));
+    let over = CampaignSettings {
+        retry_delays_s: vec![30 * 24 * 3600 + 1],
+        calls_per_second: 100.01,
+        ..Default::default()
+    };
+    let err = over.check().unwrap_err();
+    assert!(
+        err.contains("retry_delays_s") && err.contains("calls_per_second"),
+        "{err}"
+    );
 }

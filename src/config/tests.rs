@@ -1,0 +1,97 @@
+use super::*;
+
+#[test]
+fn defaults_validate() {
+    let c = RawConfig::default().validate(Secrets::default()).unwrap();
+    assert_eq!(c.models.llm, PathBuf::from("models/llm.gguf"));
+    assert_eq!(c.models.tts_config, PathBuf::from("models/tts.onnx.json"));
+    assert_eq!(c.turn.endpoint_silence_ms, 800);
+    assert_eq!(c.conversation.script.opt_out_digit, Some('9'));
+    assert!(c.conversation.script.nodes[&c.conversation.script.start].open);
+    assert!(!c.allow_unsigned_webhooks);
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_named() {
+    let err = RawConfig::from_toml("[turn]\nendpoint_silense_ms = 3").unwrap_err();
+    assert!(err.contains("endpoint_silense_ms"), "{err}");
+    let raw = RawConfig::from_toml("[turn]\nendpoint_silence_ms = 3").unwrap();
+    let err = raw.validate(Secrets::default()).err().unwrap().to_string();
+    assert!(err.contains("turn.endpoint_silence_ms"), "{err}");
+    let raw = RawConfig::from_toml("[server]\nlisten = \"nope\"").unwrap();
+    assert!(raw.validate(Secrets::default()).is_err());
+    let raw = RawConfig::from_toml("[llm]\nthreads = 0").unwrap();
+    assert!(raw.validate(Secrets::default()).is_err());
+}
+
+#[test]
+fn scripts_load_and_bad_ones_are_reported() {
+    let raw = RawConfig::from_toml("[conversation]\nscript = \"example\"").unwrap();
+    let c = raw.validate(Secrets::default()).unwrap();
+    assert_eq!(c.conversation.script.start, "intro");
+    let raw = RawConfig::from_toml("[conversation]\nscript = \"/nonexistent.toml\"").unwrap();
+    let err = raw.validate(Secrets::default()).err().unwrap().to_string();
+    assert!(
+        err.contains("conversation.script") && err.contains("/nonexistent.toml"),
+        "{err}"
+    );
+}
+
+#[test]
+fn without_a_script_calls_follow_the_open_conversation() {
+    let raw = RawConfig::from_toml(
+        "[conversation]\ngreeting = \"Hi, Sam here, an AI assistant.\"\nopt_out_digit = \"\"\nmax_reply_sentences = 3",
+    )
+    .unwrap();
+    let c = raw.validate(Secrets::default()).unwrap();
+    let s = &c.conversation.script;
+    assert_eq!(s.opening, "Hi, Sam here, an AI assistant.");
+    assert_eq!(s.opt_out_digit, None);
+    assert_eq!(s.nodes[&s.start].sentences, 3);
+    let raw = RawConfig::from_toml("[conversation]\ngreeting = \"Hi, Sam here.\"").unwrap();
+    let err = raw.validate(Secrets::default()).err().unwrap().to_string();
+    assert!(
+        err.contains("conversation.greeting") && err.contains("AI"),
+        "{err}"
+    );
+}
+
+#[test]
+fn secrets_are_redacted_in_debug() {
+    let s = Secrets {
+        api_token: Some("hunter2".into()),
+        twilio_auth_token: None,
+        ..Default::default()
+    };
+    let shown = format!("{s:?}");
+    assert!(!shown.contains("hunter2"));
+    assert!(shown.contains("<set>"));
+}
+
+#[test]
+fn tts_config_follows_custom_model_path() {
+    let raw = RawConfig::from_toml("[models]\ntts = \"/v/voice.onnx\"").unwrap();
+    let c = raw.validate(Secrets::default()).unwrap();
+    assert_eq!(c.models.tts_config, PathBuf::from("/v/voice.onnx.json"));
+}
+
+#[test]
+fn dialer_clocks_default_and_are_range_checked() {
+    let c = RawConfig::default().validate(Secrets::default()).unwrap();
+    assert_eq!(c.dialer.lease, std::time::Duration::from_secs(60));
+    assert_eq!(c.dialer.settle_unknown, std::time::Duration::from_secs(120));
+    assert_eq!(c.dialer.reconcile_every, std::time::Duration::from_secs(15));
+    for (toml, key) in [
+        ("[dialer]\nlease_s = 2", "dialer.lease_s"),
+        ("[dialer]\nlease_s = 3601", "dialer.lease_s"),
+        ("[dialer]\nsettle_unknown_s = 0", "dialer.settle_unknown_s"),
+        ("[dialer]\nreconcile_s = 3601", "dialer.reconcile_s"),
+    ] {
+        let raw = RawConfig::from_toml(toml).unwrap();
+        let err = raw.validate(Secrets::default()).err().unwrap().to_string();
+        assert!(err.contains(key), "{toml}: {err}");
+    }
+    let raw = RawConfig::from_toml("[dialer]\nlease_s = 3\nsettle_unknown_s = 86400").unwrap();
+    let c = raw.validate(Secrets::default()).unwrap();
+    assert_eq!(c.dialer.lease, std::time::Duration::from_secs(3));
+}
