@@ -81,7 +81,15 @@ fn models(c: &mut Criterion) {
     let mut group = c.benchmark_group("llm");
     group.sample_size(10);
     group.sampling_mode(SamplingMode::Flat);
-    let system = ChatMessage::new("system", config.conversation.system_prompt.clone());
+    let system = ChatMessage::new(
+        "system",
+        config
+            .conversation
+            .script
+            .persona_prompt
+            .clone()
+            .unwrap_or_default(),
+    );
     let mut turn = 0u64;
     group.bench_function("first_token_cached_system_prompt", |b| {
         b.iter_custom(|iters| {

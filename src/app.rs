@@ -188,15 +188,18 @@ impl AppBuilder {
         } else {
             (CallRegistry::default(), None, None, None)
         };
+        let voice = crate::call::voice::Voice::new(self.tts.clone());
         let session = SessionDeps {
             stt: self.stt,
             llm: self.llm,
             tts: self.tts,
+            voice,
             conversation: self.config.conversation.clone(),
             turn: self.config.turn.clone(),
             registry: registry.clone(),
             scripts,
             twilio,
+            clock_offset: self.calling_hours_offset,
         };
         if let Some(dialer) = &dialer {
             dialer.recover().await?;

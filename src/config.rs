@@ -21,6 +21,9 @@ pub enum ConfigError {
     Invalid { key: &'static str, reason: String },
     #[error("conversation.script: {0}")]
     Script(#[from] crate::script::format::ScriptError),
+    /// The open conversation (no script) built from `[conversation]`: each problem keyed there.
+    #[error("{}", .0.iter().map(|p| format!("config key `{}`: {}", p.key, p.reason)).collect::<Vec<_>>().join("; "))]
+    Conversation(Vec<crate::script::format::Problem>),
 }
 
 /// The file as written: every field optional, unknown keys rejected (typos fail loudly).
@@ -113,16 +116,20 @@ pub struct RawTts {
 #[serde(deny_unknown_fields, default)]
 pub struct RawConversation {
     /// A telemarketing script (TOML) that drives the call, or `"example"` for the shipped one.
-    /// Without it the agent answers freely from `system_prompt` (a plain voice assistant).
+    /// Without it the call follows the open conversation script built from the keys below (a
+    /// plain voice assistant under the same rules: disclosure, opt-out, silence, duration).
     pub script: Option<PathBuf>,
+    /// The open conversation's first line; must disclose the AI.
     pub greeting: Option<String>,
-    /// Keypad digit that opts the caller out (do-not-call) at any time.
+    /// Keypad digit that opts the caller out (do-not-call) at any time (open conversation; a
+    /// script has its own `opt_out_digit`).
     pub opt_out_digit: Option<String>,
-    /// Said after an opt-out, before hanging up.
+    /// Said after an opt-out, before hanging up (open conversation).
     pub opt_out_message: Option<String>,
+    /// The open conversation's persona and goal (system message of every reply).
     pub system_prompt: Option<String>,
     pub max_reply_sentences: Option<usize>,
-    /// Turns of history kept in the prompt (older ones are dropped; the system prompt stays).
+    /// Accepted for older configs and ignored: history is bounded by tokens (script::context).
     pub max_history_turns: Option<usize>,
 }
 
@@ -148,6 +155,12 @@ pub struct RawTurn {
     pub max_utterance_ms: Option<u32>,
     /// Audio sent ahead of real time; small so a `clear` takes effect quickly.
     pub output_lead_ms: Option<u32>,
+    /// A caller turn that got no answer this long is logged and the question asked again.
+    pub dead_air_ms: Option<u32>,
+    /// Speech this soon after a turn ended, before the caller heard `resume_heard_ms` of the
+    /// answer, continues that turn (the agent drops its answer and answers both parts).
+    pub resume_window_ms: Option<u32>,
+    pub resume_heard_ms: Option<u32>,
 }
 
 /// Validated configuration.
@@ -186,15 +199,13 @@ pub struct ModelPaths {
 
 #[derive(Debug, Clone)]
 pub struct ConversationConfig {
-    /// The script that decides what is said and when the call ends, if any.
-    pub script: Option<std::sync::Arc<crate::script::format::Script>>,
-    pub greeting: String,
-    pub opt_out_digit: Option<char>,
-    pub opt_out_message: String,
-    pub system_prompt: String,
+    /// The script every call not placed for a campaign follows: the configured one, the shipped
+    /// example, or the open conversation built from the `[conversation]` keys. Always present,
+    /// so the disclosure, opt-out, silence and duration rules hold on every call.
+    pub script: std::sync::Arc<crate::script::format::Script>,
     pub max_reply_tokens: u32,
+    /// Sentences of an open-conversation reply.
     pub max_reply_sentences: usize,
-    pub max_history_turns: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -210,6 +221,9 @@ pub struct TurnConfig {
     pub echo_margin_db: f32,
     pub max_utterance_ms: u32,
     pub output_lead_ms: u32,
+    pub dead_air_ms: u32,
+    pub resume_window_ms: u32,
+    pub resume_heard_ms: u32,
 }
 
 /// Secrets, from the environment only.
@@ -408,37 +422,42 @@ impl RawConfig {
                 ))
             }
         };
+        let max_reply_sentences = self.conversation.max_reply_sentences.unwrap_or(2).max(1);
+        use crate::script::format::{OpenConversation, Script};
         let script = match self.conversation.script.as_deref() {
-            None => None,
-            Some(p) if p == Path::new("example") => Some(crate::script::format::Script::from_toml(
+            None => {
+                let open = OpenConversation {
+                    greeting: self
+                        .conversation
+                        .greeting
+                        .unwrap_or_else(|| DEFAULT_GREETING.to_string()),
+                    system_prompt: self
+                        .conversation
+                        .system_prompt
+                        .unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_string()),
+                    opt_out_digit,
+                    opt_out_message: self
+                        .conversation
+                        .opt_out_message
+                        .unwrap_or_else(|| DEFAULT_OPT_OUT_MESSAGE.to_string()),
+                    max_reply_sentences,
+                };
+                Script::open_conversation(&open).map_err(ConfigError::Conversation)?
+            }
+            Some(p) if p == Path::new("example") => Script::from_toml(
                 "scripts/campaigns/solar.toml",
                 crate::script::EXAMPLE_SCRIPT,
-            )?),
-            Some(p) => Some(crate::script::format::Script::from_file(p)?),
-        }
-        .map(std::sync::Arc::new);
-        let conversation = ConversationConfig {
-            script,
-            opt_out_digit,
-            opt_out_message: self
-                .conversation
-                .opt_out_message
-                .unwrap_or_else(|| DEFAULT_OPT_OUT_MESSAGE.to_string()),
-            greeting: self
-                .conversation
-                .greeting
-                .unwrap_or_else(|| DEFAULT_GREETING.to_string()),
-            system_prompt: self
-                .conversation
-                .system_prompt
-                .unwrap_or_else(|| DEFAULT_SYSTEM_PROMPT.to_string()),
-            max_reply_tokens,
-            max_reply_sentences: self.conversation.max_reply_sentences.unwrap_or(2).max(1),
-            max_history_turns: self.conversation.max_history_turns.unwrap_or(12).max(1),
+            )?,
+            Some(p) => Script::from_file(p)?,
         };
-        if conversation.greeting.trim().is_empty() {
-            return Err(invalid("conversation.greeting", "must not be empty"));
+        for w in &script.warnings {
+            tracing::warn!(key = %w.key, "conversation.script: {}", w.reason);
         }
+        let conversation = ConversationConfig {
+            script: std::sync::Arc::new(script),
+            max_reply_tokens,
+            max_reply_sentences,
+        };
         let turn = TurnConfig {
             vad_aggressiveness: self.turn.vad_aggressiveness.unwrap_or(2),
             min_speech_ms: self.turn.min_speech_ms.unwrap_or(60),
@@ -457,6 +476,9 @@ impl RawConfig {
             echo_margin_db: self.turn.echo_margin_db.unwrap_or(12.0),
             max_utterance_ms: self.turn.max_utterance_ms.unwrap_or(15_000),
             output_lead_ms: self.turn.output_lead_ms.unwrap_or(300),
+            dead_air_ms: self.turn.dead_air_ms.unwrap_or(2500),
+            resume_window_ms: self.turn.resume_window_ms.unwrap_or(2500),
+            resume_heard_ms: self.turn.resume_heard_ms.unwrap_or(1000),
         };
         if turn.vad_aggressiveness > 3 {
             return Err(invalid("turn.vad_aggressiveness", "0 to 3"));
@@ -474,6 +496,15 @@ impl RawConfig {
         }
         if turn.output_lead_ms < 20 || turn.output_lead_ms > 2000 {
             return Err(invalid("turn.output_lead_ms", "between 20 and 2000"));
+        }
+        if !(500..=30_000).contains(&turn.dead_air_ms) {
+            return Err(invalid("turn.dead_air_ms", "between 500 and 30000"));
+        }
+        if turn.resume_window_ms > 10_000 || turn.resume_heard_ms > 10_000 {
+            return Err(invalid(
+                "turn.resume_window_ms",
+                "resume_window_ms and resume_heard_ms at most 10000",
+            ));
         }
         let store_url = secrets
             .database_url
@@ -568,7 +599,8 @@ mod tests {
         assert_eq!(c.models.llm, PathBuf::from("models/llm.gguf"));
         assert_eq!(c.models.tts_config, PathBuf::from("models/tts.onnx.json"));
         assert_eq!(c.turn.endpoint_silence_ms, 800);
-        assert_eq!(c.conversation.opt_out_digit, Some('9'));
+        assert_eq!(c.conversation.script.opt_out_digit, Some('9'));
+        assert!(c.conversation.script.nodes[&c.conversation.script.start].open);
         assert!(!c.allow_unsigned_webhooks);
     }
 
@@ -589,11 +621,30 @@ mod tests {
     fn scripts_load_and_bad_ones_are_reported() {
         let raw = RawConfig::from_toml("[conversation]\nscript = \"example\"").unwrap();
         let c = raw.validate(Secrets::default()).unwrap();
-        assert_eq!(c.conversation.script.unwrap().start, "intro");
+        assert_eq!(c.conversation.script.start, "intro");
         let raw = RawConfig::from_toml("[conversation]\nscript = \"/nonexistent.toml\"").unwrap();
         let err = raw.validate(Secrets::default()).err().unwrap().to_string();
         assert!(
             err.contains("conversation.script") && err.contains("/nonexistent.toml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn without_a_script_calls_follow_the_open_conversation() {
+        let raw = RawConfig::from_toml(
+            "[conversation]\ngreeting = \"Hi, Sam here, an AI assistant.\"\nopt_out_digit = \"\"\nmax_reply_sentences = 3",
+        )
+        .unwrap();
+        let c = raw.validate(Secrets::default()).unwrap();
+        let s = &c.conversation.script;
+        assert_eq!(s.opening, "Hi, Sam here, an AI assistant.");
+        assert_eq!(s.opt_out_digit, None);
+        assert_eq!(s.nodes[&s.start].sentences, 3);
+        let raw = RawConfig::from_toml("[conversation]\ngreeting = \"Hi, Sam here.\"").unwrap();
+        let err = raw.validate(Secrets::default()).err().unwrap().to_string();
+        assert!(
+            err.contains("conversation.greeting") && err.contains("AI"),
             "{err}"
         );
     }

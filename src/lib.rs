@@ -20,12 +20,15 @@
 //! ## Where a caller's words go (the script decides, the model only helps)
 //!
 //! ```text
-//! transcript --> script::classify (rules: opt-out, wrong person, side questions, the node's
-//!   example phrases, numbers and times; then the LLM under a GBNF grammar: one of the node's
-//!   labels or "unclear") --> script::machine::step(state, event) -> actions
-//!   --> Say (fixed line, rendered with the call's variables) | Generate (one LLM sentence within
-//!   the node's goal, script::context keeps the prompt in budget) | Capture | MarkDoNotCall
-//!   | HangUp(outcome) --> call::agent speaks them --> registry (transcript, verdict)
+//! transcript --> script::runner (the clock, in the lead's zone) --> script::classify (rules:
+//!   opt-out, wrong person, decline, call later, FAQs and other questions, the node's example
+//!   phrases, typed answers read by script::slots; then the LLM under a GBNF grammar: one of
+//!   the node's labels, an FAQ or "unclear") --> script::machine::step(state, event) -> actions
+//!   --> Say (fixed line, variables spoken by type) | Generate (LLM sentences within the node's
+//!   goal, script::context keeps the prompt in budget) | Capture | MarkDoNotCall
+//!   | HangUp(Outcome) --> call::agent speaks them --> registry (transcript, verdict)
+//! Every call follows a script: the campaign's, the configured one, or the open conversation
+//! made from `[conversation]` (one open node), so the legal rules hold on every call.
 //! ```
 //!
 //! ## Tasks and channels of one call

@@ -1,79 +1,155 @@
-//! The agent side of a call: what to say and when.
+//! The agent side of a call: what to say and when, under the call's script.
 //!
-//! Speaks the greeting (the AI disclosure; not interruptible), answers each caller turn with a
-//! streamed reply (LLM tokens -> clauses -> TTS -> pacer, TTS starting on the first clause), keeps
-//! the history to what the caller actually heard, resumes after a false interruption (a
-//! backchannel or noise), and honours the opt-out key at once. The script engine replaces
-//! [`reply_messages`] and the fixed lines here; the speaking machinery stays.
+//! Every call follows a script (the campaign's, the configured one, or the open-conversation
+//! script), so the disclosure, the opt-out, silence re-prompts and the maximum duration hold on
+//! every call. The script decides; the agent speaks: each caller turn becomes a plan (classify,
+//! step), whose lines are spoken as they are ready (fixed lines clause by clause; generated
+//! lines streamed LLM -> clauses -> TTS), and the script's context keeps only what the caller
+//! heard.
+//!
+//! A turn's work is a job the caller can preempt: going on before hearing the answer
+//! (`Continued`) undoes the turn (the runner's snapshot, the captured variables) and drops the
+//! answer; the opt-out key stops it at once. Cancelled speech is never "call over": only an end
+//! node, an opt-out, the caller hanging up or the stream ending end the call. If a caller turn
+//! got no answer at all, the dead-air guard logs it and asks the node's question again.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::detector::TurnEnd;
 use super::output::{OutputCommand, OutputEvent};
 use super::speech::SpeechBoard;
 use super::turn::is_backchannel;
+use super::voice::Line;
 use super::SessionDeps;
 use crate::engine::{GenerateRequest, LlmEvent};
-use crate::model::{CallMetadata, ChatMessage, Turn, TurnLatency};
+use crate::model::{CallMetadata, ChatMessage, Outcome, Turn, TurnLatency};
 use crate::script::clauses::{ends_sentence, ClauseSplitter};
-
 use crate::script::machine::{Action, Event};
-use crate::script::runner::ScriptRunner;
+use crate::script::runner::{CallContext, RunnerSnapshot, ScriptRunner};
 
 /// What the inbound loop tells the agent.
 #[derive(Debug)]
 pub enum AgentInput {
     Turn(CallerTurn),
+    /// The caller went on after this turn before hearing its answer.
+    Continued(u64),
     Dtmf(String),
 }
 
-/// A finished caller turn.
+/// A finished caller turn, and when it was decided (latency runs from there).
 #[derive(Debug)]
 pub struct CallerTurn {
-    pub text: String,
-    /// When the caller started and stopped speaking (ms since the stream started).
-    pub start_ms: u64,
-    pub end_ms: u64,
-    pub stt_ms: f64,
-    /// Silence from the last speech to the end-of-turn decision.
-    pub endpointing_ms: f64,
+    pub turn: TurnEnd,
     pub decided_at: Instant,
-    /// The agent was audible when the caller started speaking.
-    pub over_agent: bool,
-    /// The caller's speech cut the agent off.
-    pub barged_in: bool,
 }
 
-impl CallerTurn {
-    /// The transcript line: what was said, from when to when.
-    fn to_record(&self) -> Turn {
-        Turn {
-            end_ms: Some(self.end_ms),
-            ..Turn::caller(self.text.clone(), self.start_ms)
-        }
-    }
+/// Work the caller may preempt.
+enum Job {
+    Event(Event),
+    Turn(CallerTurn),
+    Key(String),
+    /// The dead-air guard: the node's question again.
+    Reask,
 }
 
-/// A history line, tied to the agent utterance it came from (to trim it after a barge-in).
-struct HistoryEntry {
-    speech_id: Option<u64>,
-    message: ChatMessage,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Go,
+    Over,
+}
+
+/// How an utterance went into the queue.
+enum Said {
+    Queued(u64),
+    /// Cut before all of it was queued (a barge-in, or the call ended).
+    Cut,
+}
+
+/// How to undo the caller's last turn if they go on before hearing the answer.
+struct Undo {
+    turn: u64,
+    snapshot: RunnerSnapshot,
+    variables: std::collections::BTreeMap<String, String>,
+    /// The caller's line in the transcript.
+    transcript_idx: Option<usize>,
+    /// Something irreversible happened (do-not-call, hang-up): nothing to undo.
+    committed: bool,
+}
+
+/// Latency of the first line said in answer to a turn, completed by its first frame.
+struct PendingLatency {
+    speech_id: u64,
+    latency: TurnLatency,
+    decided_at: Instant,
 }
 
 struct Agent {
     deps: SessionDeps,
     call_sid: String,
     out: mpsc::Sender<OutputCommand>,
-    out_events: mpsc::UnboundedReceiver<OutputEvent>,
     board: SpeechBoard,
     cancel: CancellationToken,
     stream_started: Instant,
-    history: Vec<HistoryEntry>,
-    system_prompt: String,
-    /// The most recent utterance (a barge-in may have emptied its history entry).
+    runner: ScriptRunner,
+    undo: Option<Undo>,
+    /// A turn undone by `Continued`: the next turn carries its words, and its transcript line.
+    undone: Option<(u64, Option<usize>)>,
+    /// Utterances not yet fully played or cut, oldest first: once they are, what was heard goes
+    /// to the script's context and the transcript.
+    unsettled: VecDeque<u64>,
+    latency: Option<PendingLatency>,
+    /// A caller turn with words got nothing queued in answer yet (turn id, since when).
+    unanswered: Option<(u64, Instant)>,
     last_speech: Option<u64>,
+}
+
+/// Lead columns the call carries that are not script variables.
+const NOT_VARS: &[&str] = &[
+    "call_sid",
+    "from",
+    "to",
+    "campaign_id",
+    "lead_id",
+    "answered_by",
+    "timezone",
+    "window_start",
+    "window_end",
+];
+
+/// What the script knows of the call before its first line.
+fn call_context(metadata: &CallMetadata, clock_offset: chrono::Duration) -> CallContext {
+    let lead = &metadata.lead;
+    let mut ctx = CallContext {
+        vars: lead
+            .iter()
+            .filter(|(k, v)| !NOT_VARS.contains(&k.as_str()) && !v.trim().is_empty())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        clock_offset,
+        ..CallContext::default()
+    };
+    let zone = lead
+        .get("timezone")
+        .and_then(|z| z.parse().ok())
+        .or_else(|| {
+            metadata
+                .to
+                .as_deref()
+                .and_then(crate::leads::timezone_for_number)
+        });
+    if let Some(zone) = zone {
+        ctx.timezone = zone;
+    }
+    if let (Some(a), Some(b)) = (lead.get("window_start"), lead.get("window_end")) {
+        if let Ok(w) = crate::leads::CallingWindow::parse(a, b) {
+            ctx.window = w;
+        }
+    }
+    ctx
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -82,153 +158,103 @@ pub async fn run_agent(
     metadata: CallMetadata,
     mut inputs: mpsc::Receiver<AgentInput>,
     out: mpsc::Sender<OutputCommand>,
-    out_events: mpsc::UnboundedReceiver<OutputEvent>,
+    mut out_events: mpsc::UnboundedReceiver<OutputEvent>,
     board: SpeechBoard,
     cancel: CancellationToken,
     hangup: CancellationToken,
     stream_started: Instant,
 ) {
-    let mut system_prompt = deps.conversation.system_prompt.clone();
-    if let Some(name) = metadata.lead.get("name") {
-        system_prompt.push_str(&format!(" You are speaking with {name}."));
-    }
+    // The campaign's script for a dialed call, else the configured one.
+    let script = metadata
+        .campaign_id
+        .as_deref()
+        .and_then(|c| deps.scripts.get(c))
+        .unwrap_or_else(|| deps.conversation.script.clone());
+    let runner = ScriptRunner::new(
+        script,
+        deps.llm.clone(),
+        &metadata.call_sid,
+        call_context(&metadata, deps.clock_offset),
+    );
     let mut agent = Agent {
-        deps,
         call_sid: metadata.call_sid.clone(),
+        deps,
         out,
-        out_events,
         board,
         cancel,
         stream_started,
-        history: Vec::new(),
-        system_prompt,
+        runner,
+        undo: None,
+        undone: None,
+        unsettled: VecDeque::new(),
+        latency: None,
+        unanswered: None,
         last_speech: None,
     };
-
-    // With a script, the script decides every line and the end of the call: the campaign's
-    // script for a dialed call, else the configured one.
-    let script_source = metadata
-        .campaign_id
-        .as_deref()
-        .and_then(|c| agent.deps.scripts.get(c))
-        .or_else(|| agent.deps.conversation.script.clone());
     // An answering machine (AMD waited for the beep): leave the script's voicemail and go.
     if let Some(answered_by) = metadata.lead.get("answered_by") {
         if answered_by.starts_with("machine") {
-            agent
-                .leave_voicemail(script_source.as_deref(), answered_by, &metadata)
-                .await;
+            agent.leave_voicemail(answered_by).await;
             hangup.cancel();
             return;
         }
     }
-    let mut script =
-        script_source.map(|s| ScriptRunner::new(s, agent.deps.llm.clone(), &agent.call_sid));
-    match script.as_mut() {
-        Some(runner) => {
-            let report = runner.event(Event::Started).await;
-            if agent.perform(report.actions, &hangup).await {
-                return;
-            }
-        }
-        None => {
-            // The disclosure comes first and cannot be interrupted.
-            let greeting = agent.deps.conversation.greeting.clone();
-            if agent.say(&greeting, false).await.is_none() {
-                return;
-            }
-        }
-    }
 
+    let mut backlog = VecDeque::new();
+    let mut flow = agent
+        .job(Job::Event(Event::Started), &mut inputs, &mut backlog)
+        .await;
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut last_activity = Instant::now();
-    loop {
-        let input = tokio::select! {
-            i = inputs.recv() => i,
-            _ = agent.cancel.cancelled() => None,
-            _ = tick.tick(), if script.is_some() => {
-                let Some(runner) = script.as_mut() else { continue };
-                // The script's clocks: silence since the agent stopped talking, call duration.
-                let now = Instant::now();
-                if agent.board.live().is_some() {
-                    last_activity = now;
+    while flow == Flow::Go {
+        agent.settle();
+        let input = match backlog.pop_front() {
+            Some(input) => input,
+            None => tokio::select! {
+                input = inputs.recv() => match input {
+                    Some(input) => input,
+                    None => break,
+                },
+                Some(event) = out_events.recv() => {
+                    agent.output_event(event);
+                    continue;
                 }
-                let elapsed = agent.stream_started.elapsed().as_secs() as u32;
-                let event = if elapsed >= runner.script.max_call_seconds {
-                    Some(Event::Elapsed(elapsed))
-                } else if now.duration_since(last_activity).as_secs() >= runner.script.silence_reprompt_seconds as u64 {
-                    last_activity = now;
-                    Some(Event::Silence)
-                } else {
-                    None
-                };
-                if let Some(event) = event {
-                    let report = runner.event(event).await;
-                    if agent.perform(report.actions, &hangup).await {
-                        break;
+                _ = tick.tick() => {
+                    if let Some(job) = agent.clock(&mut last_activity) {
+                        flow = agent.job(job, &mut inputs, &mut backlog).await;
                     }
+                    continue;
                 }
+                _ = agent.cancel.cancelled() => break,
+            },
+        };
+        last_activity = Instant::now();
+        let job = match input {
+            AgentInput::Continued(id) => {
+                agent.undo_turn(id);
                 continue;
             }
+            AgentInput::Turn(turn) => Job::Turn(turn),
+            AgentInput::Dtmf(digit) => Job::Key(digit),
         };
-        let Some(input) = input else { break };
-        last_activity = Instant::now();
-        match (input, script.as_mut()) {
-            (AgentInput::Turn(turn), Some(runner)) => {
-                if agent.on_script_turn(runner, turn, &hangup).await {
-                    break;
-                }
-            }
-            (AgentInput::Dtmf(digit), Some(runner)) => {
-                agent.record(Turn::caller(format!("[keypad {digit}]"), agent.at_ms()));
-                let Some(d) = digit.chars().next() else {
-                    continue;
-                };
-                let report = runner.event(Event::Dtmf(d)).await;
-                if agent.perform(report.actions, &hangup).await {
-                    break;
-                }
-            }
-            (AgentInput::Turn(turn), None) => agent.on_turn(turn).await,
-            (AgentInput::Dtmf(digit), None) => {
-                let opt_out = agent
-                    .deps
-                    .conversation
-                    .opt_out_digit
-                    .is_some_and(|d| digit.starts_with(d));
-                if opt_out {
-                    agent.record(Turn::caller(format!("[keypad {digit}]"), agent.at_ms()));
-                    agent.opt_out().await;
-                    hangup.cancel();
-                    break;
-                }
-                // Other keys are caller input like words (menu choices reach the reply logic).
-                agent
-                    .on_turn(CallerTurn {
-                        text: format!("[keypad {digit}]"),
-                        start_ms: agent.at_ms(),
-                        end_ms: agent.at_ms(),
-                        stt_ms: 0.0,
-                        endpointing_ms: 0.0,
-                        decided_at: Instant::now(),
-                        over_agent: false,
-                        barged_in: false,
-                    })
-                    .await;
-            }
-        }
+        flow = agent.job(job, &mut inputs, &mut backlog).await;
     }
-    agent.reconcile();
+    while let Ok(event) = out_events.try_recv() {
+        agent.output_event(event);
+    }
+    agent.settle();
+    agent.late_opt_outs(backlog, &mut inputs);
     // The caller hung up (or the stream dropped) before the script reached an end node: the
     // script records how far it got instead of leaving the call without an outcome.
-    if let Some(runner) = script.as_mut() {
-        runner.end();
-        if runner.outcome().is_none() {
-            runner.event(Event::HangUp).await;
-            if let Some(outcome) = runner.outcome() {
-                agent.deps.registry.set_outcome(&agent.call_sid, outcome);
-            }
+    if agent.runner.outcome().is_none() {
+        agent.runner.event(Event::HangUp).await;
+        if let Some(outcome) = agent.runner.outcome() {
+            agent.deps.registry.set_outcome(&agent.call_sid, outcome);
         }
+    }
+    agent.runner.end();
+    if flow == Flow::Over {
+        hangup.cancel();
     }
 }
 
@@ -237,262 +263,307 @@ impl Agent {
         self.stream_started.elapsed().as_millis() as u64
     }
 
-    fn record(&self, turn: Turn) {
-        self.deps.registry.add_turn(&self.call_sid, turn);
+    /// Runs a job until it ends or the caller preempts it (going on after the turn being
+    /// answered, or the opt-out key); inputs that arrive meanwhile wait in `backlog`.
+    async fn job(
+        &mut self,
+        job: Job,
+        inputs: &mut mpsc::Receiver<AgentInput>,
+        backlog: &mut VecDeque<AgentInput>,
+    ) -> Flow {
+        let opt_out = self.runner.script().opt_out_digit;
+        let turn = match &job {
+            Job::Turn(t) => Some(t.turn.id),
+            _ => None,
+        };
+        let call = self.cancel.clone();
+        let preempted = {
+            let work = self.run(job);
+            tokio::pin!(work);
+            loop {
+                tokio::select! {
+                    flow = &mut work => return flow,
+                    Some(input) = inputs.recv() => {
+                        let preempts = match &input {
+                            AgentInput::Continued(id) => Some(*id) == turn,
+                            AgentInput::Dtmf(d) => opt_out.is_some_and(|o| d.starts_with(o)),
+                            AgentInput::Turn(_) => false,
+                        };
+                        backlog.push_back(input);
+                        if preempts {
+                            break true;
+                        }
+                    }
+                    _ = call.cancelled() => break false,
+                }
+            }
+        };
+        // The job's future is gone, and with it its LLM and TTS requests; what it queued and
+        // the caller has not heard goes too.
+        if preempted {
+            let cut = self.board.interrupt();
+            if !cut.is_empty() {
+                let _ = self.out.send(OutputCommand::Clear).await;
+            }
+        }
+        Flow::Go
     }
 
-    /// Speaks fixed text as one utterance; returns its id, or None when the call is over.
-    async fn say(&mut self, text: &str, interruptible: bool) -> Option<u64> {
+    async fn run(&mut self, job: Job) -> Flow {
+        match job {
+            Job::Event(event) => {
+                let plan = self.runner.event(event).await;
+                self.perform(plan.actions, None).await
+            }
+            Job::Turn(turn) => self.on_turn(turn).await,
+            Job::Key(digit) => {
+                self.deps.registry.add_turn(
+                    &self.call_sid,
+                    Turn::caller(format!("[keypad {digit}]"), self.at_ms()),
+                );
+                let Some(d) = digit.chars().next() else {
+                    return Flow::Go;
+                };
+                let plan = self.runner.event(Event::Dtmf(d)).await;
+                self.perform(plan.actions, None).await
+            }
+            Job::Reask => {
+                let actions = self.runner.reask();
+                self.perform(actions, None).await
+            }
+        }
+    }
+
+    /// A caller turn: backchannels and noise resume or are ignored; anything else is
+    /// classified, stepped and answered.
+    async fn on_turn(&mut self, caller: CallerTurn) -> Flow {
+        let CallerTurn { turn, decided_at } = caller;
+        self.settle();
+        // The earlier part was undone: answer both parts together.
+        let merged = turn
+            .continues
+            .and_then(|id| self.undone.take().filter(|u| u.0 == id));
+        let text = if merged.is_some() {
+            turn.text.clone()
+        } else {
+            turn.part.clone()
+        };
+        let line = Turn {
+            end_ms: Some(turn.end_sample / 8),
+            ..Turn::caller(text.clone(), turn.start_sample / 8)
+        };
+        let backchannel = text.is_empty()
+            || (turn.over_agent && is_backchannel(&text, &self.deps.turn.backchannels));
+        if backchannel {
+            if !text.is_empty() {
+                self.deps.registry.add_turn(&self.call_sid, line);
+            }
+            // A false interruption: pick up where the caller cut in.
+            let cut = self.last_speech.and_then(|id| self.board.get(id));
+            if let Some(record) = cut.filter(|r| r.interrupted && turn.barged_in) {
+                let rest = record.unheard_clauses().join(" ");
+                if !rest.is_empty() {
+                    tracing::info!("false interruption: resuming");
+                    self.say(&rest, true).await;
+                }
+            }
+            return Flow::Go;
+        }
+        tracing::debug!(caller = %text, "caller said");
+        let transcript_idx = match merged.and_then(|m| m.1) {
+            Some(idx) => {
+                self.deps.registry.replace_turn(&self.call_sid, idx, line);
+                Some(idx)
+            }
+            None => self.deps.registry.add_turn(&self.call_sid, line),
+        };
+        self.undo = Some(Undo {
+            turn: turn.id,
+            snapshot: self.runner.snapshot(),
+            variables: self.deps.registry.variables(&self.call_sid),
+            transcript_idx,
+            committed: false,
+        });
+        self.unanswered = Some((turn.id, Instant::now()));
+        let plan = self.runner.caller(&text).await;
+        if let Some(c) = &plan.classified {
+            tracing::info!(node = %plan.node, intent = %c.intent, by = c.by, "caller turn classified");
+        }
+        let latency = TurnLatency {
+            endpointing_ms: turn.endpointing_ms,
+            stt_ms: turn.stt_ms,
+            ..Default::default()
+        };
+        self.perform(plan.actions, Some((latency, decided_at))).await
+    }
+
+    /// The caller went on after turn `id` before hearing its answer: undo it, unless something
+    /// irreversible happened.
+    fn undo_turn(&mut self, id: u64) {
+        let Some(undo) = self.undo.take() else {
+            return;
+        };
+        if undo.turn != id || undo.committed {
+            self.undo = Some(undo);
+            return;
+        }
+        let cut = self.board.interrupt();
+        if !cut.is_empty() {
+            // The session's barge-in already cleared Twilio's buffer; this catches what the
+            // job queued since.
+            let _ = self.out.try_send(OutputCommand::Clear);
+        }
+        self.runner.restore(undo.snapshot);
+        self.deps
+            .registry
+            .set_variables(&self.call_sid, undo.variables);
+        self.undone = Some((id, undo.transcript_idx));
+        self.unanswered = None;
+        self.latency = None;
+        tracing::info!(turn = id, "answer dropped: the caller's turn continues");
+    }
+
+    /// Carries out a plan; `Over` when the call ends.
+    async fn perform(
+        &mut self,
+        actions: Vec<Action>,
+        mut latency: Option<(TurnLatency, Instant)>,
+    ) -> Flow {
+        // After a barge-in cut an interruptible line, the rest of the plan's interruptible
+        // lines are stale: the caller's new words get the next answer.
+        let mut cut = false;
+        for action in actions {
+            let said = match action {
+                Action::Say {
+                    text,
+                    interruptible,
+                } => {
+                    if cut && interruptible {
+                        continue;
+                    }
+                    self.say(&text, interruptible).await
+                }
+                Action::Generate {
+                    instruction,
+                    goal,
+                    sentences,
+                } => {
+                    if cut {
+                        continue;
+                    }
+                    let messages = self.runner.generation(&instruction, &goal);
+                    self.generate(messages, sentences, latency.as_mut().map(|l| &mut l.0))
+                        .await
+                }
+                Action::Capture { name, value } => {
+                    self.deps
+                        .registry
+                        .set_variable(&self.call_sid, &name, &value);
+                    continue;
+                }
+                Action::MarkDoNotCall => {
+                    self.commit();
+                    // Stop talking at once: the confirmation comes next.
+                    self.board.interrupt_all();
+                    let _ = self.out.send(OutputCommand::Clear).await;
+                    self.deps
+                        .registry
+                        .set_outcome(&self.call_sid, Outcome::DoNotCall);
+                    continue;
+                }
+                Action::HangUp { outcome } => {
+                    self.commit();
+                    tracing::info!(%outcome, "script ended the call");
+                    self.deps.registry.set_outcome(&self.call_sid, outcome);
+                    if let Some(id) = self.last_speech {
+                        self.wait_until_played(id, Duration::from_secs(30)).await;
+                    }
+                    return Flow::Over;
+                }
+            };
+            match said {
+                Said::Queued(id) => {
+                    self.unanswered = None;
+                    if let Some((latency, decided_at)) = latency.take() {
+                        self.latency = Some(PendingLatency {
+                            speech_id: id,
+                            latency,
+                            decided_at,
+                        });
+                    }
+                }
+                Said::Cut => cut = true,
+            }
+        }
+        Flow::Go
+    }
+
+    fn commit(&mut self) {
+        if let Some(u) = self.undo.as_mut() {
+            u.committed = true;
+        }
+    }
+
+    /// Speaks fixed text as one utterance, clause by clause.
+    async fn say(&mut self, text: &str, interruptible: bool) -> Said {
         let (id, speech_cancel) = self.board.begin(interruptible, &self.cancel);
         self.last_speech = Some(id);
         let mut splitter = ClauseSplitter::new();
         let mut clauses = splitter.push(text);
         clauses.extend(splitter.finish());
+        let mut queued = false;
+        let mut complete = true;
         for clause in clauses {
-            let (ok, _) = speak_clause(
-                &self.deps,
-                &self.out,
-                &self.board,
-                id,
-                clause,
-                &speech_cancel,
-            )
-            .await;
-            if !ok {
-                return None;
+            let (deps, out, board) = (&self.deps, &self.out, &self.board);
+            if !speak_clause(deps, out, board, id, clause, Line::Fixed, &speech_cancel).await {
+                complete = false;
+                break;
             }
+            queued = true;
+        }
+        self.finish_utterance(id, text, queued, complete).await
+    }
+
+    /// Records an utterance in the transcript once any of it is queued, and closes it.
+    async fn finish_utterance(&mut self, id: u64, text: &str, queued: bool, complete: bool) -> Said {
+        if queued {
+            self.deps
+                .registry
+                .add_turn(&self.call_sid, Turn::agent(text, self.at_ms(), id));
+            self.unsettled.push_back(id);
+        }
+        if !complete {
+            return Said::Cut;
         }
         self.board.complete(id);
-        self.out
+        if self
+            .out
             .send(OutputCommand::EndSpeech { speech_id: id })
             .await
-            .ok()?;
-        self.history.push(HistoryEntry {
-            speech_id: Some(id),
-            message: ChatMessage::new("assistant", text),
-        });
-        self.record(Turn::agent(text, self.at_ms(), id));
-        Some(id)
-    }
-
-    /// Carries out the script's actions; true when the call is over.
-    async fn perform(&mut self, actions: Vec<Action>, hangup: &CancellationToken) -> bool {
-        for action in actions {
-            match action {
-                Action::Say {
-                    text,
-                    interruptible,
-                } => {
-                    if self.say(&text, interruptible).await.is_none() {
-                        return true;
-                    }
-                }
-                Action::Capture { name, value } => {
-                    self.deps
-                        .registry
-                        .set_variable(&self.call_sid, &name, &value)
-                }
-                Action::MarkDoNotCall => self
-                    .deps
-                    .registry
-                    .set_outcome(&self.call_sid, "do_not_call"),
-                Action::HangUp { outcome } => {
-                    tracing::info!(%outcome, "script ended the call");
-                    self.deps.registry.set_outcome(&self.call_sid, &outcome);
-                    if let Some(id) = self.last_speech {
-                        self.wait_until_played(id, Duration::from_secs(30)).await;
-                    }
-                    hangup.cancel();
-                    return true;
-                }
-                // The runner has already turned generated lines into `Say`.
-                Action::Generate { .. } => {}
-            }
+            .is_err()
+        {
+            return Said::Cut;
         }
-        false
+        Said::Queued(id)
     }
 
-    /// A caller turn under a script: backchannels resume as in free mode; anything else is
-    /// classified and stepped. True when the call is over.
-    async fn on_script_turn(
+    /// Streams one generated line: LLM tokens -> clauses -> TTS (beside the LLM) -> pacer.
+    async fn generate(
         &mut self,
-        runner: &mut ScriptRunner,
-        turn: CallerTurn,
-        hangup: &CancellationToken,
-    ) -> bool {
-        self.reconcile();
-        let last_speech = self.last_speech.and_then(|id| self.board.get(id));
-        let backchannel = turn.text.is_empty()
-            || (turn.over_agent && is_backchannel(&turn.text, &self.deps.turn.backchannels));
-        if backchannel {
-            if !turn.text.is_empty() {
-                self.record(turn.to_record());
-            }
-            if let Some(record) = last_speech.filter(|r| r.interrupted && turn.barged_in) {
-                let rest = record.unheard_clauses().join(" ");
-                if !rest.is_empty() {
-                    self.say(&rest, true).await;
-                }
-            }
-            return false;
-        }
-        self.record(turn.to_record());
-        let before = self.last_speech;
-        let report = runner.caller(&turn.text).await;
-        if let Some(c) = &report.classified {
-            tracing::info!(node = %report.node, intent = %c.intent, by = c.by, "caller turn classified");
-        }
-        let ended = self.perform(report.actions, hangup).await;
-        // Latency of the first line said in answer.
-        if let Some(id) = self.last_speech.filter(|id| Some(*id) != before) {
-            let first = before.map_or(id, |b| b + 1);
-            if let Some(record) = self.board.get(first) {
-                let mut latency = TurnLatency {
-                    endpointing_ms: turn.endpointing_ms,
-                    stt_ms: turn.stt_ms,
-                    ..Default::default()
-                };
-                self.wait_first_frame(first, &record.cancel, turn.decided_at, &mut latency)
-                    .await;
-                crate::telemetry::observe_turn(&latency);
-                self.deps
-                    .registry
-                    .set_turn_latency(&self.call_sid, first, latency);
-            }
-        }
-        ended
-    }
-
-    /// Replaces interrupted utterances in the history (and transcript) by what was heard.
-    fn reconcile(&mut self) {
-        for entry in &mut self.history {
-            let Some(id) = entry.speech_id else { continue };
-            let Some(record) = self.board.get(id) else {
-                continue;
-            };
-            if record.interrupted {
-                let heard = record.heard_text();
-                if entry.message.content != heard {
-                    entry.message.content = heard.clone();
-                    self.deps
-                        .registry
-                        .update_agent_turn(&self.call_sid, id, &heard, true);
-                }
-            }
-        }
-        self.history
-            .retain(|e| e.speech_id.is_none() || !e.message.content.is_empty());
-    }
-
-    async fn on_turn(&mut self, turn: CallerTurn) {
-        self.reconcile();
-        let last_speech = self.last_speech.and_then(|id| self.board.get(id));
-        let backchannel = turn.text.is_empty()
-            || (turn.over_agent && is_backchannel(&turn.text, &self.deps.turn.backchannels));
-        if backchannel {
-            if !turn.text.is_empty() {
-                self.record(turn.to_record());
-            }
-            // A false interruption: pick up where the caller cut in.
-            if turn.barged_in {
-                if let Some(record) = last_speech.filter(|r| r.interrupted) {
-                    let rest = record.unheard_clauses().join(" ");
-                    if !rest.is_empty() {
-                        tracing::info!(caller = %turn.text, "false interruption: resuming");
-                        self.say(&rest, true).await;
-                    }
-                }
-            }
-            return;
-        }
-        tracing::info!(caller = %turn.text, stt_ms = turn.stt_ms, "caller said");
-        self.record(turn.to_record());
-        self.history.push(HistoryEntry {
-            speech_id: None,
-            message: ChatMessage::new("user", turn.text.clone()),
-        });
-        let mut latency = TurnLatency {
-            endpointing_ms: turn.endpointing_ms,
-            stt_ms: turn.stt_ms,
-            ..Default::default()
-        };
+        messages: Vec<ChatMessage>,
+        sentences: usize,
+        latency: Option<&mut TurnLatency>,
+    ) -> Said {
         let (id, speech_cancel) = self.board.begin(true, &self.cancel);
         self.last_speech = Some(id);
-        let reply = self.respond(id, &speech_cancel, &mut latency).await;
-        if self.cancel.is_cancelled() {
-            return;
-        }
-        if !reply.is_empty() {
-            self.wait_first_frame(id, &speech_cancel, turn.decided_at, &mut latency)
-                .await;
-            tracing::info!(agent = %reply, ?latency, "agent replied");
-            self.history.push(HistoryEntry {
-                speech_id: Some(id),
-                message: ChatMessage::new("assistant", reply.clone()),
-            });
-            crate::telemetry::observe_turn(&latency);
-            let mut t = Turn::agent(reply, self.at_ms(), id);
-            t.latency = Some(latency);
-            self.record(t);
-            self.reconcile();
-        }
-        let keep = self.deps.conversation.max_history_turns;
-        if self.history.len() > keep {
-            let cut = self.history.len() - keep;
-            self.history.drain(..cut);
-        }
-    }
-
-    async fn wait_first_frame(
-        &mut self,
-        id: u64,
-        speech_cancel: &CancellationToken,
-        decided_at: Instant,
-        latency: &mut TurnLatency,
-    ) {
-        let deadline = tokio::time::sleep(Duration::from_secs(10));
-        tokio::pin!(deadline);
-        loop {
-            tokio::select! {
-                ev = self.out_events.recv() => match ev {
-                    Some(OutputEvent::FirstFrameSent { speech_id, at }) if speech_id == id => {
-                        let first = at.saturating_duration_since(decided_at).as_secs_f64() * 1000.0;
-                        latency.first_frame_ms = Some(first);
-                        latency.voice_to_voice_ms = Some(latency.endpointing_ms + first);
-                        return;
-                    }
-                    Some(OutputEvent::Closed) | None => return,
-                    Some(_) => {}
-                },
-                _ = speech_cancel.cancelled() => return,
-                _ = &mut deadline => return,
-            }
-        }
-    }
-
-    /// The messages for the LLM: system prompt plus the heard history.
-    fn reply_messages(&self) -> Vec<ChatMessage> {
-        let mut messages = vec![ChatMessage::new("system", self.system_prompt.clone())];
-        messages.extend(self.history.iter().map(|e| e.message.clone()));
-        messages
-    }
-
-    /// Streams one reply: LLM tokens -> clauses -> TTS (concurrently) -> pacer. Returns the text.
-    async fn respond(
-        &mut self,
-        id: u64,
-        speech_cancel: &CancellationToken,
-        latency: &mut TurnLatency,
-    ) -> String {
         let llm_cancel = speech_cancel.child_token();
         let mut tokens = self.deps.llm.generate(GenerateRequest {
             conversation_id: self.call_sid.clone(),
-            messages: self.reply_messages(),
+            messages,
             max_tokens: self.deps.conversation.max_reply_tokens,
             grammar: None,
             cancel: llm_cancel.clone(),
         });
-
         // TTS runs beside the LLM: clauses flow through this channel.
         let (clause_tx, mut clause_rx) = mpsc::channel::<String>(16);
         let (deps, out, board, tts_cancel) = (
@@ -501,33 +572,25 @@ impl Agent {
             self.board.clone(),
             speech_cancel.clone(),
         );
-        let tts_task = tokio::spawn(async move {
-            // Synthesis time of the first clause: the TTS share of time to first audio.
-            let mut first_audio: Option<Duration> = None;
+        let tts = tokio::spawn(async move {
+            let mut queued = false;
             while let Some(clause) = clause_rx.recv().await {
-                let (ok, synth) = speak_clause(&deps, &out, &board, id, clause, &tts_cancel).await;
-                if first_audio.is_none() {
-                    first_audio = synth;
+                if !speak_clause(&deps, &out, &board, id, clause, Line::Generated, &tts_cancel).await
+                {
+                    return (queued, false);
                 }
-                if !ok {
-                    return first_audio;
-                }
+                queued = true;
             }
-            board.complete(id);
-            let _ = out.send(OutputCommand::EndSpeech { speech_id: id }).await;
-            first_audio
+            (queued, true)
         });
-
         let started = Instant::now();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let (mut first_token, mut first_clause) = (None, None);
         let mut splitter = ClauseSplitter::new();
         let mut reply = String::new();
-        let mut sentences = 0usize;
-        let max_sentences = self.deps.conversation.max_reply_sentences;
-        let push_clause = |clause: String, reply: &mut String, latency: &mut TurnLatency| {
-            if latency.llm_first_clause_ms.is_none() {
-                latency.llm_first_clause_ms = Some(ms(started.elapsed()));
-            }
+        let mut done = 0usize;
+        let mut send = |clause: String, reply: &mut String| {
+            first_clause.get_or_insert_with(|| ms(started.elapsed()));
             if !reply.is_empty() {
                 reply.push(' ');
             }
@@ -537,94 +600,172 @@ impl Agent {
         'stream: while let Some(event) = tokens.recv().await {
             match event {
                 LlmEvent::Token(piece) => {
-                    if latency.llm_first_token_ms.is_none() {
-                        latency.llm_first_token_ms = Some(ms(started.elapsed()));
-                    }
+                    first_token.get_or_insert_with(|| ms(started.elapsed()));
                     for clause in splitter.push(&piece) {
-                        let sentence_end = ends_sentence(&clause);
-                        let clause = push_clause(clause, &mut reply, latency);
+                        let end = ends_sentence(&clause);
+                        let clause = send(clause, &mut reply);
                         let _ = clause_tx.send(clause).await;
-                        if sentence_end {
-                            sentences += 1;
-                        }
-                        if sentences >= max_sentences {
-                            // Enough said: a phone reply stays short whatever the model wants.
+                        done += usize::from(end);
+                        if done >= sentences.max(1) {
+                            // Enough said: a phone line stays short whatever the model wants.
                             llm_cancel.cancel();
                             break 'stream;
                         }
                     }
                 }
-                LlmEvent::Done {
-                    prompt_evaluated,
-                    prompt_cached,
-                    generated,
-                    stop,
-                } => {
-                    tracing::debug!(
-                        prompt_evaluated,
-                        prompt_cached,
-                        generated,
-                        ?stop,
-                        "llm done"
-                    );
-                    break;
-                }
+                LlmEvent::Done { .. } => break,
                 LlmEvent::Error(e) => {
                     tracing::error!(error = %e, "llm failed");
                     break;
                 }
             }
         }
-        if sentences < max_sentences && !speech_cancel.is_cancelled() {
+        if done < sentences.max(1) && !speech_cancel.is_cancelled() {
             if let Some(rest) = splitter.finish() {
-                let clause = push_clause(rest, &mut reply, latency);
+                let clause = send(rest, &mut reply);
                 let _ = clause_tx.send(clause).await;
             }
         }
         drop(clause_tx);
-        if let Ok(Some(first_audio)) = tts_task.await {
-            latency.tts_first_audio_ms = Some(ms(first_audio));
+        let (queued, complete) = tts.await.unwrap_or((false, false));
+        if let Some(l) = latency {
+            l.llm_first_token_ms = first_token;
+            l.llm_first_clause_ms = first_clause;
         }
-        reply
+        if !queued && complete {
+            // The model said nothing speakable: nothing was queued, nothing to close.
+            tracing::warn!("generated line was empty");
+            return Said::Cut;
+        }
+        self.finish_utterance(id, &reply, queued, complete).await
     }
 
-    /// Opt-out: stop talking at once, confirm, record do-not-call, wait until heard.
-    async fn opt_out(&mut self) {
-        tracing::info!("caller opted out");
-        self.board.interrupt_all();
-        let _ = self.out.send(OutputCommand::Clear).await;
+    /// Utterances fully played or cut: what the caller heard goes to the script's context and,
+    /// when cut, to the transcript.
+    fn settle(&mut self) {
+        while let Some(&id) = self.unsettled.front() {
+            let Some(record) = self.board.get(id) else {
+                self.unsettled.pop_front();
+                continue;
+            };
+            if record.fully_played {
+                self.runner.said(&record.clauses.join(" "));
+            } else if record.interrupted {
+                let heard = record.heard_text();
+                self.deps
+                    .registry
+                    .update_agent_turn(&self.call_sid, id, &heard, true);
+                if !heard.is_empty() {
+                    self.runner.said(&heard);
+                }
+            } else {
+                break;
+            }
+            self.unsettled.pop_front();
+        }
+    }
+
+    /// The pacer's news: the first frame of an answer completes its turn's latency.
+    fn output_event(&mut self, event: OutputEvent) {
+        let OutputEvent::FirstFrameSent { speech_id, at } = event else {
+            return;
+        };
+        let Some(pending) = self.latency.take_if(|p| p.speech_id == speech_id) else {
+            return;
+        };
+        let mut latency = pending.latency;
+        let first = at.saturating_duration_since(pending.decided_at).as_secs_f64() * 1000.0;
+        latency.first_frame_ms = Some(first);
+        latency.voice_to_voice_ms = Some(latency.endpointing_ms + first);
+        crate::telemetry::observe_turn(&latency);
         self.deps
             .registry
-            .set_outcome(&self.call_sid, "do_not_call");
-        let message = self.deps.conversation.opt_out_message.clone();
-        if let Some(id) = self.say(&message, false).await {
-            self.wait_until_played(id, Duration::from_secs(20)).await;
+            .set_turn_latency(&self.call_sid, speech_id, latency);
+    }
+
+    /// The script's clocks (silence, call length) and the dead-air guard.
+    fn clock(&mut self, last_activity: &mut Instant) -> Option<Job> {
+        let now = Instant::now();
+        if self.board.live().is_some() {
+            *last_activity = now;
+        }
+        let script = self.runner.script();
+        let elapsed = self.stream_started.elapsed().as_secs() as u32;
+        if elapsed >= script.max_call_seconds {
+            return Some(Job::Event(Event::Elapsed(elapsed)));
+        }
+        if let Some((turn, since)) = self.unanswered {
+            let waited = since.elapsed();
+            if waited >= Duration::from_millis(self.deps.turn.dead_air_ms as u64) {
+                tracing::error!(
+                    turn,
+                    waited_ms = waited.as_millis() as u64,
+                    node = %self.runner.state().node,
+                    "dead air: no answer to a caller turn; asking again"
+                );
+                self.unanswered = None;
+                *last_activity = now;
+                return Some(Job::Reask);
+            }
+        }
+        if now.duration_since(*last_activity).as_secs() >= script.silence_reprompt_seconds as u64 {
+            *last_activity = now;
+            return Some(Job::Event(Event::Silence));
+        }
+        None
+    }
+
+    /// After the call ended: an opt-out said over the goodbye, or after the agent's last turn,
+    /// is still honoured.
+    fn late_opt_outs(
+        &mut self,
+        backlog: VecDeque<AgentInput>,
+        inputs: &mut mpsc::Receiver<AgentInput>,
+    ) {
+        let opt_out = self.runner.script().opt_out_digit;
+        let late = backlog
+            .into_iter()
+            .chain(std::iter::from_fn(|| inputs.try_recv().ok()));
+        for input in late {
+            let wants_out = match &input {
+                AgentInput::Turn(t) => crate::script::classify::is_opt_out(&t.turn.text),
+                AgentInput::Dtmf(d) => opt_out.is_some_and(|o| d.starts_with(o)),
+                AgentInput::Continued(_) => false,
+            };
+            if wants_out {
+                tracing::info!("opt-out after the call's end: listed");
+                self.deps
+                    .registry
+                    .set_outcome(&self.call_sid, Outcome::DoNotCall);
+            }
         }
     }
 
     /// The voicemail message (identification, callback number and how to opt out, as the law
     /// asks) after the beep, then hang up. Without a beep (`machine_start`) talking would land
     /// on the greeting, so the call just ends.
-    async fn leave_voicemail(
-        &mut self,
-        script: Option<&crate::script::format::Script>,
-        answered_by: &str,
-        metadata: &CallMetadata,
-    ) {
-        let message = match script {
-            Some(s) if answered_by.starts_with("machine_end") => {
-                s.render(&s.voicemail, &metadata.lead)
-            }
-            _ => {
-                self.deps.registry.set_outcome(&self.call_sid, "machine");
-                return;
-            }
+    async fn leave_voicemail(&mut self, answered_by: &str) {
+        if !answered_by.starts_with("machine_end") {
+            self.deps
+                .registry
+                .set_outcome(&self.call_sid, Outcome::Machine);
+            return;
+        }
+        let script = self.runner.script();
+        let Some(voicemail) = &script.voicemail else {
+            self.deps
+                .registry
+                .set_outcome(&self.call_sid, Outcome::Machine);
+            return;
         };
+        let message = script.render(voicemail, self.runner.vars(), self.runner.now().timezone());
         tracing::info!(answered_by, "answering machine: leaving voicemail");
-        if let Some(id) = self.say(&message, false).await {
+        if let Said::Queued(id) = self.say(&message, false).await {
             self.wait_until_played(id, Duration::from_secs(60)).await;
         }
-        self.deps.registry.set_outcome(&self.call_sid, "voicemail");
+        self.deps
+            .registry
+            .set_outcome(&self.call_sid, Outcome::Voicemail);
     }
 
     /// Waits for Twilio's final mark of an utterance: hanging up earlier clips it.
@@ -644,41 +785,42 @@ impl Agent {
 }
 
 /// Synthesises one clause and queues it for the pacer, unless its utterance was cancelled
-/// meanwhile (stale audio is never sent). Returns whether to go on, and the synthesis time.
+/// meanwhile (stale audio is never sent). False when the utterance is cut.
 async fn speak_clause(
     deps: &SessionDeps,
     out: &mpsc::Sender<OutputCommand>,
     board: &SpeechBoard,
     speech_id: u64,
     clause: String,
+    line: Line,
     cancel: &CancellationToken,
-) -> (bool, Option<Duration>) {
+) -> bool {
     if cancel.is_cancelled() {
-        return (false, None);
+        return false;
     }
-    match deps.tts.synthesize(clause.clone(), cancel.clone()).await {
+    let first = board.get(speech_id).is_none_or(|r| r.clauses.is_empty());
+    match deps.voice.clause(&clause, line, first, cancel).await {
         Ok(audio) => {
             if cancel.is_cancelled() {
-                return (false, Some(audio.elapsed));
+                return false;
             }
             let clause_index = board.add_clause(speech_id, &clause);
-            let sent = out
-                .send(OutputCommand::Clause {
-                    speech_id,
-                    clause_index,
-                    samples: audio.samples,
-                    sample_rate: audio.sample_rate.max(1),
-                    cancel: cancel.clone(),
-                })
-                .await
-                .is_ok();
-            (sent, Some(audio.elapsed))
+            out.send(OutputCommand::Clause {
+                speech_id,
+                clause_index,
+                samples: audio.samples,
+                sample_rate: audio.sample_rate.max(1),
+                cancel: cancel.clone(),
+            })
+            .await
+            .is_ok()
         }
         Err(e) => {
             if !cancel.is_cancelled() {
+                // One clause the voice could not say is skipped, not the call.
                 tracing::error!(error = %e, "text to speech failed");
             }
-            (!cancel.is_cancelled(), None)
+            !cancel.is_cancelled()
         }
     }
 }

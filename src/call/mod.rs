@@ -6,15 +6,20 @@
 //!   a history that keeps only what the caller heard, the opt-out.
 //! - [`output`]: paces agent audio to Twilio in 20 ms frames with marks; `clear` on demand.
 //! - [`speech`]: speech handles: each utterance's clauses, which were played, which were cut.
+//! - [`detector`]: the pure turn detector: frames and transcripts in; transcribe, barge in,
+//!   continue, end of turn out (the session is its I/O shell).
 //! - [`turn`]: pure turn-taking rules (endpointing, backchannels, echo), clocked in samples.
+//! - [`voice`]: TTS behind a cache of the scripts' fixed lines; first clauses start at once.
 //! - [`registry`]: the live calls: metadata registered before the stream, transcript, verdict.
 
 pub mod agent;
+pub mod detector;
 pub mod output;
 pub mod registry;
 pub mod session;
 pub mod speech;
 pub mod turn;
+pub mod voice;
 
 use std::sync::Arc;
 
@@ -30,6 +35,8 @@ pub struct SessionDeps {
     pub stt: Arc<dyn SpeechToText>,
     pub llm: Arc<dyn LanguageModel>,
     pub tts: Arc<dyn TextToSpeech>,
+    /// The TTS behind a cache of the scripts' fixed lines.
+    pub voice: voice::Voice,
     pub conversation: ConversationConfig,
     pub turn: TurnConfig,
     pub registry: CallRegistry,
@@ -38,4 +45,6 @@ pub struct SessionDeps {
     /// Twilio REST, when credentials are configured: the agent's hang-up then ends the call
     /// with `Status=completed` instead of relying on TwiML after the stream closes.
     pub twilio: Option<TwilioClient>,
+    /// Added to the wall clock for the script's times (rehearsals pretend it is mid-morning).
+    pub clock_offset: chrono::Duration,
 }

@@ -38,7 +38,10 @@ pub enum OutputCommand {
     /// The utterance is complete: flush the resampler tail, pad to a whole frame and send the
     /// utterance's final mark ([`end_mark_name`]), which Twilio echoes once all of it was played.
     EndSpeech { speech_id: u64 },
-    /// Drop everything queued and send Twilio `clear` (barge-in, priority lane).
+    /// Drop the audio of cancelled utterances (barge-in, priority lane) and send Twilio `clear`
+    /// when that is safe: audio that must be heard (the disclosure, the goodbye, an opt-out
+    /// confirmation) is never dropped, and `clear` would drop Twilio's whole buffer, so while such
+    /// audio is in it the few cancelled frames behind it (at most the lead) play out instead.
     Clear,
 }
 
@@ -63,6 +66,11 @@ pub fn end_mark_name(speech_id: u64) -> String {
     format!("s{speech_id}end")
 }
 
+/// The speech id of an utterance's end mark.
+pub fn parse_end_mark(name: &str) -> Option<u64> {
+    name.strip_prefix('s')?.strip_suffix("end")?.parse().ok()
+}
+
 /// `(speech_id, clause_index)` from a clause mark we sent.
 pub fn parse_mark(name: &str) -> Option<(u64, u32)> {
     let rest = name.strip_prefix('s')?;
@@ -80,7 +88,18 @@ enum Queued {
         level_db: f32,
         cancel: CancellationToken,
     },
-    Mark(String),
+    Mark {
+        name: String,
+        cancel: CancellationToken,
+    },
+}
+
+impl Queued {
+    fn cancelled(&self) -> bool {
+        match self {
+            Queued::Frame { cancel, .. } | Queued::Mark { cancel, .. } => cancel.is_cancelled(),
+        }
+    }
 }
 
 /// Runs the pacer until the command channel closes. `lead_frames` is how far ahead of real
@@ -96,8 +115,8 @@ pub async fn run_pacer(
     board: Option<SpeechBoard>,
 ) {
     // Frames sent with their expected play time: on `clear`, the one playing tells how much of
-    // its clause the caller heard.
-    let mut sent_log: VecDeque<(u64, u32, (u32, u32), Instant)> = VecDeque::new();
+    // its clause the caller heard, and those still buffered at Twilio whether `clear` is safe.
+    let mut sent_log: VecDeque<Sent> = VecDeque::new();
     let mut queue: VecDeque<Queued> = VecDeque::new();
     let mut resampler: Option<(u32, StreamResampler)> = None;
     // 8 kHz samples not yet making up a whole frame.
@@ -120,18 +139,36 @@ pub async fn run_pacer(
                 None => commands_open = false,
                 Some(OutputCommand::Clear) => {
                     let now = Instant::now();
-                    if let (Some(board), Some(&(speech_id, clause, (pos, total), _))) =
-                        (&board, sent_log.iter().rev().find(|e| e.3 <= now))
-                    {
-                        board.cut_at(speech_id, clause, (pos + 1) as f32 / total.max(1) as f32);
+                    let playing = sent_log.iter().rev().find(|e| e.play_at <= now);
+                    if let (Some(board), Some(e)) = (&board, playing) {
+                        if e.cancel.is_cancelled() {
+                            let (pos, total) = e.position;
+                            board.cut_at(e.speech_id, e.clause, (pos + 1) as f32 / total.max(1) as f32);
+                        }
+                    }
+                    queue.retain(|q| !q.cancelled());
+                    if last_cancel.is_cancelled() {
+                        partial.clear();
+                        if let Some((_, r)) = resampler.as_mut() {
+                            r.reset();
+                        }
+                    }
+                    if started_speech.is_some_and(|id| !queue.iter().any(|q| q.speech_id() == Some(id))) {
+                        started_speech = None;
+                    }
+                    // Still in Twilio's buffer (or playing): must-hear audio keeps it.
+                    let must_hear = sent_log
+                        .iter()
+                        .any(|e| e.play_at + FRAME > now && !e.cancel.is_cancelled());
+                    if must_hear {
+                        continue;
                     }
                     sent_log.clear();
-                    queue.clear();
-                    partial.clear();
-                    if let Some((_, r)) = resampler.as_mut() {
-                        r.reset();
+                    if let Some((guard, t0)) = &echo {
+                        if let Ok(mut g) = guard.lock() {
+                            g.cut(now.saturating_duration_since(*t0).as_millis() as u64);
+                        }
                     }
-                    started_speech = None;
                     let msg = OutboundMessage::clear(&stream_sid).to_json();
                     if ws_out.send(msg).await.is_err() {
                         let _ = events.send(OutputEvent::Closed);
@@ -158,7 +195,7 @@ pub async fn run_pacer(
                     };
                     partial.extend(r.process(&samples));
                     queue_frames(&mut queue, &mut partial, speech_id, clause_index, &cancel);
-                    queue.push_back(Queued::Mark(mark_name(speech_id, clause_index)));
+                    queue.push_back(Queued::Mark { name: mark_name(speech_id, clause_index), cancel });
                     last_clause = clause_index;
                 }
                 Some(OutputCommand::EndSpeech { speech_id }) => {
@@ -174,7 +211,7 @@ pub async fn run_pacer(
                         continue;
                     }
                     queue_frames(&mut queue, &mut partial, speech_id, last_clause, &last_cancel);
-                    queue.push_back(Queued::Mark(end_mark_name(speech_id)));
+                    queue.push_back(Queued::Mark { name: end_mark_name(speech_id), cancel: last_cancel.clone() });
                 }
             },
             _ = tick.tick() => {
@@ -194,11 +231,13 @@ pub async fn run_pacer(
                 let played = (now.saturating_duration_since(clock_start).as_millis() / FRAME.as_millis()) as u64;
                 while frames_sent < played + lead_frames as u64 {
                     let Some(item) = queue.pop_front() else { break };
+                    if item.cancelled() {
+                        continue;
+                    }
                     let msg = match item {
-                        Queued::Frame { cancel, .. } if cancel.is_cancelled() => continue,
-                        Queued::Frame { speech_id, clause_index, position, payload, level_db, .. } => {
+                        Queued::Frame { speech_id, clause_index, position, payload, level_db, cancel } => {
                             let play_at = clock_start + FRAME * frames_sent as u32;
-                            sent_log.push_back((speech_id, clause_index, position, play_at));
+                            sent_log.push_back(Sent { speech_id, clause: clause_index, position, play_at, cancel });
                             while sent_log.len() > 200 {
                                 sent_log.pop_front();
                             }
@@ -215,7 +254,7 @@ pub async fn run_pacer(
                             frames_sent += 1;
                             OutboundMessage::media(&stream_sid, &payload).to_json()
                         }
-                        Queued::Mark(name) => {
+                        Queued::Mark { name, .. } => {
                             let _ = events.send(OutputEvent::MarkSent { name: name.clone() });
                             OutboundMessage::mark(&stream_sid, &name).to_json()
                         }
@@ -226,6 +265,25 @@ pub async fn run_pacer(
                     }
                 }
             }
+        }
+    }
+}
+
+/// A frame sent to Twilio, with when it plays.
+struct Sent {
+    speech_id: u64,
+    clause: u32,
+    /// Position in its clause, and the clause's frame count.
+    position: (u32, u32),
+    play_at: Instant,
+    cancel: CancellationToken,
+}
+
+impl Queued {
+    fn speech_id(&self) -> Option<u64> {
+        match self {
+            Queued::Frame { speech_id, .. } => Some(*speech_id),
+            Queued::Mark { .. } => None,
         }
     }
 }

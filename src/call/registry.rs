@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use crate::model::{CallMetadata, CallRecord, CallSink, Turn, TurnLatency};
+use crate::model::{CallMetadata, CallRecord, CallSink, Outcome, Turn, TurnLatency};
 
 /// Shared registry; the lock is never held across an await.
 #[derive(Clone, Default)]
@@ -64,12 +64,29 @@ impl CallRegistry {
         record.metadata.clone()
     }
 
-    pub fn add_turn(&self, call_sid: &str, turn: Turn) {
-        if let Some(r) = self.lock().get_mut(call_sid) {
+    /// Adds a transcript line; returns its index (to rewrite it later).
+    pub fn add_turn(&self, call_sid: &str, turn: Turn) -> Option<usize> {
+        let mut map = self.lock();
+        let r = map.get_mut(call_sid)?;
+        let idx = r.turns.len();
+        if let Some(sink) = &self.sink {
+            sink.turn(call_sid, idx, &turn);
+        }
+        r.turns.push(turn);
+        Some(idx)
+    }
+
+    /// Rewrites transcript line `idx` (a turn the caller continued now holds both parts).
+    pub fn replace_turn(&self, call_sid: &str, idx: usize, turn: Turn) {
+        if let Some(t) = self
+            .lock()
+            .get_mut(call_sid)
+            .and_then(|r| r.turns.get_mut(idx))
+        {
+            *t = turn;
             if let Some(sink) = &self.sink {
-                sink.turn(call_sid, r.turns.len(), &turn);
+                sink.turn(call_sid, idx, t);
             }
-            r.turns.push(turn);
         }
     }
 
@@ -113,19 +130,38 @@ impl CallRegistry {
         self.edit_agent_turn(call_sid, speech_id, |t| t.latency = Some(latency));
     }
 
-    /// The engine's verdict. `do_not_call` also lists the number at once (and sticks: a later
+    /// The engine's verdict. `DoNotCall` also lists the number at once (and sticks: a later
     /// hang-up outcome does not overwrite an opt-out).
-    pub fn set_outcome(&self, call_sid: &str, outcome: &str) {
+    pub fn set_outcome(&self, call_sid: &str, outcome: Outcome) {
         if let Some(r) = self.lock().get_mut(call_sid) {
-            if r.outcome.as_deref() == Some("do_not_call") {
+            if r.outcome == Some(Outcome::DoNotCall) {
                 return;
             }
-            r.outcome = Some(outcome.to_string());
+            r.outcome = Some(outcome);
             if let Some(sink) = &self.sink {
-                if outcome == "do_not_call" {
+                if outcome == Outcome::DoNotCall {
                     sink.do_not_call(call_sid, r.metadata.to.as_deref());
                 }
                 sink.verdict(r);
+            }
+        }
+    }
+
+    /// The captured variables now (to restore them when a turn is undone).
+    pub fn variables(&self, call_sid: &str) -> BTreeMap<String, String> {
+        self.lock()
+            .get(call_sid)
+            .map(|r| r.variables.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn set_variables(&self, call_sid: &str, variables: BTreeMap<String, String>) {
+        if let Some(r) = self.lock().get_mut(call_sid) {
+            if r.variables != variables {
+                r.variables = variables;
+                if let Some(sink) = &self.sink {
+                    sink.verdict(r);
+                }
             }
         }
     }

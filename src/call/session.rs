@@ -19,16 +19,16 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::agent::{run_agent, AgentInput, CallerTurn};
-use super::output::{end_mark_name, parse_mark, run_pacer, OutputCommand};
+use super::detector::{Command, DetectorConfig, TurnDetector};
+use super::output::{parse_end_mark, parse_mark, run_pacer, OutputCommand};
 use super::speech::SpeechBoard;
-use super::turn::{EchoGuard, EndpointRules, TurnDecision};
+use super::turn::{EchoGuard, EndpointRules};
 use super::SessionDeps;
 use crate::audio::resample::resample_all;
-use crate::audio::vad::{
-    frame_dbfs, EndpointConfig, Endpointer, SpeechDetector, VadEvent, WebRtcVad,
-};
+use crate::audio::vad::{frame_dbfs, SpeechDetector, WebRtcVad};
 use crate::audio::{i16_to_f32, mulaw, FRAME_SAMPLES, STT_RATE, TWILIO_RATE};
 
+use crate::config::TurnConfig;
 use crate::engine::{EngineError, SpeechToText, Transcript};
 use crate::twilio::media::{check_stream_sid, parse_inbound, InboundMessage, MediaError};
 
@@ -60,27 +60,6 @@ pub struct SessionSummary {
     pub rejected_messages: u64,
     /// The engine ended the call (opt-out, goodbye) rather than the caller.
     pub ended_by_agent: bool,
-}
-
-/// Silence before speculative STT starts: shorter pauses are usually between words.
-const SPECULATIVE_STT_AFTER_MS: u32 = 120;
-
-/// The caller's turn in progress.
-struct PendingTurn {
-    /// Bumped on every new attempt so late STT results of abandoned attempts are ignored.
-    attempt: u64,
-    speech_start_sample: u64,
-    /// The agent was audible when the caller started: a short reply may be a backchannel.
-    over_agent: bool,
-    /// A barge-in cut the agent for this turn.
-    barged_in: bool,
-    /// Audio up to the silence start, waiting for speculative STT.
-    audio: Option<Vec<i16>>,
-    silence_start_sample: Option<u64>,
-    stt_started: bool,
-    transcript: Option<Result<Transcript, String>>,
-    /// The endpointer reached its maximum: end as soon as the transcript is ready.
-    forced: bool,
 }
 
 /// Runs a session until Twilio sends `stop`, the socket closes, or the agent hangs up.
@@ -154,21 +133,8 @@ pub async fn run_session(
     ));
 
     let mut vad = WebRtcVad::new(deps.turn.vad_aggressiveness)?;
-    // The endpointer's own limit is the maximum; the turn rules decide earlier.
-    let mut endpointer = Endpointer::new(EndpointConfig {
-        min_speech_ms: deps.turn.min_speech_ms,
-        end_silence_ms: deps.turn.max_endpoint_ms,
-        max_utterance_ms: deps.turn.max_utterance_ms,
-        ..EndpointConfig::default()
-    });
-    let rules = EndpointRules {
-        min_silence_ms: deps.turn.min_endpoint_ms,
-        default_silence_ms: deps.turn.endpoint_silence_ms,
-        max_silence_ms: deps.turn.max_endpoint_ms,
-    };
+    let mut detector = TurnDetector::new(detector_config(&deps.turn));
     let (stt_tx, mut stt_rx) = mpsc::unbounded_channel::<(u64, Result<Transcript, EngineError>)>();
-    let mut pending: Option<PendingTurn> = None;
-    let mut attempts = 0u64;
     let mut carry: Vec<i16> = Vec::with_capacity(FRAME_SAMPLES * 2);
     let mut summary = SessionSummary {
         call_sid: call_sid.clone(),
@@ -177,19 +143,28 @@ pub async fn run_session(
         rejected_messages: 0,
         ended_by_agent: false,
     };
+    let shell = Shell {
+        deps: &deps,
+        call_sid: &call_sid,
+        board: &board,
+        out: &out_tx,
+        agent: &agent_tx,
+        stt: &stt_tx,
+    };
 
     loop {
         let msg = tokio::select! {
             m = ws_in.recv() => m,
             Some((attempt, result)) = stt_rx.recv() => {
-                if let Some(p) = pending.as_mut().filter(|p| p.attempt == attempt) {
-                    p.transcript = Some(result.map_err(|e| e.to_string()));
-                    let silence_ms = p.silence_start_sample
-                        .map(|s| ((endpointer.samples_seen() - s) * 1000 / TWILIO_RATE as u64) as u32)
-                        .unwrap_or(0);
-                    if p.forced || decide(&rules, p, silence_ms) == TurnDecision::EndTurn {
-                        finish_turn(&mut pending, &mut endpointer, silence_ms, &agent_tx).await;
+                let (text, stt_ms) = match &result {
+                    Ok(t) => (Some(t.text.as_str()), t.elapsed.as_secs_f64() * 1000.0),
+                    Err(e) => {
+                        tracing::error!(error = %e, "speech to text failed");
+                        (None, 0.0)
                     }
+                };
+                for cmd in detector.transcript(attempt, text, stt_ms) {
+                    shell.command(cmd).await;
                 }
                 continue;
             }
@@ -242,118 +217,24 @@ pub async fn run_session(
                 for frame in frames {
                     let now_ms = stream_started.elapsed().as_millis() as u64;
                     let voiced = vad.is_speech(&frame).unwrap_or(false);
-                    let echo_like = voiced
-                        && echo
-                            .lock()
-                            .map(|g| g.is_probable_echo(now_ms, frame_dbfs(&frame)))
-                            .unwrap_or(false);
-                    let is_speech = voiced && !echo_like;
-                    for event in endpointer.push(&frame, is_speech) {
-                        match event {
-                            VadEvent::SpeechStarted { at_sample } => {
-                                attempts += 1;
-                                let live = board.live();
-                                pending = Some(PendingTurn {
-                                    attempt: attempts,
-                                    speech_start_sample: at_sample,
-                                    over_agent: live.is_some(),
-                                    barged_in: false,
-                                    audio: None,
-                                    silence_start_sample: None,
-                                    stt_started: false,
-                                    transcript: None,
-                                    forced: false,
-                                });
-                            }
-                            VadEvent::SilenceStarted {
-                                at_sample,
-                                audio_so_far,
-                            } => {
-                                if let Some(p) = pending.as_mut() {
-                                    p.silence_start_sample = Some(at_sample);
-                                    p.audio = Some(audio_so_far);
-                                }
-                            }
-                            VadEvent::SpeechResumed { .. } => {
-                                if let Some(p) = pending.as_mut() {
-                                    // The caller went on: any speculative transcript is stale.
-                                    attempts += 1;
-                                    p.attempt = attempts;
-                                    p.silence_start_sample = None;
-                                    p.audio = None;
-                                    p.stt_started = false;
-                                    p.transcript = None;
-                                }
-                            }
-                            VadEvent::UtteranceEnded { audio, .. } => {
-                                if let Some(p) = pending.as_mut() {
-                                    p.forced = true;
-                                    if !p.stt_started {
-                                        p.audio = Some(audio);
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    // Barge-in: the priority lane, decided here, not in the (possibly busy) agent.
-                    if let Some(p) = pending.as_mut() {
-                        if !p.barged_in
-                            && endpointer.is_in_speech()
-                            && endpointer.speech_ms() >= deps.turn.barge_in_min_ms
-                        {
-                            let cut = board.interrupt();
-                            if !cut.is_empty() {
-                                p.barged_in = true;
-                                let _ = out_tx.send(OutputCommand::Clear).await;
-                                if let Ok(mut g) = echo.lock() {
-                                    g.cut(now_ms);
-                                }
-                                let reaction_ms =
-                                    (endpointer.samples_seen() - p.speech_start_sample) as f64
-                                        * 1000.0
-                                        / TWILIO_RATE as f64;
-                                deps.registry.add_barge_in(&call_sid, reaction_ms);
-                                crate::telemetry::observe_barge_in(reaction_ms);
-                                tracing::info!(speech_ids = ?cut, reaction_ms, "barge-in: agent stopped");
-                            }
-                        }
-                    }
-                    // End of turn: speculative STT once the pause is long enough, then the rules.
-                    let silence_ms = match pending.as_ref().and_then(|p| p.silence_start_sample) {
-                        Some(s) => {
-                            ((endpointer.samples_seen() - s) * 1000 / TWILIO_RATE as u64) as u32
-                        }
-                        None => 0,
-                    };
-                    if let Some(p) = pending.as_mut() {
-                        if !p.stt_started
-                            && (p.forced
-                                || (p.silence_start_sample.is_some()
-                                    && silence_ms >= SPECULATIVE_STT_AFTER_MS))
-                        {
-                            if let Some(audio) = p.audio.take() {
-                                p.stt_started = true;
-                                spawn_stt(deps.stt.clone(), p.attempt, audio, stt_tx.clone());
-                            }
-                        }
-                        if p.transcript.is_some()
-                            && (p.forced || decide(&rules, p, silence_ms) == TurnDecision::EndTurn)
-                        {
-                            finish_turn(&mut pending, &mut endpointer, silence_ms, &agent_tx).await;
-                        }
+                    // Our own voice leaking back is not the caller; what plays now is what the
+                    // caller hears.
+                    let (echo_like, audible) = echo
+                        .lock()
+                        .map(|g| {
+                            let echo = voiced && g.is_probable_echo(now_ms, frame_dbfs(&frame));
+                            (echo, g.is_playing(now_ms))
+                        })
+                        .unwrap_or((false, false));
+                    for cmd in detector.frame(&frame, voiced && !echo_like, audible) {
+                        shell.command(cmd).await;
                     }
                 }
             }
             InboundMessage::Mark { mark, .. } => {
                 if let Some((speech_id, clause)) = parse_mark(&mark.name) {
                     board.clause_played(speech_id, clause);
-                } else if let Some(id) = mark
-                    .name
-                    .strip_prefix('s')
-                    .and_then(|r| r.strip_suffix("end"))
-                    .and_then(|n| n.parse().ok())
-                {
-                    debug_assert_eq!(end_mark_name(id), mark.name);
+                } else if let Some(id) = parse_end_mark(&mark.name) {
                     board.fully_played(id);
                     deps.registry.set_turn_end(
                         &call_sid,
@@ -401,15 +282,6 @@ pub async fn run_session(
     Ok(summary)
 }
 
-fn decide(rules: &EndpointRules, p: &PendingTurn, silence_ms: u32) -> TurnDecision {
-    let text = match &p.transcript {
-        Some(Ok(t)) => Some(t.text.as_str()),
-        Some(Err(_)) => Some(""),
-        None => None,
-    };
-    rules.decide(silence_ms, text)
-}
-
 /// Runs STT for one attempt on the engine's thread; the result comes back tagged.
 fn spawn_stt(
     stt: Arc<dyn SpeechToText>,
@@ -437,40 +309,61 @@ fn spawn_stt(
     });
 }
 
-/// Hands the finished turn to the agent and resets the endpointer for the next one.
-async fn finish_turn(
-    pending: &mut Option<PendingTurn>,
-    endpointer: &mut Endpointer,
-    silence_ms: u32,
-    agent: &mpsc::Sender<AgentInput>,
-) {
-    let Some(p) = pending.take() else { return };
-    // Inbound samples count the stream's time (8 kHz): when the caller spoke, not when we decided.
-    let ms = |samples: u64| samples * 1000 / TWILIO_RATE as u64;
-    let start_ms = ms(p.speech_start_sample);
-    let end_ms = ms(p
-        .silence_start_sample
-        .unwrap_or_else(|| endpointer.samples_seen()));
-    endpointer.reset();
-    let (text, stt_ms) = match p.transcript {
-        Some(Ok(t)) => (t.text, t.elapsed.as_secs_f64() * 1000.0),
-        Some(Err(e)) => {
-            tracing::error!(error = %e, "speech to text failed");
-            (String::new(), 0.0)
+fn detector_config(t: &TurnConfig) -> DetectorConfig {
+    DetectorConfig {
+        rules: EndpointRules {
+            min_silence_ms: t.min_endpoint_ms,
+            default_silence_ms: t.endpoint_silence_ms,
+            max_silence_ms: t.max_endpoint_ms,
+        },
+        min_speech_ms: t.min_speech_ms,
+        max_utterance_ms: t.max_utterance_ms,
+        barge_in_min_ms: t.barge_in_min_ms,
+        resume_window_ms: t.resume_window_ms,
+        resume_heard_ms: t.resume_heard_ms,
+        ..DetectorConfig::default()
+    }
+}
+
+/// What the inbound loop does with the turn detector's commands.
+struct Shell<'a> {
+    deps: &'a SessionDeps,
+    call_sid: &'a str,
+    board: &'a SpeechBoard,
+    out: &'a mpsc::Sender<OutputCommand>,
+    agent: &'a mpsc::Sender<AgentInput>,
+    stt: &'a mpsc::UnboundedSender<(u64, Result<Transcript, EngineError>)>,
+}
+
+impl Shell<'_> {
+    async fn command(&self, cmd: Command) {
+        match cmd {
+            Command::Transcribe { attempt, audio } => {
+                spawn_stt(self.deps.stt.clone(), attempt, audio, self.stt.clone())
+            }
+            // The priority lane: decided here, not in the (possibly busy) agent.
+            Command::BargeIn { reaction_ms } => {
+                let cut = self.board.interrupt();
+                if !cut.is_empty() {
+                    let _ = self.out.send(OutputCommand::Clear).await;
+                    self.deps.registry.add_barge_in(self.call_sid, reaction_ms);
+                    crate::telemetry::observe_barge_in(reaction_ms);
+                    tracing::info!(speech_ids = ?cut, reaction_ms, "barge-in: agent stopped");
+                }
+            }
+            Command::Continued { id } => {
+                tracing::info!(turn = id, "the caller went on: their turn continues");
+                let _ = self.agent.send(AgentInput::Continued(id)).await;
+            }
+            Command::TurnEnded(turn) => {
+                let turn = CallerTurn {
+                    turn,
+                    decided_at: Instant::now(),
+                };
+                if self.agent.send(AgentInput::Turn(turn)).await.is_err() {
+                    tracing::error!("the agent has stopped; a caller turn was dropped");
+                }
+            }
         }
-        None => (String::new(), 0.0),
-    };
-    let turn = CallerTurn {
-        text,
-        start_ms,
-        end_ms,
-        stt_ms,
-        endpointing_ms: silence_ms as f64,
-        decided_at: Instant::now(),
-        over_agent: p.over_agent,
-        barged_in: p.barged_in,
-    };
-    if agent.send(AgentInput::Turn(turn)).await.is_err() {
-        tracing::warn!("agent stopped; caller turn dropped");
     }
 }

@@ -150,6 +150,15 @@ impl EchoGuard {
         }
     }
 
+    /// Is our audio playing at the caller's ear at `now_ms`?
+    pub fn is_playing(&self, now_ms: u64) -> bool {
+        self.playing
+            .iter()
+            .rev()
+            .take(64)
+            .any(|&(start, end, _)| start <= now_ms && now_ms < end)
+    }
+
     /// Is an inbound frame at `now_ms` with `level_db` probably our own echo?
     pub fn is_probable_echo(&self, now_ms: u64, level_db: f32) -> bool {
         // Start of the current run of contiguous playback.

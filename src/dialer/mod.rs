@@ -505,6 +505,7 @@ impl Dialer {
             .registry
             .get(sid)
             .and_then(|r| r.outcome)
+            .map(|o| o.as_str().to_string())
             .or(call.outcome.clone());
         let AfterCall {
             state,

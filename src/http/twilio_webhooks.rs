@@ -131,6 +131,12 @@ pub(super) async fn voice(
         match store.lead(lead_id).await {
             Ok(lead) => {
                 stream_params.push(("lead_id".into(), lead.id.to_string()));
+                // Typed answers ("tomorrow at three") resolve in the lead's zone and window.
+                stream_params.push(("timezone".into(), lead.timezone.clone()));
+                if let Ok(c) = store.campaign(&lead.campaign_id).await {
+                    stream_params.push(("window_start".into(), c.settings.window_start));
+                    stream_params.push(("window_end".into(), c.settings.window_end));
+                }
                 if let Some(name) = lead.name {
                     stream_params.push(("name".into(), name));
                 }

@@ -102,9 +102,9 @@ pub struct CallRecord {
     pub stream_sid: Option<String>,
     pub status: String,
     pub turns: Vec<Turn>,
-    /// How the call ended for the campaign (`do_not_call`, ...), when the engine decided it.
+    /// How the call ended for the campaign, when the engine decided it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
+    pub outcome: Option<super::Outcome>,
     /// Caller speech start -> `clear` sent, for every barge-in (ms).
     #[serde(default)]
     pub barge_in_reaction_ms: Vec<f64>,

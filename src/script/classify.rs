@@ -1,202 +1,439 @@
-//! Turning a caller's words into one of the node's intents plus the node's variables.
+//! Turning a caller's words into one of the node's intents plus the node's typed variables.
 //!
-//! Two layers, because the law cannot depend on a 135M-parameter model: deterministic rules
-//! first (opt-out phrases, the script's own example phrases), then the LLM with a GBNF grammar
-//! that only admits `{"intent": <one of the labels>, <each variable>: <typed value or null>}`,
-//! so even a tiny model always produces something parseable. Anything else is `unclear`.
+//! Two layers, because the law cannot depend on a 135M-parameter model. Rules first, in this
+//! order: opt-out, wrong person, decline ("not interested", "no thanks", "I'm good"), call me
+//! later, the robot question by its key words, requests to repeat ("Hello?", "What?"), then the
+//! longest example phrase of the node's intents and the FAQs together, then typed answers read
+//! by [`super::slots`] (a time, a number, a leading yes/no picks the intent that needs it), then
+//! questions: an FAQ by a near match, else `unknown_question`; a question never reaches the
+//! model and is never captured. Last, near matches of the node's examples. Only then the LLM,
+//! under a GBNF grammar that admits `{"intent": <label>, <each variable>: <typed value or
+//! null>}` where the labels are the node's intents, the FAQ ids, `call_later` and `unclear`
+//! ("when no label fits say unclear"). Irreversible intents (opt-out, wrong person, decline)
+//! are rules only: a tiny model must not be able to end a call by mistake. An FAQ label from
+//! the model counts only when the answer shares a word with that FAQ's examples (else
+//! `unclear`): small models pick question labels for plain statements.
+//!
+//! Values are read by the parsers, never copied from words: a time is captured only when it
+//! parses inside the calling window (stored by [`store_time`]), a number when one was said;
+//! what the model returns for a variable is re-checked the same way.
 
 use std::collections::BTreeMap;
 
-use super::format::{Script, VarType};
+use chrono::{DateTime, NaiveTime, Timelike};
+use chrono_tz::Tz;
+
+use super::format::{intents, Node, Script, VarType, CALLBACK_NODE};
+use super::machine::{number, Rejection};
+use super::slots::{parse_number, parse_time, parse_yes_no, store_time, TimeError};
+use crate::leads::window::CallingWindow;
 use crate::model::ChatMessage;
+
+mod phrases;
+use phrases::*;
 
 /// The classifier's verdict.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Classified {
     pub intent: String,
+    /// The node's variables that were read (stored forms).
     pub captured: BTreeMap<String, String>,
+    /// The node's variables that could not be used, and why.
+    pub rejected: BTreeMap<String, Rejection>,
     /// `rule` or `llm`.
     pub by: &'static str,
 }
 
-/// Phrases that always mean "stop calling me" (FCC: honour any reasonable opt-out request).
-const OPT_OUT: &[&str] = &[
-    "stop calling",
-    "take me off",
-    "remove me",
-    "remove my number",
-    "do not call",
-    "don't call",
-    "dont call",
-    "put me on your do not call",
-    "unsubscribe",
-    "never call",
-    "stop it",
-    "stop",
-];
-const ROBOT: &[&str] = &[
-    "are you a robot",
-    "are you a real person",
-    "is this a robot",
-    "am i talking to a machine",
-    "are you human",
-    "is this a recording",
-    "are you ai",
-    "are you an ai",
-];
-const WHO: &[&str] = &[
-    "who is this",
-    "who are you",
-    "who's calling",
-    "who is calling",
-    "what company",
-];
-const LATER: &[&str] = &[
-    "call me later",
-    "call me back",
-    "call back later",
-    "not a good time",
-    "i'm busy right now",
-    "busy right now",
-    "call another time",
-];
-const WRONG: &[&str] = &[
-    "wrong number",
-    "wrong person",
-    "no one by that name",
-    "doesn't live here",
-    "does not live here",
-];
+impl Classified {
+    fn rule(intent: &str) -> Self {
+        Self {
+            intent: intent.to_string(),
+            captured: BTreeMap::new(),
+            rejected: BTreeMap::new(),
+            by: "rule",
+        }
+    }
+}
 
-fn normalize(text: &str) -> String {
-    let lower = text.to_lowercase().replace('’', "'");
+/// Lowercased words, apostrophes dropped ("don't" -> "dont"), other punctuation a space.
+pub fn normalize(text: &str) -> String {
+    let lower = text.to_lowercase();
     let cleaned: String = lower
         .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '\'' {
-                c
-            } else {
-                ' '
-            }
-        })
+        .filter(|c| *c != '\'' && *c != '’')
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
         .collect();
     cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn contains_phrase(haystack: &str, phrase: &str) -> bool {
-    let h = format!(" {haystack} ");
-    h.contains(&format!(" {} ", normalize(phrase)))
+    let phrase = normalize(phrase);
+    !phrase.is_empty() && format!(" {haystack} ").contains(&format!(" {phrase} "))
 }
 
-/// Deterministic classification: global phrases, then the node's example phrases (whole-phrase
-/// matches, longest first). `None` leaves it to the LLM.
-pub fn by_rules(script: &Script, node: &str, text: &str) -> Option<String> {
-    let t = normalize(text);
-    if t.is_empty() {
-        return Some("unclear".into());
+fn any_phrase(t: &str, phrases: &[&str]) -> bool {
+    phrases.iter().any(|p| contains_phrase(t, p))
+}
+
+/// "Stop calling me" and its variants, by rule alone (an opt-out said over the goodbye is
+/// honoured after the call's script has ended).
+pub fn is_opt_out(text: &str) -> bool {
+    any_phrase(&normalize(text), OPT_OUT)
+}
+
+/// "Not interested" and its variants; a plain "no" is not one (it stays the node's answer).
+pub fn is_decline(t: &str) -> bool {
+    if any_phrase(t, DECLINE) {
+        return true;
     }
-    // "stop" alone is an opt-out, "don't stop" is not a thing callers say on sales calls.
-    for (intent, phrases) in [
-        ("opt_out", OPT_OUT),
-        ("wrong_person", WRONG),
-        ("are_you_a_robot", ROBOT),
-        ("who_is_this", WHO),
-        ("call_later", LATER),
-    ] {
-        if phrases.iter().any(|p| contains_phrase(&t, p)) {
-            return Some(intent.into());
+    let rest: Vec<&str> = t
+        .split_whitespace()
+        .filter(|w| !DECLINE_FILLER.contains(w))
+        .collect();
+    let whole = t.split_whitespace().collect::<Vec<_>>();
+    DECLINE_WHOLE.iter().any(|p| {
+        let p = normalize(p);
+        let words: Vec<&str> = p.split_whitespace().collect();
+        // The phrase is the whole answer once filler around it is dropped.
+        let without = words.iter().filter(|w| !DECLINE_FILLER.contains(w)).count();
+        let at = whole.windows(words.len()).any(|w| w == words.as_slice());
+        at && rest.len() == without
+    })
+}
+
+/// A whole turn that only asks us to repeat or checks the line.
+fn is_repeat(t: &str) -> bool {
+    let words: Vec<&str> = t.split_whitespace().collect();
+    let mut i = 0;
+    'outer: while i < words.len() {
+        for p in REPEAT {
+            let p = normalize(p);
+            let pw: Vec<&str> = p.split_whitespace().collect();
+            if words[i..].starts_with(&pw) {
+                i += pw.len();
+                continue 'outer;
+            }
         }
+        if matches!(words[i], "um" | "uh" | "oh" | "please") {
+            i += 1;
+            continue;
+        }
+        return false;
     }
-    let node = script.nodes.get(node)?;
-    let mut best: Option<(usize, &str)> = None;
-    for intent in &node.intents {
-        for ex in &intent.examples {
+    !words.is_empty()
+}
+
+/// A question: ends with "?" or starts (after openers) like one ("how about Friday" and "what
+/// about Friday" are proposals, not questions).
+pub fn is_question(raw: &str, t: &str) -> bool {
+    let words: Vec<&str> = t
+        .split_whitespace()
+        .skip_while(|w| OPENERS.contains(w))
+        .collect();
+    let Some(first) = words.first() else {
+        return raw.trim_end().ends_with('?');
+    };
+    if matches!(words.get(1), Some(&"about")) && matches!(*first, "how" | "what") {
+        return false;
+    }
+    raw.trim_end().ends_with('?') || WH.contains(first) || (AUX.contains(first) && words.len() >= 3)
+}
+
+/// The example phrase (of the node's intents and of the FAQs) the answer is or contains, the
+/// longest winning (the node's on a tie): "okay, what is it" is the node's yes, not the
+/// "what is it about" question.
+fn by_examples(script: &Script, node: &Node, t: &str) -> Option<String> {
+    let labelled = node
+        .intents
+        .iter()
+        .map(|i| (&i.name, &i.examples))
+        .chain(script.faqs.iter().map(|f| (&f.id, &f.examples)));
+    let mut best: Option<(usize, &String)> = None;
+    for (label, examples) in labelled {
+        for ex in examples {
             let ex = normalize(ex);
-            if !ex.is_empty()
-                && (t == ex || contains_phrase(&t, &ex))
-                && best.is_none_or(|(len, _)| ex.len() > len)
-            {
-                best = Some((ex.len(), &intent.name));
+            if contains_phrase(t, &ex) && best.is_none_or(|(len, _)| ex.len() > len) {
+                best = Some((ex.len(), label));
             }
         }
     }
-    if let Some((_, name)) = best {
-        return Some(name.to_string());
-    }
-    // A number at a node that asks for one ("about $200 a month") is the answer: the intent
-    // whose examples are numbers, when exactly one intent has such examples.
-    let asks_number = node.capture.values().any(|t| matches!(t, VarType::Number));
-    if asks_number && has_number(&t) {
-        let numeric: Vec<&str> = node
-            .intents
-            .iter()
-            .filter(|i| i.examples.iter().any(|e| has_number(&normalize(e))))
-            .map(|i| i.name.as_str())
-            .collect();
-        if let [only] = numeric[..] {
-            return Some(only.to_string());
-        }
-    }
-    // Likewise a time where one is asked for ("tomorrow at ten", "Friday morning", "at 10").
-    let asks_text = node.capture.values().any(|t| matches!(t, VarType::String));
-    if asks_text && has_time(&t) {
-        let timely: Vec<&str> = node
-            .intents
-            .iter()
-            .filter(|i| i.examples.iter().any(|e| has_time(&normalize(e))))
-            .map(|i| i.name.as_str())
-            .collect();
-        if let [only] = timely[..] {
-            return Some(only.to_string());
-        }
-    }
-    // Near matches: most content words of an example appear in the answer
-    // ("we own the house" ~ "Yes, we own our house").
+    best.map(|(_, l)| l.clone())
+}
+
+/// Content words of an example found in the answer: the best label whose example has at least
+/// two content words, at least 60% of them present ("we own the house" ~ "yes, we own our
+/// house").
+fn near<'a>(
+    t: &str,
+    labelled: impl Iterator<Item = (&'a String, &'a Vec<String>)>,
+) -> Option<String> {
     let words: Vec<&str> = t
         .split_whitespace()
         .filter(|w| !STOP_WORDS.contains(w))
         .collect();
-    let mut best: Option<(f32, &str)> = None;
-    for intent in &node.intents {
-        for ex in &intent.examples {
+    let mut best: Option<(f32, &String)> = None;
+    for (label, examples) in labelled {
+        for ex in examples {
             let ex = normalize(ex);
             let content: Vec<&str> = ex
                 .split_whitespace()
                 .filter(|w| !STOP_WORDS.contains(w))
                 .collect();
-            if content.is_empty() {
+            if content.len() < 2 && !(content.len() == 1 && words.len() == 1) {
                 continue;
             }
             let hits = content.iter().filter(|w| words.contains(w)).count();
             let score = hits as f32 / content.len() as f32;
             if hits >= 1 && score >= 0.6 && best.is_none_or(|(b, _)| score > b) {
-                best = Some((score, &intent.name));
+                best = Some((score, label));
             }
         }
     }
-    best.map(|(_, name)| name.to_string())
+    best.map(|(_, l)| l.clone())
 }
 
-/// Words too common to tell intents apart.
-const STOP_WORDS: &[&str] = &[
-    "a", "an", "the", "i", "it", "is", "it's", "we", "my", "to", "of", "and", "about", "around",
-    "so", "well", "um", "uh", "oh", "just", "that", "this", "be",
-];
+/// Deterministic classification (see the module doc for the order). `None` leaves it to the
+/// LLM. `now` (in the lead's zone) and `window` resolve times.
+pub fn by_rules(
+    script: &Script,
+    node: &str,
+    text: &str,
+    now: DateTime<Tz>,
+    window: &CallingWindow,
+) -> Option<Classified> {
+    let t = normalize(text);
+    if t.is_empty() {
+        return Some(Classified::rule(intents::UNCLEAR));
+    }
+    if any_phrase(&t, OPT_OUT) {
+        return Some(Classified::rule(intents::OPT_OUT));
+    }
+    if any_phrase(&t, WRONG_PERSON) {
+        return Some(Classified::rule(intents::WRONG_PERSON));
+    }
+    if is_decline(&t) {
+        return Some(Classified::rule(intents::DECLINE));
+    }
+    let n = script.nodes.get(node)?;
+    if any_phrase(&t, CALL_LATER) {
+        // "Call me back tomorrow at ten": at a node that asks for a time it is that answer;
+        // elsewhere the callback node takes the time at once.
+        let here = by_slots(n, text, now, window).filter(|c| c.rejected.is_empty());
+        if let Some(c) = here {
+            return Some(c);
+        }
+        let mut c = Classified::rule(intents::CALL_LATER);
+        if let Some(callback) = script.nodes.get(CALLBACK_NODE) {
+            // A bare "later" names no time: the callback node asks for one.
+            let named: Vec<&str> = text
+                .split_whitespace()
+                .filter(|w| normalize(w) != "later")
+                .collect();
+            let (captured, _) = read(callback, "", &named.join(" "), now, window);
+            c.captured = captured
+                .into_iter()
+                .filter(|(k, _)| callback.capture.get(k) == Some(&VarType::Time))
+                .collect();
+        }
+        return Some(c);
+    }
+    if any_phrase(&t, ROBOT) && script.faq("are_you_a_robot").is_some() {
+        return Some(Classified::rule("are_you_a_robot"));
+    }
+    if is_repeat(&t) {
+        return Some(Classified::rule(intents::UNCLEAR));
+    }
+    if n.open {
+        return Some(by_examples_faq_only(script, &t).map_or_else(
+            || Classified::rule(intents::OPEN),
+            |id| Classified::rule(&id),
+        ));
+    }
+    if let Some(label) = by_examples(script, n, &t) {
+        return Some(with_values(n, &label, text, now, window, "rule"));
+    }
+    if let Some(c) = by_slots(n, text, now, window) {
+        return Some(c);
+    }
+    if is_question(text, &t) {
+        let faq = near(&t, script.faqs.iter().map(|f| (&f.id, &f.examples)));
+        return Some(Classified::rule(
+            faq.as_deref().unwrap_or(intents::UNKNOWN_QUESTION),
+        ));
+    }
+    let label = near(&t, n.intents.iter().map(|i| (&i.name, &i.examples)))?;
+    Some(with_values(n, &label, text, now, window, "rule"))
+}
 
-/// Labels the model may choose: the node's intents, the harmless side questions and
-/// `unclear`. Irreversible ones (opt-out, wrong person) come from the rules only: a tiny model
-/// must not be able to end a call by mistake.
+/// At an open node only the FAQs' own phrases count (the model answers everything else).
+fn by_examples_faq_only(script: &Script, t: &str) -> Option<String> {
+    let mut best: Option<(usize, &String)> = None;
+    for f in &script.faqs {
+        for ex in &f.examples {
+            let ex = normalize(ex);
+            if contains_phrase(t, &ex) && best.is_none_or(|(len, _)| ex.len() > len) {
+                best = Some((ex.len(), &f.id));
+            }
+        }
+    }
+    best.map(|(_, id)| id.clone())
+}
+
+/// A typed answer where the node asks for one: a time (also one that is past or outside the
+/// window: the caller named a time, the retry says why it cannot be used), a number, or a
+/// leading yes/no, picks the intent that needs the variable (else the one intent whose
+/// examples are of that type, or the intent named `yes`/`no`).
+fn by_slots(n: &Node, text: &str, now: DateTime<Tz>, window: &CallingWindow) -> Option<Classified> {
+    for (var, ty) in &n.capture {
+        let intent = match ty {
+            VarType::Time => match parse_time(text, now, window) {
+                Err(TimeError::NoTime) => None,
+                _ => typed_intent(n, var, |ex| {
+                    !matches!(parse_time(ex, now, window), Err(TimeError::NoTime))
+                }),
+            },
+            VarType::Number => parse_number(text)
+                .and_then(|_| typed_intent(n, var, |ex| parse_number(ex).is_some())),
+            VarType::Bool => leading_yes_no(text).and_then(|yes| {
+                let name = if yes { "yes" } else { "no" };
+                n.intents
+                    .iter()
+                    .find(|i| i.name == name)
+                    .map(|i| i.name.clone())
+            }),
+            VarType::String => None,
+        };
+        if let Some(intent) = intent {
+            return Some(with_values(n, &intent, text, now, window, "rule"));
+        }
+    }
+    None
+}
+
+/// The intent that needs `var`, else the only one with an example of its type.
+fn typed_intent(n: &Node, var: &str, of_type: impl Fn(&str) -> bool) -> Option<String> {
+    if let Some(i) = n.intents.iter().find(|i| i.needs.iter().any(|v| v == var)) {
+        return Some(i.name.clone());
+    }
+    let typed: Vec<&String> = n
+        .intents
+        .iter()
+        .filter(|i| i.examples.iter().any(|e| of_type(e)))
+        .map(|i| &i.name)
+        .collect();
+    match typed[..] {
+        [only] => Some(only.clone()),
+        _ => None,
+    }
+}
+
+/// A yes/no that opens the answer ("yeah, we do", "I do"; not "we have two kids").
+fn leading_yes_no(text: &str) -> Option<bool> {
+    let v = parse_yes_no(text)?;
+    let t = normalize(text);
+    let words: Vec<&str> = t.split_whitespace().collect();
+    let first = words.first().map(|w| parse_yes_no(w)) == Some(Some(v));
+    let pair = words.len() >= 2 && LEADING_PAIRS.contains(&words[..2].join(" ").as_str());
+    (first || pair).then_some(v)
+}
+
+fn with_values(
+    n: &Node,
+    intent: &str,
+    text: &str,
+    now: DateTime<Tz>,
+    window: &CallingWindow,
+    by: &'static str,
+) -> Classified {
+    let (captured, rejected) = if n.intents.iter().any(|i| i.name == intent) {
+        read(n, intent, text, now, window)
+    } else {
+        Default::default()
+    };
+    Classified {
+        intent: intent.to_string(),
+        captured,
+        rejected,
+        by,
+    }
+}
+
+/// Reads the node's variables from the answer: times and numbers by the parsers, booleans from
+/// the chosen yes/no intent (else the answer's yes/no), strings as said.
+pub fn read(
+    n: &Node,
+    intent: &str,
+    text: &str,
+    now: DateTime<Tz>,
+    window: &CallingWindow,
+) -> (BTreeMap<String, String>, BTreeMap<String, Rejection>) {
+    let mut captured = BTreeMap::new();
+    let mut rejected = BTreeMap::new();
+    for (name, ty) in &n.capture {
+        let value = match ty {
+            VarType::Time => match parse_time(text, now, window) {
+                Ok(t) => Ok(store_time(&t)),
+                Err(TimeError::NoTime) => Err(Rejection::Unreadable),
+                Err(TimeError::Past) => Err(Rejection::Past),
+                Err(TimeError::OutsideWindow { .. }) => Err(Rejection::OutsideWindow {
+                    hours: speak_window(window),
+                }),
+            },
+            VarType::Number => parse_number(text).map(number).ok_or(Rejection::Unreadable),
+            VarType::Bool => match intent {
+                "yes" => Ok("true".into()),
+                "no" => Ok("false".into()),
+                _ => parse_yes_no(text)
+                    .map(|b| b.to_string())
+                    .ok_or(Rejection::Unreadable),
+            },
+            VarType::String => Some(text.trim().trim_end_matches(['.', '!']).to_string())
+                .filter(|s| !s.is_empty())
+                .ok_or(Rejection::Unreadable),
+        };
+        match value {
+            Ok(v) => {
+                captured.insert(name.clone(), v);
+            }
+            Err(r) => {
+                rejected.insert(name.clone(), r);
+            }
+        }
+    }
+    (captured, rejected)
+}
+
+/// "between 8 a.m. and 9 p.m."
+pub fn speak_window(w: &CallingWindow) -> String {
+    let clock = |t: NaiveTime| {
+        let (h, m) = (t.hour(), t.minute());
+        let h12 = if h % 12 == 0 { 12 } else { h % 12 };
+        let half = if h < 12 { "a.m." } else { "p.m." };
+        match (h, m) {
+            (12, 0) => "noon".to_string(),
+            (_, 0) => format!("{h12} {half}"),
+            _ => format!("{h12}:{m:02} {half}"),
+        }
+    };
+    format!("between {} and {}", clock(w.start), clock(w.end))
+}
+
+/// Labels the model may choose: the node's intents, the FAQs, `call_later` and `unclear`.
+/// Irreversible ones (opt-out, wrong person, decline) come from the rules only.
 pub fn llm_labels(script: &Script, node: &str) -> Vec<String> {
     let mut labels: Vec<String> = script
         .nodes
         .get(node)
         .map(|n| n.intents.iter().map(|i| i.name.clone()).collect())
         .unwrap_or_default();
-    labels.extend(["are_you_a_robot", "who_is_this", "call_later", "unclear"].map(String::from));
+    labels.extend(script.faqs.iter().map(|f| f.id.clone()));
+    labels.push(intents::CALL_LATER.into());
+    labels.push(intents::UNCLEAR.into());
     labels
 }
 
-/// GBNF for the node: a JSON object with the intent label and every variable (typed or null).
+/// GBNF for the node: a JSON object with the intent label and every variable (typed or null;
+/// a time is a short string the parser then checks).
 pub fn grammar(script: &Script, node: &str) -> String {
     let labels: Vec<String> = llm_labels(script, node)
         .iter()
@@ -209,7 +446,7 @@ pub fn grammar(script: &Script, node: &str) -> String {
             let rule = match ty {
                 VarType::Bool => "bool",
                 VarType::Number => "num",
-                VarType::String => "str",
+                VarType::String | VarType::Time => "str",
             };
             root.push_str(&format!(" \", \\\"{name}\\\": \" {rule}"));
         }
@@ -221,20 +458,23 @@ pub fn grammar(script: &Script, node: &str) -> String {
     format!("{root}\n{}\n", rules.join("\n"))
 }
 
-/// The classification prompt for the node.
+/// The classification prompt: the node's question, the labels with a few examples each.
 pub fn prompt(script: &Script, node: &str, text: &str) -> Vec<ChatMessage> {
     let n = script.nodes.get(node);
+    let like = |examples: &[String]| {
+        let shown: Vec<&str> = examples.iter().take(3).map(String::as_str).collect();
+        format!("like \"{}\"", shown.join("\", \""))
+    };
     let mut labels = String::new();
     if let Some(n) = n {
         for i in &n.intents {
-            labels.push_str(&format!(
-                "- {}: like \"{}\"\n",
-                i.name,
-                i.examples.join("\", \"")
-            ));
+            labels.push_str(&format!("- {}: {}\n", i.name, like(&i.examples)));
         }
     }
-    labels.push_str("- are_you_a_robot\n- who_is_this\n- call_later\n- unclear: none of these\n");
+    for f in &script.faqs {
+        labels.push_str(&format!("- {}: asks {}\n", f.id, like(&f.examples)));
+    }
+    labels.push_str("- call_later: wants to be called another time\n- unclear: when no label fits say unclear\n");
     let question = n.and_then(|n| n.say.clone()).unwrap_or_default();
     let vars = n
         .map(|n| n.capture.keys().cloned().collect::<Vec<_>>().join(", "))
@@ -244,16 +484,27 @@ pub fn prompt(script: &Script, node: &str, text: &str) -> Vec<ChatMessage> {
             "system",
             format!("You label what a person said on a phone call. Labels:\n{labels}Also extract: {vars}. Answer in JSON."),
         ),
-        ChatMessage::new("user", format!("Question: {question}\nAnswer: {text}")),
+        ChatMessage::new(
+            "user",
+            format!("The agent asked: {question}\nThe person said: {text}"),
+        ),
     ]
 }
 
-/// Parses the grammar-constrained output; anything unexpected becomes `unclear`.
-pub fn parse(script: &Script, node: &str, output: &str) -> Classified {
+/// The model's grammar-constrained answer, checked: a foreign label is `unclear`; variables are
+/// read from the caller's words first, the model's values only fill what the parsers did not
+/// find and must parse themselves (a time the parser cannot read is not captured).
+pub fn from_llm(
+    script: &Script,
+    node: &str,
+    text: &str,
+    output: &str,
+    now: DateTime<Tz>,
+    window: &CallingWindow,
+) -> Classified {
     let unclear = || Classified {
-        intent: "unclear".into(),
-        captured: BTreeMap::new(),
         by: "llm",
+        ..Classified::rule(intents::UNCLEAR)
     };
     let Ok(value) = serde_json::from_str::<serde_json::Value>(output.trim()) else {
         return unclear();
@@ -264,141 +515,45 @@ pub fn parse(script: &Script, node: &str, output: &str) -> Classified {
     if !llm_labels(script, node).iter().any(|n| n == intent) {
         return unclear();
     }
-    let mut captured = BTreeMap::new();
-    if let Some(n) = script.nodes.get(node) {
-        for name in n.capture.keys() {
+    let Some(n) = script.nodes.get(node) else {
+        return unclear();
+    };
+    // A tiny model likes to pick a question label for any statement ("it varies by season" ->
+    // how did you get my number): an FAQ counts only if the answer shares a word with it.
+    if let Some(faq) = script.faq(intent) {
+        let said = normalize(text);
+        let said: Vec<&str> = said.split_whitespace().collect();
+        let grounded = faq.examples.iter().any(|e| {
+            normalize(e)
+                .split_whitespace()
+                .any(|w| !GROUNDING_STOP.contains(&w) && said.contains(&w))
+        });
+        if !grounded {
+            return unclear();
+        }
+    }
+    let mut c = with_values(n, intent, text, now, window, "llm");
+    if n.intents.iter().any(|i| i.name == intent) {
+        for (name, ty) in &n.capture {
+            if c.captured.contains_key(name) {
+                continue;
+            }
             let v = &value[name.as_str()];
-            let s = match v {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Number(n) => Some(n.to_string()),
-                serde_json::Value::Bool(b) => Some(b.to_string()),
+            let filled = match (ty, v) {
+                (VarType::Time, serde_json::Value::String(s)) => {
+                    parse_time(s, now, window).ok().map(|t| store_time(&t))
+                }
+                (VarType::Number, serde_json::Value::Number(x)) => x.as_f64().map(number),
+                (VarType::Bool, serde_json::Value::Bool(b)) => Some(b.to_string()),
                 _ => None,
             };
-            if let Some(s) = s {
-                captured.insert(name.clone(), s);
+            if let Some(f) = filled {
+                c.rejected.remove(name);
+                c.captured.insert(name.clone(), f);
             }
         }
     }
-    Classified {
-        intent: intent.to_string(),
-        captured,
-        by: "llm",
-    }
-}
-
-/// Values the rules can read without a model: the first number for numeric variables, the
-/// yes/no of the chosen intent for booleans, the whole answer for strings.
-pub fn extract_by_rules(
-    script: &Script,
-    node: &str,
-    intent: &str,
-    text: &str,
-) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let Some(n) = script.nodes.get(node) else {
-        return out;
-    };
-    for (name, ty) in &n.capture {
-        let value = match ty {
-            VarType::Number => {
-                let words = normalize(text);
-                words
-                    .split_whitespace()
-                    .find(|w| w.chars().any(|c| c.is_ascii_digit()))
-                    .map(str::to_string)
-                    .or_else(|| spelled_number(&words).map(|n| n.to_string()))
-            }
-            VarType::Bool => match intent {
-                "yes" => Some("true".into()),
-                "no" => Some("false".into()),
-                _ => None,
-            },
-            VarType::String => {
-                Some(text.trim().trim_end_matches(['.', '!']).to_string()).filter(|s| !s.is_empty())
-            }
-        };
-        if let Some(v) = value {
-            out.insert(name.clone(), v);
-        }
-    }
-    out
-}
-
-/// Words that make an answer a time: days, parts of the day, clock words, or a number.
-fn has_time(words: &str) -> bool {
-    const TIME_WORDS: &[&str] = &[
-        "today",
-        "tomorrow",
-        "tonight",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-        "morning",
-        "afternoon",
-        "evening",
-        "noon",
-        "weekend",
-        "week",
-        "am",
-        "pm",
-        "oclock",
-        "o'clock",
-    ];
-    has_number(words) || words.split_whitespace().any(|w| TIME_WORDS.contains(&w))
-}
-
-/// Digits or a spelled number in normalized text.
-fn has_number(words: &str) -> bool {
-    words.chars().any(|c| c.is_ascii_digit()) || spelled_number(words).is_some()
-}
-
-/// "two hundred" -> 200, "ninety five" -> 95 (enough for bills spoken as words).
-fn spelled_number(words: &str) -> Option<u32> {
-    let unit = |w: &str| -> Option<u32> {
-        Some(match w {
-            "one" => 1,
-            "two" => 2,
-            "three" => 3,
-            "four" => 4,
-            "five" => 5,
-            "six" => 6,
-            "seven" => 7,
-            "eight" => 8,
-            "nine" => 9,
-            "ten" => 10,
-            "eleven" => 11,
-            "twelve" => 12,
-            "fifteen" => 15,
-            "twenty" => 20,
-            "thirty" => 30,
-            "forty" => 40,
-            "fifty" => 50,
-            "sixty" => 60,
-            "seventy" => 70,
-            "eighty" => 80,
-            "ninety" => 90,
-            _ => return None,
-        })
-    };
-    let (mut total, mut current, mut seen) = (0u32, 0u32, false);
-    for w in words.split_whitespace() {
-        if let Some(v) = unit(w) {
-            current += v;
-            seen = true;
-        } else if w == "hundred" && seen {
-            current = current.max(1) * 100;
-        } else if w == "thousand" && seen {
-            total += current.max(1) * 1000;
-            current = 0;
-        } else if seen && w != "and" {
-            break;
-        }
-    }
-    seen.then_some(total + current)
+    c
 }
 
 #[cfg(test)]

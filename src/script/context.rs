@@ -56,6 +56,24 @@ impl Context {
         }
     }
 
+    /// An agent line the caller cut off: only what they heard of it stays (nothing, if nothing).
+    pub fn heard(&mut self, said: &str, heard: &str) {
+        let said = said.trim();
+        if let Some(i) = self
+            .lines
+            .iter()
+            .rposition(|(r, t)| *r == Role::Agent && t == said)
+        {
+            match heard.trim() {
+                "" => {
+                    self.lines.remove(i);
+                    self.window_start = self.window_start.min(self.lines.len());
+                }
+                h => self.lines[i].1 = h.to_string(),
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.lines.len()
     }
@@ -86,7 +104,23 @@ impl Context {
             "Goal now: {}. Known about the caller: {known}. {instruction}",
             goal.trim_end_matches('.')
         );
-        let fixed = count(system) + count(&tail);
+        self.window(system, Some(tail), count)
+    }
+
+    /// The messages of an open conversation's reply: the system message (persona and
+    /// instruction, stable for the whole call), then the history within the budget, ending with
+    /// the caller's newest words, which the model answers.
+    pub fn chat(&mut self, system: &str, count: &dyn Fn(&str) -> usize) -> Vec<ChatMessage> {
+        self.window(system, None, count)
+    }
+
+    fn window(
+        &mut self,
+        system: &str,
+        tail: Option<String>,
+        count: &dyn Fn(&str) -> usize,
+    ) -> Vec<ChatMessage> {
+        let fixed = count(system) + tail.as_deref().map(count).unwrap_or(0);
         // Slide the window forward, a block at a time, until summary + window fit.
         loop {
             let summary = self.summary(count);
@@ -118,7 +152,7 @@ impl Context {
             };
             out.push(ChatMessage::new(role, text.clone()));
         }
-        out.push(ChatMessage::new("user", tail));
+        out.extend(tail.map(|t| ChatMessage::new("user", t)));
         out
     }
 

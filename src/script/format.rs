@@ -1,12 +1,29 @@
-//! Script files (TOML): persona, disclosure, nodes with intents, transitions, variables to
-//! capture, end nodes with outcomes, and replies for the global intents every call must handle.
+//! Script files (TOML): persona, disclosure, nodes with intents, transitions, typed variables to
+//! capture, end nodes with outcomes, answers to the questions callers ask (`[[faq]]`), and the
+//! lines for the global intents every call must handle (opt-out, decline, wrong person, ...).
 //! Raw serde structs are validated into [`Script`], which cannot be inconsistent (every
-//! transition lands on a node, every node is reachable or an end, names are unique).
+//! transition lands on a node, every node is reachable, names are unique, needed variables are
+//! captured, the robot answer admits it is automated).
+//!
+//! Lines are rendered with [`Script::render`]: `{persona}`, `{company}`, `{callback_number}`,
+//! the lead's columns and captured variables, each spoken by its type (a time as "Wednesday,
+//! December 2 at 3 p.m.", never its stored form). A `{variable}` the call does not know is left
+//! out (and the punctuation around it tidied), never spoken as braces; validation warns about
+//! names no node captures, since only the lead's columns can fill them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
+use chrono_tz::Tz;
 use serde::Deserialize;
+
+use super::slots::{speak_time, stored_time};
+use crate::model::Outcome;
+
+mod builtin;
+mod validate;
+
+pub use builtin::{OpenConversation, BUILTIN_FAQS};
 
 /// Every problem found in a script, each with its location.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +46,8 @@ struct RawScript {
     script: RawHeader,
     #[serde(default)]
     globals: RawGlobals,
+    #[serde(default, rename = "faq")]
+    faqs: Vec<RawFaq>,
     #[serde(default, rename = "node")]
     nodes: Vec<RawNode>,
 }
@@ -43,6 +62,8 @@ struct RawHeader {
     opening: String,
     disclosure: String,
     start: String,
+    #[serde(default)]
+    persona_prompt: Option<String>,
     #[serde(default)]
     opt_out_digit: Option<String>,
     #[serde(default)]
@@ -59,13 +80,26 @@ struct RawHeader {
 #[serde(deny_unknown_fields)]
 struct RawGlobals {
     opt_out: Option<String>,
+    decline: Option<String>,
+    unknown_question: Option<String>,
+    /// Alias of `[[faq]] id = "are_you_a_robot"`'s answer (older scripts).
     are_you_a_robot: Option<String>,
+    /// Alias of `[[faq]] id = "who_is_this"`'s answer (older scripts).
     who_is_this: Option<String>,
     call_later: Option<String>,
     wrong_person: Option<String>,
     unclear: Option<String>,
     silence: Option<String>,
     max_duration: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFaq {
+    id: String,
+    #[serde(default)]
+    examples: Vec<String>,
+    answer: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +114,14 @@ struct RawNode {
     generate: Option<String>,
     #[serde(default)]
     end: Option<String>,
+    #[serde(default)]
+    open: bool,
+    #[serde(default)]
+    sentences: Option<usize>,
+    #[serde(default)]
+    retry: Option<String>,
+    #[serde(default)]
+    fallback: Option<String>,
     #[serde(default, rename = "intent")]
     intents: Vec<RawIntent>,
     #[serde(default)]
@@ -93,55 +135,109 @@ struct RawIntent {
     #[serde(default)]
     examples: Vec<String>,
     next: String,
+    #[serde(default)]
+    needs: Vec<String>,
 }
 
-/// Type of a captured variable.
+/// Type of a captured variable: what the caller's answer must parse as to be captured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VarType {
     Bool,
     Number,
     String,
+    /// A time in the lead's zone inside the calling window ([`super::slots::parse_time`]),
+    /// stored as [`super::slots::store_time`], spoken as [`super::slots::speak_time`].
+    Time,
 }
 
-/// Call outcomes an end node may carry.
-pub const OUTCOMES: &[&str] = &[
-    "interested",
-    "not_interested",
-    "callback",
-    "do_not_call",
-    "wrong_person",
-    "voicemail",
-    "no_answer",
-    "max_duration",
-];
+impl VarType {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "bool" => Self::Bool,
+            "number" => Self::Number,
+            "string" => Self::String,
+            "time" => Self::Time,
+            _ => return None,
+        })
+    }
+}
+
+/// Names of the intents every node listens for (recognised by rules; see `classify`).
+pub mod intents {
+    /// "Stop calling me" (words or the opt-out key): do-not-call at once.
+    pub const OPT_OUT: &str = "opt_out";
+    pub const WRONG_PERSON: &str = "wrong_person";
+    /// "Not interested": a polite end, never a callback.
+    pub const DECLINE: &str = "decline";
+    pub const CALL_LATER: &str = "call_later";
+    /// A question no FAQ answers.
+    pub const UNKNOWN_QUESTION: &str = "unknown_question";
+    pub const UNCLEAR: &str = "unclear";
+    /// A caller turn at an open node that is no global intent: the model replies.
+    pub const OPEN: &str = "open";
+    /// Names scripts cannot give their own intents or FAQs.
+    pub const RESERVED: &[&str] = &[
+        OPT_OUT,
+        WRONG_PERSON,
+        DECLINE,
+        CALL_LATER,
+        UNKNOWN_QUESTION,
+        UNCLEAR,
+        OPEN,
+    ];
+}
+
+/// The node `call_later` leads to when the script has one.
+pub const CALLBACK_NODE: &str = "callback";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Intent {
     pub name: String,
     pub examples: Vec<String>,
     pub next: String,
+    /// Variables that must parse for this intent to be taken; otherwise the node asks again.
+    pub needs: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub id: String,
     pub goal: String,
-    /// Fixed line(s) spoken on entering the node.
+    /// Fixed line(s) spoken on entering the node; also its question, re-asked after a side
+    /// question, silence or an unusable answer.
     pub say: Option<String>,
-    /// Instruction for a generated line (the LLM phrases it within the node's goal).
+    /// Instruction for a generated line (the LLM phrases it within the node's goal): on entering
+    /// a scripted node, on every caller turn at an open node.
     pub generate: Option<String>,
     /// End node: the call ends with this outcome after `say`.
-    pub end: Option<String>,
+    pub end: Option<Outcome>,
+    /// Open node: no intents; every turn that is no global intent gets a generated reply.
+    pub open: bool,
+    /// Sentences a generated line may have.
+    pub sentences: usize,
+    /// Said when a needed variable did not parse (default: the unclear line and `say`).
+    pub retry: Option<String>,
+    /// Where the call goes when a needed variable still does not parse after the last try
+    /// (default: the chosen intent's `next`).
+    pub fallback: Option<String>,
     pub intents: Vec<Intent>,
     pub capture: BTreeMap<String, VarType>,
 }
 
-/// Replies for the intents every node listens for.
+/// A question callers ask anywhere: answered, then the node's question is asked again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Faq {
+    pub id: String,
+    pub examples: Vec<String>,
+    pub answer: String,
+}
+
+/// Lines for the intents and events every node handles.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Globals {
     pub opt_out: String,
-    pub are_you_a_robot: String,
-    pub who_is_this: String,
+    pub decline: String,
+    pub unknown_question: String,
     pub call_later: String,
     pub wrong_person: String,
     pub unclear: String,
@@ -159,13 +255,23 @@ pub struct Script {
     pub opening: String,
     pub disclosure: String,
     pub start: String,
+    /// The system message of generated lines (default: a polite phone assistant named
+    /// `persona` calling for `company`).
+    pub persona_prompt: Option<String>,
     pub opt_out_digit: Option<char>,
     pub max_call_seconds: u32,
     pub silence_reprompt_seconds: u32,
     pub max_silence_reprompts: u32,
-    pub voicemail: String,
+    /// Left on answering machines; `None`: hang up without a message.
+    pub voicemail: Option<String>,
     pub globals: Globals,
+    /// The built-in FAQs (answers possibly overridden), then the script's own.
+    pub faqs: Vec<Faq>,
     pub nodes: BTreeMap<String, Node>,
+    /// Type of every captured variable (one type per name across nodes).
+    pub vars: BTreeMap<String, VarType>,
+    /// Things that work but may not do what the author meant (unknown `{variables}`).
+    pub warnings: Vec<Problem>,
 }
 
 impl Script {
@@ -197,227 +303,161 @@ impl Script {
                 }],
             }
         })?;
-        validate(raw).map_err(|problems| ScriptError {
+        validate::validate(raw).map_err(|problems| ScriptError {
             file: file.to_string(),
             problems,
         })
     }
 
-    /// Fills `{persona}`, `{company}`, `{callback_number}` and captured `{variables}`.
-    pub fn render(&self, text: &str, vars: &BTreeMap<String, String>) -> String {
-        let mut out = text
-            .replace("{persona}", &self.persona)
-            .replace("{company}", &self.company)
-            .replace("{callback_number}", &self.callback_number);
-        for (k, v) in vars {
-            out = out.replace(&format!("{{{k}}}"), v);
+    /// Fills `{persona}`, `{company}`, `{callback_number}` and `{variables}` (lead columns,
+    /// captured answers spoken by type, in `tz`). Unknown or empty variables are left out.
+    pub fn render(&self, text: &str, vars: &BTreeMap<String, String>, tz: Tz) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut dropped = false;
+        let mut rest = text;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            match after.find('}').filter(|&close| is_name(&after[..close])) {
+                Some(close) => {
+                    rest = &after[close + 1..];
+                    match self.value(&after[..close], vars, tz) {
+                        Some(v) => {
+                            // "at 3 p.m." ending a sentence: one period, not two.
+                            if v.ends_with('.') && rest.starts_with('.') {
+                                rest = &rest[1..];
+                            }
+                            out.push_str(&v);
+                        }
+                        None => dropped = true,
+                    }
+                }
+                None => {
+                    out.push('{');
+                    rest = after;
+                }
+            }
         }
-        out
+        out.push_str(rest);
+        if dropped {
+            tidy(&out)
+        } else {
+            out
+        }
     }
 
-    /// The intents a caller turn at `node` is classified into: the node's, then the globals.
+    /// How a variable is said: a time by [`speak_time`], a boolean as yes/no, others as stored.
+    pub fn speak(&self, name: &str, value: &str, tz: Tz) -> String {
+        match self.vars.get(name) {
+            Some(VarType::Time) => stored_time(value, tz)
+                .map(|t| speak_time(&t))
+                .unwrap_or_else(|| value.to_string()),
+            Some(VarType::Bool) => match value {
+                "true" => "yes".into(),
+                "false" => "no".into(),
+                other => other.to_string(),
+            },
+            _ => value.to_string(),
+        }
+    }
+
+    fn value(&self, name: &str, vars: &BTreeMap<String, String>, tz: Tz) -> Option<String> {
+        let v = match name {
+            "persona" => self.persona.clone(),
+            "company" => self.company.clone(),
+            "callback_number" => self.callback_number.clone(),
+            _ => self.speak(name, vars.get(name)?.trim(), tz),
+        };
+        (!v.trim().is_empty()).then_some(v)
+    }
+
+    pub fn faq(&self, id: &str) -> Option<&Faq> {
+        self.faqs.iter().find(|f| f.id == id)
+    }
+
+    /// The intents a caller turn at `node` is classified into: the node's, the global ones,
+    /// the FAQs, `unclear` (and `open` at an open node).
     pub fn intent_names(&self, node: &str) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .nodes
-            .get(node)
+        let n = self.nodes.get(node);
+        let mut names: Vec<String> = n
             .map(|n| n.intents.iter().map(|i| i.name.clone()).collect())
             .unwrap_or_default();
-        names.extend(GLOBAL_INTENTS.iter().map(|s| s.to_string()));
-        names.push("unclear".into());
+        if n.is_some_and(|n| n.open) {
+            names.push(intents::OPEN.into());
+        }
+        names.extend(
+            [
+                intents::OPT_OUT,
+                intents::WRONG_PERSON,
+                intents::DECLINE,
+                intents::CALL_LATER,
+                intents::UNKNOWN_QUESTION,
+            ]
+            .map(String::from),
+        );
+        names.extend(self.faqs.iter().map(|f| f.id.clone()));
+        names.push(intents::UNCLEAR.into());
         names
     }
 }
 
-/// Intents reachable from every node.
-pub const GLOBAL_INTENTS: &[&str] = &[
-    "opt_out",
-    "are_you_a_robot",
-    "who_is_this",
-    "call_later",
-    "wrong_person",
-];
-
-fn validate(raw: RawScript) -> Result<Script, Vec<Problem>> {
-    let mut problems = Vec::new();
-    let mut problem = |key: String, reason: &str| {
-        problems.push(Problem {
-            key,
-            reason: reason.to_string(),
-        })
-    };
-    let h = &raw.script;
-    for (key, value) in [
-        ("script.name", &h.name),
-        ("script.persona", &h.persona),
-        ("script.company", &h.company),
-        ("script.callback_number", &h.callback_number),
-        ("script.opening", &h.opening),
-        ("script.disclosure", &h.disclosure),
-    ] {
-        if value.trim().is_empty() {
-            problem(key.into(), "must not be empty");
-        }
-    }
-    if !h.disclosure.to_lowercase().contains("ai")
-        && !h.disclosure.to_lowercase().contains("automated")
-    {
-        problem(
-            "script.disclosure".into(),
-            "must say the caller is talking to an AI / automated voice",
-        );
-    }
-    let opt_out_digit = match h.opt_out_digit.as_deref() {
-        None => Some('9'),
-        Some(d) if d.len() == 1 && "0123456789*#".contains(d) => d.chars().next(),
-        Some(_) => {
-            problem("script.opt_out_digit".into(), "one of 0-9, * or #");
-            None
-        }
-    };
-    let mut ids = BTreeSet::new();
-    for (i, n) in raw.nodes.iter().enumerate() {
-        if !ids.insert(n.id.clone()) {
-            problem(
-                format!("node[{i}].id"),
-                &format!("duplicate node id {:?}", n.id),
-            );
-        }
-    }
-    if !ids.contains(&h.start) {
-        problem("script.start".into(), &format!("no node {:?}", h.start));
-    }
-    let mut nodes = BTreeMap::new();
-    for (i, n) in raw.nodes.iter().enumerate() {
-        let at = |k: &str| format!("node[{i}] ({}).{k}", n.id);
-        if n.say.is_none() && n.generate.is_none() {
-            problem(at("say"), "a node needs `say` or `generate`");
-        }
-        match &n.end {
-            Some(outcome) => {
-                if !OUTCOMES.contains(&outcome.as_str()) {
-                    problem(
-                        at("end"),
-                        &format!(
-                            "unknown outcome {outcome:?} (one of {})",
-                            OUTCOMES.join(", ")
-                        ),
-                    );
-                }
-                if !n.intents.is_empty() {
-                    problem(at("intent"), "an end node has no intents");
-                }
-            }
-            None if n.intents.is_empty() => {
-                problem(at("intent"), "a node that is not an end needs intents")
-            }
-            None => {}
-        }
-        let mut names = BTreeSet::new();
-        for (j, it) in n.intents.iter().enumerate() {
-            if !names.insert(&it.name)
-                || GLOBAL_INTENTS.contains(&it.name.as_str())
-                || it.name == "unclear"
-            {
-                problem(
-                    at(&format!("intent[{j}].name")),
-                    &format!("{:?} is duplicate or reserved", it.name),
-                );
-            }
-            if !ids.contains(&it.next) {
-                problem(
-                    at(&format!("intent[{j}].next")),
-                    &format!("no node {:?}", it.next),
-                );
-            }
-            if it.examples.is_empty() {
-                problem(
-                    at(&format!("intent[{j}].examples")),
-                    "give at least one example phrase",
-                );
-            }
-        }
-        let mut capture = BTreeMap::new();
-        for (name, ty) in &n.capture {
-            let t = match ty.as_str() {
-                "bool" => VarType::Bool,
-                "number" => VarType::Number,
-                "string" => VarType::String,
-                other => {
-                    problem(
-                        at(&format!("capture.{name}")),
-                        &format!("type {other:?} is not bool, number or string"),
-                    );
-                    continue;
-                }
-            };
-            capture.insert(name.clone(), t);
-        }
-        nodes.insert(
-            n.id.clone(),
-            Node {
-                id: n.id.clone(),
-                goal: n.goal.clone().unwrap_or_default(),
-                say: n.say.clone(),
-                generate: n.generate.clone(),
-                end: n.end.clone(),
-                intents: n
-                    .intents
-                    .iter()
-                    .map(|i| Intent {
-                        name: i.name.clone(),
-                        examples: i.examples.clone(),
-                        next: i.next.clone(),
-                    })
-                    .collect(),
-                capture,
-            },
-        );
-    }
-    // Every node reachable from the start.
-    let mut seen = BTreeSet::new();
-    let mut stack = vec![h.start.clone()];
-    while let Some(id) = stack.pop() {
-        if seen.insert(id.clone()) {
-            if let Some(n) = nodes.get(&id) {
-                stack.extend(n.intents.iter().map(|i| i.next.clone()));
-            }
-        }
-    }
-    for id in &ids {
-        if !seen.contains(id) {
-            problem(format!("node ({id})"), "unreachable from script.start");
-        }
-    }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    let g = raw.globals;
-    let d = |v: Option<String>, default: &str| v.unwrap_or_else(|| default.to_string());
-    Ok(Script {
-        name: h.name.clone(),
-        persona: h.persona.clone(),
-        company: h.company.clone(),
-        callback_number: h.callback_number.clone(),
-        opening: h.opening.clone(),
-        disclosure: h.disclosure.clone(),
-        start: h.start.clone(),
-        opt_out_digit,
-        max_call_seconds: h.max_call_seconds.unwrap_or(300),
-        silence_reprompt_seconds: h.silence_reprompt_seconds.unwrap_or(6),
-        max_silence_reprompts: h.max_silence_reprompts.unwrap_or(2),
-        voicemail: h.voicemail.clone().unwrap_or_else(|| {
-            "Hi, this is {persona}, an automated assistant calling from {company}. Please call us back at {callback_number}. To stop these calls, call that number and ask to be removed.".into()
-        }),
-        globals: Globals {
-            opt_out: d(g.opt_out, "Understood. I have removed your number from our list and you will not be called again. Goodbye."),
-            are_you_a_robot: d(g.are_you_a_robot, "Yes, I am an automated AI assistant calling for {company}."),
-            who_is_this: d(g.who_is_this, "This is {persona}, an automated assistant calling from {company}. You can reach us at {callback_number}."),
-            call_later: d(g.call_later, "No problem. When would be a better time to call you back?"),
-            wrong_person: d(g.wrong_person, "I am sorry for the trouble. I will update our records. Goodbye."),
-            unclear: d(g.unclear, "Sorry, I did not catch that. Could you say it again?"),
-            silence: d(g.silence, "Are you still there?"),
-            max_duration: d(g.max_duration, "I do not want to take more of your time. Thank you, goodbye."),
-        },
-        nodes,
-    })
+fn is_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
+
+/// The `{names}` a line uses.
+pub fn placeholders(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        match after.find('}').filter(|&close| is_name(&after[..close])) {
+            Some(close) => {
+                out.push(&after[..close]);
+                rest = &after[close + 1..];
+            }
+            None => rest = after,
+        }
+    }
+    out
+}
+
+/// After a variable was left out: no double spaces, no space before punctuation, no
+/// doubled commas ("Hi {name}, this is" -> "Hi, this is").
+fn tidy(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        let starts_punct = word.starts_with([',', '.', '?', '!', ';', ':']);
+        if starts_punct && !out.is_empty() {
+            if out.ends_with(',') && word.starts_with(',') {
+                out.push_str(&word[1..]);
+            } else {
+                out.push_str(word);
+            }
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out.replace(",,", ",").replace(",.", ".")
+}
+
+/// A line says the caller is talking to an automated system ("AI", "automated", "artificial
+/// intelligence", "virtual assistant").
+pub fn admits_automation(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.contains(&"ai")
+        || words.windows(2).any(|w| w == ["a", "i"])
+        || ["automated", "artificial intelligence", "virtual assistant"]
+            .iter()
+            .any(|p| lower.contains(p))
+}
+
+#[cfg(test)]
+mod tests;

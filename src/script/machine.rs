@@ -4,12 +4,22 @@
 //! actions are what the call must do (say, generate a line, capture a variable, record
 //! do-not-call, hang up with an outcome). The compliance rules live here, where no model can
 //! skip them: the opening and AI disclosure come first and are not interruptible, an opt-out at
-//! any point (words or key) ends the call at once with do-not-call, silence re-prompts then
-//! hangs up, and a maximum duration ends the call politely.
+//! any point (words or key) ends the call at once with do-not-call, a decline ends it politely
+//! (never as a callback), silence re-prompts then hangs up, and a maximum duration ends the call.
+//!
+//! Questions never move the call: an FAQ is answered (or an unknown question deferred to an
+//! advisor) and the node's question asked again. An intent that `needs` a variable is taken
+//! only when the value parsed; otherwise the node asks again with its `retry` line, and after
+//! [`MAX_TRIES`] unusable answers the call moves on to the node's `fallback` (default: the
+//! intent's `next`) without the value.
 
 use std::collections::BTreeMap;
 
-use super::format::{Script, VarType};
+use chrono_tz::Tz;
+
+use super::format::{intents, Node, Script, VarType, CALLBACK_NODE};
+use super::slots::{parse_number, stored_time};
+use crate::model::Outcome;
 
 /// What happened on the call.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,11 +27,12 @@ pub enum Event {
     /// The media stream started.
     Started,
     /// A caller turn, classified into one of [`Script::intent_names`], with the values the
-    /// classifier extracted for the node's variables.
+    /// classifier read for the node's variables (stored forms) and why needed ones could not be.
     Utterance {
         intent: String,
         text: String,
         captured: BTreeMap<String, String>,
+        rejected: BTreeMap<String, Rejection>,
     },
     /// No caller speech for the script's re-prompt time.
     Silence,
@@ -32,6 +43,18 @@ pub enum Event {
     HangUp,
 }
 
+/// Why an answer was not captured; the retry line says so.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rejection {
+    /// Nothing of the variable's type in the answer.
+    Unreadable,
+    /// The time named has passed.
+    Past,
+    /// The time named is outside calling hours; `hours` says when we may call ("between 8
+    /// a.m. and 9 p.m.").
+    OutsideWindow { hours: String },
+}
+
 /// What the call must do, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -39,18 +62,21 @@ pub enum Action {
         text: String,
         interruptible: bool,
     },
-    /// Let the LLM phrase one line, within the node's goal and the script's persona.
+    /// Let the LLM phrase a line of at most `sentences` sentences, within the node's goal and
+    /// the script's persona.
     Generate {
         instruction: String,
         goal: String,
+        sentences: usize,
     },
+    /// A variable (its stored form: a time as RFC 3339 plus precision marker).
     Capture {
         name: String,
         value: String,
     },
     MarkDoNotCall,
     HangUp {
-        outcome: String,
+        outcome: Outcome,
     },
 }
 
@@ -58,18 +84,25 @@ pub enum Action {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CallState {
     pub node: String,
+    /// Lead columns from the start, then captured answers (stored forms).
     pub vars: BTreeMap<String, String>,
+    /// The lead's zone: times in lines are spoken in it.
+    pub tz: Tz,
     pub silence_reprompts: u32,
     pub unclear_reprompts: u32,
+    /// Answers at this node that lacked a needed value.
+    pub tries: u32,
     /// Set when the call is over (no action follows).
-    pub outcome: Option<String>,
+    pub outcome: Option<Outcome>,
     pub started: bool,
 }
 
 /// Re-asks after this many unclear turns in a row before giving up.
 const MAX_UNCLEAR: u32 = 2;
+/// Unusable answers to a question that needs a value before the call moves on.
+pub const MAX_TRIES: u32 = 2;
 
-/// Normalises a captured value to its declared type; `None` if it does not fit.
+/// Checks a captured value against its type and normalises it; `None` if it does not fit.
 pub fn coerce(ty: VarType, raw: &str) -> Option<String> {
     let t = raw.trim();
     match ty {
@@ -79,187 +112,263 @@ pub fn coerce(ty: VarType, raw: &str) -> Option<String> {
             "false" | "no" | "n" => Some("false".into()),
             _ => None,
         },
-        VarType::Number => {
-            let digits: String = t
-                .chars()
-                .filter(|c| c.is_ascii_digit() || *c == '.')
-                .collect();
-            digits.parse::<f64>().ok().map(|n| {
-                if n.fract() == 0.0 {
-                    format!("{}", n as i64)
-                } else {
-                    format!("{n}")
-                }
-            })
-        }
+        VarType::Number => parse_number(t).map(number),
+        VarType::Time => stored_time(t, Tz::UTC).map(|_| t.to_string()),
+    }
+}
+
+/// How a number is stored: whole numbers without a fraction.
+pub fn number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
     }
 }
 
 /// Advances the call by one event.
 pub fn step(script: &Script, state: &CallState, event: &Event) -> (CallState, Vec<Action>) {
     let mut s = state.clone();
-    let mut actions = Vec::new();
+    let mut out = Out {
+        script,
+        actions: Vec::new(),
+    };
     if s.outcome.is_some() {
-        return (s, actions);
+        return (s, out.actions);
     }
     match event {
         Event::Started => {
             if !s.started {
                 s.started = true;
                 let opening = format!("{} {}", script.opening, script.disclosure);
-                actions.push(Action::Say {
-                    text: script.render(&opening, &s.vars),
-                    interruptible: false,
-                });
-                enter(script, &mut s, &script.start, &mut actions);
+                out.say(&s, opening.trim(), false);
+                enter(&mut out, &mut s, &script.start);
             }
         }
-        Event::HangUp => s.outcome = Some("caller_hung_up".into()),
-        Event::Dtmf(d) if script.opt_out_digit == Some(*d) => opt_out(script, &mut s, &mut actions),
+        Event::HangUp => s.outcome = Some(Outcome::CallerHungUp),
+        Event::Dtmf(d) if script.opt_out_digit == Some(*d) => opt_out(&mut out, &mut s),
         Event::Dtmf(_) => {}
         Event::Elapsed(secs) if *secs >= script.max_call_seconds => {
-            say_fixed(
-                script,
-                &s,
-                &script.globals.max_duration,
-                false,
-                &mut actions,
-            );
-            end(&mut s, "max_duration", &mut actions);
+            out.say(&s, &script.globals.max_duration, false);
+            end(&mut out, &mut s, Outcome::MaxDuration);
         }
         Event::Elapsed(_) => {}
         Event::Silence => {
             s.silence_reprompts += 1;
             if s.silence_reprompts > script.max_silence_reprompts {
-                say_fixed(
-                    script,
-                    &s,
-                    "I will let you go. Goodbye.",
-                    false,
-                    &mut actions,
-                );
-                end(&mut s, "no_answer", &mut actions);
+                out.say(&s, "I will let you go. Goodbye.", false);
+                end(&mut out, &mut s, Outcome::NoAnswer);
             } else {
-                say_fixed(script, &s, &script.globals.silence, true, &mut actions);
-                reask(script, &s, &mut actions);
+                out.say(&s, &script.globals.silence, true);
+                out.actions.extend(reask(script, &s));
             }
         }
         Event::Utterance {
-            intent, captured, ..
+            intent,
+            captured,
+            rejected,
+            ..
         } => {
             s.silence_reprompts = 0;
-            match intent.as_str() {
-                "opt_out" => opt_out(script, &mut s, &mut actions),
-                "wrong_person" => {
-                    say_fixed(
-                        script,
-                        &s,
-                        &script.globals.wrong_person,
-                        false,
-                        &mut actions,
-                    );
-                    end(&mut s, "wrong_person", &mut actions);
-                }
-                "are_you_a_robot" | "who_is_this" => {
-                    let reply = if intent == "are_you_a_robot" {
-                        &script.globals.are_you_a_robot
-                    } else {
-                        &script.globals.who_is_this
-                    };
-                    say_fixed(script, &s, reply, true, &mut actions);
-                    reask(script, &s, &mut actions);
-                }
-                "call_later" => {
-                    if script.nodes.contains_key("callback") && s.node != "callback" {
-                        enter(script, &mut s, "callback", &mut actions);
-                    } else {
-                        say_fixed(
-                            script,
-                            &s,
-                            "Thank you, we will call you back later. Goodbye.",
-                            false,
-                            &mut actions,
-                        );
-                        end(&mut s, "callback", &mut actions);
+            utterance(&mut out, &mut s, intent, captured, rejected);
+        }
+    }
+    (s, out.actions)
+}
+
+fn utterance(
+    out: &mut Out,
+    s: &mut CallState,
+    intent: &str,
+    captured: &BTreeMap<String, String>,
+    rejected: &BTreeMap<String, Rejection>,
+) {
+    let script = out.script;
+    let node = script.nodes.get(&s.node);
+    match intent {
+        intents::OPT_OUT => opt_out(out, s),
+        intents::WRONG_PERSON => {
+            out.say(s, &script.globals.wrong_person, false);
+            end(out, s, Outcome::WrongPerson);
+        }
+        intents::DECLINE => {
+            out.say(s, &script.globals.decline, false);
+            end(out, s, Outcome::NotInterested);
+        }
+        intents::CALL_LATER => call_later(out, s, captured),
+        intents::UNKNOWN_QUESTION => {
+            out.say(s, &script.globals.unknown_question, true);
+            out.actions.extend(reask(script, s));
+        }
+        id if script.faq(id).is_some() => {
+            if let Some(faq) = script.faq(id) {
+                out.say(s, &faq.answer, true);
+            }
+            out.actions.extend(reask(script, s));
+        }
+        intents::OPEN if node.is_some_and(|n| n.open) => {
+            if let Some(n) = node {
+                s.unclear_reprompts = 0;
+                out.generate(s, n);
+            }
+        }
+        name => match node.and_then(|n| n.intents.iter().find(|i| i.name == name)) {
+            Some(chosen) => {
+                s.unclear_reprompts = 0;
+                let missing = chosen.needs.iter().find(|v| {
+                    let ty = script.vars.get(*v).copied().unwrap_or(VarType::String);
+                    captured.get(*v).and_then(|raw| coerce(ty, raw)).is_none()
+                });
+                match missing {
+                    None => {
+                        capture(out, s, captured);
+                        enter(out, s, &chosen.next);
                     }
-                }
-                name => {
-                    let next = script
-                        .nodes
-                        .get(&s.node)
-                        .and_then(|n| n.intents.iter().find(|i| i.name == name))
-                        .map(|i| i.next.clone());
-                    match next {
-                        Some(next) => {
-                            s.unclear_reprompts = 0;
-                            capture(script, &mut s, captured, &mut actions);
-                            enter(script, &mut s, &next, &mut actions);
-                        }
-                        None => {
-                            // "unclear", or anything the classifier should not have produced.
-                            s.unclear_reprompts += 1;
-                            if s.unclear_reprompts > MAX_UNCLEAR {
-                                say_fixed(script, &s, "I am sorry, this is not a good line. I will try another time. Goodbye.", false, &mut actions);
-                                end(&mut s, "no_answer", &mut actions);
-                            } else {
-                                say_fixed(script, &s, &script.globals.unclear, true, &mut actions);
-                                reask(script, &s, &mut actions);
-                            }
+                    Some(var) => {
+                        s.tries += 1;
+                        if s.tries >= MAX_TRIES {
+                            // Move on without the value: the fallback node says what happens.
+                            let to = node
+                                .and_then(|n| n.fallback.clone())
+                                .unwrap_or_else(|| chosen.next.clone());
+                            enter(out, s, &to);
+                        } else {
+                            retry(out, s, rejected.get(var));
                         }
                     }
                 }
             }
+            None => {
+                // "unclear", or anything the classifier should not have produced.
+                s.unclear_reprompts += 1;
+                if s.unclear_reprompts > MAX_UNCLEAR {
+                    out.say(
+                        s,
+                        "I am sorry, this is not a good line. I will try another time. Goodbye.",
+                        false,
+                    );
+                    end(out, s, Outcome::NoAnswer);
+                } else {
+                    out.say(s, &script.globals.unclear, true);
+                    out.actions.extend(reask(script, s));
+                }
+            }
+        },
+    }
+}
+
+/// Actions being collected for one event.
+struct Out<'a> {
+    script: &'a Script,
+    actions: Vec<Action>,
+}
+
+impl Out<'_> {
+    fn say(&mut self, s: &CallState, text: &str, interruptible: bool) {
+        self.actions.push(say(self.script, s, text, interruptible));
+    }
+
+    fn generate(&mut self, s: &CallState, node: &Node) {
+        if let Some(instruction) = &node.generate {
+            self.actions.push(Action::Generate {
+                instruction: self.script.render(instruction, &s.vars, s.tz),
+                goal: node.goal.clone(),
+                sentences: node.sentences,
+            });
         }
     }
-    (s, actions)
 }
 
-fn say_fixed(
-    script: &Script,
-    s: &CallState,
-    text: &str,
-    interruptible: bool,
-    actions: &mut Vec<Action>,
-) {
-    actions.push(Action::Say {
-        text: script.render(text, &s.vars),
+fn say(script: &Script, s: &CallState, text: &str, interruptible: bool) -> Action {
+    Action::Say {
+        text: script.render(text, &s.vars, s.tz),
         interruptible,
-    });
-}
-
-fn end(s: &mut CallState, outcome: &str, actions: &mut Vec<Action>) {
-    s.outcome = Some(outcome.to_string());
-    actions.push(Action::HangUp {
-        outcome: outcome.to_string(),
-    });
-}
-
-fn opt_out(script: &Script, s: &mut CallState, actions: &mut Vec<Action>) {
-    actions.push(Action::MarkDoNotCall);
-    say_fixed(script, s, &script.globals.opt_out, false, actions);
-    end(s, "do_not_call", actions);
-}
-
-/// Repeats the current node's question (after a side question or a re-prompt).
-fn reask(script: &Script, s: &CallState, actions: &mut Vec<Action>) {
-    if let Some(say) = script.nodes.get(&s.node).and_then(|n| n.say.as_ref()) {
-        say_fixed(script, s, say, true, actions);
     }
 }
 
-fn capture(
-    script: &Script,
-    s: &mut CallState,
-    captured: &BTreeMap<String, String>,
-    actions: &mut Vec<Action>,
-) {
+fn end(out: &mut Out, s: &mut CallState, outcome: Outcome) {
+    s.outcome = Some(outcome);
+    out.actions.push(Action::HangUp { outcome });
+}
+
+fn opt_out(out: &mut Out, s: &mut CallState) {
+    out.actions.push(Action::MarkDoNotCall);
+    out.say(s, &out.script.globals.opt_out, false);
+    end(out, s, Outcome::DoNotCall);
+}
+
+/// To the callback node (taking its time answer at once when the caller already named one:
+/// "call me back tomorrow at ten"), or a polite end when there is none or we are there.
+fn call_later(out: &mut Out, s: &mut CallState, captured: &BTreeMap<String, String>) {
+    let script = out.script;
+    let Some(callback) = script.nodes.get(CALLBACK_NODE) else {
+        out.say(s, "Thank you, we will call you back later. Goodbye.", false);
+        return end(out, s, Outcome::Callback);
+    };
+    let answered = callback.intents.iter().find(|i| {
+        !i.needs.is_empty()
+            && i.needs.iter().all(|v| {
+                let ty = script.vars.get(v).copied().unwrap_or(VarType::String);
+                captured.get(v).and_then(|raw| coerce(ty, raw)).is_some()
+            })
+    });
+    match answered {
+        Some(intent) => {
+            s.node = CALLBACK_NODE.to_string();
+            capture(out, s, captured);
+            enter(out, s, &intent.next);
+        }
+        None if s.node != CALLBACK_NODE => enter(out, s, CALLBACK_NODE),
+        None => {
+            out.say(s, "Thank you, we will call you back later. Goodbye.", false);
+            end(out, s, Outcome::Callback);
+        }
+    }
+}
+
+/// Asks again for a value that could not be used, saying why when we know.
+fn retry(out: &mut Out, s: &CallState, why: Option<&Rejection>) {
+    let script = out.script;
     let Some(node) = script.nodes.get(&s.node) else {
+        return;
+    };
+    match why {
+        Some(Rejection::OutsideWindow { hours }) => {
+            let end = if hours.ends_with('.') { "" } else { "." };
+            out.say(s, &format!("We can call {hours}{end}"), true);
+        }
+        Some(Rejection::Past) => out.say(s, "That time has already passed.", true),
+        Some(Rejection::Unreadable) | None if node.retry.is_none() => {
+            out.say(s, &script.globals.unclear, true)
+        }
+        _ => {}
+    }
+    match &node.retry {
+        Some(line) => out.say(s, line, true),
+        None => out.actions.extend(reask(script, s)),
+    }
+}
+
+/// The current node's question again (after a side question, silence or an unusable answer),
+/// as interruptible `Say` actions; nothing at an end or a node without a fixed line.
+pub fn reask(script: &Script, s: &CallState) -> Vec<Action> {
+    script
+        .nodes
+        .get(&s.node)
+        .filter(|n| n.end.is_none())
+        .and_then(|n| n.say.as_ref())
+        .map(|q| vec![say(script, s, q, true)])
+        .unwrap_or_default()
+}
+
+fn capture(out: &mut Out, s: &mut CallState, captured: &BTreeMap<String, String>) {
+    let Some(node) = out.script.nodes.get(&s.node) else {
         return;
     };
     for (name, ty) in &node.capture {
         if let Some(value) = captured.get(name).and_then(|raw| coerce(*ty, raw)) {
             s.vars.insert(name.clone(), value.clone());
-            actions.push(Action::Capture {
+            out.actions.push(Action::Capture {
                 name: name.clone(),
                 value,
             });
@@ -267,24 +376,22 @@ fn capture(
     }
 }
 
-fn enter(script: &Script, s: &mut CallState, id: &str, actions: &mut Vec<Action>) {
-    let Some(node) = script.nodes.get(id) else {
+fn enter(out: &mut Out, s: &mut CallState, id: &str) {
+    let Some(node) = out.script.nodes.get(id) else {
         return;
     };
     s.node = id.to_string();
     s.silence_reprompts = 0;
-    if let Some(instruction) = &node.generate {
-        actions.push(Action::Generate {
-            instruction: script.render(instruction, &s.vars),
-            goal: node.goal.clone(),
-        });
+    s.tries = 0;
+    if !node.open {
+        out.generate(s, node);
     }
-    if let Some(say) = &node.say {
+    if let Some(line) = &node.say {
         // Goodbyes are not interruptible: the caller must hear how the call ends.
-        say_fixed(script, s, say, node.end.is_none(), actions);
+        out.say(s, line, node.end.is_none());
     }
-    if let Some(outcome) = &node.end {
-        end(s, outcome, actions);
+    if let Some(outcome) = node.end {
+        end(out, s, outcome);
     }
 }
 

@@ -1,8 +1,9 @@
 //! The telemarketing script as data, and the pure state machine that runs it.
 //!
 //! The model may be small and may babble, so the script, not the model, decides what may be
-//! said and when the call ends: the LLM only classifies the caller's words into one of the
-//! node's intents (grammar-constrained) and phrases replies where a node allows it.
+//! said and when the call ends: rules and typed parsers read the caller's words first, the LLM
+//! only picks among the node's labels (grammar-constrained, `unclear` being an honest answer)
+//! and phrases replies where a node allows it (an open node: every turn).
 //!
 //! - [`format`]: the TOML file format (raw), validated into a [`format::Script`] with every error
 //!   reported as file, key path and reason.
@@ -12,7 +13,8 @@
 //! - [`clauses`]: splits (streamed) text into speakable clauses (pure).
 //! - [`slots`]: typed answers: times in the lead's zone inside the calling window, numbers,
 //!   yes/no (pure).
-//! - [`runner`]: drives a script with an LLM over text (the call's agent, `chat`, scenario tests).
+//! - [`runner`]: drives a script with an LLM for one conversation: the clock, classification,
+//!   the machine, prompts of generated lines, undo (the call's agent, `chat`, scenario tests).
 
 /// The example campaign shipped with the binary (booking a solar consultation).
 pub const EXAMPLE_SCRIPT: &str = include_str!("../../scripts/campaigns/solar.toml");

@@ -1,26 +1,98 @@
-//! Runs a script against caller text with a real LLM: classification (rules, then the
-//! grammar-constrained model), the state machine, and generated lines where a node asks for one.
-//! Used by `telemarketer chat` and the scenario tests; the phone call drives the same pieces.
+//! Runs a script for one conversation: classification (rules, then the grammar-constrained
+//! model), the pure state machine, and the prompt of each generated line. This is the whole
+//! surface the call's agent uses; `chat` and the scenario tests use it too, with
+//! [`ScriptRunner::realize`] standing in for the agent's streaming.
+//!
+//! The clock enters here and only here: `now = Utc::now() + clock_offset` in the lead's zone,
+//! handed to the classifier so "tomorrow at ten" means the lead's tomorrow inside the calling
+//! window. A caller turn is cancel-safe: it awaits the classification first and changes state
+//! only after, so a turn the caller continues can be dropped (its LLM request is cancelled) or
+//! undone with [`ScriptRunner::snapshot`] / [`ScriptRunner::restore`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
 
 use super::classify::{self, Classified};
 use super::context::{approx_tokens, Context, Role};
 use super::format::Script;
-use super::machine::{step, Action, CallState, Event};
+use super::machine::{self, step, Action, CallState, Event};
 use crate::engine::{GenerateRequest, LanguageModel, LlmEvent};
-use crate::model::ChatMessage;
+use crate::leads::window::CallingWindow;
+use crate::model::{ChatMessage, Outcome};
 use crate::script::clauses::{ends_sentence, ClauseSplitter};
+
+/// What a call knows before its first line.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    /// Script variables from the first line: every lead column and `name` (empty values dropped).
+    pub vars: BTreeMap<String, String>,
+    /// The lead's zone and calling window: typed `time` answers resolve in them.
+    pub timezone: Tz,
+    pub window: CallingWindow,
+    /// Added to the wall clock (rehearsals pretend it is mid-morning); zero in production.
+    pub clock_offset: chrono::Duration,
+}
+
+impl Default for CallContext {
+    fn default() -> Self {
+        Self {
+            vars: BTreeMap::new(),
+            timezone: chrono_tz::America::New_York,
+            window: CallingWindow::legal(),
+            clock_offset: chrono::Duration::zero(),
+        }
+    }
+}
+
+impl CallContext {
+    /// From a call's lead fields: all of them become variables; a `timezone` field (IANA name)
+    /// sets the zone.
+    pub fn from_lead(lead: &BTreeMap<String, String>) -> Self {
+        let mut ctx = Self {
+            vars: lead.clone(),
+            ..Self::default()
+        };
+        if let Some(tz) = lead.get("timezone").and_then(|z| z.parse::<Tz>().ok()) {
+            ctx.timezone = tz;
+        }
+        ctx
+    }
+
+    /// Pretends the wall clock reads `now` (tests, rehearsals).
+    pub fn at(mut self, now: DateTime<Utc>) -> Self {
+        self.clock_offset = now - Utc::now();
+        self
+    }
+}
+
+/// What the call must do after one event.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The node the event happened at (before any transition).
+    pub node: String,
+    /// The caller turn's verdict (none for other events).
+    pub classified: Option<Classified>,
+    pub actions: Vec<Action>,
+}
+
+/// Everything a turn may change, to undo it.
+#[derive(Debug, Clone)]
+pub struct RunnerSnapshot {
+    state: CallState,
+    context: Context,
+}
 
 /// A script in progress for one conversation.
 pub struct ScriptRunner {
-    pub script: Arc<Script>,
-    pub state: CallState,
+    script: Arc<Script>,
+    state: CallState,
     llm: Arc<dyn LanguageModel>,
     conversation_id: String,
+    ctx: CallContext,
     /// What was said so far, within a token budget, for generated lines.
     context: Context,
 }
@@ -29,22 +101,32 @@ pub struct ScriptRunner {
 /// lose the thread in long prompts, and a short prompt keeps the first token fast.
 pub const DEFAULT_CONTEXT_BUDGET: usize = 384;
 
-/// One turn as `chat` shows it.
-#[derive(Debug, Clone)]
-pub struct TurnReport {
-    pub node: String,
-    pub classified: Option<Classified>,
-    /// Actions with `Generate` already turned into text (as `Say`).
-    pub actions: Vec<Action>,
-}
+/// Tokens a generated sentence may take (the sentence limit cuts earlier).
+const TOKENS_PER_SENTENCE: u32 = 40;
 
 impl ScriptRunner {
-    pub fn new(script: Arc<Script>, llm: Arc<dyn LanguageModel>, conversation_id: &str) -> Self {
+    pub fn new(
+        script: Arc<Script>,
+        llm: Arc<dyn LanguageModel>,
+        conversation_id: &str,
+        ctx: CallContext,
+    ) -> Self {
+        let vars = ctx
+            .vars
+            .iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(k, v)| (k.clone(), v.trim().to_string()))
+            .collect();
         Self {
+            state: CallState {
+                vars,
+                tz: ctx.timezone,
+                ..CallState::default()
+            },
             script,
-            state: CallState::default(),
             llm,
             conversation_id: conversation_id.to_string(),
+            ctx,
             context: Context::new(DEFAULT_CONTEXT_BUDGET),
         }
     }
@@ -55,46 +137,173 @@ impl ScriptRunner {
         self
     }
 
-    pub fn outcome(&self) -> Option<&str> {
-        self.state.outcome.as_deref()
+    /// The wall clock (plus the context's offset) in the lead's zone.
+    pub fn now(&self) -> DateTime<Tz> {
+        (Utc::now() + self.ctx.clock_offset).with_timezone(&self.ctx.timezone)
     }
 
-    /// Applies an event and realises its actions.
-    pub async fn event(&mut self, event: Event) -> TurnReport {
-        let node = self.state.node.clone();
-        let (next, actions) = step(&self.script, &self.state, &event);
-        self.state = next;
-        TurnReport {
-            node,
-            classified: None,
-            actions: self.realize(actions).await,
-        }
-    }
-
-    /// A caller line: classified, then stepped.
-    pub async fn caller(&mut self, text: &str) -> TurnReport {
+    /// A caller turn: classified (rules, then the LLM), then stepped. `Generate` actions stay
+    /// in the plan (the agent streams them). Cancel-safe: dropping the future before it
+    /// completes leaves the runner unchanged and cancels the LLM request.
+    pub async fn caller(&mut self, text: &str) -> Plan {
         let node = self.state.node.clone();
         let classified = self.classify(&node, text).await;
+        // Nothing above changed the runner; from here on nothing awaits.
         self.context.push(Role::Caller, text);
         let event = Event::Utterance {
             intent: classified.intent.clone(),
             text: text.to_string(),
             captured: classified.captured.clone(),
+            rejected: classified.rejected.clone(),
         };
-        let mut report = self.event(event).await;
-        report.node = node;
-        report.classified = Some(classified);
-        report
+        let (next, actions) = step(&self.script, &self.state, &event);
+        self.state = next;
+        Plan {
+            node,
+            classified: Some(classified),
+            actions,
+        }
+    }
+
+    /// Started, Silence, Dtmf, Elapsed, HangUp (an `Utterance` is stepped as given).
+    pub async fn event(&mut self, event: Event) -> Plan {
+        let node = self.state.node.clone();
+        let (next, actions) = step(&self.script, &self.state, &event);
+        self.state = next;
+        Plan {
+            node,
+            classified: None,
+            actions,
+        }
+    }
+
+    /// The prompt for a `Generate` action: persona first, the call's history within the token
+    /// budget ([`Context`]), then goal, the variables (spoken forms) and the instruction. At an
+    /// open node the goal, variables and instruction join the persona in the system message
+    /// (stable for the call) and the prompt ends with the caller's words, which a small model
+    /// answers best.
+    pub fn generation(&mut self, instruction: &str, goal: &str) -> Vec<ChatMessage> {
+        let s = &self.script;
+        // Stable first (persona), changing last (goal, variables): KV reuse.
+        let system = s.persona_prompt.clone().unwrap_or_else(|| {
+            format!(
+                "You are {}, a polite phone assistant for {}. You are on a phone call: speak one short sentence, no lists.",
+                s.persona, s.company
+            )
+        });
+        let vars: BTreeMap<String, String> = self
+            .state
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), s.speak(k, v, self.state.tz)))
+            .collect();
+        if s.nodes.get(&self.state.node).is_some_and(|n| n.open) {
+            let known: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let known = (!known.is_empty())
+                .then(|| format!("Known about the caller: {}.", known.join(", ")));
+            let goal = (!goal.is_empty()).then(|| format!("{}.", goal.trim_end_matches('.')));
+            let parts = [Some(system), goal, Some(instruction.to_string()), known];
+            let system = parts.into_iter().flatten().collect::<Vec<_>>().join(" ");
+            return self.context.chat(&system, &approx_tokens);
+        }
+        self.context
+            .messages(&system, &vars, goal, instruction, &approx_tokens)
+    }
+
+    /// Agent words the caller actually heard (after barge-ins only what was heard).
+    pub fn said(&mut self, text: &str) {
+        self.context.push(Role::Agent, text);
+    }
+
+    /// An agent line the caller cut off (barge-in): the context keeps only the words heard.
+    pub fn heard(&mut self, said: &str, heard: &str) {
+        self.context.heard(said, heard);
+    }
+
+    pub fn snapshot(&self) -> RunnerSnapshot {
+        RunnerSnapshot {
+            state: self.state.clone(),
+            context: self.context.clone(),
+        }
+    }
+
+    pub fn restore(&mut self, snapshot: RunnerSnapshot) {
+        self.state = snapshot.state;
+        self.context = snapshot.context;
+    }
+
+    /// The current node's question again (a dead-air guard), as `Say` actions; no state change.
+    pub fn reask(&self) -> Vec<Action> {
+        machine::reask(&self.script, &self.state)
+    }
+
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.state.outcome
+    }
+
+    pub fn vars(&self) -> &BTreeMap<String, String> {
+        &self.state.vars
+    }
+
+    pub fn script(&self) -> &Script {
+        &self.script
+    }
+
+    /// Where the call is in its script.
+    pub fn state(&self) -> &CallState {
+        &self.state
+    }
+
+    /// Continues at another node without saying its line (tests and rehearsals of one node).
+    pub fn goto(&mut self, node: &str) {
+        self.state.node = node.to_string();
+        self.state.started = true;
+    }
+
+    /// Frees the classification KV slot (the call's own conversation is ended by its owner).
+    pub fn end(&self) {
+        self.llm.end_conversation(&self.classify_id());
+    }
+
+    /// For `chat` and the scenario tests: turns `Generate` into `Say` (non-streaming, cut to
+    /// its sentences) and records every line as said.
+    pub async fn realize(&mut self, plan: Plan) -> Plan {
+        let mut actions = Vec::new();
+        for action in plan.actions {
+            match action {
+                Action::Generate {
+                    instruction,
+                    goal,
+                    sentences,
+                } => {
+                    let messages = self.generation(&instruction, &goal);
+                    let max = TOKENS_PER_SENTENCE * sentences as u32;
+                    let text = self
+                        .complete(self.conversation_id.clone(), messages, None, max)
+                        .await;
+                    let line = first_sentences(&strip_preamble(&text), sentences);
+                    if !line.is_empty() {
+                        actions.push(Action::Say {
+                            text: line,
+                            interruptible: true,
+                        });
+                    }
+                }
+                other => actions.push(other),
+            }
+        }
+        for action in &actions {
+            if let Action::Say { text, .. } = action {
+                self.said(text);
+            }
+        }
+        Plan { actions, ..plan }
     }
 
     async fn classify(&self, node: &str, text: &str) -> Classified {
-        if let Some(intent) = classify::by_rules(&self.script, node, text) {
-            let captured = classify::extract_by_rules(&self.script, node, &intent, text);
-            return Classified {
-                intent,
-                captured,
-                by: "rule",
-            };
+        let (now, window) = (self.now(), &self.ctx.window);
+        if let Some(c) = classify::by_rules(&self.script, node, text, now, window) {
+            return c;
         }
         let output = self
             .complete(
@@ -104,67 +313,7 @@ impl ScriptRunner {
                 48,
             )
             .await;
-        let mut c = classify::parse(&self.script, node, &output);
-        // What the rules can read wins (the caller's own words for strings, the chosen yes/no for
-        // booleans, a number that was said); the model only fills what they cannot.
-        for (k, v) in classify::extract_by_rules(&self.script, node, &c.intent, text) {
-            c.captured.insert(k, v);
-        }
-        c
-    }
-
-    /// Turns `Generate` actions into one spoken sentence each: persona first, the call's history
-    /// within the token budget ([`Context`]), then goal and captured variables; a token and
-    /// sentence limit.
-    async fn realize(&mut self, actions: Vec<Action>) -> Vec<Action> {
-        let mut out = Vec::new();
-        for action in actions {
-            match action {
-                Action::Generate { instruction, goal } => {
-                    let s = &self.script;
-                    // Stable first (persona), changing last (goal, variables): KV reuse.
-                    let system = format!(
-                        "You are {}, a polite phone assistant for {}. You are on a phone call: speak one short sentence, no lists.",
-                        s.persona, s.company
-                    );
-                    let messages = self.context.messages(
-                        &system,
-                        &self.state.vars,
-                        &goal,
-                        &instruction,
-                        &approx_tokens,
-                    );
-                    let text = self
-                        .complete(self.conversation_id.clone(), messages, None, 40)
-                        .await;
-                    let text = strip_preamble(&text);
-                    let mut splitter = ClauseSplitter::new();
-                    let mut sentence = String::new();
-                    for clause in splitter.push(&text).into_iter().chain(splitter.finish()) {
-                        if !sentence.is_empty() {
-                            sentence.push(' ');
-                        }
-                        sentence.push_str(&clause);
-                        if ends_sentence(&clause) {
-                            break;
-                        }
-                    }
-                    if !sentence.is_empty() {
-                        out.push(Action::Say {
-                            text: sentence,
-                            interruptible: true,
-                        });
-                    }
-                }
-                other => out.push(other),
-            }
-        }
-        for action in &out {
-            if let Action::Say { text, .. } = action {
-                self.context.push(Role::Agent, text);
-            }
-        }
-        out
+        classify::from_llm(&self.script, node, text, &output, now, window)
     }
 
     /// Classification runs as its own KV-cache conversation: its prompt (the node's labels) and
@@ -174,11 +323,6 @@ impl ScriptRunner {
         format!("{}/classify", self.conversation_id)
     }
 
-    /// Frees the classification cache slot (the call's own conversation is ended by its owner).
-    pub fn end(&self) {
-        self.llm.end_conversation(&self.classify_id());
-    }
-
     async fn complete(
         &self,
         conversation_id: String,
@@ -186,12 +330,15 @@ impl ScriptRunner {
         grammar: Option<String>,
         max_tokens: u32,
     ) -> String {
+        let cancel = CancellationToken::new();
+        // Dropping this future (a cancelled turn) cancels the request.
+        let guard = cancel.clone().drop_guard();
         let mut rx = self.llm.generate(GenerateRequest {
             conversation_id,
             messages,
             max_tokens,
             grammar,
-            cancel: CancellationToken::new(),
+            cancel,
         });
         let mut text = String::new();
         while let Some(ev) = rx.recv().await {
@@ -204,8 +351,29 @@ impl ScriptRunner {
                 }
             }
         }
+        guard.disarm();
         text
     }
+}
+
+/// The first `n` sentences of a text, by the clause splitter.
+fn first_sentences(text: &str, n: usize) -> String {
+    let mut splitter = ClauseSplitter::new();
+    let mut out = String::new();
+    let mut sentences = 0;
+    for clause in splitter.push(text).into_iter().chain(splitter.finish()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&clause);
+        if ends_sentence(&clause) {
+            sentences += 1;
+            if sentences >= n {
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// Small models like to announce their answer ("Here's a possible sentence: \"...\""):
@@ -225,17 +393,24 @@ pub fn strip_preamble(text: &str) -> String {
     t.trim().trim_matches(['"', '“', '”']).trim().to_string()
 }
 
-/// What a report shows in `chat`: node, intent, captured variables, agent lines.
-pub fn describe(report: &TurnReport) -> String {
+/// What a plan shows in `chat`: node, intent, captured variables, agent lines.
+pub fn describe(plan: &Plan) -> String {
     let mut s = String::new();
-    if let Some(c) = &report.classified {
-        let vars: BTreeMap<&String, &String> = c.captured.iter().collect();
+    if let Some(c) = &plan.classified {
         s.push_str(&format!(
-            "  [{}] intent={} ({}) captured={:?}\n",
-            report.node, c.intent, c.by, vars
+            "  [{}] intent={} ({}) captured={:?}{}\n",
+            plan.node,
+            c.intent,
+            c.by,
+            c.captured,
+            if c.rejected.is_empty() {
+                String::new()
+            } else {
+                format!(" rejected={:?}", c.rejected)
+            }
         ));
     }
-    for a in &report.actions {
+    for a in &plan.actions {
         match a {
             Action::Say {
                 text,
@@ -251,7 +426,9 @@ pub fn describe(report: &TurnReport) -> String {
             Action::Capture { name, value } => s.push_str(&format!("  capture {name} = {value}\n")),
             Action::MarkDoNotCall => s.push_str("  >> do-not-call recorded\n"),
             Action::HangUp { outcome } => s.push_str(&format!("  >> hang up: {outcome}\n")),
-            Action::Generate { .. } => {}
+            Action::Generate { instruction, .. } => {
+                s.push_str(&format!("  (generate: {instruction})\n"))
+            }
         }
     }
     s

@@ -1,111 +1,394 @@
 use super::*;
+use chrono::TimeZone;
+use chrono_tz::America::New_York;
 
 fn script() -> Script {
     Script::from_toml("solar.toml", crate::script::EXAMPLE_SCRIPT).unwrap()
 }
 
+/// Wednesday 2026-12-02 09:30 in New York.
+fn now() -> DateTime<Tz> {
+    New_York.with_ymd_and_hms(2026, 12, 2, 9, 30, 0).unwrap()
+}
+
+const QUESTIONS: &[&str] = &[
+    "intro",
+    "bill",
+    "homeowner",
+    "pitch",
+    "book_time",
+    "callback",
+];
+
+fn rules(s: &Script, node: &str, text: &str) -> Option<Classified> {
+    by_rules(s, node, text, now(), &CallingWindow::legal())
+}
+
+fn intent(s: &Script, node: &str, text: &str) -> Option<String> {
+    rules(s, node, text).map(|c| c.intent)
+}
+
 #[test]
-fn rules_catch_compliance_phrases_and_examples() {
+fn the_misrouted_answers_go_where_they_belong() {
     let s = script();
+    for (node, text, want) in [
+        (
+            "bill",
+            "Am I talking to a real person or a robot?",
+            "are_you_a_robot",
+        ),
+        (
+            "intro",
+            "Am I talking to a real person or a robot?",
+            "are_you_a_robot",
+        ),
+        ("homeowner", "Are you a bot?", "are_you_a_robot"),
+        ("intro", "No thanks, I am not interested.", "decline"),
+        ("callback", "No, really, I am not interested.", "decline"),
+        ("intro", "Hi, who is this?", "who_is_this"),
+        ("book_time", "How much does it cost?", "cost"),
+        ("callback", "How much does it cost?", "cost"),
+    ] {
+        let c = rules(&s, node, text).unwrap_or_else(|| panic!("{node}: {text}"));
+        assert_eq!((c.intent.as_str(), c.by), (want, "rule"), "{node}: {text}");
+        assert!(c.captured.is_empty(), "{node}: {text}: {c:?}");
+    }
+    // A typed time is captured as a time, never as the words.
+    let c = rules(&s, "book_time", "Tomorrow at 10 works.").unwrap();
+    assert_eq!(c.intent, "time");
+    assert_eq!(c.captured["callback_time"], "2026-12-03T10:00:00-05:00");
+}
+
+#[test]
+fn ten_ways_to_opt_out_at_every_node() {
+    let s = script();
+    for text in [
+        "Stop calling me.",
+        "Please take me off your list!",
+        "Remove my number.",
+        "Put me on your do not call list.",
+        "Don't call me again.",
+        "Never call this number again.",
+        "Stop.",
+        "Unsubscribe.",
+        "Lose my number, please.",
+        "I want to opt out of these calls.",
+    ] {
+        for node in QUESTIONS {
+            assert_eq!(
+                intent(&s, node, text).as_deref(),
+                Some("opt_out"),
+                "{node}: {text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn declines_at_every_node_and_a_plain_no_stays_the_nodes() {
+    let s = script();
+    for text in [
+        "No thanks, I am not interested.",
+        "No, really, I am not interested.",
+        "We're not interested.",
+        "I'm good, thanks.",
+        "Not for me.",
+        "Nah, I'll pass.",
+        "I'm not really interested.",
+        "No thank you.",
+        "Honestly, I'm good.",
+    ] {
+        for node in QUESTIONS {
+            assert_eq!(
+                intent(&s, node, text).as_deref(),
+                Some("decline"),
+                "{node}: {text}"
+            );
+        }
+    }
+    assert_eq!(intent(&s, "intro", "No.").as_deref(), Some("no"));
     assert_eq!(
-        by_rules(&s, "pitch", "Please take me off your list!").as_deref(),
-        Some("opt_out")
+        intent(&s, "homeowner", "No, I rent.").as_deref(),
+        Some("no")
     );
-    assert_eq!(by_rules(&s, "intro", "Stop.").as_deref(), Some("opt_out"));
-    assert_eq!(
-        by_rules(&s, "intro", "Wait, are you a robot?").as_deref(),
-        Some("are_you_a_robot")
+    assert_eq!(intent(&s, "pitch", "No.").as_deref(), Some("no"));
+    assert_ne!(
+        intent(&s, "pitch", "Yeah, I'm good with that.").as_deref(),
+        Some("decline")
     );
+    assert_ne!(
+        intent(&s, "pitch", "I'd be interested.").as_deref(),
+        Some("decline")
+    );
+}
+
+#[test]
+fn questions_at_every_node_are_answered_never_captured() {
+    let s = script();
+    for (text, want) in [
+        ("How much does it cost?", "cost"),
+        ("Is it expensive?", "cost"),
+        (
+            "Am I talking to a real person or a robot?",
+            "are_you_a_robot",
+        ),
+        ("Is this a recording?", "are_you_a_robot"),
+        ("Hi, who is this?", "who_is_this"),
+        ("What is this about?", "what_is_this_about"),
+        ("Where did you get my number?", "how_did_you_get_my_number"),
+        ("Do you install batteries too?", "unknown_question"),
+        ("Why is the sky blue?", "unknown_question"),
+        ("What kind of panels do you use", "unknown_question"),
+    ] {
+        for node in QUESTIONS {
+            let c = rules(&s, node, text).unwrap_or_else(|| panic!("{node}: {text}"));
+            assert_eq!(c.intent, want, "{node}: {text}");
+            assert!(c.captured.is_empty(), "{node}: {text}");
+        }
+    }
+}
+
+#[test]
+fn ten_callback_times_are_captured_as_times() {
+    let s = script();
+    for (text, want) in [
+        ("Tomorrow at ten.", "2026-12-03T10:00:00-05:00"),
+        ("Friday morning.", "2026-12-04T10:00:00-05:00~"),
+        (
+            "Call me back tomorrow at 3 p.m.",
+            "2026-12-03T15:00:00-05:00",
+        ),
+        ("In two hours.", "2026-12-02T11:30:00-05:00"),
+        ("Next Monday at 9.", "2026-12-07T09:00:00-05:00"),
+        (
+            "Thursday afternoon would be better.",
+            "2026-12-03T14:00:00-05:00~",
+        ),
+        ("Maybe around 4:30 today?", "2026-12-02T16:30:00-05:00"),
+        ("The 10th at noon.", "2026-12-10T12:00:00-05:00"),
+        ("Tonight at 7.", "2026-12-02T19:00:00-05:00"),
+        (
+            "Um, December 15th at 11 a.m. works.",
+            "2026-12-15T11:00:00-05:00",
+        ),
+    ] {
+        let c = rules(&s, "callback", text).unwrap_or_else(|| panic!("{text}"));
+        assert_eq!(c.intent, "time", "{text}");
+        assert_eq!(c.captured["callback_time"], want, "{text}");
+        assert!(c.rejected.is_empty(), "{text}");
+    }
+}
+
+#[test]
+fn times_that_cannot_be_used_say_why() {
+    let s = script();
+    let c = rules(&s, "book_time", "Tomorrow at 11 at night.").unwrap();
+    assert_eq!(c.intent, "time");
+    assert!(c.captured.is_empty());
     assert_eq!(
-        by_rules(&s, "intro", "Sorry, wrong number.").as_deref(),
+        c.rejected["callback_time"],
+        Rejection::OutsideWindow {
+            hours: "between 8 a.m. and 9 p.m.".into()
+        }
+    );
+    let c = rules(&s, "callback", "Yesterday at noon.").unwrap();
+    assert_eq!(c.rejected["callback_time"], Rejection::Past);
+    // "Call me back later" elsewhere: the callback node takes the time at once when named.
+    let c = rules(&s, "intro", "Can you call me back tomorrow at ten?").unwrap();
+    assert_eq!(c.intent, "call_later");
+    assert_eq!(c.captured["callback_time"], "2026-12-03T10:00:00-05:00");
+    for text in ["I'm busy right now.", "Can you call me back later?"] {
+        let c = rules(&s, "pitch", text).unwrap();
+        assert_eq!(
+            (c.intent.as_str(), c.captured.len()),
+            ("call_later", 0),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn rules_read_examples_numbers_and_yes_no() {
+    let s = script();
+    assert_eq!(intent(&s, "intro", "Sure.").as_deref(), Some("yes"));
+    assert_eq!(
+        intent(&s, "intro", "Okay, what is it?").as_deref(),
+        Some("yes")
+    );
+    assert_eq!(intent(&s, "intro", "Hello?").as_deref(), Some("unclear"));
+    assert_eq!(intent(&s, "intro", "").as_deref(), Some("unclear"));
+    assert_eq!(
+        intent(&s, "intro", "Sorry, wrong number.").as_deref(),
         Some("wrong_person")
     );
     assert_eq!(
-        by_rules(&s, "intro", "Can you call me back later?").as_deref(),
+        intent(&s, "intro", "Can you call me back later?").as_deref(),
         Some("call_later")
     );
-    assert_eq!(by_rules(&s, "intro", "Sure.").as_deref(), Some("yes"));
+    let c = rules(&s, "bill", "about $200 a month.").unwrap();
     assert_eq!(
-        by_rules(&s, "homeowner", "No, I rent.").as_deref(),
-        Some("no")
+        (c.intent.as_str(), c.captured["monthly_bill"].as_str()),
+        ("amount", "200")
     );
+    let c = rules(&s, "bill", "Hmm, maybe three hundred?").unwrap();
     assert_eq!(
-        by_rules(&s, "bill", "Hmm, it varies a lot by season").as_deref(),
-        None
+        (c.intent.as_str(), c.captured["monthly_bill"].as_str()),
+        ("amount", "300")
     );
-    assert_eq!(by_rules(&s, "bill", "").as_deref(), Some("unclear"));
-    // A number where one is asked for, however it is written.
+    let c = rules(&s, "homeowner", "Yeah, we do.").unwrap();
     assert_eq!(
-        by_rules(&s, "bill", "about $200 a month.").as_deref(),
-        Some("amount")
+        (c.intent.as_str(), c.captured["owns_home"].as_str()),
+        ("yes", "true")
     );
-    assert_eq!(
-        by_rules(&s, "bill", "Hmm, maybe three hundred?").as_deref(),
-        Some("amount")
-    );
+    assert_eq!(intent(&s, "homeowner", "We have 2 kids"), None);
+    assert_eq!(intent(&s, "bill", "Hmm, it varies a lot by season"), None);
     // A time where one is asked for, even half misheard.
     assert_eq!(
-        by_rules(&s, "book_time", "Amaro at 10 works.").as_deref(),
+        intent(&s, "book_time", "Amaro at 10 works.").as_deref(),
         Some("time")
     );
     assert_eq!(
-        by_rules(&s, "callback", "Maybe Friday morning?").as_deref(),
+        intent(&s, "callback", "Maybe Friday morning?").as_deref(),
         Some("time")
     );
-    // A number elsewhere does not answer the node.
-    assert_eq!(by_rules(&s, "homeowner", "We have 2 kids").as_deref(), None);
+}
+
+#[test]
+fn questions_and_proposals_are_told_apart() {
+    for (text, question) in [
+        ("How much is it?", true),
+        ("what do you sell", true),
+        ("Could you tell me more about it", true),
+        ("Okay, so why are you calling", true),
+        ("How about Friday", false),
+        ("Do it.", false),
+        ("Sure, book it.", false),
+    ] {
+        assert_eq!(is_question(text, &normalize(text)), question, "{text}");
+    }
 }
 
 #[test]
 fn grammar_lists_labels_and_typed_variables() {
-    let g = grammar(&script(), "bill");
+    let s = script();
+    let g = grammar(&s, "bill");
     assert!(g.contains("\"\\\"amount\\\"\""), "{g}");
     assert!(
-        g.contains("\"\\\"unclear\\\"\"") && !g.contains("opt_out"),
+        g.contains("\"\\\"cost\\\"\"") && g.contains("\"\\\"call_later\\\"\""),
+        "{g}"
+    );
+    assert!(
+        g.contains("\"\\\"unclear\\\"\"") && !g.contains("opt_out") && !g.contains("decline"),
         "{g}"
     );
     assert!(g.contains("\\\"monthly_bill\\\": \" num"), "{g}");
-}
-
-#[test]
-fn parsing_never_fails_and_rejects_foreign_labels() {
-    let s = script();
-    let c = parse(&s, "bill", r#"{"intent": "amount", "monthly_bill": 150}"#);
-    assert_eq!(
-        (c.intent.as_str(), c.captured["monthly_bill"].as_str()),
-        ("amount", "150")
-    );
-    assert_eq!(parse(&s, "bill", r#"{"intent": "yes"}"#).intent, "unclear");
-    assert_eq!(
-        parse(&s, "bill", r#"{"intent": "opt_out"}"#).intent,
-        "unclear",
-        "rules only"
-    );
-    assert_eq!(parse(&s, "bill", "garbage").intent, "unclear");
+    assert!(grammar(&s, "book_time").contains("\\\"callback_time\\\": \" str"));
+    let p = prompt(&s, "book_time", "whenever");
     assert!(
-        parse(&s, "bill", r#"{"intent": "amount", "monthly_bill": null}"#)
-            .captured
-            .is_empty()
+        p[0].content.contains("when no label fits say unclear"),
+        "{}",
+        p[0].content
+    );
+    assert!(
+        p[1].content.contains("What day and time works best"),
+        "{}",
+        p[1].content
     );
 }
 
 #[test]
-fn rule_extraction_reads_numbers_and_answers() {
+fn the_models_answer_is_checked() {
     let s = script();
-    assert_eq!(
-        extract_by_rules(&s, "bill", "amount", "About $180 a month.")["monthly_bill"],
-        "180"
+    let llm = |node: &str, text: &str, out: &str| {
+        from_llm(&s, node, text, out, now(), &CallingWindow::legal())
+    };
+    let c = llm(
+        "bill",
+        "it's one fifty",
+        r#"{"intent": "amount", "monthly_bill": 999}"#,
     );
     assert_eq!(
-        extract_by_rules(&s, "bill", "amount", "around two hundred and fifty")["monthly_bill"],
-        "250"
+        (c.intent.as_str(), c.captured["monthly_bill"].as_str(), c.by),
+        ("amount", "150", "llm"),
+        "the caller's words win"
+    );
+    let c = llm(
+        "bill",
+        "the usual",
+        r#"{"intent": "amount", "monthly_bill": 150}"#,
+    );
+    assert_eq!(c.captured["monthly_bill"], "150");
+    assert_eq!(llm("bill", "x", r#"{"intent": "yes"}"#).intent, "unclear");
+    assert_eq!(
+        llm("bill", "x", r#"{"intent": "opt_out"}"#).intent,
+        "unclear"
     );
     assert_eq!(
-        extract_by_rules(&s, "homeowner", "yes", "Yes we do")["owns_home"],
-        "true"
+        llm("bill", "x", r#"{"intent": "decline"}"#).intent,
+        "unclear"
+    );
+    assert_eq!(llm("bill", "x", "garbage").intent, "unclear");
+    // An FAQ the answer shares no word with is the model's guess.
+    assert_eq!(
+        llm("bill", "the price, I guess", r#"{"intent": "cost"}"#).intent,
+        "cost"
     );
     assert_eq!(
-        extract_by_rules(&s, "book_time", "time", "Tuesday at 3pm.")["callback_time"],
-        "Tuesday at 3pm"
+        llm(
+            "bill",
+            "it varies by season",
+            r#"{"intent": "how_did_you_get_my_number"}"#
+        )
+        .intent,
+        "unclear"
     );
+    // A time the parser cannot read is not captured (the node asks again).
+    let c = llm(
+        "book_time",
+        "whenever suits",
+        r#"{"intent": "time", "callback_time": "whenever"}"#,
+    );
+    assert_eq!(c.intent, "time");
+    assert!(c.captured.is_empty());
+    assert_eq!(c.rejected["callback_time"], Rejection::Unreadable);
+    let c = llm(
+        "book_time",
+        "whatever the advisor likes",
+        r#"{"intent": "time", "callback_time": "tomorrow at 10"}"#,
+    );
+    assert_eq!(c.captured["callback_time"], "2026-12-03T10:00:00-05:00");
+    assert!(c.rejected.is_empty());
+}
+
+#[test]
+fn calling_hours_are_spoken() {
+    assert_eq!(
+        speak_window(&CallingWindow::legal()),
+        "between 8 a.m. and 9 p.m."
+    );
+    let w = CallingWindow::parse("09:30", "12:00").unwrap();
+    assert_eq!(speak_window(&w), "between 9:30 a.m. and noon");
+}
+
+#[test]
+fn an_open_node_leaves_everything_but_the_globals_to_the_model() {
+    let s = Script::open_conversation(&crate::script::format::OpenConversation {
+        greeting: "Hi, an AI assistant here.".into(),
+        system_prompt: "You help.".into(),
+        opt_out_digit: None,
+        opt_out_message: "Removed.".into(),
+        max_reply_sentences: 2,
+    })
+    .unwrap();
+    let node = s.start.clone();
+    for (text, want) in [
+        ("What's the weather like?", "open"),
+        ("Tell me a joke", "open"),
+        ("Are you a robot?", "are_you_a_robot"),
+        ("Stop calling me", "opt_out"),
+        ("Not interested", "decline"),
+        ("Who is this?", "open"),
+    ] {
+        assert_eq!(intent(&s, &node, text).as_deref(), Some(want), "{text}");
+    }
 }

@@ -1,9 +1,14 @@
 use super::*;
+use crate::script::format::Script;
+use chrono_tz::America::New_York;
 use std::collections::BTreeSet;
 
 fn script() -> Script {
     Script::from_toml("solar.toml", crate::script::EXAMPLE_SCRIPT).unwrap()
 }
+
+/// Thursday 2026-12-03 10:00 in New York, as stored.
+const TOMORROW_TEN: &str = "2026-12-03T10:00:00-05:00";
 
 fn utter(intent: &str, captured: &[(&str, &str)]) -> Event {
     Event::Utterance {
@@ -13,17 +18,29 @@ fn utter(intent: &str, captured: &[(&str, &str)]) -> Event {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        rejected: BTreeMap::new(),
     }
 }
 
-/// Runs events from the start; returns the final state, all actions and the nodes visited.
-fn run(events: &[Event]) -> (CallState, Vec<Action>, Vec<String>) {
-    let script = script();
-    let mut state = CallState::default();
+fn rejected(intent: &str, var: &str, why: Rejection) -> Event {
+    Event::Utterance {
+        intent: intent.into(),
+        text: String::new(),
+        captured: BTreeMap::new(),
+        rejected: BTreeMap::from([(var.to_string(), why)]),
+    }
+}
+
+/// Runs events from the start on `script`; the final state, all actions and the nodes visited.
+fn run_on(script: &Script, events: &[Event]) -> (CallState, Vec<Action>, Vec<String>) {
+    let mut state = CallState {
+        tz: New_York,
+        ..CallState::default()
+    };
     let mut all = Vec::new();
     let mut visited = Vec::new();
     for e in std::iter::once(&Event::Started).chain(events) {
-        let (next, actions) = step(&script, &state, e);
+        let (next, actions) = step(script, &state, e);
         if next.node != state.node {
             visited.push(next.node.clone());
         }
@@ -31,6 +48,10 @@ fn run(events: &[Event]) -> (CallState, Vec<Action>, Vec<String>) {
         all.extend(actions);
     }
     (state, all, visited)
+}
+
+fn run(events: &[Event]) -> (CallState, Vec<Action>, Vec<String>) {
+    run_on(&script(), events)
 }
 
 fn said(actions: &[Action]) -> Vec<String> {
@@ -41,6 +62,55 @@ fn said(actions: &[Action]) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+/// The events that reach each question of the example script.
+fn paths() -> Vec<(&'static str, Vec<Event>)> {
+    vec![
+        ("intro", vec![]),
+        ("bill", vec![utter("yes", &[])]),
+        (
+            "homeowner",
+            vec![
+                utter("yes", &[]),
+                utter("amount", &[("monthly_bill", "180")]),
+            ],
+        ),
+        (
+            "pitch",
+            vec![
+                utter("yes", &[]),
+                utter("amount", &[("monthly_bill", "180")]),
+                utter("yes", &[("owns_home", "true")]),
+            ],
+        ),
+        (
+            "book_time",
+            vec![
+                utter("yes", &[]),
+                utter("amount", &[("monthly_bill", "180")]),
+                utter("yes", &[("owns_home", "true")]),
+                utter("yes", &[("interested", "true")]),
+            ],
+        ),
+        ("callback", vec![utter("no", &[])]),
+    ]
+}
+
+#[test]
+fn the_paths_reach_every_question() {
+    let s = script();
+    let questions: BTreeSet<&str> = s
+        .nodes
+        .values()
+        .filter(|n| n.end.is_none())
+        .map(|n| n.id.as_str())
+        .collect();
+    let reached: BTreeSet<&str> = paths().iter().map(|(n, _)| *n).collect();
+    assert_eq!(questions, reached);
+    for (node, events) in paths() {
+        assert_eq!(run(&events).0.node, node);
+    }
 }
 
 #[test]
@@ -65,13 +135,13 @@ fn disclosure_comes_first_and_cannot_be_interrupted() {
 }
 
 #[test]
-fn interested_caller_books_a_consultation() {
+fn interested_caller_books_a_consultation_spoken_as_a_time() {
     let (state, actions, visited) = run(&[
         utter("yes", &[]),
-        utter("amount", &[("monthly_bill", "about 180 dollars")]),
-        utter("yes", &[("owns_home", "yes")]),
-        utter("yes", &[("interested", "yes")]),
-        utter("time", &[("callback_time", "tomorrow at ten")]),
+        utter("amount", &[("monthly_bill", "180")]),
+        utter("yes", &[("owns_home", "true")]),
+        utter("yes", &[("interested", "true")]),
+        utter("time", &[("callback_time", TOMORROW_TEN)]),
     ]);
     assert_eq!(
         visited,
@@ -84,22 +154,31 @@ fn interested_caller_books_a_consultation() {
             "end_interested"
         ]
     );
-    assert_eq!(state.outcome.as_deref(), Some("interested"));
+    assert_eq!(state.outcome, Some(Outcome::Interested));
     assert_eq!(state.vars["monthly_bill"], "180");
     assert_eq!(state.vars["owns_home"], "true");
-    assert_eq!(state.vars["callback_time"], "tomorrow at ten");
+    assert_eq!(state.vars["callback_time"], TOMORROW_TEN);
+    assert!(actions.contains(&Action::Capture {
+        name: "callback_time".into(),
+        value: TOMORROW_TEN.into()
+    }));
     assert!(actions.contains(&Action::Generate {
             instruction: "In one short sentence, say how solar panels could lower a monthly bill of about 180 dollars.".into(),
             goal: "Offer a free, no-obligation consultation.".into(),
+            sentences: 1,
         }));
-    assert!(said(&actions)
-        .last()
-        .unwrap()
-        .starts_with("Perfect, you are booked for tomorrow at ten."));
+    assert!(
+        said(&actions)
+            .last()
+            .unwrap()
+            .starts_with("Perfect, you are booked for Thursday, December 3 at 10 a.m. An advisor"),
+        "{:?}",
+        said(&actions)
+    );
     assert_eq!(
         actions.last(),
         Some(&Action::HangUp {
-            outcome: "interested".into()
+            outcome: Outcome::Interested
         })
     );
 }
@@ -113,7 +192,7 @@ fn opt_out_mid_pitch_and_by_key() {
             utter("yes", &[]),
             opt_out,
         ]);
-        assert_eq!(state.outcome.as_deref(), Some("do_not_call"));
+        assert_eq!(state.outcome, Some(Outcome::DoNotCall));
         let n = actions.len();
         assert_eq!(actions[n - 3], Action::MarkDoNotCall);
         assert!(
@@ -122,7 +201,7 @@ fn opt_out_mid_pitch_and_by_key() {
         assert_eq!(
             actions[n - 1],
             Action::HangUp {
-                outcome: "do_not_call".into()
+                outcome: Outcome::DoNotCall
             }
         );
     }
@@ -130,64 +209,191 @@ fn opt_out_mid_pitch_and_by_key() {
     let (state, actions, _) = run(&[Event::Dtmf('1')]);
     assert!(state.outcome.is_none() && actions.len() == 2);
     let (state, actions, _) = run(&[utter("opt_out", &[]), utter("yes", &[])]);
-    assert_eq!(state.outcome.as_deref(), Some("do_not_call"));
+    assert_eq!(state.outcome, Some(Outcome::DoNotCall));
     assert!(!matches!(actions.last(), Some(Action::Say { .. })));
 }
 
 #[test]
-fn side_questions_are_answered_and_the_question_repeated() {
-    let (state, actions, _) = run(&[
-        utter("yes", &[]),
-        utter("are_you_a_robot", &[]),
-        utter("who_is_this", &[]),
-    ]);
-    assert_eq!(state.node, "bill");
-    let lines = said(&actions);
-    assert_eq!(
-        lines[lines.len() - 4],
-        "Yes, I am an automated AI assistant calling for Sunrise Solar."
-    );
-    assert_eq!(
-        lines[lines.len() - 3],
-        "Roughly how much is your electricity bill each month?"
-    );
-    assert!(lines[lines.len() - 2].contains("+1 555 010 0200"));
+fn a_decline_at_every_node_ends_politely_never_as_a_callback() {
+    for (node, mut events) in paths() {
+        events.push(utter("decline", &[]));
+        let (state, actions, _) = run(&events);
+        assert_eq!(state.outcome, Some(Outcome::NotInterested), "{node}");
+        let n = actions.len();
+        assert_eq!(
+            actions[n - 2],
+            Action::Say {
+                text: "Understood, thank you for your time. Goodbye.".into(),
+                interruptible: false
+            },
+            "{node}"
+        );
+        assert_eq!(
+            actions[n - 1],
+            Action::HangUp {
+                outcome: Outcome::NotInterested
+            }
+        );
+    }
 }
 
 #[test]
-fn call_later_wrong_person_not_interested_and_not_eligible() {
+fn a_question_at_every_node_is_answered_and_the_node_asks_again() {
+    let s = script();
+    let mut ids: Vec<String> = s.faqs.iter().map(|f| f.id.clone()).collect();
+    ids.push("unknown_question".into());
+    assert!(
+        ids.contains(&"cost".to_string()) && ids.len() == 6,
+        "{ids:?}"
+    );
+    for (node, events) in paths() {
+        let question = s.nodes[node].say.clone().unwrap();
+        for id in &ids {
+            let mut e = events.clone();
+            e.push(utter(id, &[("callback_time", TOMORROW_TEN)]));
+            let (state, actions, _) = run(&e);
+            let before = run(&events).0;
+            assert_eq!(state.node, node, "{id} at {node}");
+            assert!(state.outcome.is_none(), "{id} at {node}");
+            assert_eq!(state.vars, before.vars, "{id} at {node}: nothing captured");
+            let lines = said(&actions);
+            let answer = match s.faq(id) {
+                Some(f) => s.render(&f.answer, &state.vars, New_York),
+                None => s.globals.unknown_question.clone(),
+            };
+            assert_eq!(lines[lines.len() - 2], answer, "{id} at {node}");
+            assert_eq!(lines[lines.len() - 1], question, "{id} at {node}");
+            assert!(actions.iter().rev().take(2).all(|a| matches!(
+                a,
+                Action::Say {
+                    interruptible: true,
+                    ..
+                }
+            )));
+        }
+    }
+    // The robot answer says automated AI, never "yes".
+    let (_, actions, _) = run(&[utter("are_you_a_robot", &[])]);
+    let lines = said(&actions);
+    assert_eq!(
+        lines[lines.len() - 2],
+        "I am an automated AI assistant calling for Sunrise Solar, not a person."
+    );
+}
+
+#[test]
+fn a_needed_time_that_did_not_parse_is_asked_again_then_the_call_moves_on() {
+    let book = paths().remove(4).1;
+    // Unreadable: the node's retry line; nothing captured.
+    let mut e = book.clone();
+    e.push(rejected("time", "callback_time", Rejection::Unreadable));
+    let (state, actions, _) = run(&e);
+    assert_eq!(state.node, "book_time");
+    assert!(!state.vars.contains_key("callback_time"));
+    assert_eq!(
+        said(&actions).last().unwrap(),
+        "What day and time would work, for example tomorrow at 10 a.m.?"
+    );
+    // Outside calling hours: say when we can call, then the retry line.
+    let mut e = book.clone();
+    e.push(rejected(
+        "time",
+        "callback_time",
+        Rejection::OutsideWindow {
+            hours: "between 8 a.m. and 9 p.m.".into(),
+        },
+    ));
+    let lines = said(&run(&e).1);
+    assert_eq!(
+        lines[lines.len() - 2..],
+        [
+            "We can call between 8 a.m. and 9 p.m.".to_string(),
+            "What day and time would work, for example tomorrow at 10 a.m.?".to_string()
+        ]
+    );
+    // Past, then a good answer: captured, the tries were not exhausted.
+    let mut e = book.clone();
+    e.push(rejected("time", "callback_time", Rejection::Past));
+    e.push(utter("time", &[("callback_time", TOMORROW_TEN)]));
+    let (state, actions, _) = run(&e);
+    assert!(said(&actions).contains(&"That time has already passed.".to_string()));
+    assert_eq!(state.outcome, Some(Outcome::Interested));
+    assert_eq!(state.vars["callback_time"], TOMORROW_TEN);
+    // Two unusable answers: the fallback, still interested, never "booked for ."
+    let mut e = book.clone();
+    e.push(rejected("time", "callback_time", Rejection::Unreadable));
+    e.push(utter("time", &[("callback_time", "whenever")]));
+    let (state, actions, visited) = run(&e);
+    assert_eq!(visited.last().unwrap(), "end_interested_no_time");
+    assert_eq!(state.outcome, Some(Outcome::Interested));
+    assert!(!state.vars.contains_key("callback_time"));
+    assert!(!said(&actions).iter().any(|l| l.contains("booked for")));
+    // At the callback node likewise; a FAQ in between neither counts nor resets the tries.
+    let mut e = paths().remove(5).1;
+    e.push(rejected("time", "callback_time", Rejection::Unreadable));
+    e.push(utter("cost", &[]));
+    e.push(rejected("time", "callback_time", Rejection::Unreadable));
+    let (state, _, visited) = run(&e);
+    assert_eq!(visited.last().unwrap(), "end_callback_no_time");
+    assert_eq!(state.outcome, Some(Outcome::Callback));
+}
+
+#[test]
+fn without_a_retry_line_the_unclear_line_and_the_question() {
+    let toml = crate::script::EXAMPLE_SCRIPT.replace(
+        "retry = \"What day and time would work, for example tomorrow at 10 a.m.?\"\n",
+        "",
+    );
+    let s = Script::from_toml("solar.toml", &toml).unwrap();
+    let mut e = paths().remove(4).1;
+    e.push(rejected("time", "callback_time", Rejection::Unreadable));
+    let lines = said(&run_on(&s, &e).1);
+    assert_eq!(
+        lines[lines.len() - 2..],
+        [
+            "Sorry, I did not catch that. Could you say it again?".to_string(),
+            "Great. What day and time works best for a fifteen minute call?".to_string()
+        ]
+    );
+}
+
+#[test]
+fn call_later_goes_to_the_callback_node_or_takes_the_time_at_once() {
     let (s, _, v) = run(&[
         utter("call_later", &[]),
-        utter("time", &[("callback_time", "next Monday")]),
+        utter("time", &[("callback_time", TOMORROW_TEN)]),
     ]);
+    assert_eq!(v, ["intro", "callback", "end_callback"]);
+    assert_eq!(s.outcome, Some(Outcome::Callback));
+    // "Call me back tomorrow at ten" at the intro.
+    let (s, actions, v) = run(&[utter("call_later", &[("callback_time", TOMORROW_TEN)])]);
+    assert_eq!(v.last().unwrap(), "end_callback");
+    assert_eq!(s.vars["callback_time"], TOMORROW_TEN);
     assert_eq!(
-        (s.outcome.as_deref(), v.last().map(String::as_str)),
-        (Some("callback"), Some("end_callback"))
+        said(&actions).last().unwrap(),
+        "Thank you, we will call you back on Thursday, December 3 at 10 a.m. Goodbye."
     );
-    assert_eq!(s.vars["callback_time"], "next Monday");
+    // At the callback node without a time: a polite end.
+    let (s, _, _) = run(&[utter("no", &[]), utter("call_later", &[])]);
+    assert_eq!(s.outcome, Some(Outcome::Callback));
+}
+
+#[test]
+fn wrong_person_not_interested_and_not_eligible() {
     let (s, _, _) = run(&[utter("no", &[]), utter("never", &[])]);
-    assert_eq!(s.outcome.as_deref(), Some("not_interested"));
+    assert_eq!(s.outcome, Some(Outcome::NotInterested));
     let (s, _, _) = run(&[utter("wrong_person", &[])]);
-    assert_eq!(s.outcome.as_deref(), Some("wrong_person"));
+    assert_eq!(s.outcome, Some(Outcome::WrongPerson));
     let (s, _, v) = run(&[
         utter("yes", &[]),
         utter("dont_know", &[]),
-        utter("no", &[("owns_home", "no")]),
+        utter("no", &[("owns_home", "false")]),
     ]);
     assert_eq!(
-        (s.outcome.as_deref(), v.last().map(String::as_str)),
-        (Some("not_interested"), Some("end_not_eligible"))
+        (s.outcome, v.last().map(String::as_str)),
+        (Some(Outcome::NotInterested), Some("end_not_eligible"))
     );
-    let (s, _, v) = run(&[
-        utter("yes", &[]),
-        utter("amount", &[]),
-        utter("yes", &[]),
-        utter("no", &[]),
-    ]);
-    assert_eq!(
-        (s.outcome.as_deref(), v.last().map(String::as_str)),
-        (Some("not_interested"), Some("end_not_interested"))
-    );
+    assert_eq!(s.vars["owns_home"], "false");
 }
 
 #[test]
@@ -202,7 +408,7 @@ fn silence_and_unclear_reprompt_then_hang_up() {
         2
     );
     let (s, _, _) = run(&[Event::Silence, Event::Silence, Event::Silence]);
-    assert_eq!(s.outcome.as_deref(), Some("no_answer"));
+    assert_eq!(s.outcome, Some(Outcome::NoAnswer));
     let (s, _, _) = run(&[utter("unclear", &[]), utter("banana", &[])]);
     assert!(s.outcome.is_none() && s.node == "intro");
     let (s, _, _) = run(&[
@@ -210,7 +416,7 @@ fn silence_and_unclear_reprompt_then_hang_up() {
         utter("unclear", &[]),
         utter("unclear", &[]),
     ]);
-    assert_eq!(s.outcome.as_deref(), Some("no_answer"));
+    assert_eq!(s.outcome, Some(Outcome::NoAnswer));
     // A clear answer resets the count.
     let (s, _, _) = run(&[
         utter("unclear", &[]),
@@ -224,7 +430,7 @@ fn silence_and_unclear_reprompt_then_hang_up() {
 #[test]
 fn maximum_duration_ends_politely() {
     let (s, actions, _) = run(&[Event::Elapsed(100), Event::Elapsed(300)]);
-    assert_eq!(s.outcome.as_deref(), Some("max_duration"));
+    assert_eq!(s.outcome, Some(Outcome::MaxDuration));
     assert!(matches!(
         &actions[actions.len() - 2],
         Action::Say {
@@ -235,18 +441,17 @@ fn maximum_duration_ends_politely() {
 }
 
 #[test]
-fn every_node_and_global_is_covered_by_the_golden_paths() {
+fn every_node_is_covered_by_the_golden_paths() {
     let script = script();
     let mut visited: BTreeSet<String> = BTreeSet::new();
+    let time = || utter("time", &[("callback_time", TOMORROW_TEN)]);
+    let miss = || utter("time", &[]);
+    let book = paths().remove(4).1;
     for events in [
-        vec![
-            utter("yes", &[]),
-            utter("amount", &[]),
-            utter("yes", &[]),
-            utter("yes", &[]),
-            utter("time", &[]),
-        ],
-        vec![utter("no", &[]), utter("time", &[])],
+        [book.clone(), vec![time()]].concat(),
+        [book, vec![miss(), miss()]].concat(),
+        vec![utter("no", &[]), time()],
+        vec![utter("no", &[]), miss(), miss()],
         vec![utter("no", &[]), utter("never", &[])],
         vec![utter("yes", &[]), utter("dont_know", &[]), utter("no", &[])],
     ] {
@@ -257,7 +462,50 @@ fn every_node_and_global_is_covered_by_the_golden_paths() {
 }
 
 #[test]
-fn values_are_coerced_to_their_types() {
+fn an_open_node_replies_to_every_turn_and_keeps_the_rules() {
+    let s = Script::open_conversation(&crate::script::format::OpenConversation {
+        greeting: "Hi, this is Sam, an automated AI assistant.".into(),
+        system_prompt: "You are Sam.".into(),
+        opt_out_digit: Some('9'),
+        opt_out_message: "Removed. Goodbye.".into(),
+        max_reply_sentences: 2,
+    })
+    .unwrap();
+    let (state, actions, _) = run_on(&s, &[utter("open", &[]), utter("open", &[])]);
+    assert_eq!(
+        actions[0],
+        Action::Say {
+            text: "Hi, this is Sam, an automated AI assistant.".into(),
+            interruptible: false
+        }
+    );
+    let generated: Vec<&Action> = actions
+        .iter()
+        .filter(|a| matches!(a, Action::Generate { sentences: 2, .. }))
+        .collect();
+    assert_eq!(generated.len(), 2, "{actions:?}");
+    assert!(state.outcome.is_none() && state.node == "conversation");
+    let (state, actions, _) = run_on(&s, &[utter("are_you_a_robot", &[])]);
+    assert_eq!(
+        said(&actions).last().unwrap(),
+        "I am an automated AI assistant, not a person."
+    );
+    assert!(state.outcome.is_none());
+    for (end, outcome) in [
+        (utter("decline", &[]), Outcome::NotInterested),
+        (utter("opt_out", &[]), Outcome::DoNotCall),
+        (Event::Dtmf('9'), Outcome::DoNotCall),
+        (utter("call_later", &[]), Outcome::Callback),
+        (Event::Elapsed(300), Outcome::MaxDuration),
+    ] {
+        assert_eq!(run_on(&s, &[end]).0.outcome, Some(outcome));
+    }
+    let (state, _, _) = run_on(&s, &[Event::Silence, Event::Silence, Event::Silence]);
+    assert_eq!(state.outcome, Some(Outcome::NoAnswer));
+}
+
+#[test]
+fn values_are_checked_against_their_types() {
     assert_eq!(
         coerce(VarType::Number, "about $1,200 a month"),
         Some("1200".into())
@@ -266,54 +514,15 @@ fn values_are_coerced_to_their_types() {
     assert_eq!(coerce(VarType::Bool, "Yes"), Some("true".into()));
     assert_eq!(coerce(VarType::Bool, "maybe"), None);
     assert_eq!(coerce(VarType::String, "  "), None);
-}
-
-#[test]
-fn invalid_scripts_report_every_problem_with_its_key() {
-    let bad = r#"
-[script]
-name = "x"
-persona = "P"
-company = "C"
-callback_number = "1"
-opening = "Hi."
-disclosure = "This is a sales call."
-start = "nowhere"
-opt_out_digit = "99"
-
-[[node]]
-id = "a"
-say = "Hello?"
-capture = { budget = "money" }
-  [[node.intent]]
-  name = "opt_out"
-  examples = ["x"]
-  next = "b"
-
-[[node]]
-id = "a"
-end = "great"
-"#;
-    let err = Script::from_toml("bad.toml", bad).unwrap_err();
-    let text = err.to_string();
-    for needle in [
-        "bad.toml",
-        "script.disclosure",
-        "script.opt_out_digit",
-        "script.start",
-        "duplicate node id",
-        "intent[0].name",
-        "intent[0].next",
-        "capture.budget",
-        "unknown outcome \"great\"",
-    ] {
-        assert!(text.contains(needle), "{needle} missing from: {text}");
-    }
-    let syntax = Script::from_toml("s.toml", "[script]\nname = \"x\"\nbogus = 1\n")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        syntax.contains("s.toml") && syntax.contains("line"),
-        "{syntax}"
+    assert_eq!(
+        coerce(VarType::Time, TOMORROW_TEN),
+        Some(TOMORROW_TEN.into())
     );
+    assert_eq!(coerce(VarType::Time, "tomorrow at ten"), None);
+    // A raw time never reaches a line: not captured, the intent asks again.
+    let mut e = paths().remove(4).1;
+    e.push(utter("time", &[("callback_time", "Tomorrow at 10 works")]));
+    let (state, actions, _) = run(&e);
+    assert_eq!(state.node, "book_time");
+    assert!(!said(&actions).iter().any(|l| l.contains("10 works")));
 }

@@ -1,21 +1,42 @@
 use std::sync::{Arc, Mutex};
 
+use chrono::TimeZone;
+
 use super::*;
 use crate::engine::StopReason;
 
-/// Records every request; answers generation with a fixed line.
-struct RecordingLlm(Mutex<Vec<GenerateRequest>>);
+/// Records every request; answers generation with fixed lines and classification with
+/// `unclear`, or (with `hang`) never answers classification until cancelled.
+struct FakeLlm {
+    requests: Mutex<Vec<GenerateRequest>>,
+    hang: bool,
+}
 
-impl LanguageModel for RecordingLlm {
+impl FakeLlm {
+    fn new(hang: bool) -> Arc<Self> {
+        Arc::new(Self {
+            requests: Mutex::new(Vec::new()),
+            hang,
+        })
+    }
+}
+
+impl LanguageModel for FakeLlm {
     fn generate(&self, request: GenerateRequest) -> tokio::sync::mpsc::Receiver<LlmEvent> {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let reply = if request.grammar.is_some() {
+        let classify = request.grammar.is_some();
+        let reply = if classify {
             r#"{"intent":"unclear"}"#
         } else {
-            "Solar could cut that bill a lot."
+            "Solar could cut that bill a lot. It is cheap. Really."
         };
-        self.0.lock().unwrap().push(request);
+        let (hang, cancel) = (self.hang && classify, request.cancel.clone());
+        self.requests.lock().unwrap().push(request);
         tokio::spawn(async move {
+            if hang {
+                cancel.cancelled().await;
+                return;
+            }
             let _ = tx.send(LlmEvent::Token(reply.into())).await;
             let _ = tx
                 .send(LlmEvent::Done {
@@ -31,24 +52,54 @@ impl LanguageModel for RecordingLlm {
     fn end_conversation(&self, _: &str) {}
 }
 
+fn solar() -> Arc<Script> {
+    Arc::new(Script::from_toml("solar.toml", crate::script::EXAMPLE_SCRIPT).unwrap())
+}
+
+/// Wednesday 2026-12-02 09:30 in New York.
+fn morning() -> CallContext {
+    let now = chrono_tz::America::New_York
+        .with_ymd_and_hms(2026, 12, 2, 9, 30, 0)
+        .unwrap();
+    CallContext::default().at(now.with_timezone(&Utc))
+}
+
+fn said(plan: &Plan) -> Vec<String> {
+    plan.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Say { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn generated_lines_see_history_within_the_token_budget() {
-    let script = Arc::new(Script::from_toml("solar.toml", crate::script::EXAMPLE_SCRIPT).unwrap());
-    let llm = Arc::new(RecordingLlm(Mutex::new(Vec::new())));
+    let llm = FakeLlm::new(false);
     let budget = 160;
-    let mut runner = ScriptRunner::new(script, llm.clone(), "t").with_context_budget(budget);
-    runner.event(Event::Started).await;
-    runner.caller("Yes, go ahead.").await;
-    runner.caller("About two hundred dollars a month.").await;
-    let report = runner.caller("Yes, we own the house.").await;
+    let mut runner = ScriptRunner::new(solar(), llm.clone(), "t", CallContext::default())
+        .with_context_budget(budget);
+    let plan = runner.event(Event::Started).await;
+    runner.realize(plan).await;
+    for line in ["Yes, go ahead.", "About two hundred dollars a month."] {
+        let plan = runner.caller(line).await;
+        runner.realize(plan).await;
+    }
+    let plan = runner.caller("Yes, we own the house.").await;
     assert!(
-        report
-            .actions
+        plan.actions
             .iter()
-            .any(|a| matches!(a, Action::Say { text, .. } if text.starts_with("Solar could"))),
-        "{report:?}"
+            .any(|a| matches!(a, Action::Generate { sentences: 1, .. })),
+        "the agent streams generated lines: {plan:?}"
     );
-    let requests = llm.0.lock().unwrap();
+    let plan = runner.realize(plan).await;
+    assert_eq!(
+        said(&plan)[0],
+        "Solar could cut that bill a lot.",
+        "one sentence"
+    );
+    let requests = llm.requests.lock().unwrap();
     let gen = requests
         .iter()
         .rfind(|r| r.grammar.is_none())
@@ -70,6 +121,136 @@ async fn generated_lines_see_history_within_the_token_budget() {
     );
 }
 
+#[tokio::test]
+async fn lead_variables_fill_the_first_line_and_times_are_spoken() {
+    let toml = crate::script::EXAMPLE_SCRIPT.replace(
+        "opening = \"Hi, this is {persona}",
+        "opening = \"Hi {name}, this is {persona}",
+    );
+    let script = Arc::new(Script::from_toml("solar.toml", &toml).unwrap());
+    let mut ctx = morning();
+    ctx.vars = BTreeMap::from([
+        ("name".to_string(), "Sam".to_string()),
+        ("city".to_string(), "".to_string()),
+    ]);
+    let mut runner = ScriptRunner::new(script.clone(), FakeLlm::new(false), "t", ctx);
+    let plan = runner.event(Event::Started).await;
+    assert!(
+        said(&plan)[0].starts_with("Hi Sam, this is Nova"),
+        "{plan:?}"
+    );
+    assert!(!runner.vars().contains_key("city"), "empty values dropped");
+    // Without a name the line still reads well.
+    let mut runner = ScriptRunner::new(script, FakeLlm::new(false), "t", morning());
+    let plan = runner.event(Event::Started).await;
+    assert!(said(&plan)[0].starts_with("Hi, this is Nova"), "{plan:?}");
+    runner.goto("book_time");
+    let plan = runner.caller("Tomorrow at 10 works.").await;
+    assert_eq!(runner.vars()["callback_time"], "2026-12-03T10:00:00-05:00");
+    assert!(
+        said(&plan)[0].starts_with("Perfect, you are booked for Thursday, December 3 at 10 a.m."),
+        "{plan:?}"
+    );
+    assert_eq!(runner.outcome(), Some(Outcome::Interested));
+    let m = runner.generation("Say goodbye.", "End.");
+    assert!(
+        m.last()
+            .unwrap()
+            .content
+            .contains("callback_time=Thursday, December 3 at 10 a.m."),
+        "{m:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_turn_changes_nothing_and_cancels_the_model() {
+    let llm = FakeLlm::new(true);
+    let mut runner = ScriptRunner::new(solar(), llm.clone(), "t", morning());
+    runner.event(Event::Started).await;
+    let before = runner.snapshot();
+    let turn = runner.caller("Hmm, it varies a lot by season");
+    let timed_out = tokio::time::timeout(std::time::Duration::from_millis(50), turn).await;
+    assert!(timed_out.is_err(), "the fake model never answers");
+    assert_eq!(runner.state(), &before.state);
+    assert_eq!(runner.context.len(), before.context.len());
+    let requests = llm.requests.lock().unwrap();
+    assert!(requests.last().unwrap().cancel.is_cancelled());
+}
+
+#[tokio::test]
+async fn a_turn_can_be_undone_and_the_question_asked_again() {
+    let mut runner = ScriptRunner::new(solar(), FakeLlm::new(false), "t", morning());
+    runner.event(Event::Started).await;
+    let s = runner.snapshot();
+    let plan = runner.caller("Yes, go ahead.").await;
+    assert_eq!(
+        (plan.node.as_str(), runner.state().node.as_str()),
+        ("intro", "bill")
+    );
+    runner.restore(s);
+    assert_eq!(runner.state().node, "intro");
+    assert_eq!(runner.context.len(), 0);
+    let again = runner.reask();
+    assert_eq!(
+        again,
+        [Action::Say {
+            text: "Is now a good time for a quick question about your electricity bill?".into(),
+            interruptible: true
+        }]
+    );
+    assert_eq!(runner.state().node, "intro");
+    // A question never moves the call.
+    let plan = runner
+        .caller("Am I talking to a real person or a robot?")
+        .await;
+    let c = plan.classified.as_ref().unwrap();
+    assert_eq!((c.intent.as_str(), c.by), ("are_you_a_robot", "rule"));
+    assert_eq!(runner.state().node, "intro");
+    // Heard words go into the context.
+    runner.said("Hello there.");
+    assert_eq!(runner.context.len(), 2);
+}
+
+#[tokio::test]
+async fn an_open_conversation_answers_the_callers_words_within_its_sentences() {
+    let script = Script::open_conversation(&crate::script::format::OpenConversation {
+        greeting: "Hi, an AI assistant here.".into(),
+        system_prompt: "You are Sam from Acme.".into(),
+        opt_out_digit: Some('9'),
+        opt_out_message: "Removed. Goodbye.".into(),
+        max_reply_sentences: 2,
+    })
+    .unwrap();
+    let llm = FakeLlm::new(false);
+    let mut ctx = CallContext::default();
+    ctx.vars.insert("name".into(), "Kim".into());
+    let mut runner = ScriptRunner::new(Arc::new(script), llm.clone(), "t", ctx);
+    let plan = runner.event(Event::Started).await;
+    runner.realize(plan).await;
+    let plan = runner.caller("What do you sell?").await;
+    let c = plan.classified.clone().unwrap();
+    assert_eq!((c.intent.as_str(), c.by), ("open", "rule"));
+    let plan = runner.realize(plan).await;
+    assert_eq!(
+        said(&plan),
+        ["Solar could cut that bill a lot. It is cheap."]
+    );
+    let requests = llm.requests.lock().unwrap();
+    let m = &requests.last().unwrap().messages;
+    assert_eq!(
+        m[0].content,
+        "You are Sam from Acme. Answer in one or two short spoken sentences. Known about the caller: name=Kim."
+    );
+    assert_eq!(m[1].content, "Hi, an AI assistant here.");
+    assert_eq!(m.last().unwrap().content, "What do you sell?");
+    assert_eq!(
+        requests.last().unwrap().grammar,
+        None,
+        "no classification call"
+    );
+    assert_eq!(requests.len(), 1);
+}
+
 #[test]
 fn preambles_and_quotes_are_dropped() {
     assert_eq!(
@@ -80,4 +261,5 @@ fn preambles_and_quotes_are_dropped() {
         super::strip_preamble("Solar: the smart choice."),
         "Solar: the smart choice."
     );
+    assert_eq!(super::first_sentences("One. Two. Three.", 2), "One. Two.");
 }

@@ -1,0 +1,357 @@
+//! The turn detector: when the caller's turn starts, when it is over, when they talk over the
+//! agent, and when they go on after a pause that looked like the end of their turn.
+//!
+//! Pure and clocked in samples (8 kHz, the stream's own clock): frames with the VAD's verdict
+//! and transcripts go in, commands come out. The session is the I/O shell around it: it runs
+//! the VAD and the echo guard, starts STT jobs, cuts speech on a barge-in and hands finished
+//! turns to the agent. Every rule is unit-tested at sample precision.
+//!
+//! - **Speculative STT**: after `speculate_after_ms` of silence the audio so far is transcribed;
+//!   if the caller goes on, that transcript is dropped (a new attempt number).
+//! - **End of turn**: [`EndpointRules`] decide from the silence and the transcript's ending
+//!   (complete, trailing "and"/"um", no hint); the endpointer's own limit forces an end.
+//! - **Barge-in**: `barge_in_min_ms` of caller speech in a turn: stop interruptible speech.
+//! - **Continuation**: a turn ended at a pause, and the caller speaks again within
+//!   `resume_window_ms` before hearing `resume_heard_ms` of the answer (or its end): the answer
+//!   is dropped and the next turn carries both parts, so the agent answers the whole.
+
+use super::turn::{EndpointRules, TurnDecision};
+use crate::audio::vad::{EndpointConfig, Endpointer, VadEvent};
+use crate::audio::TWILIO_RATE;
+
+/// Turn-taking settings, in milliseconds.
+#[derive(Debug, Clone)]
+pub struct DetectorConfig {
+    pub rules: EndpointRules,
+    /// Speech within twice this starts a turn (a click is not a turn).
+    pub min_speech_ms: u32,
+    /// A turn longer than this is cut and answered.
+    pub max_utterance_ms: u32,
+    /// Caller speech in a turn that stops interruptible agent speech.
+    pub barge_in_min_ms: u32,
+    /// Silence before speculative STT starts: shorter pauses are usually between words.
+    pub speculate_after_ms: u32,
+    /// Speech this soon after a turn ended may continue it.
+    pub resume_window_ms: u32,
+    /// ... unless the caller already heard this much of the answer.
+    pub resume_heard_ms: u32,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        Self {
+            rules: EndpointRules {
+                min_silence_ms: 500,
+                default_silence_ms: 800,
+                max_silence_ms: 3000,
+            },
+            min_speech_ms: 60,
+            max_utterance_ms: 15_000,
+            barge_in_min_ms: 200,
+            speculate_after_ms: 120,
+            resume_window_ms: 2500,
+            resume_heard_ms: 1000,
+        }
+    }
+}
+
+/// A finished caller turn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnEnd {
+    /// Numbers the turns of a call, from 1.
+    pub id: u64,
+    /// What the caller said: with [`TurnEnd::continues`], the earlier part and this one.
+    pub text: String,
+    /// The words since the continuation (equal to `text` otherwise).
+    pub part: String,
+    /// Turn `continues` ended at a pause and this one goes on with it.
+    pub continues: Option<u64>,
+    /// First speech sample (of the earlier part when continuing) and just past the last one.
+    pub start_sample: u64,
+    pub end_sample: u64,
+    /// Silence from the last speech to the decision.
+    pub endpointing_ms: f64,
+    pub stt_ms: f64,
+    /// Our audio was playing when the caller started.
+    pub over_agent: bool,
+    /// The turn's speech reached the barge-in length (the shell may have cut the agent).
+    pub barged_in: bool,
+    /// Speech recognition failed: `part` is empty for that reason, not silence.
+    pub stt_failed: bool,
+}
+
+/// What the shell must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Transcribe this 8 kHz audio; answer with [`TurnDetector::transcript`] and `attempt`.
+    Transcribe { attempt: u64, audio: Vec<i16> },
+    /// The caller is talking over the agent: stop interruptible speech. `reaction_ms` runs from
+    /// the start of their speech to now.
+    BargeIn { reaction_ms: f64 },
+    /// The caller went on after turn `id` before hearing its answer: drop the answer.
+    Continued { id: u64 },
+    TurnEnded(TurnEnd),
+}
+
+/// The turn in progress.
+#[derive(Debug)]
+struct Pending {
+    attempt: u64,
+    start: u64,
+    over_agent: bool,
+    barged_in: bool,
+    /// Audio up to the silence start, waiting for speculative STT.
+    audio: Option<Vec<i16>>,
+    silence_start: Option<u64>,
+    stt_started: bool,
+    /// `Some(None)`: STT failed.
+    transcript: Option<Option<(String, f64)>>,
+    /// The endpointer reached its maximum: end as soon as the transcript is ready.
+    forced: bool,
+    continues: Option<Last>,
+}
+
+/// The last finished turn, while the caller may still continue it.
+#[derive(Debug, Clone)]
+struct Last {
+    id: u64,
+    text: String,
+    start: u64,
+    end: u64,
+    /// Agent audio heard since it ended, in samples, and whether that audio has stopped.
+    heard: u64,
+    answer_over: bool,
+}
+
+/// See the module docs.
+pub struct TurnDetector {
+    config: DetectorConfig,
+    endpointer: Endpointer,
+    pending: Option<Pending>,
+    /// A turn the endpointer ended (maximum reached) whose transcript is still out while the
+    /// caller already speaks again.
+    finishing: Option<Pending>,
+    attempts: u64,
+    turns: u64,
+    last: Option<Last>,
+}
+
+fn ms(samples: u64) -> f64 {
+    samples as f64 * 1000.0 / TWILIO_RATE as f64
+}
+
+fn samples(ms: u32) -> u64 {
+    ms as u64 * TWILIO_RATE as u64 / 1000
+}
+
+impl TurnDetector {
+    pub fn new(config: DetectorConfig) -> Self {
+        // The endpointer's own limit is the maximum; the rules decide earlier.
+        let endpointer = Endpointer::new(EndpointConfig {
+            min_speech_ms: config.min_speech_ms,
+            end_silence_ms: config.rules.max_silence_ms,
+            max_utterance_ms: config.max_utterance_ms,
+            ..EndpointConfig::default()
+        });
+        Self {
+            config,
+            endpointer,
+            pending: None,
+            finishing: None,
+            attempts: 0,
+            turns: 0,
+            last: None,
+        }
+    }
+
+    /// Samples seen since the stream started (the detector's clock).
+    pub fn samples_seen(&self) -> u64 {
+        self.endpointer.samples_seen()
+    }
+
+    /// One frame of inbound audio. `voiced`: the VAD's verdict after the echo guard;
+    /// `agent_audible`: our audio is playing at the caller's ear now.
+    pub fn frame(&mut self, pcm: &[i16], voiced: bool, agent_audible: bool) -> Vec<Command> {
+        let mut out = Vec::new();
+        if let Some(last) = self.last.as_mut() {
+            if agent_audible {
+                last.heard += pcm.len() as u64;
+            } else if last.heard > 0 {
+                last.answer_over = true;
+            }
+        }
+        for event in self.endpointer.push(pcm, voiced) {
+            match event {
+                VadEvent::SpeechStarted { at_sample } => {
+                    if self.pending.as_ref().is_some_and(|p| p.forced) {
+                        self.finishing = self.pending.take();
+                    }
+                    self.attempts += 1;
+                    self.pending = Some(Pending {
+                        attempt: self.attempts,
+                        start: at_sample,
+                        over_agent: agent_audible,
+                        barged_in: false,
+                        audio: None,
+                        silence_start: None,
+                        stt_started: false,
+                        transcript: None,
+                        forced: false,
+                        continues: None,
+                    });
+                }
+                VadEvent::SilenceStarted {
+                    at_sample,
+                    audio_so_far,
+                } => {
+                    if let Some(p) = self.pending.as_mut() {
+                        p.silence_start = Some(at_sample);
+                        p.audio = Some(audio_so_far);
+                    }
+                }
+                VadEvent::SpeechResumed { .. } => {
+                    if let Some(p) = self.pending.as_mut() {
+                        // The caller went on: any speculative transcript is stale.
+                        self.attempts += 1;
+                        p.attempt = self.attempts;
+                        p.silence_start = None;
+                        p.audio = None;
+                        p.stt_started = false;
+                        p.transcript = None;
+                    }
+                }
+                VadEvent::UtteranceEnded { audio, .. } => {
+                    if let Some(p) = self.pending.as_mut() {
+                        p.forced = true;
+                        if !p.stt_started {
+                            p.audio = Some(audio);
+                        }
+                    }
+                }
+            }
+        }
+        self.check_speech(&mut out);
+        self.check_end(&mut out);
+        out
+    }
+
+    /// The transcript of an attempt (`None`: recognition failed). Stale attempts are ignored.
+    pub fn transcript(&mut self, attempt: u64, text: Option<&str>, stt_ms: f64) -> Vec<Command> {
+        let mut out = Vec::new();
+        for p in [self.finishing.as_mut(), self.pending.as_mut()]
+            .into_iter()
+            .flatten()
+            .filter(|p| p.attempt == attempt)
+        {
+            p.transcript = Some(text.map(|t| (t.to_string(), stt_ms)));
+        }
+        self.check_end(&mut out);
+        out
+    }
+
+    /// Barge-in and continuation, once the caller has spoken long enough in this turn.
+    fn check_speech(&mut self, out: &mut Vec<Command>) {
+        let now = self.endpointer.samples_seen();
+        let Some(p) = self.pending.as_mut() else {
+            return;
+        };
+        if p.barged_in
+            || !self.endpointer.is_in_speech()
+            || self.endpointer.speech_ms() < self.config.barge_in_min_ms
+        {
+            return;
+        }
+        p.barged_in = true;
+        if let Some(last) = self.last.take() {
+            let soon = p.start.saturating_sub(last.end) <= samples(self.config.resume_window_ms);
+            let unheard = last.heard < samples(self.config.resume_heard_ms) && !last.answer_over;
+            if soon && unheard {
+                out.push(Command::Continued { id: last.id });
+                p.continues = Some(last);
+            }
+        }
+        out.push(Command::BargeIn {
+            reaction_ms: ms(now.saturating_sub(p.start)),
+        });
+    }
+
+    /// Speculative STT once the pause is long enough; the end of the turn by the rules.
+    fn check_end(&mut self, out: &mut Vec<Command>) {
+        if self.finishing.as_ref().is_some_and(|f| f.transcript.is_some()) {
+            if let Some(f) = self.finishing.take() {
+                let now = self.endpointer.samples_seen();
+                self.end_turn(f, now, 0, out);
+            }
+        }
+        let now = self.endpointer.samples_seen();
+        let Some(p) = self.pending.as_mut() else {
+            return;
+        };
+        let silence_ms = p.silence_start.map_or(0, |s| ms(now.saturating_sub(s)) as u32);
+        if !p.stt_started && (p.forced || silence_ms >= self.config.speculate_after_ms) {
+            if let Some(audio) = p.audio.take() {
+                p.stt_started = true;
+                out.push(Command::Transcribe {
+                    attempt: p.attempt,
+                    audio,
+                });
+            }
+        }
+        let Some(transcript) = &p.transcript else {
+            return;
+        };
+        let text = transcript.as_ref().map_or("", |(t, _)| t.as_str());
+        let done = p.forced || self.config.rules.decide(silence_ms, Some(text)) == TurnDecision::EndTurn;
+        if !done {
+            return;
+        }
+        let Some(p) = self.pending.take() else {
+            return;
+        };
+        // A forced end already reset the endpointer (its turn is over); resetting again would
+        // drop speech that started since.
+        if !p.forced {
+            self.endpointer.reset();
+        }
+        self.end_turn(p, now, silence_ms, out);
+    }
+
+    fn end_turn(&mut self, p: Pending, now: u64, silence_ms: u32, out: &mut Vec<Command>) {
+        let end = p.silence_start.unwrap_or(now);
+        self.turns += 1;
+        let (part, stt_ms) = p.transcript.clone().flatten().unwrap_or_default();
+        let part = part.trim().to_string();
+        let (text, start, continues) = match &p.continues {
+            Some(last) => (
+                format!("{} {part}", last.text).trim().to_string(),
+                last.start,
+                Some(last.id),
+            ),
+            None => (part.clone(), p.start, None),
+        };
+        self.last = Some(Last {
+            id: self.turns,
+            text: text.clone(),
+            start,
+            end,
+            heard: 0,
+            answer_over: false,
+        });
+        out.push(Command::TurnEnded(TurnEnd {
+            id: self.turns,
+            text,
+            part,
+            continues,
+            start_sample: start,
+            end_sample: end,
+            endpointing_ms: silence_ms as f64,
+            stt_ms,
+            over_agent: p.over_agent,
+            barged_in: p.barged_in,
+            stt_failed: matches!(p.transcript, Some(None)),
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,228 @@
+use super::*;
+
+const FRAME: usize = 160; // 20 ms at 8 kHz
+
+/// Drives a detector frame by frame and keeps every command with the frame it came on.
+struct Line {
+    d: TurnDetector,
+    frame: u64,
+    log: Vec<(u64, Command)>,
+}
+
+impl Line {
+    fn new() -> Self {
+        Self {
+            d: TurnDetector::new(DetectorConfig::default()),
+            frame: 0,
+            log: Vec::new(),
+        }
+    }
+
+    /// `ms` of caller speech (or silence), with or without agent audio playing.
+    fn run(&mut self, ms: u32, voiced: bool, agent: bool) -> Vec<Command> {
+        let mut out = Vec::new();
+        for _ in 0..ms / 20 {
+            let cmds = self.d.frame(&[0; FRAME], voiced, agent);
+            self.frame += 1;
+            for c in cmds {
+                self.log.push((self.frame, c.clone()));
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    fn speak(&mut self, ms: u32) -> Vec<Command> {
+        self.run(ms, true, false)
+    }
+
+    fn quiet(&mut self, ms: u32) -> Vec<Command> {
+        self.run(ms, false, false)
+    }
+
+    fn last_attempt(&self) -> u64 {
+        self.log
+            .iter()
+            .rev()
+            .find_map(|(_, c)| match c {
+                Command::Transcribe { attempt, .. } => Some(*attempt),
+                _ => None,
+            })
+            .expect("a transcription was asked for")
+    }
+
+    fn heard(&mut self, text: &str) -> Vec<Command> {
+        let attempt = self.last_attempt();
+        let out = self.d.transcript(attempt, Some(text), 300.0);
+        for c in &out {
+            self.log.push((self.frame, c.clone()));
+        }
+        out
+    }
+}
+
+fn ended(cmds: &[Command]) -> Option<&TurnEnd> {
+    cmds.iter().find_map(|c| match c {
+        Command::TurnEnded(t) => Some(t),
+        _ => None,
+    })
+}
+
+#[test]
+fn speculative_stt_starts_120_ms_into_a_pause_and_a_complete_answer_ends_at_500_ms() {
+    let mut l = Line::new();
+    assert!(l.speak(1000).iter().all(|c| matches!(c, Command::BargeIn { .. })));
+    assert!(l.quiet(100).is_empty(), "too early for STT");
+    let cmds = l.quiet(40);
+    let Some(Command::Transcribe { attempt: 1, audio }) = cmds.first() else {
+        panic!("{cmds:?}")
+    };
+    // Pre-roll (200 ms, only 0 ms of it exists before the first frame) + 1 s of speech.
+    assert_eq!(audio.len(), 8000);
+    assert!(l.heard("Yes, that works.").is_empty(), "140 ms of silence");
+    // 500 ms after the pause began: the frame that completes it ends the turn.
+    assert!(l.quiet(340).is_empty());
+    let cmds = l.quiet(20);
+    let t = ended(&cmds).expect("turn over at 500 ms");
+    assert_eq!(t.text, "Yes, that works.");
+    assert_eq!((t.start_sample, t.end_sample), (0, 8000));
+    assert_eq!(t.endpointing_ms, 500.0);
+    assert_eq!((t.id, t.continues, t.stt_failed), (1, None, false));
+}
+
+#[test]
+fn a_trailing_word_waits_for_the_maximum_and_going_on_drops_the_stale_transcript() {
+    let mut l = Line::new();
+    l.speak(600);
+    l.quiet(140);
+    l.heard("I was thinking about it and");
+    assert!(ended(&l.quiet(2000)).is_none(), "trailing 'and' waits");
+    // The caller goes on: the transcript of the first part is stale.
+    let stale = l.last_attempt();
+    l.speak(400);
+    assert!(l.d.transcript(stale, Some("old"), 1.0).is_empty());
+    l.quiet(140);
+    assert_ne!(l.last_attempt(), stale);
+    l.heard("I was thinking about it and yes, go ahead.");
+    let cmds = l.quiet(500);
+    assert_eq!(
+        ended(&cmds).map(|t| t.text.as_str()),
+        Some("I was thinking about it and yes, go ahead.")
+    );
+}
+
+#[test]
+fn barge_in_fires_once_after_200_ms_of_speech_over_the_agent() {
+    let mut l = Line::new();
+    l.run(1000, false, true);
+    let cmds = l.run(400, true, true);
+    let barge: Vec<_> = l
+        .log
+        .iter()
+        .filter(|(_, c)| matches!(c, Command::BargeIn { .. }))
+        .collect();
+    assert_eq!(barge.len(), 1, "{cmds:?}");
+    // Speech starts on the 3rd voiced frame (60 ms within the 120 ms window) dated back to the
+    // first; 200 ms of speech is reached 10 frames after the first voiced frame.
+    let (frame, Command::BargeIn { reaction_ms }) = barge[0] else {
+        unreachable!()
+    };
+    assert_eq!(*frame, 50 + 10);
+    assert_eq!(*reaction_ms, 200.0);
+    l.quiet(140);
+    l.heard("Wait, who is this?");
+    let t = l.quiet(500);
+    let t = ended(&t).unwrap();
+    assert!(t.over_agent && t.barged_in);
+}
+
+#[test]
+fn going_on_before_hearing_the_answer_continues_the_turn() {
+    let mut l = Line::new();
+    l.speak(1500);
+    l.quiet(140);
+    l.heard("Yes, that sounds interesting, but I am busy.");
+    let first = ended(&l.quiet(500)).cloned().unwrap();
+    // The agent starts answering 300 ms later; the caller goes on after 200 ms of it.
+    l.quiet(300);
+    l.run(200, false, true);
+    let cmds = l.run(300, true, true);
+    assert!(
+        cmds.contains(&Command::Continued { id: first.id }),
+        "{cmds:?}"
+    );
+    l.speak(1500);
+    l.quiet(140);
+    l.heard("Can you call me back tomorrow at three p.m.?");
+    let t = ended(&l.quiet(500)).cloned().unwrap();
+    assert_eq!(t.continues, Some(1));
+    assert_eq!(t.id, 2);
+    assert_eq!(
+        t.text,
+        "Yes, that sounds interesting, but I am busy. Can you call me back tomorrow at three p.m.?"
+    );
+    assert_eq!(t.part, "Can you call me back tomorrow at three p.m.?");
+    assert_eq!(t.start_sample, first.start_sample);
+}
+
+#[test]
+fn an_answer_heard_or_finished_makes_the_next_words_a_new_turn() {
+    // Heard for 1 s: a barge-in, not a continuation.
+    let mut l = Line::new();
+    l.speak(800);
+    l.quiet(140);
+    l.heard("Yes.");
+    ended(&l.quiet(500)).unwrap();
+    l.run(1000, false, true);
+    let cmds = l.run(400, true, true);
+    assert!(!cmds.iter().any(|c| matches!(c, Command::Continued { .. })));
+    // A short answer that finished: the caller's next words are a new turn.
+    let mut l = Line::new();
+    l.speak(800);
+    l.quiet(140);
+    l.heard("Yes.");
+    ended(&l.quiet(500)).unwrap();
+    l.run(400, false, true);
+    l.quiet(200);
+    let cmds = l.speak(400);
+    assert!(!cmds.iter().any(|c| matches!(c, Command::Continued { .. })));
+    // Too late: 3 s after the turn ended, with no answer at all.
+    let mut l = Line::new();
+    l.speak(800);
+    l.quiet(140);
+    l.heard("Yes.");
+    ended(&l.quiet(500)).unwrap();
+    l.quiet(3000);
+    let cmds = l.speak(400);
+    assert!(!cmds.iter().any(|c| matches!(c, Command::Continued { .. })));
+}
+
+#[test]
+fn a_failed_transcription_ends_the_turn_flagged() {
+    let mut l = Line::new();
+    l.speak(600);
+    l.quiet(140);
+    let attempt = l.last_attempt();
+    l.d.transcript(attempt, None, 0.0);
+    let t = ended(&l.quiet(500)).cloned().unwrap();
+    assert!(t.stt_failed);
+    assert_eq!(t.text, "");
+}
+
+#[test]
+fn a_caller_who_never_pauses_is_cut_at_the_maximum() {
+    let mut l = Line::new();
+    let cmds = l.speak(15_100);
+    let Some(Command::Transcribe { audio, .. }) = cmds
+        .iter()
+        .find(|c| matches!(c, Command::Transcribe { .. }))
+    else {
+        panic!("forced STT at the maximum")
+    };
+    assert_eq!(audio.len(), 15_000 * 8);
+    l.heard("and so on and so on");
+    let t = ended(&l.log.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>())
+        .cloned()
+        .expect("forced end, whatever the transcript says");
+    assert_eq!(t.text, "and so on and so on");
+}
