@@ -220,7 +220,10 @@ async fn the_opt_out_key_ends_the_call_with_do_not_call() {
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
     let record = registry.get(&call.call_sid).unwrap();
-    assert_eq!(record.outcome, Some(telemarketer::model::Outcome::DoNotCall));
+    assert_eq!(
+        record.outcome,
+        Some(telemarketer::model::Outcome::DoNotCall)
+    );
     assert_eq!(record.status, "completed");
     // The greeting was cut at once and the confirmation was played to its end before hang-up.
     assert_eq!(report.clears.len(), 1);
@@ -285,7 +288,10 @@ async fn a_script_drives_the_call_and_the_caller_opts_out_in_words() {
             .any(|(_, t)| *t == "Roughly how much is your electricity bill each month?"),
         "{lines:?}"
     );
-    assert_eq!(record.outcome, Some(telemarketer::model::Outcome::DoNotCall));
+    assert_eq!(
+        record.outcome,
+        Some(telemarketer::model::Outcome::DoNotCall)
+    );
     assert!(
         lines.last().unwrap().1.contains("removed your number"),
         "{lines:?}"

@@ -58,7 +58,11 @@ pub fn spawn_sink(store: Store) -> Arc<dyn CallSink> {
                 Change::Turn(sid, idx, turn) => store.upsert_turn(sid, *idx as i64, turn).await,
                 Change::Verdict(r) => {
                     store
-                        .set_call_outcome(&r.metadata.call_sid, r.outcome.map(|o| o.as_str()), &r.variables)
+                        .set_call_outcome(
+                            &r.metadata.call_sid,
+                            r.outcome.map(|o| o.as_str()),
+                            &r.variables,
+                        )
                         .await
                 }
                 Change::DoNotCall(sid, phone) => {

@@ -94,9 +94,10 @@ async fn over_turns_noise_and_waits_that_see_through_padding() {
         },
         CallerStep::Turn("hello".into()),
         CallerStep::Say(voice(400)),
-        // The agent's padding is not talk: this ends 400 ms after its answer.
+        // The agent's padding is not talk: this ends 700 ms after its answer (longer than the
+        // 500 ms the agent waits before answering, or it would end in that gap).
         CallerStep::WaitForAgent {
-            quiet: Duration::from_millis(400),
+            quiet: Duration::from_millis(700),
             max: Duration::from_secs(10),
         },
         CallerStep::Turn("two parts".into()),
@@ -124,14 +125,14 @@ async fn over_turns_noise_and_waits_that_see_through_padding() {
     assert_eq!(report.turns[0].label, "hello");
     assert_eq!(report.turns[1].start_ms, report.caller_speech_starts[1]);
     assert_eq!(report.turns[1].end_ms, report.caller_speech_ends[2]);
-    // The second turn started only once the agent's answer had been quiet 400 ms, although
+    // The second turn started only once the agent's answer had been quiet 700 ms, although
     // padding frames kept arriving.
     let answer_end = *loud
         .iter()
         .rfind(|&&t| t < report.turns[1].start_ms)
         .unwrap();
     assert!(
-        report.turns[1].start_ms >= answer_end + 400,
+        report.turns[1].start_ms >= answer_end + 700,
         "{answer_end} {:?}",
         report.turns
     );
