@@ -84,12 +84,19 @@ pub struct TurnEnd {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Transcribe this 8 kHz audio; answer with [`TurnDetector::transcript`] and `attempt`.
-    Transcribe { attempt: u64, audio: Vec<i16> },
+    Transcribe {
+        attempt: u64,
+        audio: Vec<i16>,
+    },
     /// The caller is talking over the agent: stop interruptible speech. `reaction_ms` runs from
     /// the start of their speech to now.
-    BargeIn { reaction_ms: f64 },
+    BargeIn {
+        reaction_ms: f64,
+    },
     /// The caller went on after turn `id` before hearing its answer: drop the answer.
-    Continued { id: u64 },
+    Continued {
+        id: u64,
+    },
     TurnEnded(TurnEnd),
 }
 
@@ -277,7 +284,11 @@ impl TurnDetector {
 
     /// Speculative STT once the pause is long enough; the end of the turn by the rules.
     fn check_end(&mut self, out: &mut Vec<Command>) {
-        if self.finishing.as_ref().is_some_and(|f| f.transcript.is_some()) {
+        if self
+            .finishing
+            .as_ref()
+            .is_some_and(|f| f.transcript.is_some())
+        {
             if let Some(f) = self.finishing.take() {
                 let now = self.endpointer.samples_seen();
                 self.end_turn(f, now, 0, out);
@@ -287,7 +298,9 @@ impl TurnDetector {
         let Some(p) = self.pending.as_mut() else {
             return;
         };
-        let silence_ms = p.silence_start.map_or(0, |s| ms(now.saturating_sub(s)) as u32);
+        let silence_ms = p
+            .silence_start
+            .map_or(0, |s| ms(now.saturating_sub(s)) as u32);
         if !p.stt_started && (p.forced || silence_ms >= self.config.speculate_after_ms) {
             if let Some(audio) = p.audio.take() {
                 p.stt_started = true;
@@ -301,7 +314,8 @@ impl TurnDetector {
             return;
         };
         let text = transcript.as_ref().map_or("", |(t, _)| t.as_str());
-        let done = p.forced || self.config.rules.decide(silence_ms, Some(text)) == TurnDecision::EndTurn;
+        let done =
+            p.forced || self.config.rules.decide(silence_ms, Some(text)) == TurnDecision::EndTurn;
         if !done {
             return;
         }

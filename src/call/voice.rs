@@ -137,7 +137,11 @@ impl Voice {
             if self.cached(&clause).is_some() {
                 continue;
             }
-            match self.tts.synthesize(clause.clone(), CancellationToken::new()).await {
+            match self
+                .tts
+                .synthesize(clause.clone(), CancellationToken::new())
+                .await
+            {
                 Ok(audio) => {
                     self.keep(&clause, Arc::new(audio));
                     new += 1;
@@ -207,12 +211,18 @@ mod tests {
         let voice = Voice::new(tts.clone());
         let none = CancellationToken::new();
         assert_eq!(voice.warm(vec!["Hello.".into(), "Hello.".into()]).await, 1);
-        let a = voice.clause("Hello.", Line::Fixed, true, &none).await.unwrap();
+        let a = voice
+            .clause("Hello.", Line::Fixed, true, &none)
+            .await
+            .unwrap();
         assert_eq!(tts.0.load(Ordering::SeqCst), 1, "served from the cache");
         assert_eq!(a.elapsed, Duration::ZERO);
         // 30 ms (300 samples) of the 100 ms of leading silence are kept.
         assert_eq!(a.samples.len(), 3000 - 700);
-        let b = voice.clause("Hello.", Line::Fixed, false, &none).await.unwrap();
+        let b = voice
+            .clause("Hello.", Line::Fixed, false, &none)
+            .await
+            .unwrap();
         assert_eq!(b.samples.len(), 3000, "later clauses keep their pauses");
         voice
             .clause("A one-off.", Line::Generated, false, &none)
@@ -222,7 +232,11 @@ mod tests {
             .clause("A one-off.", Line::Generated, false, &none)
             .await
             .unwrap();
-        assert_eq!(tts.0.load(Ordering::SeqCst), 3, "generated lines are not kept");
+        assert_eq!(
+            tts.0.load(Ordering::SeqCst),
+            3,
+            "generated lines are not kept"
+        );
         assert_eq!(voice.cached_clauses(), 1);
     }
 }

@@ -71,7 +71,10 @@ fn ended(cmds: &[Command]) -> Option<&TurnEnd> {
 #[test]
 fn speculative_stt_starts_120_ms_into_a_pause_and_a_complete_answer_ends_at_500_ms() {
     let mut l = Line::new();
-    assert!(l.speak(1000).iter().all(|c| matches!(c, Command::BargeIn { .. })));
+    assert!(l
+        .speak(1000)
+        .iter()
+        .all(|c| matches!(c, Command::BargeIn { .. })));
     assert!(l.quiet(100).is_empty(), "too early for STT");
     let cmds = l.quiet(40);
     let Some(Command::Transcribe { attempt: 1, audio }) = cmds.first() else {
