@@ -27,7 +27,7 @@ use super::format::{intents, Node, Script, VarType, CALLBACK_NODE};
 use super::machine::{number, Rejection};
 use super::slots::{parse_number, parse_time, parse_yes_no, store_time, TimeError};
 use crate::leads::window::CallingWindow;
-use crate::model::ChatMessage;
+use crate::model::{ChatMessage, Outcome};
 
 mod phrases;
 use phrases::*;
@@ -212,7 +212,23 @@ pub fn by_rules(
         return Some(Classified::rule(intents::WRONG_PERSON));
     }
     if is_decline(&t) {
-        return Some(Classified::rule(intents::DECLINE));
+        // A node that routes declines itself (an intent with a decline among its examples and
+        // a not-interested end next: the pitch's "no") takes the decline as that answer, so its
+        // variable is captured ("interested" = false); anywhere else the global decline ends
+        // the call politely.
+        let own = script.nodes.get(node).and_then(|n| {
+            n.intents
+                .iter()
+                .find(|i| {
+                    i.examples.iter().any(|e| is_decline(&normalize(e)))
+                        && script
+                            .nodes
+                            .get(&i.next)
+                            .is_some_and(|e| e.end == Some(Outcome::NotInterested))
+                })
+                .map(|i| with_values(n, &i.name, text, now, window, "rule"))
+        });
+        return Some(own.unwrap_or_else(|| Classified::rule(intents::DECLINE)));
     }
     let n = script.nodes.get(node)?;
     if any_phrase(&t, CALL_LATER) {

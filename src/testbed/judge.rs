@@ -4,7 +4,8 @@
 //!
 //! Heard checks are fuzzy on purpose, because the ear is a small Whisper model on phone audio:
 //! words are normalised (case, punctuation, "A.I." = "ai", "three" = "3", "2nd" = "2", "I'm" =
-//! "i am"), a word matches a near-spelling ("Nova" / "Novah"), and a phrase is heard when at
+//! "i am"), a word matches a near-spelling ("Nova" / "Novah", "own" / "on"; never "not" / "no"),
+//! and a phrase is heard when at
 //! least 80% of its words occur in order within a stretch not much longer than the phrase.
 //! `"2x <phrase>"` asks for (or forbids) at least two occurrences: a question asked again.
 
@@ -188,6 +189,20 @@ fn check_var(want: &Want, got: Option<&str>, now: DateTime<Tz>) -> Result<(), St
         return Err(format!("want {}, not captured", show(want)));
     };
     let ok = match want {
+        // A day alone ("tomorrow" when the caller said "tomorrow at ten" and the ear lost the
+        // hour) is stored at a placeholder hour: it never matches a wanted clock.
+        Want::Time(_, w)
+            if got.trim().ends_with("~day")
+                && !matches!(
+                    w,
+                    when::When::On {
+                        clock: when::Clock::Any,
+                        ..
+                    }
+                ) =>
+        {
+            return Err(format!("want {}, got only a day ({got})", show(want)));
+        }
         Want::Time(_, w) => match when::stored(got, now.timezone()) {
             Some(t) if when::matches(w, t, now) => true,
             Some(t) => {
@@ -323,7 +338,18 @@ fn same_word(a: &str, b: &str) -> bool {
         4..=7 => 1,
         _ => 2,
     };
-    allowed > 0 && edit_distance(a, b) <= allowed
+    if allowed > 0 {
+        return edit_distance(a, b) <= allowed;
+    }
+    // Short words: one letter dropped or added, same first letter ("own" / "on", "the" /
+    // "thee"), never a negation ("not" / "no").
+    const NEGATIONS: [&str; 3] = ["no", "not", "nor"];
+    n >= 2
+        && a.chars().count() != b.chars().count()
+        && a.chars().next() == b.chars().next()
+        && !NEGATIONS.contains(&a)
+        && !NEGATIONS.contains(&b)
+        && edit_distance(a, b) == 1
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

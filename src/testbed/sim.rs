@@ -145,6 +145,18 @@ pub enum SimError {
     Connect { url: String, reason: String },
     #[error("websocket: {0}")]
     Socket(String),
+    #[error("websocket closed by the server")]
+    Closed,
+}
+
+fn socket_error(e: tokio_tungstenite::tungstenite::Error) -> SimError {
+    use tokio_tungstenite::tungstenite::error::{Error, ProtocolError};
+    match e {
+        Error::ConnectionClosed
+        | Error::AlreadyClosed
+        | Error::Protocol(ProtocolError::SendAfterClosing) => SimError::Closed,
+        e => SimError::Socket(e.to_string()),
+    }
 }
 
 enum Play {
@@ -200,7 +212,7 @@ pub async fn run_call_until(
         json!({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
     ))
     .await
-    .map_err(|e| SimError::Socket(e.to_string()))?;
+    .map_err(socket_error)?;
     tx.send(send(json!({
         "event": "start",
         "sequenceNumber": "1",
@@ -215,7 +227,7 @@ pub async fn run_call_until(
         "streamSid": call.stream_sid,
     })))
     .await
-    .map_err(|e| SimError::Socket(e.to_string()))?;
+    .map_err(socket_error)?;
 
     let mut report = SimReport::default();
     let mut seq: u64 = 1;
@@ -240,6 +252,9 @@ pub async fn run_call_until(
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let silence = vec![0i16; FRAME_SAMPLES];
 
+    // A send can find the socket already closed by our server (its close frame still unread):
+    // that is the server hanging up, not a failure.
+    let ended = async {
     let mut end = SimEnd::StepsDone;
     loop {
         tokio::select! {
@@ -342,16 +357,16 @@ pub async fn run_call_until(
                         tx.send(send(json!({
                             "event": "dtmf", "streamSid": call.stream_sid, "sequenceNumber": seq.to_string(),
                             "dtmf": {"track": "inbound_track", "digit": d.to_string()}
-                        }))).await.map_err(|e| SimError::Socket(e.to_string()))?;
+                        }))).await.map_err(socket_error)?;
                         turns.heard(&mut report.turns, &format!("[key {d}]"), true, now_ms);
                         step_done = true;
                     }
                     Some(CallerStep::SendRaw(text)) => {
-                        tx.send(Message::Text(text.clone().into())).await.map_err(|e| SimError::Socket(e.to_string()))?;
+                        tx.send(Message::Text(text.clone().into())).await.map_err(socket_error)?;
                         step_done = true;
                     }
                     Some(CallerStep::SendBinary(bytes)) => {
-                        tx.send(Message::Binary(bytes.clone().into())).await.map_err(|e| SimError::Socket(e.to_string()))?;
+                        tx.send(Message::Binary(bytes.clone().into())).await.map_err(socket_error)?;
                         step_done = true;
                     }
                     Some(CallerStep::Turn(_) | CallerStep::Noise(_)) => unreachable!("taken above"),
@@ -418,6 +433,14 @@ pub async fn run_call_until(
             }
         }
     }
+    Ok::<SimEnd, SimError>(end)
+    }
+    .await;
+    let end = match ended {
+        Ok(end) => end,
+        Err(SimError::Closed) => SimEnd::ServerClosed,
+        Err(e) => return Err(e),
+    };
     seq += 1;
     let _ = tx
         .send(send(json!({
@@ -499,7 +522,7 @@ async fn send_media(
     });
     tx.send(Message::Text(v.to_string().into()))
         .await
-        .map_err(|e| SimError::Socket(e.to_string()))
+        .map_err(socket_error)
 }
 
 async fn echo_mark(
@@ -512,7 +535,7 @@ async fn echo_mark(
     let v = json!({"event": "mark", "sequenceNumber": seq.to_string(), "streamSid": stream_sid, "mark": {"name": name}});
     tx.send(Message::Text(v.to_string().into()))
         .await
-        .map_err(|e| SimError::Socket(e.to_string()))
+        .map_err(socket_error)
 }
 
 #[cfg(test)]

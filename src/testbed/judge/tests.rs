@@ -192,3 +192,34 @@ fn values_compare_by_meaning() {
     assert!(!same_value("true", "false"));
     assert!(same_value("Friday", "friday"));
 }
+
+#[test]
+fn short_words_forgive_a_dropped_letter_but_never_a_negation() {
+    // Whisper tiny on the agent's voice: "do you own" -> "be you on".
+    let heard = w("Roughly how much is it? And be you on your home.");
+    assert_eq!(occurrences(&w("And do you own your home?"), &heard).0, 1);
+    assert!(same_word("own", "on") && same_word("the", "thee"));
+    assert!(!same_word("not", "no") && !same_word("no", "now") && !same_word("do", "be"));
+    assert!(
+        !same_word("own", "one"),
+        "a changed letter in a short word is another word"
+    );
+    let said = w("Sorry, I did no catch that");
+    assert_eq!(
+        occurrences(&w("I did not catch that"), &said).0,
+        1,
+        "4 of 5 words"
+    );
+    assert_eq!(occurrences(&w("not interested"), &w("now interested")).0, 0);
+}
+
+#[test]
+fn a_day_alone_never_passes_for_a_wanted_hour() {
+    let want = Want::new("callback_time", "tomorrow 10:00").unwrap();
+    // "Tomorrow at ten" heard as "tomorrow": stored at the window's opening hour, day only.
+    let r = check_var(&want, Some("2026-12-03T10:00:00-08:00~day"), now());
+    assert!(r.unwrap_err().contains("only a day"));
+    assert!(check_var(&want, Some("2026-12-03T10:00:00-08:00"), now()).is_ok());
+    let day = Want::new("callback_time", "tomorrow").unwrap();
+    assert!(check_var(&day, Some("2026-12-03T10:00:00-08:00~day"), now()).is_ok());
+}
