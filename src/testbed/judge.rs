@@ -396,11 +396,30 @@ fn in_order(phrase: &[String], window: &[String]) -> (usize, usize) {
     let mut dp = vec![vec![0usize; m + 1]; n + 1];
     for i in 1..=n {
         for j in 1..=m {
-            dp[i][j] = if same_word(&phrase[i - 1], &window[j - 1]) {
+            let mut best = if same_word(&phrase[i - 1], &window[j - 1]) {
                 dp[i - 1][j - 1] + 1
             } else {
                 dp[i - 1][j].max(dp[i][j - 1])
             };
+            // Words the ear ran together ("Nova calling" -> "Novocalling") or split ("Sunrise"
+            // -> "sun rise") count as the phrase's words.
+            if i >= 2
+                && same_word(
+                    &format!("{}{}", phrase[i - 2], phrase[i - 1]),
+                    &window[j - 1],
+                )
+            {
+                best = best.max(dp[i - 2][j - 1] + 2);
+            }
+            if j >= 2
+                && same_word(
+                    &phrase[i - 1],
+                    &format!("{}{}", window[j - 2], window[j - 1]),
+                )
+            {
+                best = best.max(dp[i - 1][j - 2] + 1);
+            }
+            dp[i][j] = best;
         }
     }
     let best = dp[n][m];

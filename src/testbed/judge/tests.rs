@@ -223,3 +223,21 @@ fn a_day_alone_never_passes_for_a_wanted_hour() {
     let day = Want::new("callback_time", "tomorrow").unwrap();
     assert!(check_var(&day, Some("2026-12-03T10:00:00-08:00~day"), now()).is_ok());
 }
+
+#[test]
+fn words_run_together_or_split_by_the_ear_still_count() {
+    let heard = w("Hi, this is Novocalling from Sun Rise Solar. I am an automated AI assistant.");
+    assert_eq!(
+        occurrences(&w("this is Nova calling from Sunrise Solar"), &heard).0,
+        1
+    );
+    // Running words together does not make up missing ones.
+    assert_eq!(
+        occurrences(
+            &w("Nova calling from Sunrise Solar today"),
+            &w("Novocalling")
+        )
+        .0,
+        0
+    );
+}
