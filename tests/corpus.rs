@@ -2,7 +2,7 @@
 //! shipped solar script, rehearsed through the same code as `telemarketer rehearse --suite`
 //! (the dialer, the store, the emulator, the real tiny models), each call judged by what its
 //! caller heard. The full corpus is the product's acceptance test; run it with
-//! `telemarketer rehearse --suite scripts/corpus`. Real time (about 8 minutes): run with
+//! `telemarketer rehearse --suite scripts/corpus`. Real time (about 7 minutes): run with
 //! `cargo test --release --test corpus -- --test-threads=1`.
 
 use std::time::Duration;
