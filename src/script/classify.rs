@@ -66,6 +66,39 @@ pub fn normalize(text: &str) -> String {
     cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// A day, a part of the day or a.m./p.m.: the answer names a time.
+fn says_when(text: &str) -> bool {
+    const WHEN: &[&str] = &[
+        "today",
+        "tonight",
+        "tomorrow",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "morning",
+        "afternoon",
+        "evening",
+        "noon",
+        "oclock",
+        "pm",
+        "a m",
+        "p m",
+        "half past",
+        "next week",
+    ];
+    let t = normalize(text);
+    // "am" only after a number ("10 am"): "I am" names no time.
+    let words: Vec<&str> = t.split(' ').collect();
+    let am = words
+        .windows(2)
+        .any(|w| w[1] == "am" && w[0].chars().all(|c| c.is_ascii_digit()));
+    am || WHEN.iter().any(|w| contains_phrase(&t, w))
+}
+
 fn contains_phrase(haystack: &str, phrase: &str) -> bool {
     let phrase = normalize(phrase);
     !phrase.is_empty() && format!(" {haystack} ").contains(&format!(" {phrase} "))
@@ -395,6 +428,9 @@ pub fn read(
                     hours: speak_window(window),
                 }),
             },
+            // "Thursday at 4:30 p.m." says when, not how much: its numbers are no amount
+            // ("one fifty" alone stays an amount).
+            VarType::Number if says_when(text) => Err(Rejection::Unreadable),
             VarType::Number => parse_number(text).map(number).ok_or(Rejection::Unreadable),
             VarType::Bool => match intent {
                 "yes" => Ok("true".into()),
