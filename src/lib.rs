@@ -86,7 +86,10 @@
 //! - [`store`]: campaigns, leads, calls, turns, do-not-call, audit log (SQLite or PostgreSQL).
 //! - [`dialer`]: campaign loops: pacing, compliance checks, retries, crash recovery.
 //! - `testbed` (cargo feature, on by default): a local Twilio emulator and simulated callers, for
-//!   tests, rehearsals and benches; a black box that speaks only Twilio's protocols.
+//!   tests, rehearsals and benches; a black box that speaks only Twilio's protocols. It also holds
+//!   the acceptance corpus format, the judge and the measurements at the caller's ear.
+//! - `rehearsal` (with `testbed`): the appliance dialing the emulator offline; runs the
+//!   acceptance corpus and prints its table (`rehearse --suite`, `tests/corpus.rs`).
 //! - [`telemetry`]: Prometheus metrics (per-stage latency histograms, calls, queue depths).
 
 pub mod app;
@@ -99,6 +102,8 @@ pub mod engine;
 pub mod http;
 pub mod leads;
 pub mod model;
+#[cfg(feature = "testbed")]
+pub mod rehearsal;
 pub mod script;
 pub mod store;
 pub mod telemetry;

@@ -1,13 +1,16 @@
 //! `rehearse`: a whole campaign offline (the store, the dialer, the conversation engine and a
-//! local Twilio emulator whose callers follow a scenario), and `emulator`: that Twilio alone.
+//! local Twilio emulator whose callers follow a scenario), or with `--suite` the acceptance
+//! corpus judged call by call; and `emulator`: that Twilio alone.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use telemarketer::app::{AppBuilder, Engines};
+use telemarketer::app::Engines;
 use telemarketer::config::Secrets;
+use telemarketer::rehearsal::{self, Rig, SuiteOptions};
+use telemarketer::testbed::corpus::Corpus;
 use telemarketer::testbed::emulator::{scenario::Scenario, EmulatorConfig, RunningEmulator};
 
 #[derive(clap::Args)]
@@ -18,9 +21,26 @@ pub struct RehearseArgs {
     /// Who answers which number; default scripts/campaigns/solar-rehearsal.toml.
     #[arg(long)]
     scenario: Option<PathBuf>,
-    /// Campaign script; default the shipped example.
+    /// Campaign script; default the shipped example (with --suite: the corpus's own).
     #[arg(long)]
     script: Option<PathBuf>,
+    /// Run an acceptance corpus (a file, or a folder of them such as scripts/corpus): every
+    /// caller dialed as a lead, each call judged by what the caller heard, a table printed.
+    #[arg(long, conflicts_with_all = ["leads", "scenario"])]
+    suite: Option<PathBuf>,
+    /// With --suite: only these callers (comma-separated names).
+    #[arg(long, value_delimiter = ',', requires = "suite")]
+    only: Vec<String>,
+    /// With --suite: calls at once (1 keeps latency fair on a small machine).
+    #[arg(long, default_value_t = 1, requires = "suite")]
+    concurrent: u32,
+    /// With --suite: write each call as a stereo WAV (caller left, agent right) here.
+    #[arg(long, requires = "suite")]
+    wav_dir: Option<PathBuf>,
+    /// With --suite: after the table, what each failed call's caller heard, turn by turn
+    /// (`all` for every call).
+    #[arg(long, requires = "suite", num_args = 0..=1, default_missing_value = "failed")]
+    details: Option<String>,
     /// Database to write the campaign into.
     #[arg(long, default_value = "sqlite://rehearsal.db")]
     store: String,
@@ -71,78 +91,38 @@ const EXAMPLE_LEADS: &str = include_str!("../../scripts/campaigns/solar-leads.cs
 const EXAMPLE_SCENARIO: &str = include_str!("../../scripts/campaigns/solar-rehearsal.toml");
 
 pub async fn rehearse(config_path: Option<&Path>, args: RehearseArgs) -> anyhow::Result<()> {
+    let raw = super::raw_config(config_path)?;
+    let engines = Engines::load(&raw.clone().validate(Secrets::default())?)
+        .context("cannot load the models")?;
+    let offset = if args.real_clock {
+        chrono::Duration::zero()
+    } else {
+        rehearsal::ten_in_los_angeles()
+    };
+    if let Some(suite) = &args.suite {
+        return run_suite(raw, &engines, suite, &args, offset).await;
+    }
     use telemarketer::model::CampaignSettings;
-    let RehearseArgs {
-        leads,
-        scenario,
-        script,
-        store: store_url,
-        real_clock,
-    } = args;
     let read = |p: &PathBuf| read(p);
-    let leads_csv = leads
+    let leads_csv = args
+        .leads
         .as_ref()
         .map(read)
         .transpose()?
         .unwrap_or_else(|| EXAMPLE_LEADS.into());
-    let scenario = match &scenario {
+    let scenario = match &args.scenario {
         Some(p) => Scenario::from_toml(&p.display().to_string(), &read(p)?)?,
         None => Scenario::from_toml("solar-rehearsal.toml", EXAMPLE_SCENARIO)?,
     };
-    let script_toml = script
+    let script_toml = args
+        .script
         .as_ref()
         .map(read)
         .transpose()?
         .unwrap_or_else(|| telemarketer::script::EXAMPLE_SCRIPT.to_string());
-
-    // A private Twilio: its own account and token, nothing real is reachable or used.
-    let hex = || uuid::Uuid::new_v4().simple().to_string();
-    let account = format!("AC{}", hex());
-    let token = hex();
-    let raw = super::raw_config(config_path)?;
-    let engines = Engines::load(&raw.clone().validate(Secrets::default())?)
-        .context("cannot load the models")?;
-    let mut em = EmulatorConfig::from_scenario(account.clone(), token.clone(), &scenario);
-    em.tts = Some(Arc::new(engines.tts.clone()));
-    let emulator = RunningEmulator::start(em, "127.0.0.1:0".parse()?).await?;
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    // The same config pointed at this private Twilio and the rehearsal's database.
-    let mut raw = raw;
-    raw.server.public_url = Some(format!("http://{addr}"));
-    raw.server.allow_unsigned_webhooks = Some(false);
-    raw.twilio.base_url = Some(emulator.base_url());
-    raw.store.url = Some(store_url.clone());
-    let config = raw.validate(Secrets {
-        twilio_account_sid: Some(account),
-        twilio_auth_token: Some(token),
-        ..Default::default()
-    })?;
-
-    let offset = if real_clock {
-        chrono::Duration::zero()
-    } else {
-        use chrono::TimeZone;
-        let la = chrono_tz::America::Los_Angeles;
-        let now = chrono::Utc::now();
-        let ten = now
-            .with_timezone(&la)
-            .date_naive()
-            .and_hms_opt(10, 0, 0)
-            .context("clock")?;
-        la.from_local_datetime(&ten)
-            .earliest()
-            .context("clock")?
-            .with_timezone(&chrono::Utc)
-            - now
-    };
-    let app = AppBuilder::new(config, &engines)
-        .calling_hours_offset(offset)
-        .spawn(listener)
-        .await?;
-    let store = app.state.store.clone().context("no store")?;
-    let dialer = app.state.dialer.clone().context("no dialer")?;
+    let store_url = args.store.clone();
+    let rig = Rig::start(raw, &engines, &scenario, &store_url, offset).await?;
+    let (store, emulator) = (&rig.store, &rig.emulator);
 
     let id = format!("rehearsal-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"));
     let settings = CampaignSettings {
@@ -166,17 +146,8 @@ pub async fn rehearse(config_path: Option<&Path>, args: RehearseArgs) -> anyhow:
         parsed.errors.len(),
         emulator.base_url()
     );
-    dialer.start(&id).await?;
     let started = std::time::Instant::now();
-    while !dialer.is_settled(&id, Duration::from_secs(3600)).await? {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        if started.elapsed() > Duration::from_secs(1800) {
-            anyhow::bail!("the rehearsal did not finish in 30 minutes");
-        }
-    }
-    emulator.wait_idle(Duration::from_secs(30)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-
+    rig.dial(&id, Duration::from_secs(1800)).await?;
     println!("\n== leads ({:.0} s)", started.elapsed().as_secs_f64());
     for lead in store.leads(&id).await? {
         println!(
@@ -227,6 +198,41 @@ pub async fn rehearse(config_path: Option<&Path>, args: RehearseArgs) -> anyhow:
         "\nstored in {store_url}; the do-not-call list now holds {} number(s)",
         store.dnc_list().await?.len()
     );
-    emulator.shutdown();
+    Ok(())
+}
+
+/// `rehearse --suite`: the corpus as one campaign, then the table.
+async fn run_suite(
+    raw: telemarketer::config::RawConfig,
+    engines: &Engines,
+    suite: &Path,
+    args: &RehearseArgs,
+    offset: chrono::Duration,
+) -> anyhow::Result<()> {
+    let mut corpus = Corpus::load(suite)?;
+    if !args.only.is_empty() {
+        corpus = corpus.only(&args.only).map_err(anyhow::Error::msg)?;
+    }
+    if let Some(script) = &args.script {
+        corpus.script = Some(script.clone());
+    }
+    if let Some(dir) = &args.wav_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let opts = SuiteOptions {
+        store_url: args.store.clone(),
+        max_concurrent: args.concurrent,
+        offset,
+        wav_dir: args.wav_dir.clone(),
+    };
+    let report =
+        rehearsal::run_suite(raw, engines, &corpus, &opts, &|line| eprintln!("{line}")).await?;
+    println!("\n{}", rehearsal::table::render(&report));
+    if let Some(which) = &args.details {
+        print!("{}", rehearsal::table::details(&report, which != "all"));
+    }
+    if report.passed() < report.results.len() {
+        std::process::exit(1);
+    }
     Ok(())
 }

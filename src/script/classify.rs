@@ -27,7 +27,7 @@ use super::format::{intents, Node, Script, VarType, CALLBACK_NODE};
 use super::machine::{number, Rejection};
 use super::slots::{parse_number, parse_time, parse_yes_no, store_time, TimeError};
 use crate::leads::window::CallingWindow;
-use crate::model::ChatMessage;
+use crate::model::{ChatMessage, Outcome};
 
 mod phrases;
 use phrases::*;
@@ -64,6 +64,39 @@ pub fn normalize(text: &str) -> String {
         .map(|c| if c.is_alphanumeric() { c } else { ' ' })
         .collect();
     cleaned.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A day, a part of the day or a.m./p.m.: the answer names a time.
+fn says_when(text: &str) -> bool {
+    const WHEN: &[&str] = &[
+        "today",
+        "tonight",
+        "tomorrow",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "morning",
+        "afternoon",
+        "evening",
+        "noon",
+        "oclock",
+        "pm",
+        "a m",
+        "p m",
+        "half past",
+        "next week",
+    ];
+    let t = normalize(text);
+    // "am" only after a number ("10 am"): "I am" names no time.
+    let words: Vec<&str> = t.split(' ').collect();
+    let am = words
+        .windows(2)
+        .any(|w| w[1] == "am" && w[0].chars().all(|c| c.is_ascii_digit()));
+    am || WHEN.iter().any(|w| contains_phrase(&t, w))
 }
 
 fn contains_phrase(haystack: &str, phrase: &str) -> bool {
@@ -212,7 +245,23 @@ pub fn by_rules(
         return Some(Classified::rule(intents::WRONG_PERSON));
     }
     if is_decline(&t) {
-        return Some(Classified::rule(intents::DECLINE));
+        // A node that routes declines itself (an intent with a decline among its examples and
+        // a not-interested end next: the pitch's "no") takes the decline as that answer, so its
+        // variable is captured ("interested" = false); anywhere else the global decline ends
+        // the call politely.
+        let own = script.nodes.get(node).and_then(|n| {
+            n.intents
+                .iter()
+                .find(|i| {
+                    i.examples.iter().any(|e| is_decline(&normalize(e)))
+                        && script
+                            .nodes
+                            .get(&i.next)
+                            .is_some_and(|e| e.end == Some(Outcome::NotInterested))
+                })
+                .map(|i| with_values(n, &i.name, text, now, window, "rule"))
+        });
+        return Some(own.unwrap_or_else(|| Classified::rule(intents::DECLINE)));
     }
     let n = script.nodes.get(node)?;
     if any_phrase(&t, CALL_LATER) {
@@ -379,6 +428,9 @@ pub fn read(
                     hours: speak_window(window),
                 }),
             },
+            // "Thursday at 4:30 p.m." says when, not how much: its numbers are no amount
+            // ("one fifty" alone stays an amount).
+            VarType::Number if says_when(text) => Err(Rejection::Unreadable),
             VarType::Number => parse_number(text).map(number).ok_or(Rejection::Unreadable),
             VarType::Bool => match intent {
                 "yes" => Ok("true".into()),

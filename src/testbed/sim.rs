@@ -17,6 +17,8 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
+use super::measure::{self, TurnSpan, TurnTiming};
+use super::voice::LineNoise;
 use crate::audio::{mulaw, FRAME_SAMPLES};
 
 /// One thing the simulated caller does, in order.
@@ -34,6 +36,16 @@ pub enum CallerStep {
     SendRaw(String),
     /// Send a binary frame (Twilio itself never does; our server must shrug it off).
     SendBinary(Vec<u8>),
+    /// Talk over the agent: wait until agent speech is heard (at once if it is playing
+    /// already), then `after` more; at most `max` in all. The next step starts then.
+    Over { after: Duration, max: Duration },
+    /// From now on mix line noise at this level (dBFS RMS) under every frame the caller sends,
+    /// silence included; `None` stops it. Takes no time.
+    Noise(Option<f32>),
+    /// The `Say` and `Dtmf` steps up to the next `Turn` are one caller turn with this label
+    /// (a pause mid-sentence does not end a turn); see [`SimReport::turn_timings`]. Takes no
+    /// time. Without any, each `Say` and `Dtmf` is a turn of its own.
+    Turn(String),
 }
 
 /// The call to simulate.
@@ -89,6 +101,8 @@ pub struct SimReport {
     /// sent and what Twilio played to the caller, sample-aligned (8 kHz).
     pub caller_track: Vec<i16>,
     pub agent_track: Vec<i16>,
+    /// The caller's turns, when they were heard on the line (see [`CallerStep::Turn`]).
+    pub turns: Vec<TurnSpan>,
 }
 
 impl SimReport {
@@ -109,17 +123,19 @@ impl SimReport {
         w.finalize()
     }
 
-    /// Response latency after each caller utterance: end of caller speech -> agent audio heard.
+    /// Response latency after each caller utterance: end of caller speech -> the first agent
+    /// frame heard that is speech, not silence padding ([`measure::is_loud`]).
     pub fn response_latencies_ms(&self) -> Vec<u64> {
+        let loud = measure::loud_times(&self.agent_track);
         self.caller_speech_ends
             .iter()
-            .filter_map(|&end| {
-                self.heard
-                    .iter()
-                    .find(|h| h.start_ms >= end)
-                    .map(|h| h.start_ms - end)
-            })
+            .filter_map(|&end| measure::first_loud_after(&loud, end).map(|t| t - end))
             .collect()
+    }
+
+    /// Latency and dead air after each caller turn, at the caller's ear.
+    pub fn turn_timings(&self) -> Vec<TurnTiming> {
+        measure::turn_timings(&self.turns, &self.agent_track)
     }
 }
 
@@ -129,10 +145,23 @@ pub enum SimError {
     Connect { url: String, reason: String },
     #[error("websocket: {0}")]
     Socket(String),
+    #[error("websocket closed by the server")]
+    Closed,
+}
+
+fn socket_error(e: tokio_tungstenite::tungstenite::Error) -> SimError {
+    use tokio_tungstenite::tungstenite::error::{Error, ProtocolError};
+    match e {
+        Error::ConnectionClosed
+        | Error::AlreadyClosed
+        | Error::Protocol(ProtocolError::SendAfterClosing) => SimError::Closed,
+        e => SimError::Socket(e.to_string()),
+    }
 }
 
 enum Play {
-    Frame(Vec<i16>),
+    /// A frame and whether it is speech (not padding).
+    Frame(Vec<i16>, bool),
     Mark(String),
 }
 
@@ -183,7 +212,7 @@ pub async fn run_call_until(
         json!({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
     ))
     .await
-    .map_err(|e| SimError::Socket(e.to_string()))?;
+    .map_err(socket_error)?;
     tx.send(send(json!({
         "event": "start",
         "sequenceNumber": "1",
@@ -198,24 +227,34 @@ pub async fn run_call_until(
         "streamSid": call.stream_sid,
     })))
     .await
-    .map_err(|e| SimError::Socket(e.to_string()))?;
+    .map_err(socket_error)?;
 
     let mut report = SimReport::default();
     let mut seq: u64 = 1;
     let mut tick_n: u64 = 0;
     let mut play: VecDeque<Play> = VecDeque::new();
+    // Speech frames waiting in `play` (padding does not keep a caller waiting).
+    let mut loud_queued = 0usize;
     let mut steps: VecDeque<CallerStep> = steps.into();
     let mut say_pos = 0usize;
     let mut step_started_tick = 0u64;
-    let mut last_agent_tick: Option<u64> = None;
+    // The last tick any agent frame played (heard stretches), and the last one with speech.
+    let mut last_played_tick: Option<u64> = None;
+    let mut last_loud_tick: Option<u64> = None;
     let mut agent_started_in_step = false;
+    let mut over_onset: Option<u64> = None;
     let mut playing_since: Option<u64> = None;
+    let mut noise: Option<LineNoise> = None;
+    let mut turns = Turns::default();
     // The last thing played was a clause's mark: a gap now is between clauses.
     let mut at_clause_boundary = true;
     let mut interval = tokio::time::interval(Duration::from_millis(20));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let silence = vec![0i16; FRAME_SAMPLES];
 
+    // A send can find the socket already closed by our server (its close frame still unread):
+    // that is the server hanging up, not a failure.
+    let ended = async {
     let mut end = SimEnd::StepsDone;
     loop {
         tokio::select! {
@@ -242,7 +281,10 @@ pub async fn run_call_until(
                             report.odd_frames += 1;
                         }
                         report.frames_received += 1;
-                        play.push_back(Play::Frame(mulaw::decode(&bytes)));
+                        let pcm = mulaw::decode(&bytes);
+                        let loud = measure::is_loud(&pcm);
+                        loud_queued += usize::from(loud);
+                        play.push_back(Play::Frame(pcm, loud));
                     }
                     Some("mark") => {
                         let name = v["mark"]["name"].as_str().unwrap_or("").to_string();
@@ -256,6 +298,7 @@ pub async fn run_call_until(
                                 report.marks_echoed.push((name, tick_n * 20));
                             }
                         }
+                        loud_queued = 0;
                         playing_since = None;
                         at_clause_boundary = true;
                     }
@@ -265,62 +308,82 @@ pub async fn run_call_until(
             _ = interval.tick() => {
                 tick_n += 1;
                 let now_ms = tick_n * 20;
+                // Steps that take no time.
+                while let Some(step) = steps.front() {
+                    match step {
+                        CallerStep::Turn(label) => turns.open(label),
+                        CallerStep::Noise(level) => noise = level.map(LineNoise::new),
+                        _ => break,
+                    }
+                    steps.pop_front();
+                }
                 // Caller side: one inbound frame per tick.
-                let mut frame: &[i16] = &silence;
+                let mut frame = silence.clone();
                 let mut step_done = false;
                 match steps.front() {
                     Some(CallerStep::Say(pcm)) => {
                         if say_pos == 0 {
                             report.caller_speech_starts.push(now_ms);
                         }
+                        let first = say_pos == 0;
+                        let label = if first { format!("line {}", report.caller_speech_starts.len()) } else { String::new() };
+                        turns.heard(&mut report.turns, &label, first, now_ms);
                         let end = (say_pos + FRAME_SAMPLES).min(pcm.len());
-                        let mut buf = pcm[say_pos..end].to_vec();
-                        buf.resize(FRAME_SAMPLES, 0);
+                        frame[..end - say_pos].copy_from_slice(&pcm[say_pos..end]);
                         say_pos = end;
                         if say_pos >= pcm.len() {
                             step_done = true;
                             report.caller_speech_ends.push(now_ms);
                         }
-                        send_media(&mut tx, call, &mut seq, now_ms, &buf).await?;
-                        report.caller_track.extend_from_slice(&buf);
-                        frame = &[];
                     }
                     Some(CallerStep::Silence(d)) => {
                         step_done = (tick_n - step_started_tick) * 20 >= d.as_millis() as u64;
                     }
                     Some(CallerStep::WaitForAgent { quiet, max }) => {
                         let waited = (tick_n - step_started_tick) * 20;
-                        let quiet_for = last_agent_tick.map(|t| (tick_n - t) * 20).unwrap_or(0);
+                        let quiet_for = last_loud_tick.map(|t| (tick_n - t) * 20).unwrap_or(0);
                         step_done = waited >= max.as_millis() as u64
-                            || (agent_started_in_step && play.is_empty() && quiet_for >= quiet.as_millis() as u64);
+                            || (agent_started_in_step && loud_queued == 0 && quiet_for >= quiet.as_millis() as u64);
+                    }
+                    Some(CallerStep::Over { after, max }) => {
+                        if over_onset.is_none() {
+                            over_onset = last_loud_tick.filter(|&t| t >= step_started_tick);
+                        }
+                        let waited = (tick_n - step_started_tick) * 20;
+                        step_done = waited >= max.as_millis() as u64
+                            || over_onset.is_some_and(|t| (tick_n - t) * 20 >= after.as_millis() as u64);
                     }
                     Some(CallerStep::Dtmf(d)) => {
                         seq += 1;
                         tx.send(send(json!({
                             "event": "dtmf", "streamSid": call.stream_sid, "sequenceNumber": seq.to_string(),
                             "dtmf": {"track": "inbound_track", "digit": d.to_string()}
-                        }))).await.map_err(|e| SimError::Socket(e.to_string()))?;
+                        }))).await.map_err(socket_error)?;
+                        turns.heard(&mut report.turns, &format!("[key {d}]"), true, now_ms);
                         step_done = true;
                     }
                     Some(CallerStep::SendRaw(text)) => {
-                        tx.send(Message::Text(text.clone().into())).await.map_err(|e| SimError::Socket(e.to_string()))?;
+                        tx.send(Message::Text(text.clone().into())).await.map_err(socket_error)?;
                         step_done = true;
                     }
                     Some(CallerStep::SendBinary(bytes)) => {
-                        tx.send(Message::Binary(bytes.clone().into())).await.map_err(|e| SimError::Socket(e.to_string()))?;
+                        tx.send(Message::Binary(bytes.clone().into())).await.map_err(socket_error)?;
                         step_done = true;
                     }
+                    Some(CallerStep::Turn(_) | CallerStep::Noise(_)) => unreachable!("taken above"),
                     None => break,
                 }
-                if !frame.is_empty() {
-                    send_media(&mut tx, call, &mut seq, now_ms, frame).await?;
-                    report.caller_track.extend_from_slice(frame);
+                if let Some(n) = noise.as_mut() {
+                    n.mix_into(&mut frame);
                 }
+                send_media(&mut tx, call, &mut seq, now_ms, &frame).await?;
+                report.caller_track.extend_from_slice(&frame);
                 if step_done {
                     steps.pop_front();
                     say_pos = 0;
                     step_started_tick = tick_n;
                     agent_started_in_step = false;
+                    over_onset = None;
                 }
                 // Twilio side: play one frame of agent audio per tick, echo marks once reached.
                 while let Some(Play::Mark(_)) = play.front() {
@@ -331,8 +394,8 @@ pub async fn run_call_until(
                     }
                 }
                 match play.pop_front() {
-                    Some(Play::Frame(pcm)) => {
-                        let continuing = playing_since.is_some() && last_agent_tick == Some(tick_n - 1);
+                    Some(Play::Frame(pcm, loud)) => {
+                        let continuing = playing_since.is_some() && last_played_tick == Some(tick_n - 1);
                         if !continuing {
                             report.heard.push(HeardSpeech { start_ms: now_ms, samples: Vec::new() });
                             playing_since = Some(tick_n);
@@ -342,8 +405,12 @@ pub async fn run_call_until(
                         if let Some(h) = report.heard.last_mut() {
                             h.samples.extend(pcm);
                         }
-                        last_agent_tick = Some(tick_n);
-                        agent_started_in_step = true;
+                        last_played_tick = Some(tick_n);
+                        if loud {
+                            loud_queued -= 1;
+                            last_loud_tick = Some(tick_n);
+                            agent_started_in_step = true;
+                        }
                     }
                     Some(Play::Mark(_)) => unreachable!("marks are drained above"),
                     None => {
@@ -351,7 +418,7 @@ pub async fn run_call_until(
                         if playing_since.is_some() && !at_clause_boundary {
                             report.late_frames += 1;
                         }
-                        if playing_since.is_some() && last_agent_tick == Some(tick_n - 1) {
+                        if playing_since.is_some() && last_played_tick == Some(tick_n - 1) {
                             // A gap right after audio: either the utterance ended or we starved.
                             playing_since = None;
                         }
@@ -367,6 +434,14 @@ pub async fn run_call_until(
             }
         }
     }
+    Ok::<SimEnd, SimError>(end)
+    }
+    .await;
+    let end = match ended {
+        Ok(end) => end,
+        Err(SimError::Closed) => SimEnd::ServerClosed,
+        Err(e) => return Err(e),
+    };
     seq += 1;
     let _ = tx
         .send(send(json!({
@@ -377,6 +452,42 @@ pub async fn run_call_until(
     let _ = tx.close().await;
     report.underruns = count_underruns(&report);
     Ok((report, end))
+}
+
+/// Which turn the caller is in, for [`SimReport::turns`].
+#[derive(Default)]
+struct Turns {
+    /// A `Turn` step was seen: turns are what the steps say, not one per line.
+    marked: bool,
+    /// The label of a turn opened but not heard yet.
+    pending: Option<String>,
+}
+
+impl Turns {
+    fn open(&mut self, label: &str) {
+        self.marked = true;
+        self.pending = Some(label.to_string());
+    }
+
+    /// The caller sent audio or a key at `now_ms`; `first` when it starts a line or is a key
+    /// (an unmarked turn, labelled `what`).
+    fn heard(&mut self, turns: &mut Vec<TurnSpan>, what: &str, first: bool, now_ms: u64) {
+        let label = match self.pending.take() {
+            Some(label) => Some(label),
+            None if !self.marked && first => Some(what.to_string()),
+            None => None,
+        };
+        if let Some(label) = label {
+            turns.push(TurnSpan {
+                label,
+                start_ms: now_ms,
+                end_ms: now_ms,
+            });
+        }
+        if let Some(t) = turns.last_mut() {
+            t.end_ms = now_ms;
+        }
+    }
 }
 
 /// Gaps shorter than 200 ms between heard stretches are starvation, not turn boundaries.
@@ -412,7 +523,7 @@ async fn send_media(
     });
     tx.send(Message::Text(v.to_string().into()))
         .await
-        .map_err(|e| SimError::Socket(e.to_string()))
+        .map_err(socket_error)
 }
 
 async fn echo_mark(
@@ -425,5 +536,8 @@ async fn echo_mark(
     let v = json!({"event": "mark", "sequenceNumber": seq.to_string(), "streamSid": stream_sid, "mark": {"name": name}});
     tx.send(Message::Text(v.to_string().into()))
         .await
-        .map_err(|e| SimError::Socket(e.to_string()))
+        .map_err(socket_error)
 }
+
+#[cfg(test)]
+mod tests;

@@ -20,6 +20,8 @@ pub(super) const OPT_OUT: &[&str] = &[
     "don't contact me",
     "do not contact me",
     "put me on your do not call",
+    // "Put me on your do not call list" as a small ear hears it ("your device, call list").
+    "call list",
     "unsubscribe",
     "opt out",
     "stop it",
@@ -34,6 +36,9 @@ pub(super) const WRONG_PERSON: &[&str] = &[
     "nobody by that name",
     "no one here by that name",
     "nobody here by that name",
+    // ... as a small ear hears it ("There is no one here by name").
+    "no one here by",
+    "nobody here by",
     "doesn't live here",
     "does not live here",
     "don't live here anymore",

@@ -99,11 +99,20 @@ fn declines_at_every_node_and_a_plain_no_stays_the_nodes() {
         "Honestly, I'm good.",
     ] {
         for node in QUESTIONS {
-            assert_eq!(
-                intent(&s, node, text).as_deref(),
-                Some("decline"),
-                "{node}: {text}"
-            );
+            let c = rules(&s, node, text).unwrap();
+            if *node == "pitch" {
+                // The pitch routes declines itself: its "no" (to the not-interested end),
+                // with the answer captured.
+                assert_eq!(c.intent, "no", "{node}: {text}");
+                assert_eq!(
+                    c.captured.get("interested").map(String::as_str),
+                    Some("false"),
+                    "{text}"
+                );
+            } else {
+                assert_eq!(c.intent, "decline", "{node}: {text}");
+                assert!(c.captured.is_empty(), "{node}: {text}: {:?}", c.captured);
+            }
         }
     }
     assert_eq!(intent(&s, "intro", "No.").as_deref(), Some("no"));
@@ -390,5 +399,52 @@ fn an_open_node_leaves_everything_but_the_globals_to_the_model() {
         ("Who is this?", "open"),
     ] {
         assert_eq!(intent(&s, &node, text).as_deref(), Some(want), "{text}");
+    }
+}
+
+#[test]
+fn a_time_is_never_read_as_an_amount() {
+    let s = script();
+    let bill = s.nodes.get("bill").unwrap();
+    let amount = |text: &str| {
+        read(bill, "amount", text, now(), &CallingWindow::legal())
+            .0
+            .get("monthly_bill")
+            .cloned()
+    };
+    // The ear lost "not now" at the intro; the callback time then lands at the bill question.
+    for text in [
+        "Tomorrow at 3 p. m.",
+        "Thursday, 430 PM",
+        "Monday at half past two.",
+    ] {
+        assert_eq!(amount(text), None, "{text}");
+    }
+    for (text, want) in [
+        ("About two hundred dollars a month.", "200"),
+        ("Around $90.", "90"),
+        ("I am paying about 200.", "200"),
+        ("Maybe one fifty.", "150"),
+        (
+            "It depends, but usually around one hundred and fifty dollars.",
+            "150",
+        ),
+    ] {
+        assert_eq!(amount(text).as_deref(), Some(want), "{text}");
+    }
+}
+
+#[test]
+fn misheard_opt_outs_and_wrong_numbers_still_count() {
+    let s = script();
+    for node in QUESTIONS {
+        assert_eq!(
+            intent(&s, node, "Put me on your device, call list.").as_deref(),
+            Some("opt_out")
+        );
+        assert_eq!(
+            intent(&s, node, "There is no one here by name.").as_deref(),
+            Some("wrong_person")
+        );
     }
 }

@@ -65,6 +65,38 @@ pub struct EmulatorConfig {
     pub tts: Option<Arc<dyn crate::engine::TextToSpeech>>,
 }
 
+impl Persona {
+    /// A person who says these lines (each waits for the agent, see [`Persona::Human`]).
+    pub fn human(lines: &[&str]) -> Self {
+        Self::Human {
+            lines: lines
+                .iter()
+                .map(|l| CallerLine::Say(l.to_string()))
+                .collect(),
+        }
+    }
+
+    /// Whether the configured TTS must speak for this persona: a line said in the default
+    /// voice (Piper), or a machine's greeting.
+    pub fn needs_tts(&self) -> bool {
+        match self {
+            Self::Human { lines } => {
+                let mut tts = true;
+                lines.iter().any(|l| match l {
+                    CallerLine::Voice(v) => {
+                        tts = *v == crate::testbed::voice::Voice::Tts;
+                        false
+                    }
+                    CallerLine::Say(_) => tts,
+                    _ => false,
+                })
+            }
+            Self::Machine { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 impl EmulatorConfig {
     /// No personas, everyone a silent human who waits for the agent and hangs up, 500 ms rings.
     pub fn new(account_sid: impl Into<String>, auth_token: impl Into<String>) -> Self {
@@ -121,13 +153,31 @@ pub enum Persona {
     Fax,
 }
 
-/// One thing a human callee does.
-#[derive(Debug, Clone)]
+/// One thing a human callee does (the scenario's line mini-language, see [`scenario`]).
+#[derive(Debug, Clone, PartialEq)]
 pub enum CallerLine {
     Say(String),
+    /// Stay quiet; the next line then starts regardless of the agent (a pause mid-turn when
+    /// it sits between two lines).
     Silence(Duration),
     Key(char),
     HangUp,
+    /// The next line starts this long after the agent starts talking (barge-in at a phase).
+    Over(Duration),
+    /// Quiet unintelligible speech this long.
+    Mumble(Duration),
+    /// Hang up this far into the next line (mid-sentence).
+    HangUpAfter(Duration),
+    /// A text frame sent as is (malformed input mid-call).
+    Raw(String),
+    /// A binary frame (Twilio never sends one).
+    Binary,
+    /// The voice of the lines after this one.
+    Voice(crate::testbed::voice::Voice),
+    /// Line noise (dBFS RMS) under everything sent from here on; `None` stops it.
+    Noise(Option<f32>),
+    /// How long the agent must be quiet before the caller answers (default 800 ms).
+    Patience(Duration),
 }
 
 /// A failure injected into the next `Calls.json` creates, consumed in order (only by requests
@@ -345,7 +395,7 @@ fn validate_config(config: &EmulatorConfig) -> Result<(), EmulatorError> {
         return Err(EmulatorError::Config("auth_token is empty".into()));
     }
     if config.tts.is_none() {
-        let speaks = |p: &Persona| matches!(p, Persona::Human { lines } if lines.iter().any(|l| matches!(l, CallerLine::Say(_))));
+        let speaks = |p: &Persona| matches!(p, Persona::Human { .. }) && p.needs_tts();
         if let Some(to) = config
             .personas
             .iter()

@@ -1,0 +1,145 @@
+//! The suite's report as text: one row per caller (what was wanted and got, the checks, the
+//! worst dead air, caller-side latency, PASS/FAIL with the reasons), then the pass rate and
+//! caller-side latency percentiles over all turns; optional details per call (what the caller
+//! heard, turn by turn timings) for whoever fixes a failure.
+
+use std::fmt::Write as _;
+
+use super::{CallResult, SuiteReport};
+use crate::testbed::measure::percentile;
+
+fn secs(ms: u64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
+}
+
+fn median_latency(r: &CallResult) -> Option<u64> {
+    let v: Vec<u64> = r.timings.iter().filter_map(|t| t.latency_ms).collect();
+    percentile(&v, 50.0)
+}
+
+fn fraction(ok: usize, total: usize) -> String {
+    if total == 0 {
+        "-".into()
+    } else {
+        format!("{ok}/{total}")
+    }
+}
+
+/// One line as each call is judged.
+pub fn progress_line(r: &CallResult) -> String {
+    format!(
+        "{} {} (outcome {})",
+        if r.verdict.passed() { "PASS" } else { "FAIL" },
+        r.caller.name,
+        r.outcome.as_deref().unwrap_or("none")
+    )
+}
+
+/// The table, the pass rate and the latency percentiles.
+pub fn render(report: &SuiteReport) -> String {
+    let mut out = String::new();
+    let name_w = report
+        .results
+        .iter()
+        .map(|r| r.caller.name.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let _ = writeln!(
+        out,
+        "{:<name_w$} | {:<31} | {:<5} | {:<5} | {:<17} | {:<7} | result",
+        "caller", "outcome want / got", "vars", "heard", "worst dead air", "latency"
+    );
+    let _ = writeln!(out, "{}", "-".repeat(name_w + 95));
+    for r in &report.results {
+        let v = &r.verdict;
+        let want = r.caller.expect.outcome.as_deref().unwrap_or("-");
+        let got = r.outcome.as_deref().unwrap_or("none");
+        let dead = v
+            .worst_dead_air
+            .as_ref()
+            .map(|(ms, _)| secs(*ms))
+            .unwrap_or_else(|| "-".into());
+        let dead_turn = v
+            .worst_dead_air
+            .as_ref()
+            .map(|(_, label)| format!(" ({})", turn_no(r, label)))
+            .unwrap_or_default();
+        let latency = median_latency(r).map(secs).unwrap_or_else(|| "-".into());
+        let result = if v.passed() {
+            "PASS".to_string()
+        } else {
+            format!("FAIL {}", v.failures.join("; "))
+        };
+        let _ = writeln!(
+            out,
+            "{:<name_w$} | {:<31} | {:<5} | {:<5} | {:<17} | {:<7} | {result}",
+            r.caller.name,
+            format!("{want} / {got}"),
+            fraction(v.vars_ok, v.vars_total),
+            fraction(v.heard_ok, v.heard_total),
+            format!("{dead}{dead_turn}"),
+            latency,
+        );
+    }
+    let n = report.results.len();
+    let passed = report.passed();
+    let lat = report.latencies();
+    let _ = writeln!(
+        out,
+        "\npassed {passed}/{n} ({:.0}%) in {:.0} s; caller-side latency over {} turns: p50 {}, p95 {}",
+        if n == 0 { 0.0 } else { 100.0 * passed as f64 / n as f64 },
+        report.elapsed.as_secs_f64(),
+        lat.len(),
+        percentile(&lat, 50.0).map(secs).unwrap_or_else(|| "-".into()),
+        percentile(&lat, 95.0).map(secs).unwrap_or_else(|| "-".into()),
+    );
+    out
+}
+
+/// "turn 3" for the turn a label belongs to.
+fn turn_no(r: &CallResult, label: &str) -> String {
+    r.timings
+        .iter()
+        .find(|t| t.label == label)
+        .map(|t| format!("turn {}", t.turn + 1))
+        .unwrap_or_default()
+}
+
+/// Per call: what it is about, what the caller heard, each turn's latency and dead air.
+pub fn details(report: &SuiteReport, failed_only: bool) -> String {
+    let mut out = String::new();
+    for r in &report.results {
+        if failed_only && r.verdict.passed() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "\n== {} [{}] {} ({})",
+            r.caller.name,
+            r.caller.group,
+            r.caller.about,
+            r.call_sid.as_deref().unwrap_or("not dialed")
+        );
+        if !r.vars.is_empty() {
+            let _ = writeln!(out, "  stored: {:?}", r.vars);
+        }
+        let _ = writeln!(out, "  heard: {}", r.transcript);
+        let _ = writeln!(out, "  understood: {:?}", r.understood);
+        for t in &r.timings {
+            let _ = writeln!(
+                out,
+                "  turn {:>2} at {:>6} ms: latency {:>6}, dead air {:>6}  {}",
+                t.turn + 1,
+                t.end_ms,
+                t.latency_ms.map(secs).unwrap_or_else(|| "none".into()),
+                secs(t.dead_air_ms),
+                t.label
+            );
+        }
+        for f in &r.verdict.failures {
+            let _ = writeln!(out, "  FAIL {f}");
+        }
+    }
+    out
+}
