@@ -221,13 +221,18 @@ async fn a_whole_call_with_real_models_in_real_time() {
             .num_alive_tasks()
     };
     for i in 0..100 {
-        if alive() == tasks_before {
+        // At most as many as before: the speech-cache warm-up may have finished meanwhile.
+        if alive() <= tasks_before {
             eprintln!("tasks back to {tasks_before} after {} ms", i * 50);
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(alive(), tasks_before, "leaked tasks");
+    assert!(
+        alive() <= tasks_before,
+        "leaked tasks: {} > {tasks_before}",
+        alive()
+    );
     assert_eq!(os_threads(), threads_before, "leaked threads");
     assert_eq!(registry.get(&call.call_sid).unwrap().status, "completed");
 
