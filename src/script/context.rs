@@ -56,24 +56,6 @@ impl Context {
         }
     }
 
-    /// An agent line the caller cut off: only what they heard of it stays (nothing, if nothing).
-    pub fn heard(&mut self, said: &str, heard: &str) {
-        let said = said.trim();
-        if let Some(i) = self
-            .lines
-            .iter()
-            .rposition(|(r, t)| *r == Role::Agent && t == said)
-        {
-            match heard.trim() {
-                "" => {
-                    self.lines.remove(i);
-                    self.window_start = self.window_start.min(self.lines.len());
-                }
-                h => self.lines[i].1 = h.to_string(),
-            }
-        }
-    }
-
     pub fn len(&self) -> usize {
         self.lines.len()
     }

@@ -215,11 +215,6 @@ impl ScriptRunner {
         self.context.push(Role::Agent, text);
     }
 
-    /// An agent line the caller cut off (barge-in): the context keeps only the words heard.
-    pub fn heard(&mut self, said: &str, heard: &str) {
-        self.context.heard(said, heard);
-    }
-
     pub fn snapshot(&self) -> RunnerSnapshot {
         RunnerSnapshot {
             state: self.state.clone(),

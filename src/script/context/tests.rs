@@ -83,19 +83,3 @@ fn an_open_conversation_ends_with_the_callers_words() {
     assert_eq!(roles, ["system", "assistant", "user"]);
     assert_eq!(m[2].content, "What can you do?");
 }
-
-#[test]
-fn a_cut_line_keeps_only_what_was_heard() {
-    let mut c = Context::new(1000);
-    c.push(Role::Agent, "Solar panels save money. They last long.");
-    c.push(Role::Caller, "Wait.");
-    c.heard(
-        "Solar panels save money. They last long.",
-        "Solar panels save",
-    );
-    c.heard("Never said.", "x");
-    let m = c.chat("S", &words);
-    assert_eq!(m[1].content, "Solar panels save");
-    c.heard("Solar panels save", "");
-    assert_eq!(c.len(), 1);
-}
