@@ -241,6 +241,7 @@ impl AppBuilder {
             dialer.start_background();
         }
         Ok(AppState {
+            live: crate::call::live::LiveSessions::new(self.config.max_calls),
             config: Arc::new(self.config),
             session,
             registry,

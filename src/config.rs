@@ -84,6 +84,9 @@ pub struct RawServer {
     pub public_url: Option<String>,
     /// Accept Twilio webhooks without `X-Twilio-Signature` when no auth token is set (local dev).
     pub allow_unsigned_webhooks: Option<bool>,
+    /// Media streams served at once (default 16); more are refused with 503, so a flood of
+    /// WebSocket upgrades cannot exhaust the models or memory.
+    pub max_calls: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -184,6 +187,7 @@ pub struct Config {
     pub listen: SocketAddr,
     pub public_url: Option<String>,
     pub allow_unsigned_webhooks: bool,
+    pub max_calls: usize,
     pub models: ModelPaths,
     pub stt: crate::engine::whisper::WhisperConfig,
     pub llm: crate::engine::llama::LlamaConfig,
@@ -584,6 +588,10 @@ impl RawConfig {
                 ))
             }
         };
+        let max_calls = self.server.max_calls.unwrap_or(16);
+        if !(1..=10_000).contains(&max_calls) {
+            return Err(invalid("server.max_calls", "1..=10000 calls"));
+        }
         let dialer = DialerConfig {
             lease: seconds("dialer.lease_s", self.dialer.lease_s, 60, 3..=3600)?,
             settle_unknown: seconds(
@@ -604,6 +612,7 @@ impl RawConfig {
                 .public_url
                 .map(|u| u.trim_end_matches('/').to_string()),
             allow_unsigned_webhooks: self.server.allow_unsigned_webhooks.unwrap_or(false),
+            max_calls,
             models,
             stt,
             llm,

@@ -280,6 +280,10 @@ async fn a_twenty_lead_campaign_ends_every_lead_in_the_right_state() {
         );
     }
     assert!(emulator.wait_idle(Duration::from_secs(30)).await);
+    // Every session has ended (a caller's last words are transcribed after the hang-up).
+    tokio::time::timeout(Duration::from_secs(60), state.live.idle())
+        .await
+        .expect("media sessions still running a minute after the last call");
     // Let the last callbacks and store writes land.
     tokio::time::sleep(Duration::from_secs(2)).await;
     eprintln!(

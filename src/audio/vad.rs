@@ -205,6 +205,22 @@ impl Endpointer {
         self.samples_seen = seen;
     }
 
+    /// The stream ended: an utterance in progress ends here, with its audio (a caller who says
+    /// "stop calling me" and hangs up is still heard).
+    pub fn finish(&mut self) -> Option<VadEvent> {
+        if !self.in_speech {
+            return None;
+        }
+        self.in_speech = false;
+        self.silence = 0;
+        self.speech_samples = 0;
+        Some(VadEvent::UtteranceEnded {
+            start_sample: self.start_sample,
+            end_sample: self.last_speech_end,
+            audio: std::mem::take(&mut self.buffer),
+        })
+    }
+
     /// Feeds one frame and its speech decision; returns what happened, in order.
     pub fn push(&mut self, frame: &[i16], is_speech: bool) -> Vec<VadEvent> {
         let n = frame.len() as u64;

@@ -245,7 +245,11 @@ pub async fn run_agent(
         agent.output_event(event);
     }
     agent.settle();
-    agent.late_opt_outs(backlog, &mut inputs);
+    // The session ends the stream on our hang-up, then sends the caller's last words.
+    if flow == Flow::Over {
+        hangup.cancel();
+    }
+    agent.late_inputs(backlog, &mut inputs).await;
     // The caller hung up (or the stream dropped) before the script reached an end node: the
     // script records how far it got instead of leaving the call without an outcome.
     if agent.runner.outcome().is_none() {
@@ -255,9 +259,6 @@ pub async fn run_agent(
         }
     }
     agent.runner.end();
-    if flow == Flow::Over {
-        hangup.cancel();
-    }
 }
 
 impl Agent {
@@ -595,20 +596,35 @@ impl Agent {
         None
     }
 
-    /// After the call ended: an opt-out said over the goodbye, or after the agent's last turn,
-    /// is still honoured.
-    fn late_opt_outs(
+    /// After the call ended: what the caller said or keyed too late to be answered (over the
+    /// goodbye, while hanging up) goes to the transcript, and an opt-out in it is honoured.
+    /// Runs until the session closes the inputs (it bounds its wait for the last words).
+    async fn late_inputs(
         &mut self,
-        backlog: VecDeque<AgentInput>,
+        mut backlog: VecDeque<AgentInput>,
         inputs: &mut mpsc::Receiver<AgentInput>,
     ) {
         let opt_out = self.runner.script().opt_out_digit;
-        let late = backlog
-            .into_iter()
-            .chain(std::iter::from_fn(|| inputs.try_recv().ok()));
-        for input in late {
+        loop {
+            let input = match backlog.pop_front() {
+                Some(input) => input,
+                None => match inputs.recv().await {
+                    Some(input) => input,
+                    None => break,
+                },
+            };
             let wants_out = match &input {
-                AgentInput::Turn(t) => crate::script::classify::is_opt_out(&t.turn.text),
+                AgentInput::Turn(t) => {
+                    let text = t.turn.text.trim();
+                    if !text.is_empty() {
+                        let line = Turn {
+                            end_ms: Some(t.turn.end_sample / 8),
+                            ..Turn::caller(text.to_string(), t.turn.start_sample / 8)
+                        };
+                        self.deps.registry.add_turn(&self.call_sid, line);
+                    }
+                    crate::script::classify::is_opt_out(text)
+                }
                 AgentInput::Dtmf(d) => opt_out.is_some_and(|o| d.starts_with(o)),
                 AgentInput::Continued(_) => false,
             };

@@ -227,19 +227,50 @@ impl TurnDetector {
                         p.transcript = None;
                     }
                 }
-                VadEvent::UtteranceEnded { audio, .. } => {
-                    if let Some(p) = self.pending.as_mut() {
-                        p.forced = true;
-                        if !p.stt_started {
-                            p.audio = Some(audio);
-                        }
-                    }
-                }
+                VadEvent::UtteranceEnded { audio, .. } => self.force_end(audio),
             }
         }
         self.check_speech(&mut out);
         self.check_end(&mut out);
         out
+    }
+
+    /// The endpointer ended the utterance: the turn ends as soon as its transcript is ready.
+    fn force_end(&mut self, audio: Vec<i16>) {
+        if let Some(p) = self.pending.as_mut() {
+            p.forced = true;
+            if !p.stt_started {
+                p.audio = Some(audio);
+            }
+        }
+    }
+
+    /// The stream ended (the caller hung up, or we did): the turn in progress ends now, so the
+    /// caller's last words are transcribed and answered by [`Command::TurnEnded`] once their
+    /// transcript comes (an opt-out said just before hanging up still counts).
+    pub fn stream_ended(&mut self) -> Vec<Command> {
+        let mut out = Vec::new();
+        if let Some(VadEvent::UtteranceEnded { audio, .. }) = self.endpointer.finish() {
+            self.force_end(audio);
+        }
+        if let Some(p) = self.pending.as_mut() {
+            p.forced = true;
+        }
+        self.check_end(&mut out);
+        out
+    }
+
+    /// The transcript of `attempt` is still awaited (otherwise its STT job can be dropped).
+    pub fn awaits(&self, attempt: u64) -> bool {
+        [self.pending.as_ref(), self.finishing.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|p| p.attempt == attempt && p.stt_started && p.transcript.is_none())
+    }
+
+    /// No turn is in progress or waiting for its transcript.
+    pub fn is_idle(&self) -> bool {
+        self.pending.is_none() && self.finishing.is_none()
     }
 
     /// The transcript of an attempt (`None`: recognition failed). Stale attempts are ignored.

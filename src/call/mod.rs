@@ -11,9 +11,11 @@
 //! - [`turn`]: pure turn-taking rules (endpointing, backchannels, echo), clocked in samples.
 //! - [`voice`]: TTS behind a cache of the scripts' fixed lines; first clauses start at once.
 //! - [`registry`]: the live calls: metadata registered before the stream, transcript, verdict.
+//! - [`live`]: how many media sessions run now, under a cap.
 
 pub mod agent;
 pub mod detector;
+pub mod live;
 pub mod output;
 pub mod registry;
 pub mod session;

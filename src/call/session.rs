@@ -143,6 +143,7 @@ pub async fn run_session(
         rejected_messages: 0,
         ended_by_agent: false,
     };
+    let stt_jobs = Mutex::new(Vec::new());
     let shell = Shell {
         deps: &deps,
         call_sid: &call_sid,
@@ -150,6 +151,7 @@ pub async fn run_session(
         out: &out_tx,
         agent: &agent_tx,
         stt: &stt_tx,
+        jobs: &stt_jobs,
     };
 
     loop {
@@ -166,6 +168,7 @@ pub async fn run_session(
                 for cmd in detector.transcript(attempt, text, stt_ms) {
                     shell.command(cmd).await;
                 }
+                shell.prune(&detector);
                 continue;
             }
             _ = hangup.cancelled() => {
@@ -229,6 +232,7 @@ pub async fn run_session(
                     for cmd in detector.frame(&frame, voiced && !echo_like, audible) {
                         shell.command(cmd).await;
                     }
+                    shell.prune(&detector);
                 }
             }
             InboundMessage::Mark { mark, .. } => {
@@ -256,7 +260,9 @@ pub async fn run_session(
         }
     }
 
+    // The agent stops talking; what it still gets are the caller's last words.
     cancel.cancel();
+    last_words(&mut detector, &shell, &mut stt_rx).await;
     drop(agent_tx);
     drop(out_tx);
     let _ = tokio::time::timeout(Duration::from_secs(5), agent).await;
@@ -282,10 +288,46 @@ pub async fn run_session(
     Ok(summary)
 }
 
+/// How long the end of a call waits for the transcript of the caller's last words.
+const LAST_WORDS_LIMIT: Duration = Duration::from_secs(10);
+
+/// The stream ended while the caller was talking (or their words were being transcribed):
+/// finish that turn and hand it to the agent, which honours an opt-out in it. A caller who says
+/// "stop calling me" and hangs up at once is listed.
+async fn last_words(
+    detector: &mut TurnDetector,
+    shell: &Shell<'_>,
+    stt_rx: &mut mpsc::UnboundedReceiver<(u64, Result<Transcript, EngineError>)>,
+) {
+    for cmd in detector.stream_ended() {
+        shell.command(cmd).await;
+    }
+    let deadline = tokio::time::Instant::now() + LAST_WORDS_LIMIT;
+    while !detector.is_idle() {
+        let Ok(Some((attempt, result))) = tokio::time::timeout_at(deadline, stt_rx.recv()).await
+        else {
+            tracing::error!(
+                limit_s = LAST_WORDS_LIMIT.as_secs(),
+                "the caller's last words were not transcribed in time"
+            );
+            return;
+        };
+        let text = result.as_ref().ok().map(|t| t.text.as_str());
+        let stt_ms = result
+            .as_ref()
+            .map_or(0.0, |t| t.elapsed.as_secs_f64() * 1000.0);
+        for cmd in detector.transcript(attempt, text, stt_ms) {
+            shell.command(cmd).await;
+        }
+        shell.prune(detector);
+    }
+}
+
 /// Runs STT for one attempt on the engine's thread; the result comes back tagged.
 fn spawn_stt(
     stt: Arc<dyn SpeechToText>,
     attempt: u64,
+    cancel: CancellationToken,
     audio: Vec<i16>,
     results: mpsc::UnboundedSender<(u64, Result<Transcript, EngineError>)>,
 ) {
@@ -304,8 +346,10 @@ fn spawn_stt(
                 return;
             }
         };
-        let result = stt.transcribe(wide).await;
-        let _ = results.send((attempt, result));
+        let result = stt.transcribe_unless(wide, cancel).await;
+        if !matches!(result, Err(EngineError::Cancelled)) {
+            let _ = results.send((attempt, result));
+        }
     });
 }
 
@@ -333,13 +377,39 @@ struct Shell<'a> {
     out: &'a mpsc::Sender<OutputCommand>,
     agent: &'a mpsc::Sender<AgentInput>,
     stt: &'a mpsc::UnboundedSender<(u64, Result<Transcript, EngineError>)>,
+    /// STT jobs by attempt, until their transcript is in or no longer wanted.
+    jobs: &'a Mutex<Vec<(u64, CancellationToken)>>,
 }
 
 impl Shell<'_> {
+    /// Stops the STT jobs whose transcripts the detector no longer awaits (the caller spoke
+    /// on), so they do not delay the one that counts.
+    fn prune(&self, detector: &TurnDetector) {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.retain(|(attempt, cancel)| {
+                let keep = detector.awaits(*attempt);
+                if !keep {
+                    cancel.cancel();
+                }
+                keep
+            });
+        }
+    }
+
     async fn command(&self, cmd: Command) {
         match cmd {
             Command::Transcribe { attempt, audio } => {
-                spawn_stt(self.deps.stt.clone(), attempt, audio, self.stt.clone())
+                let cancel = CancellationToken::new();
+                if let Ok(mut jobs) = self.jobs.lock() {
+                    jobs.push((attempt, cancel.clone()));
+                }
+                spawn_stt(
+                    self.deps.stt.clone(),
+                    attempt,
+                    cancel,
+                    audio,
+                    self.stt.clone(),
+                )
             }
             // The priority lane: decided here, not in the (possibly busy) agent.
             Command::BargeIn { reaction_ms } => {

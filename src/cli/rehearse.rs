@@ -41,9 +41,10 @@ pub struct RehearseArgs {
     /// (`all` for every call).
     #[arg(long, requires = "suite", num_args = 0..=1, default_missing_value = "failed")]
     details: Option<String>,
-    /// Database to write the campaign into.
-    #[arg(long, default_value = "sqlite://rehearsal.db")]
-    store: String,
+    /// Database to write the campaign into (default `sqlite://rehearsal.db`; with --suite a
+    /// fresh one per run, so an opt-out from an earlier run does not skip a caller).
+    #[arg(long)]
+    store: Option<String>,
     /// Use the real clock for calling hours (default: pretend it is 10:00 in Los Angeles,
     /// so the rehearsal shows calls at any hour).
     #[arg(long)]
@@ -120,7 +121,10 @@ pub async fn rehearse(config_path: Option<&Path>, args: RehearseArgs) -> anyhow:
         .map(read)
         .transpose()?
         .unwrap_or_else(|| telemarketer::script::EXAMPLE_SCRIPT.to_string());
-    let store_url = args.store.clone();
+    let store_url = args
+        .store
+        .clone()
+        .unwrap_or_else(|| "sqlite://rehearsal.db".into());
     let rig = Rig::start(raw, &engines, &scenario, &store_url, offset).await?;
     let (store, emulator) = (&rig.store, &rig.emulator);
 
@@ -219,14 +223,26 @@ async fn run_suite(
     if let Some(dir) = &args.wav_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
+    // A fresh database per run unless one is named: every caller is judged from scratch.
+    let fresh = std::env::temp_dir().join(format!("telemarketer-suite-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&fresh);
+    let store_url = args
+        .store
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", fresh.display()));
     let opts = SuiteOptions {
-        store_url: args.store.clone(),
+        store_url,
         max_concurrent: args.concurrent,
         offset,
         wav_dir: args.wav_dir.clone(),
     };
     let report =
         rehearsal::run_suite(raw, engines, &corpus, &opts, &|line| eprintln!("{line}")).await?;
+    if args.store.is_none() {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", fresh.display()));
+        }
+    }
     println!("\n{}", rehearsal::table::render(&report));
     if let Some(which) = &args.details {
         print!("{}", rehearsal::table::details(&report, which != "all"));

@@ -71,6 +71,17 @@ pub trait SpeechToText: Send + Sync {
         &self,
         audio_16k: Vec<f32>,
     ) -> BoxFuture<'static, Result<Transcript, EngineError>>;
+    /// As [`SpeechToText::transcribe`], but once `cancel` fires the job is skipped if still
+    /// queued and stopped if running ([`EngineError::Cancelled`]): a speculative transcript
+    /// the caller made stale by speaking on must not delay the next one.
+    fn transcribe_unless(
+        &self,
+        audio_16k: Vec<f32>,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'static, Result<Transcript, EngineError>> {
+        let _ = cancel;
+        self.transcribe(audio_16k)
+    }
     /// Jobs waiting for a worker (for `/metrics`).
     fn queue_depth(&self) -> usize {
         0

@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use tokio_util::sync::CancellationToken;
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
 
 use super::{ask, require_file, EngineError, SpeechToText, Transcript};
@@ -29,6 +30,7 @@ pub struct WhisperConfig {
 
 struct Job {
     audio: Vec<f32>,
+    cancel: Option<CancellationToken>,
     reply: tokio::sync::oneshot::Sender<Result<Transcript, EngineError>>,
 }
 
@@ -69,10 +71,15 @@ impl WhisperEngine {
                     // Keep the context alive as long as the state that borrows its weights.
                     let _keep = _ctx;
                     for job in jobs.iter() {
+                        let cancel = job.cancel.unwrap_or_default();
+                        if cancel.is_cancelled() {
+                            let _ = job.reply.send(Err(EngineError::Cancelled));
+                            continue;
+                        }
                         let started = Instant::now();
                         let state = &mut state;
                         let result = super::on_short_lived_thread(|| {
-                            run(state, &job.audio, threads, audio_ctx)
+                            run(state, &job.audio, threads, audio_ctx, &cancel)
                         })
                         .map(|text| Transcript {
                             text,
@@ -95,11 +102,18 @@ impl WhisperEngine {
     }
 }
 
+/// whisper.cpp's abort callback: the job's token, checked between graph computations.
+unsafe extern "C" fn cancelled(token: *mut std::ffi::c_void) -> bool {
+    // SAFETY: `run` passes a pointer to a token that outlives `state.full`.
+    unsafe { (*(token as *const CancellationToken)).is_cancelled() }
+}
+
 fn run(
     state: &mut whisper_rs::WhisperState,
     audio: &[f32],
     threads: usize,
     audio_ctx: u32,
+    cancel: &CancellationToken,
 ) -> Result<String, EngineError> {
     // Whisper hallucinates words ("you", "Thank you.") on silence: an utterance with no energy
     // above -50 dBFS holds no speech, and is not worth a second of compute either.
@@ -133,12 +147,20 @@ fn run(
     params.set_temperature_inc(0.0);
     params.set_max_tokens(96);
     params.set_audio_ctx(effective_audio_ctx(audio_ctx, audio.len()) as i32);
-    state
-        .full(params, audio)
-        .map_err(|e| EngineError::Inference {
-            engine: "whisper",
-            reason: e.to_string(),
-        })?;
+    // SAFETY: the callback only reads the token, which lives until this function returns,
+    // after `full` (the only user of the pointer) has.
+    unsafe {
+        params.set_abort_callback(Some(cancelled));
+        params.set_abort_callback_user_data(cancel as *const CancellationToken as *mut _);
+    }
+    let result = state.full(params, audio);
+    if cancel.is_cancelled() {
+        return Err(EngineError::Cancelled);
+    }
+    result.map_err(|e| EngineError::Inference {
+        engine: "whisper",
+        reason: e.to_string(),
+    })?;
     let mut text = String::new();
     for segment in state.as_iter() {
         if let Ok(s) = segment.to_str_lossy() {
@@ -239,20 +261,39 @@ pub fn collapse_repeats(text: &str) -> String {
     out.join(" ")
 }
 
-impl SpeechToText for WhisperEngine {
-    fn transcribe(
+impl WhisperEngine {
+    fn transcribe_with(
         &self,
-        audio_16k: Vec<f32>,
+        audio: Vec<f32>,
+        cancel: Option<CancellationToken>,
     ) -> BoxFuture<'static, Result<Transcript, EngineError>> {
         let queue = self.queue.clone();
         async move {
             ask(&queue, "whisper", |reply| Job {
-                audio: audio_16k,
+                audio,
+                cancel,
                 reply,
             })
             .await?
         }
         .boxed()
+    }
+}
+
+impl SpeechToText for WhisperEngine {
+    fn transcribe(
+        &self,
+        audio_16k: Vec<f32>,
+    ) -> BoxFuture<'static, Result<Transcript, EngineError>> {
+        self.transcribe_with(audio_16k, None)
+    }
+
+    fn transcribe_unless(
+        &self,
+        audio_16k: Vec<f32>,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'static, Result<Transcript, EngineError>> {
+        self.transcribe_with(audio_16k, Some(cancel))
     }
 
     fn queue_depth(&self) -> usize {

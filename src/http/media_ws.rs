@@ -3,7 +3,7 @@
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
@@ -11,7 +11,21 @@ use super::AppState;
 use crate::call::session::{run_session, WsIn};
 
 pub(super) async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| serve(socket, state))
+    let Some(place) = state.live.enter() else {
+        tracing::warn!(
+            max = state.live.max(),
+            "media stream refused: too many calls"
+        );
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "too many calls at once",
+        )
+            .into_response();
+    };
+    ws.on_upgrade(move |socket| async move {
+        serve(socket, state).await;
+        drop(place);
+    })
 }
 
 async fn serve(socket: WebSocket, state: AppState) {

@@ -41,6 +41,8 @@ pub struct AppState {
     pub dialer: Option<crate::dialer::Dialer>,
     /// Why there is no dialer (with a store), for the 503 that refuses a campaign start.
     pub dialer_off: Option<String>,
+    /// Media sessions running now, capped at `server.max_calls`.
+    pub live: crate::call::live::LiveSessions,
 }
 
 /// The whole router.

@@ -142,7 +142,9 @@ impl Rig {
             }
         }
         self.emulator.wait_idle(Duration::from_secs(30)).await;
-        // The last status callbacks and transcript lines reach the store.
+        // Every session has ended (its caller's last words transcribed and judged), then its
+        // last status callbacks and transcript lines reach the store.
+        let _ = tokio::time::timeout(Duration::from_secs(60), self.app.state.live.idle()).await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         Ok(())
     }

@@ -229,3 +229,65 @@ fn a_caller_who_never_pauses_is_cut_at_the_maximum() {
         .expect("forced end, whatever the transcript says");
     assert_eq!(t.text, "and so on and so on");
 }
+
+#[test]
+fn words_cut_off_by_the_hang_up_are_transcribed_and_end_the_turn() {
+    let mut l = Line::new();
+    l.speak(1500);
+    // The caller hangs up mid-word: the audio so far is transcribed at once.
+    let cmds = l.d.stream_ended();
+    let Some(Command::Transcribe { attempt, audio }) = cmds.first() else {
+        panic!("{cmds:?}");
+    };
+    assert_eq!(audio.len(), 1500 * 8, "the whole utterance");
+    assert!(!l.d.is_idle());
+    let out = l.d.transcript(*attempt, Some("Stop calling me"), 300.0);
+    let turn = ended(&out).expect("the turn ends with its transcript");
+    assert_eq!(turn.text, "Stop calling me");
+    assert_eq!((turn.start_sample, turn.end_sample), (0, 1500 * 8));
+    assert!(l.d.is_idle());
+}
+
+#[test]
+fn a_hang_up_during_the_pause_waits_for_the_speculative_transcript() {
+    let mut l = Line::new();
+    l.speak(1000);
+    l.quiet(200); // speculative STT started at 120 ms
+    let attempt = l.last_attempt();
+    assert!(l.d.stream_ended().is_empty(), "nothing new to transcribe");
+    let out =
+        l.d.transcript(attempt, Some("Take me off your list and"), 300.0);
+    // A trailing "and" would wait 3 s on a live line; the line is gone, so it ends now.
+    assert_eq!(ended(&out).map(|t| t.id), Some(1));
+    assert!(l.d.is_idle());
+}
+
+#[test]
+fn a_hang_up_early_in_a_pause_transcribes_what_was_said() {
+    let mut l = Line::new();
+    l.speak(800);
+    assert!(l.quiet(60).is_empty(), "too early for speculative STT");
+    let cmds = l.d.stream_ended();
+    assert!(
+        matches!(cmds.as_slice(), [Command::Transcribe { audio, .. }] if audio.len() >= 800 * 8),
+        "{cmds:?}"
+    );
+}
+
+#[test]
+fn a_hang_up_with_no_turn_in_progress_does_nothing() {
+    let mut l = Line::new();
+    l.speak(600);
+    l.quiet(200);
+    l.heard("Yes.");
+    l.quiet(400);
+    assert!(l
+        .log
+        .iter()
+        .any(|(_, c)| matches!(c, Command::TurnEnded(_))));
+    assert!(l.d.is_idle());
+    assert!(l.d.stream_ended().is_empty());
+    // A click is not a turn.
+    l.speak(20);
+    assert!(l.d.stream_ended().is_empty());
+}
