@@ -309,3 +309,86 @@ async fn a_script_drives_the_call_and_the_caller_opts_out_in_words() {
         "goodbye played before hang-up"
     );
 }
+
+#[tokio::test]
+async fn speech_without_words_is_asked_again() {
+    let config = test_config(
+        "[conversation]\nscript = \"example\"\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
+        Secrets::default(),
+    );
+    // The recogniser finds no words in the first turn (a mumble, a bad line).
+    let (app, _) = fake_app(config, &["", "please take me off your list"], "unused");
+    let local = start(app).await;
+    let (addr, registry) = (local.addr, local.state.registry.clone());
+    let call = telemarketer::testbed::sim::SimCall::random();
+    let steps = vec![
+        wait(600),
+        CallerStep::Say(voiced(1200)),
+        wait(600),
+        CallerStep::Say(voiced(800)),
+        CallerStep::Silence(Duration::from_secs(30)),
+    ];
+    run_call(&format!("ws://{addr}/twilio/media"), &call, steps)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let record = registry.get(&call.call_sid).unwrap();
+    let lines: Vec<(Speaker, &str)> = record
+        .turns
+        .iter()
+        .map(|t| (t.speaker, t.text.as_str()))
+        .collect();
+    let inaudible = lines
+        .iter()
+        .position(|l| *l == (Speaker::Caller, "[inaudible]"))
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    let next: Vec<&str> = lines[inaudible + 1..].iter().map(|l| l.1).collect();
+    assert_eq!(
+        next[..2],
+        [
+            "Sorry, I did not catch that. Could you say it again?",
+            "Is now a good time for a quick question about your electricity bill?"
+        ],
+        "{lines:?}"
+    );
+    assert_eq!(
+        record.outcome,
+        Some(telemarketer::model::Outcome::DoNotCall)
+    );
+}
+
+#[tokio::test]
+async fn a_caller_who_says_stop_and_hangs_up_at_once_is_listed() {
+    let config = test_config(
+        "[conversation]\nscript = \"example\"\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
+        Secrets::default(),
+    );
+    let (app, _) = fake_app(config, &["stop calling me"], "unused");
+    let local = start(app).await;
+    let (addr, registry) = (local.addr, local.state.registry.clone());
+    let call = telemarketer::testbed::sim::SimCall::random();
+    // Speaks after the greeting and hangs up the moment the words end: no pause for the
+    // endpointer, no answer heard.
+    let steps = vec![wait(600), CallerStep::Say(voiced(900))];
+    run_call(&format!("ws://{addr}/twilio/media"), &call, steps)
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(15), local.state.live.idle())
+        .await
+        .expect("the session ends");
+    let record = registry.get(&call.call_sid).unwrap();
+    assert_eq!(
+        record.outcome,
+        Some(telemarketer::model::Outcome::DoNotCall),
+        "{:?}",
+        record.turns
+    );
+    assert!(
+        record
+            .turns
+            .iter()
+            .any(|t| t.speaker == Speaker::Caller && t.text == "stop calling me"),
+        "the last words are in the transcript: {:?}",
+        record.turns
+    );
+}

@@ -106,6 +106,10 @@ struct Agent {
     last_speech: Option<u64>,
 }
 
+/// Caller speech at least this long with no words recognised gets "did not catch that"
+/// (shorter is a cough, a click, a breath).
+const UNINTELLIGIBLE_MS: u64 = 700;
+
 /// How long the opt-out confirmation waits for the do-not-call entry's commit.
 const OPT_OUT_COMMIT_LIMIT: Duration = Duration::from_secs(5);
 
@@ -355,7 +359,15 @@ impl Agent {
             end_ms: Some(turn.end_sample / 8),
             ..Turn::caller(text.clone(), turn.start_sample / 8)
         };
-        let backchannel = text.is_empty()
+        // Speech with no words, said to the agent (not over it), is a person the line or the
+        // recogniser lost; a turn that ran to the endpointer's maximum with no words is the
+        // line's noise, not a person.
+        let turn_ms = turn.end_sample.saturating_sub(turn.start_sample) / 8;
+        let unintelligible = text.is_empty()
+            && !turn.over_agent
+            && !turn.stt_failed
+            && (UNINTELLIGIBLE_MS..self.deps.turn.max_utterance_ms as u64).contains(&turn_ms);
+        let backchannel = (text.is_empty() && !unintelligible)
             || (turn.over_agent && is_backchannel(&text, &self.deps.turn.backchannels));
         if backchannel {
             if !text.is_empty() {
@@ -373,6 +385,14 @@ impl Agent {
             return Flow::Go;
         }
         tracing::debug!(caller = %text, "caller said");
+        let line = if unintelligible {
+            Turn {
+                text: "[inaudible]".into(),
+                ..line
+            }
+        } else {
+            line
+        };
         let transcript_idx = match merged.and_then(|m| m.1) {
             Some(idx) => {
                 self.deps.registry.replace_turn(&self.call_sid, idx, line);
@@ -388,7 +408,12 @@ impl Agent {
             committed: false,
         });
         self.unanswered = Some((turn.id, Instant::now()));
-        let plan = self.runner.caller(&text).await;
+        let plan = if unintelligible {
+            tracing::info!(turn_ms, "caller speech without words: asking again");
+            self.runner.unintelligible()
+        } else {
+            self.runner.caller(&text).await
+        };
         if let Some(c) = &plan.classified {
             tracing::info!(node = %plan.node, intent = %c.intent, by = c.by, "caller turn classified");
         }

@@ -29,7 +29,7 @@ use crate::audio::vad::{frame_dbfs, SpeechDetector, WebRtcVad};
 use crate::audio::{i16_to_f32, mulaw, FRAME_SAMPLES, STT_RATE, TWILIO_RATE};
 
 use crate::config::TurnConfig;
-use crate::engine::{EngineError, SpeechToText, Transcript};
+use crate::engine::{EngineError, SpeechToText, Transcript, TurnHints};
 use crate::twilio::media::{check_stream_sid, parse_inbound, InboundMessage, MediaError};
 
 /// A WebSocket message as the session sees it (decoupled from axum/tungstenite types so tests
@@ -288,6 +288,10 @@ pub async fn run_session(
     Ok(summary)
 }
 
+/// How much of the agent's latest line steers recognition of the answer (Whisper's prompt
+/// holds ~220 tokens; the question is at the end of the line).
+const PROMPT_CHARS: usize = 200;
+
 /// How long the end of a call waits for the transcript of the caller's last words.
 const LAST_WORDS_LIMIT: Duration = Duration::from_secs(10);
 
@@ -327,7 +331,7 @@ async fn last_words(
 fn spawn_stt(
     stt: Arc<dyn SpeechToText>,
     attempt: u64,
-    cancel: CancellationToken,
+    hints: TurnHints,
     audio: Vec<i16>,
     results: mpsc::UnboundedSender<(u64, Result<Transcript, EngineError>)>,
 ) {
@@ -346,7 +350,7 @@ fn spawn_stt(
                 return;
             }
         };
-        let result = stt.transcribe_unless(wide, cancel).await;
+        let result = stt.transcribe_turn(wide, hints).await;
         if !matches!(result, Err(EngineError::Cancelled)) {
             let _ = results.send((attempt, result));
         }
@@ -403,10 +407,14 @@ impl Shell<'_> {
                 if let Ok(mut jobs) = self.jobs.lock() {
                     jobs.push((attempt, cancel.clone()));
                 }
+                let hints = TurnHints {
+                    cancel,
+                    prompt: self.board.latest_words(PROMPT_CHARS),
+                };
                 spawn_stt(
                     self.deps.stt.clone(),
                     attempt,
-                    cancel,
+                    hints,
                     audio,
                     self.stt.clone(),
                 )

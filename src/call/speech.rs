@@ -213,6 +213,25 @@ impl SpeechBoard {
         }
     }
 
+    /// The end of the latest utterance (its last clauses, at most `max_chars`): what the
+    /// caller is most likely answering, a hint for recognising their words.
+    pub fn latest_words(&self, max_chars: usize) -> Option<String> {
+        let b = self.lock();
+        let latest = b.speeches.values().next_back()?;
+        let mut words = String::new();
+        for clause in latest.clauses.iter().rev() {
+            if !words.is_empty() && words.len() + clause.len() + 1 > max_chars {
+                break;
+            }
+            words = if words.is_empty() {
+                clause.clone()
+            } else {
+                format!("{clause} {words}")
+            };
+        }
+        (!words.is_empty()).then_some(words)
+    }
+
     pub fn get(&self, id: u64) -> Option<SpeechRecord> {
         self.lock().speeches.get(&id).cloned()
     }
@@ -264,5 +283,27 @@ mod tests {
         );
         board.interrupt_all();
         assert!(!cancel.is_cancelled(), "already played: nothing to cut");
+    }
+
+    #[test]
+    fn latest_words_are_the_end_of_the_latest_line() {
+        let board = SpeechBoard::default();
+        let root = CancellationToken::new();
+        assert_eq!(board.latest_words(60), None);
+        let (a, _) = board.begin(false, &root);
+        board.add_clause(a, "An old line.");
+        let (b, _) = board.begin(true, &root);
+        for c in ["Great, thanks.", "We help homeowners save.", "Do you own your home?"] {
+            board.add_clause(b, c);
+        }
+        assert_eq!(
+            board.latest_words(50).as_deref(),
+            Some("We help homeowners save. Do you own your home?")
+        );
+        assert_eq!(
+            board.latest_words(5).as_deref(),
+            Some("Do you own your home?"),
+            "the last clause even when it is longer"
+        );
     }
 }

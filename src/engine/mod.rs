@@ -66,20 +66,29 @@ pub struct Transcript {
 }
 
 /// Speech to text: one whole utterance in (16 kHz mono f32), its text out.
+/// What a call knows that helps recognise a caller's turn.
+#[derive(Debug, Clone, Default)]
+pub struct TurnHints {
+    /// Once fired, the job is skipped if still queued and stopped if running
+    /// ([`EngineError::Cancelled`]): a speculative transcript the caller made stale by speaking
+    /// on must not delay the next one.
+    pub cancel: CancellationToken,
+    /// What the agent just said (its question): the words the answer likely uses.
+    pub prompt: Option<String>,
+}
+
 pub trait SpeechToText: Send + Sync {
     fn transcribe(
         &self,
         audio_16k: Vec<f32>,
     ) -> BoxFuture<'static, Result<Transcript, EngineError>>;
-    /// As [`SpeechToText::transcribe`], but once `cancel` fires the job is skipped if still
-    /// queued and stopped if running ([`EngineError::Cancelled`]): a speculative transcript
-    /// the caller made stale by speaking on must not delay the next one.
-    fn transcribe_unless(
+    /// A caller's turn: as [`SpeechToText::transcribe`], steered by what the call knows.
+    fn transcribe_turn(
         &self,
         audio_16k: Vec<f32>,
-        cancel: CancellationToken,
+        hints: TurnHints,
     ) -> BoxFuture<'static, Result<Transcript, EngineError>> {
-        let _ = cancel;
+        let _ = hints;
         self.transcribe(audio_16k)
     }
     /// Jobs waiting for a worker (for `/metrics`).

@@ -14,7 +14,7 @@ use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
 
-use super::{ask, require_file, EngineError, SpeechToText, Transcript};
+use super::{ask, require_file, EngineError, SpeechToText, Transcript, TurnHints};
 
 /// Settings for the STT engine.
 #[derive(Debug, Clone)]
@@ -30,7 +30,7 @@ pub struct WhisperConfig {
 
 struct Job {
     audio: Vec<f32>,
-    cancel: Option<CancellationToken>,
+    hints: TurnHints,
     reply: tokio::sync::oneshot::Sender<Result<Transcript, EngineError>>,
 }
 
@@ -71,15 +71,14 @@ impl WhisperEngine {
                     // Keep the context alive as long as the state that borrows its weights.
                     let _keep = _ctx;
                     for job in jobs.iter() {
-                        let cancel = job.cancel.unwrap_or_default();
-                        if cancel.is_cancelled() {
+                        if job.hints.cancel.is_cancelled() {
                             let _ = job.reply.send(Err(EngineError::Cancelled));
                             continue;
                         }
                         let started = Instant::now();
                         let state = &mut state;
                         let result = super::on_short_lived_thread(|| {
-                            run(state, &job.audio, threads, audio_ctx, &cancel)
+                            run(state, &job.audio, threads, audio_ctx, &job.hints)
                         })
                         .map(|text| Transcript {
                             text,
@@ -113,8 +112,9 @@ fn run(
     audio: &[f32],
     threads: usize,
     audio_ctx: u32,
-    cancel: &CancellationToken,
+    hints: &TurnHints,
 ) -> Result<String, EngineError> {
+    let cancel = &hints.cancel;
     // Whisper hallucinates words ("you", "Thank you.") on silence: an utterance with no energy
     // above -50 dBFS holds no speech, and is not worth a second of compute either.
     let peak = audio.iter().fold(0.0f32, |m, s| m.max(s.abs()));
@@ -147,6 +147,9 @@ fn run(
     params.set_temperature_inc(0.0);
     params.set_max_tokens(96);
     params.set_audio_ctx(effective_audio_ctx(audio_ctx, audio.len()) as i32);
+    if let Some(prompt) = &hints.prompt {
+        params.set_initial_prompt(prompt);
+    }
     // SAFETY: the callback only reads the token, which lives until this function returns,
     // after `full` (the only user of the pointer) has.
     unsafe {
@@ -167,7 +170,11 @@ fn run(
             text.push_str(&s);
         }
     }
-    Ok(clean_transcript(&text))
+    let text = clean_transcript(&text);
+    match &hints.prompt {
+        Some(prompt) if echoes_prompt(&text, prompt) => Ok(String::new()),
+        _ => Ok(text),
+    }
 }
 
 /// The encoder window for an utterance. Whisper pads everything to 30 s (1500 frames of 20 ms);
@@ -179,6 +186,24 @@ pub fn effective_audio_ctx(configured: u32, samples_16k: usize) -> u32 {
     }
     let frames = (samples_16k as u64 * 50).div_ceil(16_000) as u32;
     (frames + 128).clamp(384, 1500)
+}
+
+/// Whisper, prompted with the agent's question, sometimes "hears" the prompt itself in noise or a
+/// mumble: four or more words that all come, in order, from the prompt are not the caller's.
+pub fn echoes_prompt(transcript: &str, prompt: &str) -> bool {
+    let words = |s: &str| -> Vec<String> {
+        s.split_whitespace()
+            .map(|w| {
+                w.chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .collect::<String>()
+                    .to_lowercase()
+            })
+            .filter(|w| !w.is_empty())
+            .collect()
+    };
+    let (said, asked) = (words(transcript), words(prompt));
+    said.len() >= 4 && asked.windows(said.len()).any(|w| w == said.as_slice())
 }
 
 /// Removes whisper's non-speech annotations (`[BLANK_AUDIO]`, `(music)`, `*laughs*`, `>>`) and
@@ -265,13 +290,13 @@ impl WhisperEngine {
     fn transcribe_with(
         &self,
         audio: Vec<f32>,
-        cancel: Option<CancellationToken>,
+        hints: TurnHints,
     ) -> BoxFuture<'static, Result<Transcript, EngineError>> {
         let queue = self.queue.clone();
         async move {
             ask(&queue, "whisper", |reply| Job {
                 audio,
-                cancel,
+                hints,
                 reply,
             })
             .await?
@@ -285,15 +310,15 @@ impl SpeechToText for WhisperEngine {
         &self,
         audio_16k: Vec<f32>,
     ) -> BoxFuture<'static, Result<Transcript, EngineError>> {
-        self.transcribe_with(audio_16k, None)
+        self.transcribe_with(audio_16k, TurnHints::default())
     }
 
-    fn transcribe_unless(
+    fn transcribe_turn(
         &self,
         audio_16k: Vec<f32>,
-        cancel: CancellationToken,
+        hints: TurnHints,
     ) -> BoxFuture<'static, Result<Transcript, EngineError>> {
-        self.transcribe_with(audio_16k, Some(cancel))
+        self.transcribe_with(audio_16k, hints)
     }
 
     fn queue_depth(&self) -> usize {
@@ -312,6 +337,20 @@ mod tests {
         assert_eq!(effective_audio_ctx(0, 16_000 * 6), 428);
         assert_eq!(effective_audio_ctx(0, 16_000 * 40), 1500, "never past 30 s");
         assert_eq!(effective_audio_ctx(1500, 16_000), 1500, "configured wins");
+    }
+
+    #[test]
+    fn the_prompt_heard_back_is_not_the_caller() {
+        use super::echoes_prompt;
+        let q = "Great. What day and time works best for a fifteen minute call?";
+        assert!(echoes_prompt("what day and time works best", q));
+        assert!(echoes_prompt("Works best for a fifteen minute call.", q));
+        assert!(!echoes_prompt("Tomorrow at ten works.", q), "an answer");
+        assert!(!echoes_prompt("a fifteen minute", q), "too short to tell");
+        assert!(
+            !echoes_prompt("what day works best for you", q),
+            "not in order"
+        );
     }
 
     #[test]
