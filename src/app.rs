@@ -236,6 +236,7 @@ impl AppBuilder {
             scripts,
             twilio,
             clock_offset: self.calling_hours_offset,
+            shutdown: Default::default(),
         };
         if let Some(dialer) = &dialer {
             dialer.start_background();

@@ -87,6 +87,9 @@ pub struct RawServer {
     /// Media streams served at once (default 16); more are refused with 503, so a flood of
     /// WebSocket upgrades cannot exhaust the models or memory.
     pub max_calls: Option<usize>,
+    /// On SIGTERM/Ctrl-C, how long live calls may go on before they are told goodbye
+    /// (default 30 s); no new calls are dialed meanwhile.
+    pub shutdown_grace_s: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -188,6 +191,7 @@ pub struct Config {
     pub public_url: Option<String>,
     pub allow_unsigned_webhooks: bool,
     pub max_calls: usize,
+    pub shutdown_grace: std::time::Duration,
     pub models: ModelPaths,
     pub stt: crate::engine::whisper::WhisperConfig,
     pub llm: crate::engine::llama::LlamaConfig,
@@ -592,6 +596,12 @@ impl RawConfig {
         if !(1..=10_000).contains(&max_calls) {
             return Err(invalid("server.max_calls", "1..=10000 calls"));
         }
+        let shutdown_grace = seconds(
+            "server.shutdown_grace_s",
+            self.server.shutdown_grace_s,
+            30,
+            0..=3600,
+        )?;
         let dialer = DialerConfig {
             lease: seconds("dialer.lease_s", self.dialer.lease_s, 60, 3..=3600)?,
             settle_unknown: seconds(
@@ -613,6 +623,7 @@ impl RawConfig {
                 .map(|u| u.trim_end_matches('/').to_string()),
             allow_unsigned_webhooks: self.server.allow_unsigned_webhooks.unwrap_or(false),
             max_calls,
+            shutdown_grace,
             models,
             stt,
             llm,

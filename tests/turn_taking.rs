@@ -392,3 +392,48 @@ async fn a_caller_who_says_stop_and_hangs_up_at_once_is_listed() {
         record.turns
     );
 }
+
+#[tokio::test]
+async fn a_stopping_appliance_says_goodbye_and_hangs_up() {
+    let config = test_config(
+        "[conversation]\nscript = \"example\"\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
+        Secrets::default(),
+    );
+    let (app, _) = fake_app(config, &["yes go ahead"], "unused");
+    let local = start(app).await;
+    let (addr, registry) = (local.addr, local.state.registry.clone());
+    let call = telemarketer::testbed::sim::SimCall::random();
+    let steps = vec![
+        wait(600),
+        CallerStep::Say(voiced(800)),
+        wait(600),
+        CallerStep::Silence(Duration::from_secs(40)),
+    ];
+    let shutdown = local.state.session.shutdown.clone();
+    let stopper = tokio::spawn(async move {
+        // Mid-call, after the caller's answer was answered.
+        tokio::time::sleep(Duration::from_secs(14)).await;
+        shutdown.cancel();
+    });
+    let started = std::time::Instant::now();
+    run_call(&format!("ws://{addr}/twilio/media"), &call, steps)
+        .await
+        .unwrap();
+    stopper.abort();
+    assert!(
+        started.elapsed() < Duration::from_secs(35),
+        "the appliance ended the call"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let record = registry.get(&call.call_sid).unwrap();
+    let last = record.turns.last().unwrap();
+    assert_eq!(
+        last.text, "I do not want to take more of your time. Thank you, goodbye.",
+        "{:?}",
+        record.turns
+    );
+    assert_eq!(
+        record.outcome,
+        Some(telemarketer::model::Outcome::MaxDuration)
+    );
+}

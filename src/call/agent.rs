@@ -600,6 +600,11 @@ impl Agent {
         if elapsed >= script.max_call_seconds {
             return Some(Job::Event(Event::Elapsed(elapsed)));
         }
+        // The appliance stops: the call ends as at its maximum length, with a goodbye.
+        if self.deps.shutdown.is_cancelled() && self.board.live().is_none() {
+            tracing::info!("appliance stopping: ending the call");
+            return Some(Job::Event(Event::Elapsed(u32::MAX)));
+        }
         if let Some((turn, since)) = self.unanswered {
             let waited = since.elapsed();
             if waited >= Duration::from_millis(self.deps.turn.dead_air_ms as u64) {

@@ -49,4 +49,6 @@ pub struct SessionDeps {
     pub twilio: Option<TwilioClient>,
     /// Added to the wall clock for the script's times (rehearsals pretend it is mid-morning).
     pub clock_offset: chrono::Duration,
+    /// The appliance is stopping and its grace is over: every call says goodbye and hangs up.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }

@@ -293,7 +293,11 @@ mod tests {
         let (a, _) = board.begin(false, &root);
         board.add_clause(a, "An old line.");
         let (b, _) = board.begin(true, &root);
-        for c in ["Great, thanks.", "We help homeowners save.", "Do you own your home?"] {
+        for c in [
+            "Great, thanks.",
+            "We help homeowners save.",
+            "Do you own your home?",
+        ] {
             board.add_clause(b, c);
         }
         assert_eq!(

@@ -22,13 +22,15 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
              their own, or they will take each other's claims for their own"
         );
     }
+    let grace = config.shutdown_grace;
     let state = AppBuilder::new(config, &engines)
         .build()
         .await
         .context("cannot start the appliance")?;
     let registry = state.registry.clone();
     let store = state.store.clone();
-    app::serve(listener, state, stop_signal()).await?;
+    let stopping = stop_calls(&state, grace);
+    app::serve(listener, state, stopping).await?;
     // Whatever live calls queued (transcript lines, verdicts) reaches the database before the
     // process ends; do-not-call entries were already committed before their callers heard so.
     tracing::info!("shutting down: writing queued call changes");
@@ -46,6 +48,43 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// After the stop signal: no new dials; live calls may finish within `grace`, then each says
+/// goodbye and hangs up. Resolves when the server may stop.
+fn stop_calls(
+    state: &telemarketer::http::AppState,
+    grace: std::time::Duration,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let (live, dialer, shutdown) = (
+        state.live.clone(),
+        state.dialer.clone(),
+        state.session.shutdown.clone(),
+    );
+    async move {
+        stop_signal().await;
+        if let Some(dialer) = &dialer {
+            dialer.drain();
+        }
+        tracing::info!(
+            live = live.count(),
+            grace_s = grace.as_secs(),
+            "stopping: no new calls; live calls may finish"
+        );
+        if tokio::time::timeout(grace, live.idle()).await.is_err() {
+            tracing::warn!(live = live.count(), "grace over: live calls say goodbye");
+            shutdown.cancel();
+            if tokio::time::timeout(GOODBYE_LIMIT, live.idle())
+                .await
+                .is_err()
+            {
+                tracing::error!(live = live.count(), "calls still live; stopping anyway");
+            }
+        }
+    }
+}
+
+/// How long calls get to say goodbye once the grace is over.
+const GOODBYE_LIMIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// How long shutdown waits for queued call changes.
 const FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);

@@ -99,6 +99,8 @@ struct Inner {
     /// are renewed, and the reconcile leaves them alone.
     in_flight: Mutex<HashSet<i64>>,
     faults: faults::Faults,
+    /// Shutting down: no new dials (campaign states are untouched, so they resume on restart).
+    draining: std::sync::atomic::AtomicBool,
 }
 
 /// The call Twilio answered a create with, as the store records it against its lead.
@@ -138,6 +140,7 @@ impl Dialer {
                 boot_ms: now_ms(),
                 in_flight: Mutex::new(HashSet::new()),
                 faults: Default::default(),
+                draining: Default::default(),
             }),
         }
     }
@@ -179,6 +182,20 @@ impl Dialer {
     pub fn start_background(&self) {
         tokio::spawn(self.clone().reconcile_forever());
         tokio::spawn(self.clone().renew_leases_forever());
+    }
+
+    /// Places no new calls from now on (shutdown); calls in progress go on.
+    pub fn drain(&self) {
+        self.inner
+            .draining
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.inner.wake.notify_waiters();
+    }
+
+    pub(crate) fn is_draining(&self) -> bool {
+        self.inner
+            .draining
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Starts (or resumes) a campaign.

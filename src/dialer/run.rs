@@ -133,7 +133,7 @@ impl Dialer {
             tracing::info!(campaign = %id, ?counts, "campaign completed");
             return Ok(Pass::Done);
         }
-        if counts.busy() >= u64::from(campaign.settings.max_concurrent) {
+        if counts.busy() >= u64::from(campaign.settings.max_concurrent) || self.is_draining() {
             return Ok(Pass::Idle);
         }
         if self.inner.faults.twilio_down(id) {
