@@ -437,3 +437,49 @@ async fn a_stopping_appliance_says_goodbye_and_hangs_up() {
         Some(telemarketer::model::Outcome::MaxDuration)
     );
 }
+
+#[tokio::test]
+async fn an_answer_cut_off_by_the_hang_up_still_decides_the_call() {
+    let config = test_config(
+        "[conversation]\nscript = \"example\"\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
+        Secrets::default(),
+    );
+    let (app, _) = fake_app(
+        config,
+        &["yes go ahead", "about two hundred dollars", "no I rent"],
+        "unused",
+    );
+    let local = start(app).await;
+    let (addr, registry) = (local.addr, local.state.registry.clone());
+    let call = telemarketer::testbed::sim::SimCall::random();
+    // The renter says so and hangs up at once, before the goodbye.
+    let steps = vec![
+        wait(600),
+        CallerStep::Say(voiced(800)),
+        wait(600),
+        CallerStep::Say(voiced(800)),
+        wait(600),
+        CallerStep::Say(voiced(800)),
+    ];
+    run_call(&format!("ws://{addr}/twilio/media"), &call, steps)
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(15), local.state.live.idle())
+        .await
+        .expect("the session ends");
+    let record = registry.get(&call.call_sid).unwrap();
+    assert_eq!(
+        record.outcome,
+        Some(telemarketer::model::Outcome::NotInterested),
+        "{:?}",
+        record.turns
+    );
+    assert_eq!(
+        record.variables.get("owns_home").map(String::as_str),
+        Some("false")
+    );
+    assert_eq!(
+        record.variables.get("monthly_bill").map(String::as_str),
+        Some("200")
+    );
+}

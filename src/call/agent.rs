@@ -40,7 +40,7 @@ pub enum AgentInput {
 }
 
 /// A finished caller turn, and when it was decided (latency runs from there).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CallerTurn {
     pub turn: TurnEnd,
     pub decided_at: Instant,
@@ -101,6 +101,9 @@ struct Agent {
     /// to the script's context and the transcript.
     unsettled: VecDeque<u64>,
     latency: Option<PendingLatency>,
+    /// Caller turns whose words are in the transcript (a turn cut off by the call's end is
+    /// finished after it without a second line).
+    recorded: std::collections::HashSet<u64>,
     /// A caller turn with words got nothing queued in answer yet (turn id, since when).
     unanswered: Option<(u64, Instant)>,
     last_speech: Option<u64>,
@@ -194,6 +197,7 @@ pub async fn run_agent(
         undone: None,
         unsettled: VecDeque::new(),
         latency: None,
+        recorded: Default::default(),
         unanswered: None,
         last_speech: None,
     };
@@ -214,6 +218,10 @@ pub async fn run_agent(
     let mut last_activity = Instant::now();
     while flow == Flow::Go {
         agent.settle();
+        // The call is over: what is left in the backlog is taken silently below.
+        if agent.cancel.is_cancelled() {
+            break;
+        }
         let input = match backlog.pop_front() {
             Some(input) => input,
             None => tokio::select! {
@@ -279,10 +287,11 @@ impl Agent {
         backlog: &mut VecDeque<AgentInput>,
     ) -> Flow {
         let opt_out = self.runner.script().opt_out_digit;
-        let turn = match &job {
-            Job::Turn(t) => Some(t.turn.id),
+        let answering = match &job {
+            Job::Turn(t) => Some(t.clone()),
             _ => None,
         };
+        let turn = answering.as_ref().map(|t| t.turn.id);
         let call = self.cancel.clone();
         let preempted = {
             let work = self.run(job);
@@ -305,6 +314,15 @@ impl Agent {
                 }
             }
         };
+        // The call ended while this turn was being answered: unless something irreversible
+        // happened, it is taken again, silently, after the call.
+        if !preempted {
+            if let Some(t) = answering {
+                if self.rewind(t.turn.id) {
+                    backlog.push_front(AgentInput::Turn(t));
+                }
+            }
+        }
         // The job's future is gone, and with it its LLM and TTS requests; what it queued and
         // the caller has not heard goes too.
         if preempted {
@@ -400,6 +418,7 @@ impl Agent {
             }
             None => self.deps.registry.add_turn(&self.call_sid, line),
         };
+        self.recorded.insert(turn.id);
         self.undo = Some(Undo {
             turn: turn.id,
             snapshot: self.runner.snapshot(),
@@ -424,6 +443,23 @@ impl Agent {
         };
         self.perform(plan.actions, Some((latency, decided_at)))
             .await
+    }
+
+    /// Undoes turn `id`'s steps in the script (not its transcript line); false when there is
+    /// nothing to undo or something irreversible happened.
+    fn rewind(&mut self, id: u64) -> bool {
+        let Some(undo) = self.undo.take() else {
+            return false;
+        };
+        if undo.turn != id || undo.committed {
+            self.undo = Some(undo);
+            return false;
+        }
+        self.runner.restore(undo.snapshot);
+        self.deps
+            .registry
+            .set_variables(&self.call_sid, undo.variables);
+        true
     }
 
     /// The caller went on after turn `id` before hearing its answer: undo it, unless something
@@ -646,14 +682,21 @@ impl Agent {
             let wants_out = match &input {
                 AgentInput::Turn(t) => {
                     let text = t.turn.text.trim();
-                    if !text.is_empty() {
+                    if !text.is_empty() && !self.recorded.contains(&t.turn.id) {
                         let line = Turn {
                             end_ms: Some(t.turn.end_sample / 8),
                             ..Turn::caller(text.to_string(), t.turn.start_sample / 8)
                         };
                         self.deps.registry.add_turn(&self.call_sid, line);
                     }
-                    crate::script::classify::is_opt_out(text)
+                    let out = crate::script::classify::is_opt_out(text);
+                    // "No, I rent." and a click: the script still learns the answer (variables,
+                    // a decline's outcome), though nobody hears the reply.
+                    if !out && !text.is_empty() && self.runner.outcome().is_none() {
+                        let plan = self.runner.caller(text).await;
+                        self.apply_silently(plan.actions);
+                    }
+                    out
                 }
                 AgentInput::Dtmf(d) => opt_out.is_some_and(|o| d.starts_with(o)),
                 AgentInput::Continued(_) => false,
@@ -663,6 +706,27 @@ impl Agent {
                 self.deps
                     .registry
                     .set_outcome(&self.call_sid, Outcome::DoNotCall);
+            }
+        }
+    }
+
+    /// A plan for a caller nobody can hear any more: what it records, not what it says.
+    fn apply_silently(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Capture { name, value } => {
+                    self.deps
+                        .registry
+                        .set_variable(&self.call_sid, &name, &value);
+                }
+                Action::MarkDoNotCall => self
+                    .deps
+                    .registry
+                    .set_outcome(&self.call_sid, Outcome::DoNotCall),
+                Action::HangUp { outcome } => {
+                    self.deps.registry.set_outcome(&self.call_sid, outcome);
+                }
+                Action::Say { .. } | Action::Generate { .. } => {}
             }
         }
     }
