@@ -87,6 +87,10 @@ pub struct RawServer {
     /// Media streams served at once (default 16); more are refused with 503, so a flood of
     /// WebSocket upgrades cannot exhaust the models or memory.
     pub max_calls: Option<usize>,
+    /// Development only, and only on a loopback `listen` address: accept media streams without
+    /// `X-Twilio-Signature` and for calls no webhook or API call registered (their metadata then
+    /// comes from the stream's custom parameters).
+    pub allow_unregistered_media: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -188,6 +192,8 @@ pub struct Config {
     pub public_url: Option<String>,
     pub allow_unsigned_webhooks: bool,
     pub max_calls: usize,
+    /// Media streams need neither a signature nor a registered call (loopback only).
+    pub allow_unregistered_media: bool,
     pub models: ModelPaths,
     pub stt: crate::engine::whisper::WhisperConfig,
     pub llm: crate::engine::llama::LlamaConfig,
@@ -198,6 +204,16 @@ pub struct Config {
     pub twilio: TwilioConfig,
     pub dialer: DialerConfig,
     pub secrets: Secrets,
+}
+
+impl Config {
+    /// The Twilio account we answer for: the environment's, else the config's.
+    pub fn account_sid(&self) -> Option<&str> {
+        self.secrets
+            .twilio_account_sid
+            .as_deref()
+            .or(self.twilio.account_sid.as_deref())
+    }
 }
 
 /// The dialer's clocks for claims and reconciling (see [`RawDialer`]).
@@ -592,6 +608,14 @@ impl RawConfig {
         if !(1..=10_000).contains(&max_calls) {
             return Err(invalid("server.max_calls", "1..=10000 calls"));
         }
+        let allow_unregistered_media = self.server.allow_unregistered_media.unwrap_or(false);
+        // Anyone who can reach the port could list any number on the do-not-call list.
+        if allow_unregistered_media && !listen.ip().is_loopback() {
+            return Err(invalid(
+                "server.allow_unregistered_media",
+                "only with a loopback server.listen address (127.0.0.1 or ::1)",
+            ));
+        }
         let dialer = DialerConfig {
             lease: seconds("dialer.lease_s", self.dialer.lease_s, 60, 3..=3600)?,
             settle_unknown: seconds(
@@ -613,6 +637,7 @@ impl RawConfig {
                 .map(|u| u.trim_end_matches('/').to_string()),
             allow_unsigned_webhooks: self.server.allow_unsigned_webhooks.unwrap_or(false),
             max_calls,
+            allow_unregistered_media,
             models,
             stt,
             llm,

@@ -23,6 +23,20 @@ pub struct CallMetadata {
     /// Free lead fields (name, company, ...) the conversation may use.
     #[serde(default)]
     pub lead: BTreeMap<String, String>,
+    /// The person rang us (Twilio's `Direction=inbound`): their number is `from`, ours `to`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inbound: bool,
+}
+
+impl CallMetadata {
+    /// The other party's number: the one an opt-out lists.
+    pub fn their_number(&self) -> Option<&str> {
+        if self.inbound {
+            self.from.as_deref()
+        } else {
+            self.to.as_deref()
+        }
+    }
 }
 
 /// Who spoke a turn.
