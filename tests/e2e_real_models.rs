@@ -15,7 +15,7 @@ use telemarketer::engine::{
     GenerateRequest, LanguageModel, LlmEvent, SpeechToText, StopReason, TextToSpeech,
 };
 use telemarketer::model::ChatMessage;
-use telemarketer::testbed::sim::{run_call, CallerStep, SimCall};
+use telemarketer::testbed::sim::{run_call, CallerStep};
 use tokio_util::sync::CancellationToken;
 
 fn models_dir() -> std::path::PathBuf {

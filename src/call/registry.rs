@@ -348,3 +348,6 @@ impl CallRegistry {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests;

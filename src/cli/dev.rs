@@ -15,7 +15,8 @@ pub struct SimulateArgs {
     /// Caller lines in order: a path to a WAV file, or text spoken by the project's TTS.
     lines: Vec<String>,
     /// Media WebSocket of a running server (e.g. ws://127.0.0.1:8080/twilio/media) instead of
-    /// an in-process one. Its transcript is read from the API if TELEMARKETER_API_TOKEN is set.
+    /// an in-process one. The call is registered with TELEMARKETER_API_TOKEN (its transcript is
+    /// read back with it) and the upgrade signed with TWILIO_AUTH_TOKEN, from the environment.
     #[arg(long)]
     url: Option<String>,
     /// Where to write the stereo recording.

@@ -2,7 +2,8 @@
 //!
 //! - `POST /twilio/voice`: Twilio's voice webhook (signed) -> TwiML that connects the call's audio
 //!   to our media WebSocket, with the call's metadata as `<Parameter>`s.
-//! - `GET /twilio/media`: the bidirectional Media Streams WebSocket.
+//! - `GET /twilio/media`: the bidirectional Media Streams WebSocket: a signed upgrade, for a call
+//!   `/twilio/voice` or `POST /v1/calls` registered, streamed once.
 //! - `POST /twilio/status`, `POST /twilio/amd`: status and async AMD callbacks (signed).
 //! - `POST /v1/calls`, `GET /v1/calls/{call_sid}`: the engine API (bearer token).
 //! - `/v1/campaigns...`, `/v1/dnc...`, `GET /v1/calls/{sid}/record`: the admin API (bearer

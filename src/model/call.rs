@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 pub struct CallMetadata {
     /// Twilio's call SID (`CA` + 32 hex); the media stream's `start.callSid` matches it.
     pub call_sid: String,
-    /// The caller ID we dial from (E.164).
+    /// Twilio's `From` (E.164): our caller ID on a dialed call, the caller's on an inbound one.
     #[serde(default)]
     pub from: Option<String>,
-    /// The lead's number (E.164).
+    /// Twilio's `To` (E.164): the lead's number on a dialed call, ours on an inbound one.
     #[serde(default)]
     pub to: Option<String>,
     #[serde(default)]
