@@ -15,6 +15,9 @@ use telemarketer::model::ChatMessage;
 use telemarketer::testbed::sim::{run_call, CallerStep, SimCall};
 use tokio_util::sync::CancellationToken;
 
+/// The served app's Twilio auth token and API token: each call registers and signs with it.
+const BENCH_TOKEN: &str = "bench-token";
+
 fn models_dir() -> Option<std::path::PathBuf> {
     let dir = std::env::var_os("TELEMARKETER_MODELS_DIR")
         .map(Into::into)
@@ -45,7 +48,11 @@ fn models(c: &mut Criterion) {
     );
     let config = RawConfig::from_toml(&toml)
         .unwrap()
-        .validate(Secrets::default())
+        .validate(Secrets {
+            api_token: Some(BENCH_TOKEN.into()),
+            twilio_auth_token: Some(BENCH_TOKEN.into()),
+            ..Default::default()
+        })
         .unwrap();
     let t = Instant::now();
     let engines = Engines::load(&config).expect("models load");
@@ -221,7 +228,7 @@ fn models(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
-                let call = SimCall::random();
+                let call = SimCall::random().with_tokens(BENCH_TOKEN, BENCH_TOKEN);
                 let wait = |quiet| CallerStep::WaitForAgent {
                     quiet: Duration::from_millis(quiet),
                     max: Duration::from_secs(30),

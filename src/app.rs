@@ -187,9 +187,14 @@ impl AppBuilder {
         warm(&self.config.conversation.script);
         let scripts = ScriptBook::with_hook(warm);
         let mut dialer_off = None;
+        let policy = crate::call::registry::StartPolicy {
+            account_sid: self.config.account_sid().map(str::to_string),
+            allow_unregistered: self.config.allow_unregistered_media,
+        };
         let (registry, store, twilio, dialer) = if self.with_store {
             let store = Store::connect(&self.config.store_url).await?;
-            let registry = CallRegistry::with_sink(crate::store::spawn_sink(store.clone()));
+            let registry = CallRegistry::with_sink(crate::store::spawn_sink(store.clone()))
+                .with_policy(policy);
             let twilio = twilio_client(&self.config).transpose()?;
             let dialer = match (&twilio, &self.config.public_url) {
                 (None, _) => {
@@ -223,7 +228,12 @@ impl AppBuilder {
             };
             (registry, Some(store), twilio, dialer)
         } else {
-            (CallRegistry::default(), None, None, None)
+            (
+                CallRegistry::default().with_policy(policy),
+                None,
+                None,
+                None,
+            )
         };
         let session = SessionDeps {
             stt: self.stt,

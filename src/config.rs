@@ -90,6 +90,10 @@ pub struct RawServer {
     /// On SIGTERM/Ctrl-C, how long live calls may go on before they are told goodbye
     /// (default 30 s); no new calls are dialed meanwhile.
     pub shutdown_grace_s: Option<u64>,
+    /// Development only, and only on a loopback `listen` address: accept media streams without
+    /// `X-Twilio-Signature` and for calls no webhook or API call registered (their metadata then
+    /// comes from the stream's custom parameters).
+    pub allow_unregistered_media: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -192,6 +196,8 @@ pub struct Config {
     pub allow_unsigned_webhooks: bool,
     pub max_calls: usize,
     pub shutdown_grace: std::time::Duration,
+    /// Media streams need neither a signature nor a registered call (loopback only).
+    pub allow_unregistered_media: bool,
     pub models: ModelPaths,
     pub stt: crate::engine::whisper::WhisperConfig,
     pub llm: crate::engine::llama::LlamaConfig,
@@ -202,6 +208,16 @@ pub struct Config {
     pub twilio: TwilioConfig,
     pub dialer: DialerConfig,
     pub secrets: Secrets,
+}
+
+impl Config {
+    /// The Twilio account we answer for: the environment's, else the config's.
+    pub fn account_sid(&self) -> Option<&str> {
+        self.secrets
+            .twilio_account_sid
+            .as_deref()
+            .or(self.twilio.account_sid.as_deref())
+    }
 }
 
 /// The dialer's clocks for claims and reconciling (see [`RawDialer`]).
@@ -602,6 +618,14 @@ impl RawConfig {
             30,
             0..=3600,
         )?;
+        let allow_unregistered_media = self.server.allow_unregistered_media.unwrap_or(false);
+        // Anyone who can reach the port could list any number on the do-not-call list.
+        if allow_unregistered_media && !listen.ip().is_loopback() {
+            return Err(invalid(
+                "server.allow_unregistered_media",
+                "only with a loopback server.listen address (127.0.0.1 or ::1)",
+            ));
+        }
         let dialer = DialerConfig {
             lease: seconds("dialer.lease_s", self.dialer.lease_s, 60, 3..=3600)?,
             settle_unknown: seconds(
@@ -624,6 +648,7 @@ impl RawConfig {
             allow_unsigned_webhooks: self.server.allow_unsigned_webhooks.unwrap_or(false),
             max_calls,
             shutdown_grace,
+            allow_unregistered_media,
             models,
             stt,
             llm,

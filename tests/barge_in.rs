@@ -20,13 +20,12 @@ use common::*;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use telemarketer::app::AppBuilder;
-use telemarketer::config::Secrets;
 use telemarketer::engine::{
     EngineError, GenerateRequest, LanguageModel, LlmEvent, SpeechAudio, SpeechToText, StopReason,
     TextToSpeech, Transcript,
 };
 use telemarketer::model::{CallRecord, Outcome, Speaker};
-use telemarketer::testbed::sim::{run_call, CallerStep, SimCall, SimReport};
+use telemarketer::testbed::sim::{run_call, CallerStep, SimReport};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -361,7 +360,7 @@ fn config(script: &std::path::Path) -> telemarketer::config::Config {
             "[conversation]\nscript = {:?}\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
             script.display().to_string()
         ),
-        Secrets::default(),
+        call_secrets(),
     )
 }
 
@@ -376,7 +375,7 @@ async fn run(case: &Case, script: &std::path::Path) -> (SimReport, CallRecord) {
         Arc::new(MatrixTts { slow: case.slow }),
     );
     let local = start(app).await;
-    let call = SimCall::random();
+    let call = sim_call();
     let report = run_call(
         &format!("ws://{}/twilio/media", local.addr),
         &call,

@@ -15,7 +15,7 @@ use telemarketer::testbed::sim::{run_call, CallerStep, SimCall};
 async fn greeting_reply_marks_and_bad_input_over_loopback() {
     let config = test_config(
         "[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
-        Secrets::default(),
+        call_secrets(),
     );
     let (app, prompts) = fake_app(
         config,
@@ -24,7 +24,7 @@ async fn greeting_reply_marks_and_bad_input_over_loopback() {
     );
     let local = start(app).await;
     let (addr, registry) = (local.addr, local.state.registry.clone());
-    let call = SimCall::random();
+    let call = sim_call();
     let steps = vec![
         CallerStep::WaitForAgent { quiet: Duration::from_millis(400), max: Duration::from_secs(20) },
         // Garbage a real network or a buggy proxy could deliver: each is logged and skipped.
@@ -235,7 +235,7 @@ async fn engine_api_needs_the_bearer_token() {
 async fn registered_metadata_reaches_the_conversation() {
     let secrets = Secrets {
         api_token: Some("t".into()),
-        twilio_auth_token: None,
+        twilio_auth_token: Some(AUTH_TOKEN.into()),
         ..Default::default()
     };
     let (app, prompts) = fake_app(
@@ -247,7 +247,9 @@ async fn registered_metadata_reaches_the_conversation() {
         "This is Nova.",
     );
     let addr = start(app).await.addr;
-    let call = SimCall::random();
+    // Registered here, with its lead; the stream is only signed.
+    let mut call = SimCall::random();
+    call.auth_token = Some(AUTH_TOKEN.into());
     reqwest::Client::new()
         .post(format!("http://{addr}/v1/calls"))
         .bearer_auth("t")

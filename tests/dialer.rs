@@ -1006,23 +1006,23 @@ async fn recovery_leaves_another_appliances_live_claims_alone() {
 async fn the_opt_out_confirmation_waits_for_the_commit() {
     use sqlx::Connection;
     use telemarketer::model::Speaker;
-    use telemarketer::testbed::sim::{run_call, CallerStep, SimCall};
+    use telemarketer::testbed::sim::{run_call, CallerStep};
     const HOLD: Duration = Duration::from_millis(2500);
     let db = format!("sqlite://{}", tempdir().join("dialer.db").display());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let toml = format!(
         "[store]\nurl = {db:?}\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400\n"
     );
-    let secrets = Secrets {
-        api_token: Some("api".into()),
-        ..Default::default()
-    };
-    let (app, _) = fake_app(test_config(&toml, secrets), &["stop calling me"], "Sure.");
+    let (app, _) = fake_app(
+        test_config(&toml, call_secrets()),
+        &["stop calling me"],
+        "Sure.",
+    );
     let app = app.spawn(listener).await.unwrap();
     let store = app.state.store.clone().unwrap();
     let registry = app.state.registry.clone();
     let phone = "+14155550390";
-    let mut call = SimCall::random();
+    let mut call = sim_call();
     call.parameters.insert("to".into(), phone.into());
     let url = format!("ws://{}/twilio/media", app.addr);
     let steps = vec![

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use telemarketer::app::{AppBuilder, Engines};
-use telemarketer::config::{Config, RawConfig, Secrets};
+use telemarketer::config::{Config, RawConfig};
 use telemarketer::engine::{
     GenerateRequest, LanguageModel, LlmEvent, SpeechToText, StopReason, TextToSpeech,
 };
 use telemarketer::model::ChatMessage;
-use telemarketer::testbed::sim::{run_call, CallerStep, SimCall};
+use telemarketer::testbed::sim::{run_call, CallerStep};
 use tokio_util::sync::CancellationToken;
 
 fn models_dir() -> std::path::PathBuf {
@@ -45,7 +45,7 @@ fn config(extra: &str) -> Config {
     RawConfig::from_toml(&toml)
         .unwrap()
         .single_threaded()
-        .validate(Secrets::default())
+        .validate(call_secrets())
         .unwrap()
 }
 
@@ -199,7 +199,7 @@ async fn a_whole_call_with_real_models_in_real_time() {
     let tasks_before = tokio::runtime::Handle::current()
         .metrics()
         .num_alive_tasks();
-    let call = SimCall::random();
+    let call = sim_call();
     let steps = vec![
         CallerStep::WaitForAgent {
             quiet: Duration::from_millis(800),
@@ -307,7 +307,7 @@ async fn the_disclosure_is_heard_in_full_by_a_caller_who_talks_over_it() {
         engines(),
     ))
     .await;
-    let call = SimCall::random();
+    let call = sim_call();
     let steps = vec![
         CallerStep::Silence(Duration::from_millis(300)),
         CallerStep::Say(espeak("Hello? Who is this?")),

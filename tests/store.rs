@@ -659,12 +659,14 @@ async fn opt_out_then_shutdown(url: &str) {
         .await
         .unwrap();
     let registry = CallRegistry::with_sink(spawn_sink(store.clone()));
-    registry.register(CallMetadata {
-        call_sid: SID.into(),
-        to: Some(PHONE.into()),
-        campaign_id: Some("bye".into()),
-        ..Default::default()
-    });
+    registry
+        .register(CallMetadata {
+            call_sid: SID.into(),
+            to: Some(PHONE.into()),
+            campaign_id: Some("bye".into()),
+            ..Default::default()
+        })
+        .unwrap();
     for i in 0..500 {
         registry.add_turn(SID, Turn::caller(format!("line {i}"), i as u64));
     }

@@ -7,7 +7,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use telemarketer::config::Secrets;
 use telemarketer::model::Speaker;
 use telemarketer::testbed::sim::{run_call, CallerStep, SimReport};
 
@@ -20,7 +19,7 @@ Our technicians are certified and the panels come with a long warranty.";
 fn config() -> telemarketer::config::Config {
     test_config(
         "[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400\n[conversation]\nmax_reply_sentences = 8",
-        Secrets::default(),
+        call_secrets(),
     )
 }
 
@@ -53,7 +52,7 @@ async fn barge_in_clears_fast_and_history_keeps_only_what_was_heard() {
     );
     let local = start(app).await;
     let (addr, registry) = (local.addr, local.state.registry.clone());
-    let call = telemarketer::testbed::sim::SimCall::random();
+    let call = sim_call();
     let steps = vec![
         wait(400),
         CallerStep::Say(voiced(800)),
@@ -121,7 +120,7 @@ async fn a_backchannel_does_not_end_the_agents_turn() {
     let (app, prompts) = fake_app_replies(config(), &["tell me more", "uh-huh"], &[LONG_REPLY]);
     let local = start(app).await;
     let (addr, registry) = (local.addr, local.state.registry.clone());
-    let call = telemarketer::testbed::sim::SimCall::random();
+    let call = sim_call();
     let steps = vec![
         wait(400),
         CallerStep::Say(voiced(800)),
@@ -177,7 +176,7 @@ async fn the_disclosure_cannot_be_interrupted() {
     );
     let local = start(app).await;
     let (addr, registry) = (local.addr, local.state.registry.clone());
-    let call = telemarketer::testbed::sim::SimCall::random();
+    let call = sim_call();
     let steps = vec![
         CallerStep::Silence(Duration::from_millis(600)),
         CallerStep::Say(voiced(1500)),
@@ -202,7 +201,7 @@ async fn the_opt_out_key_ends_the_call_with_do_not_call() {
     let (app, prompts) = fake_app(config(), &[], LONG_REPLY);
     let local = start(app).await;
     let (addr, registry) = (local.addr, local.state.registry.clone());
-    let call = telemarketer::testbed::sim::SimCall::random();
+    let call = sim_call();
     let steps = vec![
         CallerStep::Silence(Duration::from_millis(1500)),
         CallerStep::Dtmf('9'),
@@ -245,7 +244,7 @@ async fn the_opt_out_key_ends_the_call_with_do_not_call() {
 async fn a_script_drives_the_call_and_the_caller_opts_out_in_words() {
     let config = test_config(
         "[conversation]\nscript = \"example\"\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
-        Secrets::default(),
+        call_secrets(),
     );
     let (app, prompts) = fake_app(
         config,
@@ -254,7 +253,7 @@ async fn a_script_drives_the_call_and_the_caller_opts_out_in_words() {
     );
     let local = start(app).await;
     let (addr, registry) = (local.addr, local.state.registry.clone());
-    let call = telemarketer::testbed::sim::SimCall::random();
+    let call = sim_call();
     let steps = vec![
         wait(600),
         CallerStep::Say(voiced(800)),
@@ -314,13 +313,13 @@ async fn a_script_drives_the_call_and_the_caller_opts_out_in_words() {
 async fn speech_without_words_is_asked_again() {
     let config = test_config(
         "[conversation]\nscript = \"example\"\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
-        Secrets::default(),
+        call_secrets(),
     );
     // The recogniser finds no words in the first turn (a mumble, a bad line).
     let (app, _) = fake_app(config, &["", "please take me off your list"], "unused");
     let local = start(app).await;
     let (addr, registry) = (local.addr, local.state.registry.clone());
-    let call = telemarketer::testbed::sim::SimCall::random();
+    let call = sim_call();
     let steps = vec![
         wait(600),
         CallerStep::Say(voiced(1200)),
@@ -361,12 +360,12 @@ async fn speech_without_words_is_asked_again() {
 async fn a_caller_who_says_stop_and_hangs_up_at_once_is_listed() {
     let config = test_config(
         "[conversation]\nscript = \"example\"\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
-        Secrets::default(),
+        call_secrets(),
     );
     let (app, _) = fake_app(config, &["stop calling me"], "unused");
     let local = start(app).await;
     let (addr, registry) = (local.addr, local.state.registry.clone());
-    let call = telemarketer::testbed::sim::SimCall::random();
+    let call = sim_call();
     // Speaks after the greeting and hangs up the moment the words end: no pause for the
     // endpointer, no answer heard.
     let steps = vec![wait(600), CallerStep::Say(voiced(900))];
@@ -397,12 +396,12 @@ async fn a_caller_who_says_stop_and_hangs_up_at_once_is_listed() {
 async fn a_stopping_appliance_says_goodbye_and_hangs_up() {
     let config = test_config(
         "[conversation]\nscript = \"example\"\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
-        Secrets::default(),
+        call_secrets(),
     );
     let (app, _) = fake_app(config, &["yes go ahead"], "unused");
     let local = start(app).await;
     let (addr, registry) = (local.addr, local.state.registry.clone());
-    let call = telemarketer::testbed::sim::SimCall::random();
+    let call = sim_call();
     let steps = vec![
         wait(600),
         CallerStep::Say(voiced(800)),
@@ -442,7 +441,7 @@ async fn a_stopping_appliance_says_goodbye_and_hangs_up() {
 async fn an_answer_cut_off_by_the_hang_up_still_decides_the_call() {
     let config = test_config(
         "[conversation]\nscript = \"example\"\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
-        Secrets::default(),
+        call_secrets(),
     );
     let (app, _) = fake_app(
         config,
@@ -451,7 +450,7 @@ async fn an_answer_cut_off_by_the_hang_up_still_decides_the_call() {
     );
     let local = start(app).await;
     let (addr, registry) = (local.addr, local.state.registry.clone());
-    let call = telemarketer::testbed::sim::SimCall::random();
+    let call = sim_call();
     // The renter says so and hangs up at once, before the goodbye.
     let steps = vec![
         wait(600),

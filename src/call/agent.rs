@@ -13,6 +13,7 @@
 //! node, an opt-out, the caller hanging up or the stream ending end the call. If a caller turn
 //! got no answer at all, the dead-air guard logs it and asks the node's question again.
 
+mod ending;
 mod speak;
 
 use std::collections::VecDeque;
@@ -26,7 +27,7 @@ use super::output::{OutputCommand, OutputEvent};
 use super::speech::SpeechBoard;
 use super::turn::is_backchannel;
 use super::SessionDeps;
-use crate::model::{CallMetadata, Outcome, Turn, TurnLatency};
+use crate::model::{CallMetadata, Turn, TurnLatency};
 use crate::script::machine::{Action, Event};
 use crate::script::runner::{CallContext, RunnerSnapshot, ScriptRunner};
 
@@ -146,8 +147,7 @@ fn call_context(metadata: &CallMetadata, clock_offset: chrono::Duration) -> Call
         .and_then(|z| z.parse().ok())
         .or_else(|| {
             metadata
-                .to
-                .as_deref()
+                .their_number()
                 .and_then(crate::leads::timezone_for_number)
         });
     if let Some(zone) = zone {
@@ -660,101 +660,5 @@ impl Agent {
             return Some(Job::Event(Event::Silence));
         }
         None
-    }
-
-    /// After the call ended: what the caller said or keyed too late to be answered (over the
-    /// goodbye, while hanging up) goes to the transcript, and an opt-out in it is honoured.
-    /// Runs until the session closes the inputs (it bounds its wait for the last words).
-    async fn late_inputs(
-        &mut self,
-        mut backlog: VecDeque<AgentInput>,
-        inputs: &mut mpsc::Receiver<AgentInput>,
-    ) {
-        let opt_out = self.runner.script().opt_out_digit;
-        loop {
-            let input = match backlog.pop_front() {
-                Some(input) => input,
-                None => match inputs.recv().await {
-                    Some(input) => input,
-                    None => break,
-                },
-            };
-            let wants_out = match &input {
-                AgentInput::Turn(t) => {
-                    let text = t.turn.text.trim();
-                    if !text.is_empty() && !self.recorded.contains(&t.turn.id) {
-                        let line = Turn {
-                            end_ms: Some(t.turn.end_sample / 8),
-                            ..Turn::caller(text.to_string(), t.turn.start_sample / 8)
-                        };
-                        self.deps.registry.add_turn(&self.call_sid, line);
-                    }
-                    let out = crate::script::classify::is_opt_out(text);
-                    // "No, I rent." and a click: the script still learns the answer (variables,
-                    // a decline's outcome), though nobody hears the reply.
-                    if !out && !text.is_empty() && self.runner.outcome().is_none() {
-                        let plan = self.runner.caller(text).await;
-                        self.apply_silently(plan.actions);
-                    }
-                    out
-                }
-                AgentInput::Dtmf(d) => opt_out.is_some_and(|o| d.starts_with(o)),
-                AgentInput::Continued(_) => false,
-            };
-            if wants_out {
-                tracing::info!("opt-out after the call's end: listed");
-                self.deps
-                    .registry
-                    .set_outcome(&self.call_sid, Outcome::DoNotCall);
-            }
-        }
-    }
-
-    /// A plan for a caller nobody can hear any more: what it records, not what it says.
-    fn apply_silently(&mut self, actions: Vec<Action>) {
-        for action in actions {
-            match action {
-                Action::Capture { name, value } => {
-                    self.deps
-                        .registry
-                        .set_variable(&self.call_sid, &name, &value);
-                }
-                Action::MarkDoNotCall => self
-                    .deps
-                    .registry
-                    .set_outcome(&self.call_sid, Outcome::DoNotCall),
-                Action::HangUp { outcome } => {
-                    self.deps.registry.set_outcome(&self.call_sid, outcome);
-                }
-                Action::Say { .. } | Action::Generate { .. } => {}
-            }
-        }
-    }
-
-    /// The voicemail message (identification, callback number and how to opt out, as the law
-    /// asks) after the beep, then hang up. Without a beep (`machine_start`) talking would land
-    /// on the greeting, so the call just ends.
-    async fn leave_voicemail(&mut self, answered_by: &str) {
-        if !answered_by.starts_with("machine_end") {
-            self.deps
-                .registry
-                .set_outcome(&self.call_sid, Outcome::Machine);
-            return;
-        }
-        let script = self.runner.script();
-        let Some(voicemail) = &script.voicemail else {
-            self.deps
-                .registry
-                .set_outcome(&self.call_sid, Outcome::Machine);
-            return;
-        };
-        let message = script.render(voicemail, self.runner.vars(), self.runner.now().timezone());
-        tracing::info!(answered_by, "answering machine: leaving voicemail");
-        if let Said::Queued(id) = self.say(&message, false).await {
-            self.wait_until_played(id, Duration::from_secs(60)).await;
-        }
-        self.deps
-            .registry
-            .set_outcome(&self.call_sid, Outcome::Voicemail);
     }
 }

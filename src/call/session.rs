@@ -49,6 +49,8 @@ pub enum SessionError {
     StartTimeout(Duration),
     #[error("voice activity detector: {0}")]
     Vad(#[from] crate::audio::AudioError),
+    #[error("stream refused: {0}")]
+    Refused(#[from] super::registry::StartRefused),
 }
 
 /// How a session ended.
@@ -69,7 +71,7 @@ pub async fn run_session(
     deps: SessionDeps,
 ) -> Result<SessionSummary, SessionError> {
     let start_timeout = Duration::from_secs(10);
-    let (call_sid, stream_sid, params) = tokio::time::timeout(start_timeout, async {
+    let start = tokio::time::timeout(start_timeout, async {
         loop {
             match ws_in.recv().await {
                 None | Some(WsIn::Closed) => return Err(SessionError::NoStart),
@@ -78,9 +80,7 @@ pub async fn run_session(
                 }
                 Some(WsIn::Text(text)) => match parse_inbound(&text) {
                     Ok(InboundMessage::Connected { .. }) => {}
-                    Ok(InboundMessage::Start { start, .. }) => {
-                        return Ok((start.call_sid, start.stream_sid, start.custom_parameters))
-                    }
+                    Ok(InboundMessage::Start { start, .. }) => return Ok(start),
                     Ok(other) => tracing::warn!(?other, "message before start ignored"),
                     Err(e) => {
                         tracing::warn!(twilio_error = ?e.twilio_code(), error = %e, "bad message before start")
@@ -92,9 +92,22 @@ pub async fn run_session(
     .await
     .map_err(|_| SessionError::StartTimeout(start_timeout))??;
 
+    let (call_sid, stream_sid) = (start.call_sid.clone(), start.stream_sid.clone());
     let span = tracing::info_span!("call", call_sid = %call_sid, stream_sid = %stream_sid);
     let _enter = span.enter();
-    let metadata = deps.registry.start(&call_sid, &stream_sid, &params);
+    // Only a call our signed webhook or the API registered, once: the caller's data comes from
+    // that record, never from the stream's parameters.
+    let metadata = deps
+        .registry
+        .start(
+            &call_sid,
+            &stream_sid,
+            &start.account_sid,
+            &start.custom_parameters,
+        )
+        .inspect_err(
+            |e| tracing::warn!(twilio_error = 31951, reason = %e, "media stream refused"),
+        )?;
     tracing::info!(campaign = ?metadata.campaign_id, "media stream started");
     crate::telemetry::call_started();
     let stream_started = Instant::now();

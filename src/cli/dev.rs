@@ -15,7 +15,8 @@ pub struct SimulateArgs {
     /// Caller lines in order: a path to a WAV file, or text spoken by the project's TTS.
     lines: Vec<String>,
     /// Media WebSocket of a running server (e.g. ws://127.0.0.1:8080/twilio/media) instead of
-    /// an in-process one. Its transcript is read from the API if TELEMARKETER_API_TOKEN is set.
+    /// an in-process one. The call is registered with TELEMARKETER_API_TOKEN (its transcript is
+    /// read back with it) and the upgrade signed with TWILIO_AUTH_TOKEN, from the environment.
     #[arg(long)]
     url: Option<String>,
     /// Where to write the stereo recording.
@@ -76,9 +77,12 @@ pub async fn simulate(config_path: Option<&Path>, args: SimulateArgs) -> anyhow:
     raw.conversation
         .script
         .get_or_insert_with(|| "example".into());
-    let config = raw
+    let mut config = raw
         .validate(telemarketer::config::Secrets::from_env())
         .context("invalid configuration")?;
+    if url.is_none() {
+        own_tokens(&mut config);
+    }
     if lines.is_empty() {
         lines = [
             "Yes, go ahead.",
@@ -130,7 +134,7 @@ pub async fn simulate(config_path: Option<&Path>, args: SimulateArgs) -> anyhow:
             None => wait.clone(),
         });
     }
-    let call = SimCall::random();
+    let call = caller(&config);
     println!("calling {url} as {} ...", call.call_sid);
     let report = sim::run_call(&url, &call, steps).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -230,7 +234,8 @@ fn rss_mib() -> f64 {
 
 pub async fn loadtest(config_path: Option<&Path>, args: LoadtestArgs) -> anyhow::Result<()> {
     let LoadtestArgs { calls, turns } = args;
-    let config = super::config(config_path)?;
+    let mut config = super::config(config_path)?;
+    own_tokens(&mut config);
     let engines = Engines::load(&config).context("cannot load the models")?;
     let local = AppBuilder::new(config.clone(), &engines)
         .in_memory()
@@ -252,6 +257,7 @@ pub async fn loadtest(config_path: Option<&Path>, args: LoadtestArgs) -> anyhow:
     for i in 0..calls.max(1) {
         let audio = audio.clone();
         let url = format!("ws://{addr}/twilio/media");
+        let call = caller(&config);
         handles.push(tokio::spawn(async move {
             // Stagger starts a little, as a dialer's pacing would.
             tokio::time::sleep(Duration::from_millis(150 * i as u64)).await;
@@ -264,7 +270,6 @@ pub async fn loadtest(config_path: Option<&Path>, args: LoadtestArgs) -> anyhow:
                 steps.push(CallerStep::Say(a));
                 steps.push(wait.clone());
             }
-            let call = SimCall::random();
             let report = sim::run_call(&url, &call, steps).await;
             (call, report)
         }));
@@ -325,6 +330,27 @@ pub async fn loadtest(config_path: Option<&Path>, args: LoadtestArgs) -> anyhow:
         rss_mib() - rss0
     );
     Ok(())
+}
+
+/// An in-process server and its simulated callers share tokens: the environment's, else
+/// fresh ones, so calls are registered and signed as on the real path.
+fn own_tokens(config: &mut telemarketer::config::Config) {
+    let fresh = || uuid::Uuid::new_v4().simple().to_string();
+    let secrets = &mut config.secrets;
+    secrets.twilio_auth_token.get_or_insert_with(fresh);
+    secrets.api_token.get_or_insert_with(fresh);
+}
+
+/// A simulated call with the configured account and tokens (a remote server needs them from
+/// the environment: TWILIO_AUTH_TOKEN, TELEMARKETER_API_TOKEN).
+fn caller(config: &telemarketer::config::Config) -> SimCall {
+    let mut call = SimCall::random();
+    if let Some(account) = config.account_sid() {
+        call.account_sid = account.to_string();
+    }
+    call.auth_token = config.secrets.twilio_auth_token.clone();
+    call.api_token = config.secrets.api_token.clone();
+    call
 }
 
 /// Nearest-rank percentile of a sorted slice.

@@ -16,6 +16,13 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     if config.secrets.twilio_auth_token.is_none() && !config.allow_unsigned_webhooks {
         tracing::warn!("TWILIO_AUTH_TOKEN is not set: Twilio webhooks will be refused");
     }
+    if config.allow_unregistered_media {
+        tracing::warn!(
+            "!!! server.allow_unregistered_media is ON: media streams are taken without a \
+             Twilio signature and for calls nobody registered; development only, never expose \
+             this port !!!"
+        );
+    }
     if config.store_url.starts_with("postgres") && config.twilio.worker_id == "telemarketer" {
         tracing::warn!(
             "twilio.worker_id is the default: appliances sharing this database must each set \

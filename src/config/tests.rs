@@ -95,3 +95,25 @@ fn dialer_clocks_default_and_are_range_checked() {
     let c = raw.validate(Secrets::default()).unwrap();
     assert_eq!(c.dialer.lease, std::time::Duration::from_secs(3));
 }
+
+#[test]
+fn unregistered_media_is_for_loopback_only() {
+    let on = |listen: &str| {
+        RawConfig::from_toml(&format!(
+            "[server]\nlisten = \"{listen}\"\nallow_unregistered_media = true"
+        ))
+        .unwrap()
+        .validate(Secrets::default())
+    };
+    assert!(on("127.0.0.1:8080").unwrap().allow_unregistered_media);
+    assert!(on("[::1]:8080").is_ok());
+    let err = on("0.0.0.0:8080").err().unwrap().to_string();
+    assert!(err.contains("server.allow_unregistered_media"), "{err}");
+    assert!(on("192.168.1.5:8080").is_err());
+    assert!(
+        !RawConfig::default()
+            .validate(Secrets::default())
+            .unwrap()
+            .allow_unregistered_media
+    );
+}

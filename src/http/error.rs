@@ -21,6 +21,8 @@ pub enum AppError {
     NoStore,
     #[error("dialing is off: {0}")]
     NoDialer(String),
+    #[error("busy: {0}")]
+    Busy(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -62,7 +64,9 @@ impl IntoResponse for AppError {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::NoStore | AppError::NoDialer(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::NoStore | AppError::NoDialer(_) | AppError::Busy(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let body = axum::Json(serde_json::json!({ "error": self.to_string() }));

@@ -3,6 +3,7 @@
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -10,7 +11,20 @@ use tokio::sync::mpsc;
 use super::AppState;
 use crate::call::session::{run_session, WsIn};
 
-pub(super) async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+/// Largest WebSocket message or frame we read: a Twilio media message is ~ 400 bytes (160 bytes
+/// of mu-law in base64, in JSON); a bigger one is refused from its header, before it is read.
+const MAX_MESSAGE: usize = 64 * 1024;
+
+pub(super) async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    ws: WebSocketUpgrade,
+) -> Response {
+    // Before anything else, so an anonymous client learns nothing (not even how busy we are).
+    if let Err(e) = super::twilio_webhooks::verify_media(&state, &headers, &uri) {
+        return e.into_response();
+    }
     let Some(place) = state.live.enter() else {
         tracing::warn!(
             max = state.live.max(),
@@ -22,10 +36,12 @@ pub(super) async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade)
         )
             .into_response();
     };
-    ws.on_upgrade(move |socket| async move {
-        serve(socket, state).await;
-        drop(place);
-    })
+    ws.max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE)
+        .on_upgrade(move |socket| async move {
+            serve(socket, state).await;
+            drop(place);
+        })
 }
 
 async fn serve(socket: WebSocket, state: AppState) {
@@ -56,7 +72,7 @@ async fn serve(socket: WebSocket, state: AppState) {
     });
     match run_session(in_rx, out_tx, state.session.clone()).await {
         Ok(summary) => tracing::info!(?summary, "session finished"),
-        Err(e) => tracing::warn!(error = %e, "session failed"),
+        Err(e) => tracing::warn!(error = %e, "session ended early"),
     }
     // Closing our side lets TwiML after <Connect> (the <Hangup/>) run.
     let _ = writer.await;

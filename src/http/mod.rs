@@ -2,7 +2,8 @@
 //!
 //! - `POST /twilio/voice`: Twilio's voice webhook (signed) -> TwiML that connects the call's audio
 //!   to our media WebSocket, with the call's metadata as `<Parameter>`s.
-//! - `GET /twilio/media`: the bidirectional Media Streams WebSocket.
+//! - `GET /twilio/media`: the bidirectional Media Streams WebSocket: a signed upgrade, for a call
+//!   `/twilio/voice` or `POST /v1/calls` registered, streamed once.
 //! - `POST /twilio/status`, `POST /twilio/amd`: status and async AMD callbacks (signed).
 //! - `POST /v1/calls`, `GET /v1/calls/{call_sid}`: the engine API (bearer token).
 //! - `/v1/campaigns...`, `/v1/dnc...`, `GET /v1/calls/{sid}/record`: the admin API (bearer
@@ -19,8 +20,12 @@ mod v1;
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
+use tower_http::timeout::TimeoutLayer;
 
 pub use error::AppError;
 
@@ -64,7 +69,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/campaigns/{id}", get(admin::get_campaign))
         .route(
             "/v1/campaigns/{id}/leads",
-            post(admin::import_leads).get(admin::campaign_leads),
+            post(admin::import_leads)
+                .layer(DefaultBodyLimit::max(LEADS_BODY_LIMIT))
+                .get(admin::campaign_leads),
         )
         .route("/v1/campaigns/{id}/calls", get(admin::campaign_calls))
         .route("/v1/campaigns/{id}/audit", get(admin::campaign_audit))
@@ -72,8 +79,22 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/campaigns/{id}/{action}", post(admin::campaign_action))
         .route("/v1/dnc", get(admin::dnc_list).post(admin::dnc_add))
         .route("/v1/dnc/{phone}", axum::routing::delete(admin::dnc_remove))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // A slow client cannot hold a request open; a media stream's socket lives on after its
+        // upgrade answered, outside this limit.
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .with_state(state)
 }
+
+/// Largest request body: webhooks and API bodies are small.
+const BODY_LIMIT: usize = 1024 * 1024;
+/// Largest lead import (CSV or JSON).
+const LEADS_BODY_LIMIT: usize = 16 * 1024 * 1024;
+/// The longest a request may take, body included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Prometheus metrics (bearer token, like the rest of the API).
 async fn metrics(

@@ -7,7 +7,8 @@ use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 
 use super::{AppError, AppState};
-use crate::model::StatusUpdate;
+use crate::call::registry::RegisterRefused;
+use crate::model::{CallMetadata, StatusUpdate};
 use crate::twilio::{signature, twiml};
 
 /// The public base URL: configured, else from the Host header (behind a TLS proxy, configure it).
@@ -33,26 +34,57 @@ fn verify(
     uri: &axum::http::Uri,
     params: &[(String, String)],
 ) -> Result<(), AppError> {
-    let base = public_base(state, headers);
+    let url = format!("{}{uri}", public_base(state, headers));
+    check_signature(state, headers, &url, params, "Twilio webhook")
+}
+
+/// Checks a media stream's WebSocket upgrade: Twilio signs it as it signs a webhook, over the
+/// stream's URL as our TwiML gave it (`wss://`, the `ws` form of the public URL) and no
+/// parameters.
+pub(super) fn verify_media(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &axum::http::Uri,
+) -> Result<(), AppError> {
+    // Development on loopback only (the config refuses it on any other address).
+    if state.config.allow_unregistered_media {
+        return Ok(());
+    }
+    let url = format!("{}{uri}", ws_form(&public_base(state, headers)));
+    check_signature(state, headers, &url, &[], "media stream upgrade")
+}
+
+fn check_signature(
+    state: &AppState,
+    headers: &HeaderMap,
+    url: &str,
+    params: &[(String, String)],
+    what: &str,
+) -> Result<(), AppError> {
     match state.config.secrets.twilio_auth_token.as_deref() {
         Some(token) => {
-            let url = format!("{base}{uri}");
             let sig = headers
                 .get("x-twilio-signature")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            if sig.is_empty() || !signature::validate(token, &url, params, sig) {
-                tracing::warn!(%url, signed = !sig.is_empty(), "Twilio webhook with a bad or missing signature rejected");
+            if sig.is_empty() || !signature::validate(token, url, params, sig) {
+                tracing::warn!(%url, signed = !sig.is_empty(), "{what} with a bad or missing signature rejected");
                 return Err(AppError::BadSignature);
             }
             Ok(())
         }
         None if state.config.allow_unsigned_webhooks => Ok(()),
         None => {
-            tracing::warn!("Twilio webhook refused: TWILIO_AUTH_TOKEN is not set");
+            tracing::warn!("{what} refused: TWILIO_AUTH_TOKEN is not set");
             Err(AppError::BadSignature)
         }
     }
+}
+
+/// `https://host` -> `wss://host`: the media stream's scheme.
+fn ws_form(base: &str) -> String {
+    base.replacen("https://", "wss://", 1)
+        .replacen("http://", "ws://", 1)
 }
 
 fn param(params: &[(String, String)], key: &str) -> Option<String> {
@@ -94,14 +126,25 @@ pub(super) async fn voice(
     State(state): State<AppState>,
     form: SignedForm,
 ) -> Result<impl IntoResponse, AppError> {
+    let xml = |body: String| ([(header::CONTENT_TYPE, "text/xml")], body);
     let SignedForm { params, base, uri } = form;
-    let call_sid = param(&params, "CallSid").unwrap_or_default();
+    let call_sid = param(&params, "CallSid")
+        .filter(|s| super::v1::is_call_sid(s))
+        .ok_or_else(|| AppError::BadRequest("CallSid missing or not a call SID".into()))?;
     let answered_by = param(&params, "AnsweredBy");
     // A fax line gets nothing to hear.
     if answered_by.as_deref() == Some("fax") {
-        return Ok(([(header::CONTENT_TYPE, "text/xml")], twiml::hangup()));
+        return Ok(xml(twiml::hangup()));
     }
-    let mut stream_params = vec![("call_sid".to_string(), call_sid)];
+    // At the call limit the upgrade would be refused anyway: say busy instead of dead air.
+    if state.live.count() >= state.live.max() {
+        tracing::warn!(
+            max = state.live.max(),
+            "call rejected as busy: too many calls"
+        );
+        return Ok(xml(twiml::reject_busy()));
+    }
+    let mut stream_params = vec![("call_sid".to_string(), call_sid.clone())];
     for (key, name) in [
         ("From", "from"),
         ("To", "to"),
@@ -121,8 +164,9 @@ pub(super) async fn voice(
                 .collect()
         })
         .unwrap_or_default();
-    if let Some(campaign) = param(&query, "campaign") {
-        stream_params.push(("campaign_id".into(), campaign));
+    let campaign = param(&query, "campaign");
+    if let Some(campaign) = &campaign {
+        stream_params.push(("campaign_id".into(), campaign.clone()));
     }
     if let (Some(lead_id), Some(store)) = (
         param(&query, "lead").and_then(|l| l.parse::<i64>().ok()),
@@ -149,11 +193,56 @@ pub(super) async fn voice(
             Err(e) => tracing::warn!(lead_id, error = %e, "voice webhook for an unknown lead"),
         }
     }
-    let ws_base = base
-        .replacen("https://", "wss://", 1)
-        .replacen("http://", "ws://", 1);
-    let xml = twiml::connect_stream(&format!("{ws_base}/twilio/media"), &stream_params, true);
-    Ok(([(header::CONTENT_TYPE, "text/xml")], xml))
+    // Twilio says who rang whom; a call we dialed carries its campaign in our URL.
+    let inbound = match param(&params, "Direction") {
+        Some(d) => d == "inbound",
+        None => campaign.is_none(),
+    };
+    let metadata = call_metadata(&state, &call_sid, &stream_params, inbound);
+    match state.registry.register(metadata) {
+        Ok(_) => {}
+        Err(RegisterRefused::AlreadyStreamed(_)) => {
+            tracing::warn!(%call_sid, "voice webhook for a call that has streamed already: hung up");
+            return Ok(xml(twiml::hangup()));
+        }
+        Err(e @ RegisterRefused::Full) => {
+            tracing::error!(error = %e, "call rejected as busy");
+            return Ok(xml(twiml::reject_busy()));
+        }
+    }
+    let xml_doc = twiml::connect_stream(
+        &format!("{}/twilio/media", ws_form(&base)),
+        &stream_params,
+        true,
+    );
+    Ok(xml(xml_doc))
+}
+
+/// What the media stream will know of the call: what the API registered for it, if anything
+/// (an external dialer's lead), completed with what this webhook learned.
+fn call_metadata(
+    state: &AppState,
+    call_sid: &str,
+    stream_params: &[(String, String)],
+    inbound: bool,
+) -> CallMetadata {
+    let mut metadata = state
+        .registry
+        .get(call_sid)
+        .map(|r| r.metadata)
+        .unwrap_or_else(|| CallMetadata {
+            call_sid: call_sid.to_string(),
+            inbound,
+            ..Default::default()
+        });
+    let get = |key: &str| param(stream_params, key);
+    metadata.from = metadata.from.or_else(|| get("from"));
+    metadata.to = metadata.to.or_else(|| get("to"));
+    metadata.campaign_id = metadata.campaign_id.or_else(|| get("campaign_id"));
+    for (k, v) in stream_params {
+        metadata.lead.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    metadata
 }
 
 /// The status callback (`initiated`, `ringing`, `answered`, `completed`, or a failure): kept

@@ -7,6 +7,7 @@ use axum::Json;
 
 use super::bearer::Bearer;
 use super::{AppError, AppState};
+use crate::call::registry::RegisterRefused;
 use crate::model::{CallMetadata, CallRecord};
 
 /// Twilio call SIDs are `CA` + 32 hex digits.
@@ -26,7 +27,11 @@ pub(super) async fn create_call(
             "call_sid must be a Twilio call SID (CA + 32 hex digits)".into(),
         ));
     }
-    Ok((StatusCode::CREATED, Json(state.registry.register(metadata))))
+    match state.registry.register(metadata) {
+        Ok(record) => Ok((StatusCode::CREATED, Json(record))),
+        Err(e @ RegisterRefused::AlreadyStreamed(_)) => Err(AppError::Conflict(e.to_string())),
+        Err(e @ RegisterRefused::Full) => Err(AppError::Busy(e.to_string())),
+    }
 }
 
 pub(super) async fn get_call(

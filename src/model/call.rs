@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 pub struct CallMetadata {
     /// Twilio's call SID (`CA` + 32 hex); the media stream's `start.callSid` matches it.
     pub call_sid: String,
-    /// The caller ID we dial from (E.164).
+    /// Twilio's `From` (E.164): our caller ID on a dialed call, the caller's on an inbound one.
     #[serde(default)]
     pub from: Option<String>,
-    /// The lead's number (E.164).
+    /// Twilio's `To` (E.164): the lead's number on a dialed call, ours on an inbound one.
     #[serde(default)]
     pub to: Option<String>,
     #[serde(default)]
@@ -23,6 +23,20 @@ pub struct CallMetadata {
     /// Free lead fields (name, company, ...) the conversation may use.
     #[serde(default)]
     pub lead: BTreeMap<String, String>,
+    /// The person rang us (Twilio's `Direction=inbound`): their number is `from`, ours `to`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inbound: bool,
+}
+
+impl CallMetadata {
+    /// The other party's number: the one an opt-out lists.
+    pub fn their_number(&self) -> Option<&str> {
+        if self.inbound {
+            self.from.as_deref()
+        } else {
+            self.to.as_deref()
+        }
+    }
 }
 
 /// Who spoke a turn.

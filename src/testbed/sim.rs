@@ -54,7 +54,17 @@ pub struct SimCall {
     pub call_sid: String,
     pub stream_sid: String,
     pub account_sid: String,
+    /// The stream's custom parameters; with `api_token`, also the metadata registered.
     pub parameters: BTreeMap<String, String>,
+    /// The account's auth token: the upgrade carries `X-Twilio-Signature`, as Twilio's does.
+    pub auth_token: Option<String>,
+    /// The engine API's token: the call is first registered with `POST /v1/calls` (its
+    /// parameters as the metadata), as a dialer would. Without it the call must be known
+    /// already (the emulator's voice webhook did that).
+    pub api_token: Option<String>,
+    /// The stream URL Twilio was given, which its signature covers, when the one connected to
+    /// differs (an offline rehearsal connects to `ws://` what TwiML named `wss://`).
+    pub signed_url: Option<String>,
 }
 
 impl SimCall {
@@ -66,7 +76,17 @@ impl SimCall {
             stream_sid: format!("MZ{}", hex()),
             account_sid: format!("AC{}", hex()),
             parameters: BTreeMap::new(),
+            auth_token: None,
+            api_token: None,
+            signed_url: None,
         }
+    }
+
+    /// This call registered through the API and signed as Twilio signs, with these tokens.
+    pub fn with_tokens(mut self, auth_token: &str, api_token: &str) -> Self {
+        self.auth_token = Some(auth_token.to_string());
+        self.api_token = Some(api_token.to_string());
+        self
     }
 }
 
@@ -147,6 +167,59 @@ pub enum SimError {
     Socket(String),
     #[error("websocket closed by the server")]
     Closed,
+    #[error("cannot register the call: {0}")]
+    Register(String),
+}
+
+/// `POST /v1/calls` on the server behind the media URL: the call's parameters as its metadata.
+async fn register(media_url: &str, call: &SimCall, api_token: &str) -> Result<(), SimError> {
+    let base = media_url
+        .replacen("wss://", "https://", 1)
+        .replacen("ws://", "http://", 1);
+    let base = base.split("/twilio/media").next().unwrap_or(&base);
+    let p = |k: &str| call.parameters.get(k);
+    let body = json!({
+        "call_sid": call.call_sid,
+        "from": p("from"),
+        "to": p("to"),
+        "campaign_id": p("campaign_id"),
+        "lead": call.parameters,
+    });
+    let answer = reqwest::Client::new()
+        .post(format!("{base}/v1/calls"))
+        .bearer_auth(api_token)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| SimError::Register(e.to_string()))?;
+    if !answer.status().is_success() {
+        return Err(SimError::Register(format!("{}", answer.status())));
+    }
+    Ok(())
+}
+
+/// The WebSocket upgrade, signed with the auth token when the call has one.
+fn upgrade_request(
+    url: &str,
+    call: &SimCall,
+) -> Result<tokio_tungstenite::tungstenite::handshake::client::Request, SimError> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let connect_error = |reason: String| SimError::Connect {
+        url: url.to_string(),
+        reason,
+    };
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| connect_error(e.to_string()))?;
+    if let Some(token) = &call.auth_token {
+        let signed = call.signed_url.as_deref().unwrap_or(url);
+        let signature = crate::twilio::signature::compute(token, signed, &[]);
+        let value = signature
+            .parse()
+            .map_err(|_| connect_error("signature is not a header value".into()))?;
+        request.headers_mut().insert("X-Twilio-Signature", value);
+    }
+    Ok(request)
 }
 
 fn socket_error(e: tokio_tungstenite::tungstenite::Error) -> SimError {
@@ -195,7 +268,10 @@ pub async fn run_call_until(
     steps: Vec<CallerStep>,
     stop: CancellationToken,
 ) -> Result<(SimReport, SimEnd), SimError> {
-    let connect = tokio_tungstenite::connect_async(url);
+    if let Some(token) = &call.api_token {
+        register(url, call, token).await?;
+    }
+    let connect = tokio_tungstenite::connect_async(upgrade_request(url, call)?);
     let connected = tokio::select! {
         r = connect => r,
         _ = stop.cancelled() => return Ok((SimReport::default(), SimEnd::Stopped)),

@@ -27,6 +27,8 @@ pub enum MediaError {
     WrongStreamSid { expected: String, got: String },
     #[error("binary WebSocket frames are not part of the Media Streams protocol")]
     BinaryFrame,
+    #[error("media payload of {len} base64 characters is larger than a few frames")]
+    TooLarge { len: usize },
 }
 
 impl MediaError {
@@ -37,7 +39,8 @@ impl MediaError {
             MediaError::BinaryFrame => Some(31950),
             MediaError::Json { .. }
             | MediaError::Base64 { .. }
-            | MediaError::WrongStreamSid { .. } => Some(31951),
+            | MediaError::WrongStreamSid { .. }
+            | MediaError::TooLarge { .. } => Some(31951),
         }
     }
 }
@@ -122,11 +125,20 @@ pub struct MediaPayload {
 }
 
 impl MediaPayload {
-    /// The raw mu-law bytes.
+    /// The raw mu-law bytes; a payload longer than [`MAX_INBOUND_AUDIO`] is refused before it is
+    /// decoded.
     pub fn decode_audio(&self) -> Result<Vec<u8>, MediaError> {
+        let len = self.payload.len();
+        if len > MAX_INBOUND_AUDIO.div_ceil(3) * 4 {
+            return Err(MediaError::TooLarge { len });
+        }
         decode_base64(&self.payload)
     }
 }
+
+/// The most mu-law bytes one inbound `media` message may carry: Twilio sends 160 (20 ms); a few
+/// frames' worth allows for a gateway that batches, anything more is not a phone line.
+pub const MAX_INBOUND_AUDIO: usize = 8 * 160;
 
 /// The `dtmf` object: one key press (`0`-`9`, `*`, `#`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

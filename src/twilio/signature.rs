@@ -79,7 +79,7 @@ fn query_param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// `url` as given, plus the same URL with the scheme's default port (443 https / 80 http) added
+/// `url` as given, plus the same URL with the scheme's default port (443 https/wss, 80 http/ws) added
 /// or removed. Other ports are left alone: unlike twilio-python, which strips any port, we only
 /// forgive what a proxy legitimately normalizes.
 fn url_variants(url: &str) -> Vec<String> {
@@ -87,9 +87,11 @@ fn url_variants(url: &str) -> Vec<String> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return out;
     };
-    let port = if scheme.eq_ignore_ascii_case("https") {
+    // A media stream's upgrade is signed over its `wss://` URL.
+    let is = |names: [&str; 2]| names.iter().any(|n| scheme.eq_ignore_ascii_case(n));
+    let port = if is(["https", "wss"]) {
         "443"
-    } else if scheme.eq_ignore_ascii_case("http") {
+    } else if is(["http", "ws"]) {
         "80"
     } else {
         return out;

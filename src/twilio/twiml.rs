@@ -38,6 +38,13 @@ pub fn hangup() -> String {
     r#"<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/></Response>"#.to_string()
 }
 
+/// `<Response><Reject reason="busy"/></Response>`: the caller hears a busy tone and the call is
+/// not answered (we are at our call limit).
+pub fn reject_busy() -> String {
+    r#"<?xml version="1.0" encoding="UTF-8"?><Response><Reject reason="busy"/></Response>"#
+        .to_string()
+}
+
 /// `<Response><Connect><Stream url=..>` with `<Parameter>`s in the given order, optionally
 /// followed by `<Hangup/>` (which runs once we close the media WebSocket).
 pub fn connect_stream(

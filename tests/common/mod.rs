@@ -105,6 +105,25 @@ impl TextToSpeech for FakeTts {
     }
 }
 
+/// The Twilio auth token and API token of test servers that take simulated calls.
+pub const AUTH_TOKEN: &str = "test-auth-token";
+pub const API_TOKEN: &str = "test-api-token";
+
+/// Secrets of a server that takes simulated calls: they register through the API and sign
+/// their upgrade, as the real path does.
+pub fn call_secrets() -> Secrets {
+    Secrets {
+        api_token: Some(API_TOKEN.into()),
+        twilio_auth_token: Some(AUTH_TOKEN.into()),
+        ..Default::default()
+    }
+}
+
+/// A simulated call that registers and signs with [`call_secrets`]'s tokens.
+pub fn sim_call() -> telemarketer::testbed::sim::SimCall {
+    telemarketer::testbed::sim::SimCall::random().with_tokens(AUTH_TOKEN, API_TOKEN)
+}
+
 pub fn test_config(toml: &str, secrets: Secrets) -> Config {
     RawConfig::from_toml(toml)
         .unwrap()

@@ -339,6 +339,10 @@ impl CallTask {
                 .iter()
                 .cloned()
                 .collect::<BTreeMap<_, _>>(),
+            // Twilio signs the upgrade over the stream URL from TwiML, with the account's token.
+            auth_token: Some(self.shared.config.auth_token.clone()),
+            api_token: None,
+            signed_url: Some(stream.url.clone()),
         };
         tracing::info!(sid = %self.sid, url = %stream.url, "emulator: media stream opening");
         let stop = self.hangup.child_token();

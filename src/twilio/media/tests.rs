@@ -122,6 +122,23 @@ fn media_payload_decodes_to_mulaw_bytes() {
 }
 
 #[test]
+fn a_payload_of_more_than_a_few_frames_is_refused_undecoded() {
+    let media = |bytes: usize| MediaPayload {
+        track: "inbound".into(),
+        chunk: 1,
+        timestamp: 0,
+        payload: base64::engine::general_purpose::STANDARD.encode(vec![0xFFu8; bytes]),
+    };
+    assert_eq!(
+        media(MAX_INBOUND_AUDIO).decode_audio().unwrap().len(),
+        MAX_INBOUND_AUDIO
+    );
+    let err = media(MAX_INBOUND_AUDIO + 3).decode_audio().unwrap_err();
+    assert!(matches!(err, MediaError::TooLarge { .. }), "{err}");
+    assert_eq!(err.twilio_code(), Some(31951));
+}
+
+#[test]
 fn inbound_serializes_byte_exact_and_round_trips() {
     for text in DOC_INBOUND.iter().copied().chain([real_media().as_str()]) {
         let msg = parse_inbound(text).unwrap();

@@ -236,3 +236,32 @@ fn query_param_finds_the_first_exact_name() {
     assert_eq!(query_param("https://h/x?xb=2", "b"), None);
     assert_eq!(query_param("https://h/x", "b"), None);
 }
+
+#[test]
+fn a_stream_upgrade_is_signed_over_its_wss_url_with_or_without_the_port() {
+    let sig = compute("12345", "wss://example.test/twilio/media", &[]);
+    assert!(validate(
+        "12345",
+        "wss://example.test/twilio/media",
+        &[],
+        &sig
+    ));
+    assert!(validate(
+        "12345",
+        "wss://example.test:443/twilio/media",
+        &[],
+        &sig
+    ));
+    assert!(!validate(
+        "12345",
+        "https://example.test/twilio/media",
+        &[],
+        &sig
+    ));
+    assert!(!validate(
+        "other",
+        "wss://example.test/twilio/media",
+        &[],
+        &sig
+    ));
+}

@@ -87,3 +87,11 @@ fn matches_twilio_python_voice_response() {
         assert_eq!(connect_stream(url, &params, hangup), normalized);
     }
 }
+
+#[test]
+fn busy_rejects_with_the_busy_reason() {
+    assert_eq!(
+        reject_busy(),
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Reject reason="busy"/></Response>"#
+    );
+}
