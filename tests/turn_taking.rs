@@ -23,6 +23,14 @@ fn config() -> telemarketer::config::Config {
     )
 }
 
+/// The shipped solar script with quick endpointing.
+fn script_config() -> telemarketer::config::Config {
+    test_config(
+        "[conversation]\nscript = \"example\"\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
+        call_secrets(),
+    )
+}
+
 fn wait(ms: u64) -> CallerStep {
     CallerStep::WaitForAgent {
         quiet: Duration::from_millis(ms),
@@ -242,10 +250,7 @@ async fn the_opt_out_key_ends_the_call_with_do_not_call() {
 
 #[tokio::test]
 async fn a_script_drives_the_call_and_the_caller_opts_out_in_words() {
-    let config = test_config(
-        "[conversation]\nscript = \"example\"\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
-        call_secrets(),
-    );
+    let config = script_config();
     let (app, prompts) = fake_app(
         config,
         &["yes go ahead", "please take me off your list"],
@@ -311,10 +316,7 @@ async fn a_script_drives_the_call_and_the_caller_opts_out_in_words() {
 
 #[tokio::test]
 async fn speech_without_words_is_asked_again() {
-    let config = test_config(
-        "[conversation]\nscript = \"example\"\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
-        call_secrets(),
-    );
+    let config = script_config();
     // The recogniser finds no words in the first turn (a mumble, a bad line).
     let (app, _) = fake_app(config, &["", "please take me off your list"], "unused");
     let local = start(app).await;
@@ -358,10 +360,7 @@ async fn speech_without_words_is_asked_again() {
 
 #[tokio::test]
 async fn a_caller_who_says_stop_and_hangs_up_at_once_is_listed() {
-    let config = test_config(
-        "[conversation]\nscript = \"example\"\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
-        call_secrets(),
-    );
+    let config = script_config();
     let (app, _) = fake_app(config, &["stop calling me"], "unused");
     let local = start(app).await;
     let (addr, registry) = (local.addr, local.state.registry.clone());
@@ -394,10 +393,7 @@ async fn a_caller_who_says_stop_and_hangs_up_at_once_is_listed() {
 
 #[tokio::test]
 async fn a_stopping_appliance_says_goodbye_and_hangs_up() {
-    let config = test_config(
-        "[conversation]\nscript = \"example\"\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
-        call_secrets(),
-    );
+    let config = script_config();
     let (app, _) = fake_app(config, &["yes go ahead"], "unused");
     let local = start(app).await;
     let (addr, registry) = (local.addr, local.state.registry.clone());
@@ -439,10 +435,7 @@ async fn a_stopping_appliance_says_goodbye_and_hangs_up() {
 
 #[tokio::test]
 async fn an_answer_cut_off_by_the_hang_up_still_decides_the_call() {
-    let config = test_config(
-        "[conversation]\nscript = \"example\"\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
-        call_secrets(),
-    );
+    let config = script_config();
     let (app, _) = fake_app(
         config,
         &["yes go ahead", "about two hundred dollars", "no I rent"],

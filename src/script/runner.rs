@@ -168,26 +168,22 @@ impl ScriptRunner {
     /// The caller spoke but no words came through (a mumble, a bad line): the script's
     /// "did not catch that" and the question again, without asking the classifier.
     pub fn unintelligible(&mut self) -> Plan {
-        let node = self.state.node.clone();
-        let event = Event::Utterance {
+        self.stepped(&Event::Utterance {
             intent: crate::script::format::intents::UNCLEAR.to_string(),
             text: String::new(),
             captured: BTreeMap::new(),
             rejected: BTreeMap::new(),
-        };
-        let (next, actions) = step(&self.script, &self.state, &event);
-        self.state = next;
-        Plan {
-            node,
-            classified: None,
-            actions,
-        }
+        })
     }
 
     /// Started, Silence, Dtmf, Elapsed, HangUp (an `Utterance` is stepped as given).
     pub async fn event(&mut self, event: Event) -> Plan {
+        self.stepped(&event)
+    }
+
+    fn stepped(&mut self, event: &Event) -> Plan {
         let node = self.state.node.clone();
-        let (next, actions) = step(&self.script, &self.state, &event);
+        let (next, actions) = step(&self.script, &self.state, event);
         self.state = next;
         Plan {
             node,
