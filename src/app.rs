@@ -284,9 +284,11 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, crate::http::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = crate::http::listen::ListenLimits {
+        max_connections: state.config.max_connections,
+        header_timeout: state.config.header_timeout,
+    };
+    crate::http::listen::serve(listener, crate::http::router(state), limits, shutdown).await
 }
 
 /// A line as the agent speaks it, clause by clause (the speech cache's keys).

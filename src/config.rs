@@ -5,7 +5,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+mod raw;
+
+pub use raw::*;
 
 /// Errors in the config file or environment.
 #[derive(Debug, thiserror::Error)]
@@ -26,168 +28,6 @@ pub enum ConfigError {
     Conversation(Vec<crate::script::format::Problem>),
 }
 
-/// The file as written: every field optional, unknown keys rejected (typos fail loudly).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawConfig {
-    pub server: RawServer,
-    pub models: RawModels,
-    pub stt: RawEngine,
-    pub llm: RawLlm,
-    pub tts: RawTts,
-    pub conversation: RawConversation,
-    pub turn: RawTurn,
-    pub store: RawStore,
-    pub twilio: RawTwilio,
-    pub dialer: RawDialer,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawDialer {
-    /// Seconds a lead claim lasts unless renewed (its dialer renews it every third of that
-    /// while the create is in flight); past it, another appliance may settle the lead.
-    pub lease_s: Option<u64>,
-    /// Seconds Twilio's call list gets to show a call whose create had an unknown outcome
-    /// before the lead is taken as never dialed and dialed again.
-    pub settle_unknown_s: Option<u64>,
-    /// Seconds between reconcile passes: expired claims, unknown creates, calls whose last
-    /// callback never came, campaigns another appliance started.
-    pub reconcile_s: Option<u64>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawStore {
-    /// `sqlite://telemarketer.db` (default) or `postgres://user@host/db` (the password belongs
-    /// in the environment: `TELEMARKETER_DATABASE_URL` overrides this key).
-    pub url: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawTwilio {
-    /// REST base URL: Twilio's, or a local emulator's (`http://127.0.0.1:3999`).
-    pub base_url: Option<String>,
-    /// The account (`AC...`); `TWILIO_ACCOUNT_SID` overrides it.
-    pub account_sid: Option<String>,
-    /// Names this appliance in lead claims and the audit log (default: the host name).
-    pub worker_id: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawServer {
-    pub listen: Option<String>,
-    /// Public base URL Twilio reaches us at (`https://host`); the media stream URL is derived
-    /// from it. Without it, the request's Host header is used.
-    pub public_url: Option<String>,
-    /// Accept Twilio webhooks without `X-Twilio-Signature` when no auth token is set (local dev).
-    pub allow_unsigned_webhooks: Option<bool>,
-    /// Media streams served at once (default 16); more are refused with 503, so a flood of
-    /// WebSocket upgrades cannot exhaust the models or memory.
-    pub max_calls: Option<usize>,
-    /// On SIGTERM/Ctrl-C, how long live calls may go on before they are told goodbye
-    /// (default 30 s); no new calls are dialed meanwhile.
-    pub shutdown_grace_s: Option<u64>,
-    /// Development only, and only on a loopback `listen` address: accept media streams without
-    /// `X-Twilio-Signature` and for calls no webhook or API call registered (their metadata then
-    /// comes from the stream's custom parameters).
-    pub allow_unregistered_media: Option<bool>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawModels {
-    pub dir: Option<PathBuf>,
-    pub stt: Option<PathBuf>,
-    pub llm: Option<PathBuf>,
-    pub tts: Option<PathBuf>,
-    pub tts_config: Option<PathBuf>,
-    pub onnxruntime: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawEngine {
-    pub threads: Option<usize>,
-    pub workers: Option<usize>,
-    pub audio_ctx: Option<u32>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawLlm {
-    pub threads: Option<usize>,
-    pub workers: Option<usize>,
-    pub context_tokens: Option<u32>,
-    pub slots_per_worker: Option<u32>,
-    pub gpu_layers: Option<u32>,
-    pub temperature: Option<f32>,
-    pub max_reply_tokens: Option<u32>,
-    pub seed: Option<u32>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawTts {
-    pub threads: Option<usize>,
-    pub workers: Option<usize>,
-    pub espeak_data_dir: Option<PathBuf>,
-    pub length_scale: Option<f32>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawConversation {
-    /// A telemarketing script (TOML) that drives the call, or `"example"` for the shipped one.
-    /// Without it the call follows the open conversation script built from the keys below (a
-    /// plain voice assistant under the same rules: disclosure, opt-out, silence, duration).
-    pub script: Option<PathBuf>,
-    /// The open conversation's first line; must disclose the AI.
-    pub greeting: Option<String>,
-    /// Keypad digit that opts the caller out (do-not-call) at any time (open conversation; a
-    /// script has its own `opt_out_digit`).
-    pub opt_out_digit: Option<String>,
-    /// Said after an opt-out, before hanging up (open conversation).
-    pub opt_out_message: Option<String>,
-    /// The open conversation's persona and goal (system message of every reply).
-    pub system_prompt: Option<String>,
-    pub max_reply_sentences: Option<usize>,
-    /// Accepted for older configs and ignored: history is bounded by tokens (script::context).
-    pub max_history_turns: Option<usize>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawTurn {
-    pub vad_aggressiveness: Option<u8>,
-    pub min_speech_ms: Option<u32>,
-    /// Silence that ends a turn whose transcript gives no hint.
-    pub endpoint_silence_ms: Option<u32>,
-    /// Silence that ends a turn that sounds complete ("Yes, that works.").
-    pub min_endpoint_ms: Option<u32>,
-    /// Silence that always ends a turn (also after a trailing "and", "so", "um").
-    pub max_endpoint_ms: Option<u32>,
-    /// Caller speech over the agent needed to count as a barge-in.
-    pub barge_in_min_ms: Option<u32>,
-    /// Words that mean "go on" rather than "stop": the agent resumes after them.
-    pub backchannels: Option<Vec<String>>,
-    /// Inbound speech within this long after our audio starts is not trusted (echo onset).
-    pub echo_onset_ms: Option<u32>,
-    /// Inbound audio this many dB under what we play counts as our echo.
-    pub echo_margin_db: Option<f32>,
-    pub max_utterance_ms: Option<u32>,
-    /// Audio sent ahead of real time; small so a `clear` takes effect quickly.
-    pub output_lead_ms: Option<u32>,
-    /// A caller turn that got no answer this long is logged and the question asked again.
-    pub dead_air_ms: Option<u32>,
-    /// Speech this soon after a turn ended, before the caller heard `resume_heard_ms` of the
-    /// answer, continues that turn (the agent drops its answer and answers both parts).
-    pub resume_window_ms: Option<u32>,
-    pub resume_heard_ms: Option<u32>,
-}
-
 /// Validated configuration.
 #[derive(Clone)]
 pub struct Config {
@@ -196,6 +36,8 @@ pub struct Config {
     pub allow_unsigned_webhooks: bool,
     pub max_calls: usize,
     pub shutdown_grace: std::time::Duration,
+    pub max_connections: usize,
+    pub header_timeout: std::time::Duration,
     /// Media streams need neither a signature nor a registered call (loopback only).
     pub allow_unregistered_media: bool,
     pub models: ModelPaths,
@@ -329,6 +171,34 @@ pub const DEFAULT_SYSTEM_PROMPT: &str =
 You are talking on the phone, so answer in one or two short spoken sentences, without lists, \
 markdown or emojis. Your goal is to book a free solar consultation.";
 
+/// An engine's queue bounds: `{section}.queue_limit` jobs (1..=4096, default 64) waiting at
+/// most `{section}.max_wait_ms` (100..=120000, default 10000).
+fn queue_limits(
+    section: &'static str,
+    limit: Option<usize>,
+    wait_ms: Option<u64>,
+) -> Result<crate::engine::QueueLimits, ConfigError> {
+    let (limit_key, wait_key) = match section {
+        "stt" => ("stt.queue_limit", "stt.max_wait_ms"),
+        "llm" => ("llm.queue_limit", "llm.max_wait_ms"),
+        _ => ("tts.queue_limit", "tts.max_wait_ms"),
+    };
+    let invalid = |key, reason: &str| ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    };
+    let default = crate::engine::QueueLimits::default();
+    let max_jobs = limit.unwrap_or(default.max_jobs);
+    if !(1..=4096).contains(&max_jobs) {
+        return Err(invalid(limit_key, "between 1 and 4096"));
+    }
+    let max_wait = wait_ms.map_or(default.max_wait, std::time::Duration::from_millis);
+    if !(100..=120_000).contains(&max_wait.as_millis()) {
+        return Err(invalid(wait_key, "between 100 and 120000"));
+    }
+    Ok(crate::engine::QueueLimits { max_jobs, max_wait })
+}
+
 fn default_threads() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
@@ -413,6 +283,7 @@ impl RawConfig {
             workers: positive("stt.workers", self.stt.workers, 1)?,
             audio_ctx: self.stt.audio_ctx.unwrap_or(0),
             use_gpu: cfg!(feature = "cuda"),
+            queue: queue_limits("stt", self.stt.queue_limit, self.stt.max_wait_ms)?,
         };
         if stt.audio_ctx > 1500 {
             return Err(invalid("stt.audio_ctx", "at most 1500 (30 s)"));
@@ -437,6 +308,7 @@ impl RawConfig {
                 .unwrap_or(if cfg!(feature = "cuda") { 999 } else { 0 }),
             temperature,
             seed: self.llm.seed.unwrap_or(42),
+            queue: queue_limits("llm", self.llm.queue_limit, self.llm.max_wait_ms)?,
         };
         let tts = crate::engine::piper::PiperConfig {
             model_path: models.tts.clone(),
@@ -446,6 +318,7 @@ impl RawConfig {
             threads: positive("tts.threads", self.tts.threads, threads)?,
             workers: positive("tts.workers", self.tts.workers, 1)?,
             length_scale: self.tts.length_scale,
+            queue: queue_limits("tts", self.tts.queue_limit, self.tts.max_wait_ms)?,
         };
         if let Some(ls) = tts.length_scale {
             if !(0.3..=3.0).contains(&ls) {
@@ -618,6 +491,16 @@ impl RawConfig {
             30,
             0..=3600,
         )?;
+        let max_connections = self.server.max_connections.unwrap_or(1024);
+        if !(16..=100_000).contains(&max_connections) {
+            return Err(invalid("server.max_connections", "16..=100000 connections"));
+        }
+        let header_timeout = seconds(
+            "server.header_timeout_s",
+            self.server.header_timeout_s,
+            10,
+            1..=300,
+        )?;
         let allow_unregistered_media = self.server.allow_unregistered_media.unwrap_or(false);
         // Anyone who can reach the port could list any number on the do-not-call list.
         if allow_unregistered_media && !listen.ip().is_loopback() {
@@ -648,6 +531,8 @@ impl RawConfig {
             allow_unsigned_webhooks: self.server.allow_unsigned_webhooks.unwrap_or(false),
             max_calls,
             shutdown_grace,
+            max_connections,
+            header_timeout,
             allow_unregistered_media,
             models,
             stt,

@@ -104,7 +104,7 @@ pub fn call_ended(status: &str) {
 }
 
 /// The exposition text; `queues` are (engine, jobs waiting).
-pub fn render(queues: &[(&str, usize)]) -> String {
+pub fn render(engines: &[(&str, crate::engine::EngineHealth)]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -164,16 +164,49 @@ pub fn render(queues: &[(&str, usize)]) -> String {
     {
         let _ = writeln!(out, "telemarketer_calls_total{{status=\"{status}\"}} {n}");
     }
-    let _ = writeln!(
-        out,
-        "# HELP telemarketer_engine_queue_depth Jobs waiting for an engine worker."
-    );
-    let _ = writeln!(out, "# TYPE telemarketer_engine_queue_depth gauge");
-    for (engine, depth) in queues {
-        let _ = writeln!(
-            out,
-            "telemarketer_engine_queue_depth{{engine=\"{engine}\"}} {depth}"
-        );
+    type Gauge = fn(&crate::engine::EngineHealth) -> u64;
+    let gauges: [(&str, &str, &str, Gauge); 5] = [
+        (
+            "engine_queue_depth",
+            "gauge",
+            "Jobs waiting for an engine worker.",
+            |h| h.queued as u64,
+        ),
+        (
+            "engine_workers_alive",
+            "gauge",
+            "Engine workers serving jobs.",
+            |h| h.alive as u64,
+        ),
+        (
+            "engine_restarts_total",
+            "counter",
+            "Engine workers rebuilt after a panic.",
+            |h| h.restarts,
+        ),
+        (
+            "engine_shed_total",
+            "counter",
+            "Engine jobs refused: queue full.",
+            |h| h.shed,
+        ),
+        (
+            "engine_expired_total",
+            "counter",
+            "Engine jobs dropped: waited past their deadline.",
+            |h| h.expired,
+        ),
+    ];
+    for (name, kind, help, value) in gauges {
+        let _ = writeln!(out, "# HELP telemarketer_{name} {help}");
+        let _ = writeln!(out, "# TYPE telemarketer_{name} {kind}");
+        for (engine, health) in engines {
+            let _ = writeln!(
+                out,
+                "telemarketer_{name}{{engine=\"{engine}\"}} {}",
+                value(health)
+            );
+        }
     }
     out
 }
@@ -202,11 +235,18 @@ mod tests {
             voice_to_voice_ms: Some(900.0),
             ..Default::default()
         });
-        let text = render(&[("stt", 2)]);
+        let stt = crate::engine::EngineHealth {
+            queued: 2,
+            restarts: 1,
+            ..crate::engine::EngineHealth::inline()
+        };
+        let text = render(&[("stt", stt)]);
         for stage in STAGES {
             assert!(text.contains(&format!("stage=\"{stage}\"")), "{stage}");
         }
         assert!(text.contains("telemarketer_engine_queue_depth{engine=\"stt\"} 2"));
+        assert!(text.contains("telemarketer_engine_restarts_total{engine=\"stt\"} 1"));
+        assert!(text.contains("telemarketer_engine_workers_alive{engine=\"stt\"} 1"));
         assert!(text.contains("telemarketer_stage_seconds_count{stage=\"voice_to_voice\"}"));
     }
 }

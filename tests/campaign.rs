@@ -473,55 +473,6 @@ async fn a_twenty_lead_campaign_ends_every_lead_in_the_right_state() {
     emulator.shutdown();
 }
 
-/// The appliance as a separate process (`telemarketer serve`), so it can be killed for real.
-struct Server {
-    child: std::process::Child,
-}
-
-impl Server {
-    async fn spawn(config_path: &std::path::Path, base: &str, log: &std::path::Path) -> Self {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_telemarketer"))
-            .args(["serve", "--config"])
-            .arg(config_path)
-            .env("TELEMARKETER_API_TOKEN", API_TOKEN)
-            .env("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
-            .env("TWILIO_ACCOUNT_SID", ACCOUNT)
-            .env("RUST_LOG", "info")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let server = Self { child };
-        let started = Instant::now();
-        while reqwest::get(format!("{base}/health")).await.is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "server did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        server
-    }
-
-    fn kill9(&mut self) {
-        // SIGKILL: no shutdown path runs, exactly like a crash or a power cut of the process.
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Kill -9 mid-campaign (calls in progress, leads claimed), start again: no lead is dialed twice,
 /// every call Twilio placed has its record, and every lead ends.
 #[tokio::test]
@@ -556,7 +507,7 @@ async fn kill_nine_mid_campaign_then_restart_loses_nothing_and_dials_no_one_twic
     )
     .unwrap();
     let log = dir.join("server.log");
-    let mut server = Server::spawn(&config_path, &base, &log).await;
+    let mut server = common::ServerProcess::spawn(&config_path, &base, &log, ACCOUNT).await;
     let api = AdminClient::new(&base, API_TOKEN);
     let tz = common::zone_where_window_is(true);
     api.create_campaign(&NewCampaign {
@@ -604,7 +555,7 @@ async fn kill_nine_mid_campaign_then_restart_loses_nothing_and_dials_no_one_twic
     eprintln!("killed with {placed_before} calls placed");
     tokio::time::sleep(Duration::from_secs(3)).await;
 
-    let _server = Server::spawn(&config_path, &base, &log).await;
+    let _server = common::ServerProcess::spawn(&config_path, &base, &log, ACCOUNT).await;
     let started = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -701,8 +652,8 @@ async fn two_appliances_on_one_postgres_one_restarted_nobody_dialed_twice() {
     let dir = common::tempdir();
     let (a_config, a_base) = fleet_config(&dir, "appliance-a", &db, &emulator.base_url());
     let (b_config, b_base) = fleet_config(&dir, "appliance-b", &db, &emulator.base_url());
-    let a = Server::spawn(&a_config, &a_base, &dir.join("a.log")).await;
-    let mut b = Server::spawn(&b_config, &b_base, &dir.join("b.log")).await;
+    let a = common::ServerProcess::spawn(&a_config, &a_base, &dir.join("a.log"), ACCOUNT).await;
+    let mut b = common::ServerProcess::spawn(&b_config, &b_base, &dir.join("b.log"), ACCOUNT).await;
     let api = AdminClient::new(&a_base, API_TOKEN);
     let tz = common::zone_where_window_is(true);
     api.create_campaign(&NewCampaign {
@@ -768,7 +719,8 @@ async fn two_appliances_on_one_postgres_one_restarted_nobody_dialed_twice() {
         emulator.calls().len()
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let b_again = Server::spawn(&b_config, &b_base, &dir.join("b.log")).await;
+    let b_again =
+        common::ServerProcess::spawn(&b_config, &b_base, &dir.join("b.log"), ACCOUNT).await;
 
     let started = Instant::now();
     loop {

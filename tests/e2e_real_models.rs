@@ -375,3 +375,195 @@ async fn the_disclosure_is_heard_in_full_by_a_caller_who_talks_over_it() {
         "{lines:?}"
     );
 }
+
+/// Engine panic mid-call: the Whisper worker panics on the caller's answer. The job fails, the
+/// worker is rebuilt, the call goes on (the caller is answered, nothing is left in dead air) and
+/// `/health` counts the restart while staying up. The LLM's worker survives the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_that_panics_mid_call_is_rebuilt_and_the_call_goes_on() {
+    let engines = engines();
+    let local = start(AppBuilder::new(
+        config("[conversation]\nscript = \"example\""),
+        engines,
+    ))
+    .await;
+    let health = || async {
+        let r = reqwest::get(format!("http://{}/health", local.addr))
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<serde_json::Value>().await.unwrap())
+    };
+    let (_, before) = health().await;
+    let restarts = |h: &serde_json::Value, e: &str| h["engines"][e]["restarts"].as_u64().unwrap();
+
+    // No caller speech before the first answer: the first STT job of the call is for it.
+    engines.stt.panic_next_job();
+    let call = sim_call();
+    let agent = || CallerStep::WaitForAgent {
+        quiet: Duration::from_millis(1500),
+        max: Duration::from_secs(40),
+    };
+    let steps = vec![
+        agent(),
+        CallerStep::Say(espeak("Yes, go ahead.")),
+        agent(),
+        CallerStep::Say(espeak("Yes, go ahead.")),
+        agent(),
+    ];
+    let report = run_call(&format!("ws://{}/twilio/media", local.addr), &call, steps)
+        .await
+        .unwrap();
+    let (status, after) = health().await;
+    eprintln!("health after: {after}");
+    assert_eq!(status, 200);
+    assert_eq!(after["status"], "ok");
+    assert_eq!(restarts(&after, "stt") - restarts(&before, "stt"), 1);
+    assert_eq!(after["engines"]["stt"]["alive"], 1);
+
+    let record = local.state.registry.get(&call.call_sid).unwrap();
+    let lines: Vec<(telemarketer::model::Speaker, &str)> = record
+        .turns
+        .iter()
+        .map(|t| (t.speaker, t.text.as_str()))
+        .collect();
+    eprintln!(
+        "{lines:#?}\nline latency: {:?} ms",
+        report.response_latencies_ms()
+    );
+    // Each caller turn was answered, by what the caller heard.
+    let timings = report.turn_timings();
+    assert_eq!(timings.len(), 2, "{timings:?}");
+    for t in &timings {
+        assert!(
+            t.latency_ms.is_some(),
+            "a turn left unanswered: {timings:?}"
+        );
+    }
+    let callers = lines
+        .iter()
+        .filter(|l| l.0 == telemarketer::model::Speaker::Caller)
+        .count();
+    assert_eq!(callers, 2, "{lines:?}");
+    assert!(
+        lines.last().unwrap().0 == telemarketer::model::Speaker::Agent,
+        "{lines:?}"
+    );
+
+    // The LLM: the panicking generation ends its stream without a reply; the next one works.
+    engines.llm.panic_next_job();
+    let ask = || GenerateRequest {
+        conversation_id: "fault".into(),
+        messages: vec![ChatMessage::new("user", "Say hello.")],
+        max_tokens: 8,
+        grammar: None,
+        cancel: CancellationToken::new(),
+    };
+    let mut rx = engines.llm.generate(ask());
+    let mut done = false;
+    while let Some(ev) = rx.recv().await {
+        done |= matches!(ev, LlmEvent::Done { .. });
+    }
+    assert!(!done, "the panicking job cannot finish");
+    let (text, stop) = collect(engines.llm.generate(ask())).await;
+    assert!(!text.is_empty() && stop.is_some(), "{text:?} {stop:?}");
+    let h = engines.llm.health();
+    assert_eq!((h.alive, h.workers), (1, 1));
+    engines.llm.end_conversation("fault");
+}
+
+/// SIGTERM mid-call to a real `telemarketer serve`: new calls are turned away during the grace,
+/// the live call goes on until the grace is over, then says the script's goodbye (heard by the
+/// caller, by Whisper) and hangs up; the store has the call and the process exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_call_says_goodbye_and_exits_zero() {
+    let dir = tempdir();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let db = format!("sqlite://{}", dir.join("calls.db").display());
+    let config_path = dir.join("serve.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = {base:?}\nshutdown_grace_s = 2\n\
+             [store]\nurl = {db:?}\n[twilio]\nbase_url = \"http://127.0.0.1:9\"\n\
+             [models]\ndir = {:?}\n[conversation]\nscript = \"example\"\n\
+             [stt]\nthreads = 1\n[llm]\nthreads = 1\n[tts]\nthreads = 1\n",
+            models_dir().display().to_string()
+        ),
+    )
+    .unwrap();
+    let call = sim_call();
+    let log = dir.join("serve.log");
+    let mut server = ServerProcess::spawn(&config_path, &base, &log, &call.account_sid).await;
+
+    // A caller who listens.
+    let media = format!("ws://127.0.0.1:{port}/twilio/media");
+    let caller = tokio::spawn({
+        let call = call.clone();
+        async move {
+            let steps = vec![CallerStep::Silence(Duration::from_secs(60))];
+            run_call(&media, &call, steps).await
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    server.terminate();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // During the grace a new call is turned away politely.
+    let url = format!("{base}/twilio/voice");
+    let form = [
+        ("CallSid", "CA0000000000000000000000000000beef"),
+        ("AccountSid", call.account_sid.as_str()),
+        ("From", "+14155550199"),
+        ("To", "+18005550100"),
+    ];
+    let params: Vec<(String, String)> = form
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let twiml = reqwest::Client::new()
+        .post(&url)
+        .header(
+            "X-Twilio-Signature",
+            telemarketer::twilio::signature::compute(AUTH_TOKEN, &url, &params),
+        )
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(twiml.contains(r#"<Reject reason="busy"/>"#), "{twiml}");
+
+    let report = tokio::time::timeout(Duration::from_secs(50), caller)
+        .await
+        .expect("the appliance ended the call")
+        .unwrap()
+        .unwrap();
+    let status = server
+        .exited(Duration::from_secs(40))
+        .await
+        .expect("the process exits");
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(status.success(), "{status:?}\n{log_text}");
+
+    let last = report.heard.last().expect("the caller heard the agent");
+    let heard = words(&transcribe_8k(&last.samples).await);
+    eprintln!("last heard: {heard}");
+    assert!(
+        heard.contains("goodbye") || heard.contains("good bye"),
+        "{heard}"
+    );
+
+    let store = telemarketer::store::Store::connect(&db).await.unwrap();
+    let detail = store.call_detail(&call.call_sid).await.unwrap();
+    let last_line = &detail.turns.last().expect("the transcript was stored").text;
+    assert!(last_line.contains("goodbye"), "{:?}", detail.turns);
+    assert_eq!(detail.call.outcome.as_deref(), Some("max_duration"));
+}

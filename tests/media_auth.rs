@@ -55,42 +55,6 @@ fn signed_only(to: &str) -> SimCall {
     call
 }
 
-/// The HTTP status of a WebSocket upgrade with this signature (101 when it upgraded).
-async fn upgrade_status(url: &str, signature: Option<&str>) -> u16 {
-    let mut request = url.into_client_request().unwrap();
-    if let Some(sig) = signature {
-        request
-            .headers_mut()
-            .insert("X-Twilio-Signature", sig.parse().unwrap());
-    }
-    match tokio_tungstenite::connect_async(request).await {
-        Ok(_) => 101,
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
-        Err(e) => panic!("upgrade failed without an HTTP answer: {e}"),
-    }
-}
-
-/// A form POST signed as Twilio signs it (the public URL is the Host's here).
-async fn signed_post(addr: std::net::SocketAddr, path: &str, form: &[(&str, &str)]) -> String {
-    let url = format!("http://{addr}{path}");
-    let params: Vec<(String, String)> = form
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let response = reqwest::Client::new()
-        .post(&url)
-        .header(
-            "X-Twilio-Signature",
-            signature::compute(AUTH_TOKEN, &url, &params),
-        )
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.text().await.unwrap()
-}
-
 #[tokio::test]
 async fn an_unsigned_or_badly_signed_upgrade_is_forbidden() {
     let (app, _) = fake_app(test_config("", call_secrets()), &[], "");

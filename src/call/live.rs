@@ -11,6 +11,8 @@ use tokio::sync::watch;
 pub struct LiveSessions {
     max: usize,
     live: Arc<watch::Sender<usize>>,
+    /// The appliance is stopping: no new session starts.
+    closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// One live session; dropping it frees the place.
@@ -29,11 +31,25 @@ impl LiveSessions {
         Self {
             max,
             live: Arc::new(watch::Sender::new(0)),
+            closed: Arc::default(),
         }
     }
 
-    /// A place for one more session, or `None` when `max` are running.
+    /// No new session from now on (shutdown); the live ones go on.
+    pub fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether a new call would be refused now (at the cap, or stopping).
+    pub fn refuses(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::SeqCst) || self.count() >= self.max
+    }
+
+    /// A place for one more session, or `None` when `max` are running or it is stopping.
     pub fn enter(&self) -> Option<SessionPlace> {
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
         let mut entered = false;
         self.live.send_if_modified(|n| {
             entered = *n < self.max;
@@ -88,5 +104,18 @@ mod tests {
             .expect("idle once the last place is dropped")
             .unwrap();
         assert_eq!(live.count(), 0);
+    }
+
+    #[test]
+    fn a_closed_count_refuses_new_sessions_and_keeps_the_live_ones() {
+        let live = LiveSessions::new(4);
+        let a = live.enter().expect("open");
+        assert!(!live.refuses());
+        live.close();
+        assert!(live.refuses() && live.enter().is_none(), "stopping");
+        assert_eq!(live.count(), 1);
+        drop(a);
+        assert_eq!(live.count(), 0);
+        assert!(live.enter().is_none(), "still closed");
     }
 }

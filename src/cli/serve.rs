@@ -72,6 +72,7 @@ fn stop_calls(
         if let Some(dialer) = &dialer {
             dialer.drain();
         }
+        live.close();
         tracing::info!(
             live = live.count(),
             grace_s = grace.as_secs(),

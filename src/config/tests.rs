@@ -22,6 +22,18 @@ fn unknown_keys_and_bad_values_are_named() {
     assert!(raw.validate(Secrets::default()).is_err());
     let raw = RawConfig::from_toml("[llm]\nthreads = 0").unwrap();
     assert!(raw.validate(Secrets::default()).is_err());
+    for (toml, key) in [
+        ("[stt]\nqueue_limit = 0", "stt.queue_limit"),
+        ("[llm]\nmax_wait_ms = 5", "llm.max_wait_ms"),
+        ("[tts]\nqueue_limit = 100000", "tts.queue_limit"),
+    ] {
+        let raw = RawConfig::from_toml(toml).unwrap();
+        let err = raw.validate(Secrets::default()).err().unwrap().to_string();
+        assert!(err.contains(key), "{err}");
+    }
+    let raw = RawConfig::from_toml("[stt]\nqueue_limit = 8\nmax_wait_ms = 2500").unwrap();
+    let q = raw.validate(Secrets::default()).unwrap().stt.queue;
+    assert_eq!((q.max_jobs, q.max_wait.as_millis()), (8, 2500));
 }
 
 #[test]

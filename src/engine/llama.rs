@@ -23,7 +23,10 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc;
 
-use super::{require_file, EngineError, GenerateRequest, LanguageModel, LlmEvent, StopReason};
+use super::pool::{Jobs, Pool, QueueLimits};
+use super::{
+    require_file, EngineError, EngineHealth, GenerateRequest, LanguageModel, LlmEvent, StopReason,
+};
 
 /// Settings for the LLM engine.
 #[derive(Debug, Clone)]
@@ -39,6 +42,7 @@ pub struct LlamaConfig {
     pub gpu_layers: u32,
     pub temperature: f32,
     pub seed: u32,
+    pub queue: QueueLimits,
 }
 
 /// llama.cpp's backend must be initialised exactly once per process.
@@ -67,7 +71,7 @@ enum Job {
 /// Handle to the LLM worker threads.
 #[derive(Clone)]
 pub struct LlamaEngine {
-    workers: Arc<Vec<crossbeam_channel::Sender<Job>>>,
+    workers: Arc<Vec<Pool<Job>>>,
 }
 
 impl LlamaEngine {
@@ -89,31 +93,34 @@ impl LlamaEngine {
             engine: "llama",
             reason: format!("the GGUF has no usable chat template: {e}"),
         })?;
-        let mut workers = Vec::new();
-        for i in 0..config.workers.max(1) {
-            let (tx, rx) = crossbeam_channel::unbounded::<Job>();
-            let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), EngineError>>();
-            let model = model.clone();
-            let template = template.clone();
-            let config = config.clone();
-            std::thread::Builder::new()
-                .name(format!("llm-{i}"))
-                .spawn(move || worker(backend, &model, template, &config, rx, ready_tx))
-                .map_err(|e| EngineError::Load {
-                    engine: "llama",
-                    reason: e.to_string(),
-                })?;
-            ready_rx
-                .recv()
-                .map_err(|_| EngineError::Stopped("llama"))??;
-            workers.push(tx);
-        }
+        // A queue per worker: a conversation stays on the worker whose KV cache holds it.
+        let workers = (0..config.workers.max(1))
+            .map(|_| {
+                let (model, template, config) = (model.clone(), template.clone(), config.clone());
+                Pool::start_with(
+                    "llm",
+                    1,
+                    config.queue,
+                    |job: Job, e| {
+                        if let Job::Generate { events, .. } = job {
+                            let _ = events.try_send(LlmEvent::Error(e));
+                        }
+                    },
+                    move |_, jobs| worker(backend, &model, &template, &config, jobs),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             workers: Arc::new(workers),
         })
     }
 
-    fn worker_for(&self, conversation_id: &str) -> &crossbeam_channel::Sender<Job> {
+    /// Makes the next generation (on every worker) panic (fault drills and tests).
+    pub fn panic_next_job(&self) {
+        self.workers.iter().for_each(Pool::panic_next_job);
+    }
+
+    fn worker_for(&self, conversation_id: &str) -> &Pool<Job> {
         let mut h = DefaultHasher::new();
         conversation_id.hash(&mut h);
         &self.workers[(h.finish() % self.workers.len() as u64) as usize]
@@ -124,22 +131,27 @@ impl LanguageModel for LlamaEngine {
     fn generate(&self, request: GenerateRequest) -> mpsc::Receiver<LlmEvent> {
         let (events, rx) = mpsc::channel(256);
         let worker = self.worker_for(&request.conversation_id);
-        if let Err(crossbeam_channel::SendError(Job::Generate { events, .. })) =
-            worker.send(Job::Generate { request, events })
+        if let Err((Job::Generate { events, .. }, e)) =
+            worker.submit(Job::Generate { request, events })
         {
-            let _ = events.try_send(LlmEvent::Error(EngineError::Stopped("llama")));
+            let _ = events.try_send(LlmEvent::Error(e));
         }
         rx
     }
 
     fn end_conversation(&self, conversation_id: &str) {
+        // Refused only when the queue is full: the slot is then evicted when next needed.
         let _ = self
             .worker_for(conversation_id)
-            .send(Job::End(conversation_id.to_string()));
+            .submit(Job::End(conversation_id.to_string()));
     }
 
-    fn queue_depth(&self) -> usize {
-        self.workers.iter().map(|w| w.len()).sum()
+    fn health(&self) -> EngineHealth {
+        self.workers
+            .iter()
+            .map(Pool::health)
+            .reduce(|a, b| a.merge(&b))
+            .unwrap_or_default()
     }
 }
 
@@ -151,85 +163,92 @@ struct Slot {
     last_used: u64,
 }
 
-fn worker(
-    backend: &'static LlamaBackend,
-    model: &LlamaModel,
-    template: LlamaChatTemplate,
-    config: &LlamaConfig,
-    jobs: crossbeam_channel::Receiver<Job>,
-    ready: std::sync::mpsc::Sender<Result<(), EngineError>>,
-) {
-    let slots_n = config.slots_per_worker.max(1);
-    let threads = config.threads.max(1) as i32;
-    let params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(config.context_tokens.max(512)))
-        .with_n_batch(512)
-        .with_n_threads(threads)
-        .with_n_threads_batch(threads)
-        .with_n_seq_max(slots_n)
-        .with_kv_unified(true);
-    let mut ctx = match model.new_context(backend, params) {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            let _ = ready.send(Err(EngineError::Load {
-                engine: "llama",
-                reason: format!("cannot create a context: {e}"),
-            }));
-            return;
-        }
-    };
-    let _ = ready.send(Ok(()));
-    let mut slots: Vec<Slot> = (0..slots_n)
-        .map(|_| Slot {
+impl Slot {
+    fn free() -> Self {
+        Slot {
             conversation: None,
             tokens: Vec::new(),
             last_used: 0,
-        })
-        .collect();
-    let mut clock = 0u64;
-    for job in jobs.iter() {
-        match job {
-            Job::End(id) => {
-                if let Some(i) = slots
-                    .iter()
-                    .position(|s| s.conversation.as_deref() == Some(&id))
-                {
-                    let _ = ctx.clear_kv_cache_seq(Some(i as u32), None, None);
-                    slots[i] = Slot {
-                        conversation: None,
-                        tokens: Vec::new(),
-                        last_used: 0,
-                    };
-                }
-            }
-            Job::Generate { request, events } => {
-                clock += 1;
-                let tokens = match prompt_tokens(model, &template, &request) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        let _ = events.blocking_send(LlmEvent::Error(e));
-                        continue;
+        }
+    }
+}
+
+/// One worker: its context (KV cache) and slots, rebuilt after a panic.
+fn worker(
+    backend: &'static LlamaBackend,
+    model: &LlamaModel,
+    template: &LlamaChatTemplate,
+    config: &LlamaConfig,
+    jobs: &Jobs<Job>,
+) {
+    let slots_n = config.slots_per_worker.max(1);
+    let threads = config.threads.max(1) as i32;
+    loop {
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(config.context_tokens.max(512)))
+            .with_n_batch(512)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads)
+            .with_n_seq_max(slots_n)
+            .with_kv_unified(true);
+        let built = model
+            .new_context(backend, params)
+            .map_err(|e| EngineError::Load {
+                engine: "llama",
+                reason: format!("cannot create a context: {e}"),
+            });
+        let Some(mut ctx) = jobs.up(built) else {
+            return;
+        };
+        let mut slots: Vec<Slot> = (0..slots_n).map(|_| Slot::free()).collect();
+        let mut clock = 0u64;
+        while let Some(job) = jobs.next() {
+            let ok = jobs.run(|| match job {
+                Job::End(id) => {
+                    if let Some(i) = slots
+                        .iter()
+                        .position(|s| s.conversation.as_deref() == Some(&id))
+                    {
+                        let _ = ctx.clear_kv_cache_seq(Some(i as u32), None, None);
+                        slots[i] = Slot::free();
                     }
-                };
-                let seq = pick_slot(&mut slots, &request.conversation_id, clock);
-                share_prefix(&mut ctx, &mut slots, seq, &tokens);
-                let result = generate(
-                    model,
-                    config,
-                    &mut ctx,
-                    seq,
-                    &mut slots[seq],
-                    &tokens,
-                    &request,
-                    &events,
-                );
-                if let Err(e) = result {
-                    // A failed decode may leave the sequence half-written: forget it.
-                    let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
-                    slots[seq].tokens.clear();
-                    let _ = events.blocking_send(LlmEvent::Error(e));
                 }
+                Job::Generate { request, events } => {
+                    clock += 1;
+                    let tokens = match prompt_tokens(model, template, &request) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            let _ = events.blocking_send(LlmEvent::Error(e));
+                            return;
+                        }
+                    };
+                    let seq = pick_slot(&mut slots, &request.conversation_id, clock);
+                    share_prefix(&mut ctx, &mut slots, seq, &tokens);
+                    let result = generate(
+                        model,
+                        config,
+                        &mut ctx,
+                        seq,
+                        &mut slots[seq],
+                        &tokens,
+                        &request,
+                        &events,
+                    );
+                    if let Err(e) = result {
+                        // A failed decode may leave the sequence half-written: forget it.
+                        let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
+                        slots[seq].tokens.clear();
+                        let _ = events.blocking_send(LlmEvent::Error(e));
+                    }
+                }
+            });
+            if !ok {
+                // The KV cache may be half-written: a fresh context, every slot empty.
+                break;
             }
+        }
+        if jobs.closed() {
+            return;
         }
     }
 }

@@ -13,7 +13,10 @@
 
 pub mod llama;
 pub mod piper;
+pub mod pool;
 pub mod whisper;
+
+pub use pool::{EngineHealth, QueueLimits};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -43,6 +46,12 @@ pub enum EngineError {
     Cancelled,
     #[error("the {0} engine has stopped")]
     Stopped(&'static str),
+    /// The queue was full, or the job waited past its deadline (load shed).
+    #[error("the {0} engine is overloaded")]
+    Overloaded(&'static str),
+    /// The worker running the job panicked (and was rebuilt).
+    #[error("the {0} engine failed on this job; its worker was restarted")]
+    Crashed(&'static str),
 }
 
 /// Checks a model file exists before a native loader gets it: the loaders' own errors
@@ -91,9 +100,9 @@ pub trait SpeechToText: Send + Sync {
         let _ = hints;
         self.transcribe(audio_16k)
     }
-    /// Jobs waiting for a worker (for `/metrics`).
-    fn queue_depth(&self) -> usize {
-        0
+    /// Workers, queue and faults (for `/health` and `/metrics`).
+    fn health(&self) -> EngineHealth {
+        EngineHealth::inline()
     }
 }
 
@@ -138,9 +147,9 @@ pub trait LanguageModel: Send + Sync {
     fn generate(&self, request: GenerateRequest) -> mpsc::Receiver<LlmEvent>;
     /// Frees the conversation's KV cache slot (call ended).
     fn end_conversation(&self, conversation_id: &str);
-    /// Jobs waiting for a worker (for `/metrics`).
-    fn queue_depth(&self) -> usize {
-        0
+    /// Workers, queue and faults (for `/health` and `/metrics`).
+    fn health(&self) -> EngineHealth {
+        EngineHealth::inline()
     }
 }
 
@@ -160,23 +169,10 @@ pub trait TextToSpeech: Send + Sync {
         cancel: CancellationToken,
     ) -> BoxFuture<'static, Result<SpeechAudio, EngineError>>;
     fn sample_rate(&self) -> u32;
-    /// Jobs waiting for a worker (for `/metrics`).
-    fn queue_depth(&self) -> usize {
-        0
+    /// Workers, queue and faults (for `/health` and `/metrics`).
+    fn health(&self) -> EngineHealth {
+        EngineHealth::inline()
     }
-}
-
-/// Sends a job to an engine's queue and awaits its one reply.
-pub(crate) async fn ask<J, R>(
-    queue: &crossbeam_channel::Sender<J>,
-    engine: &'static str,
-    make: impl FnOnce(tokio::sync::oneshot::Sender<R>) -> J,
-) -> Result<R, EngineError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    queue
-        .send(make(tx))
-        .map_err(|_| EngineError::Stopped(engine))?;
-    rx.await.map_err(|_| EngineError::Stopped(engine))
 }
 
 /// Runs one job's ggml work on a thread that ends with it, and returns its result.

@@ -15,7 +15,8 @@ use futures::FutureExt;
 use piper_rs::{ModelConfig, Piper};
 use tokio_util::sync::CancellationToken;
 
-use super::{ask, require_file, EngineError, SpeechAudio, TextToSpeech};
+use super::pool::{Pool, QueueLimits, Worker};
+use super::{require_file, EngineError, EngineHealth, SpeechAudio, TextToSpeech};
 
 /// Settings for the TTS engine.
 #[derive(Debug, Clone)]
@@ -30,6 +31,7 @@ pub struct PiperConfig {
     pub workers: usize,
     /// Speaking rate: Piper's length scale (1.0 = the voice's default, < 1 faster).
     pub length_scale: Option<f32>,
+    pub queue: QueueLimits,
 }
 
 struct Job {
@@ -41,7 +43,7 @@ struct Job {
 /// Handle to the TTS worker threads.
 #[derive(Clone)]
 pub struct PiperEngine {
-    queue: crossbeam_channel::Sender<Job>,
+    pool: Pool<Job>,
     sample_rate: u32,
 }
 
@@ -85,46 +87,57 @@ impl PiperEngine {
         }
         init_onnxruntime(&config.onnxruntime_path)?;
         let voice_json = std::fs::read_to_string(&config.config_path).map_err(load_err)?;
-        let (queue, jobs) = crossbeam_channel::unbounded::<Job>();
-        let mut sample_rate = 0;
-        for i in 0..config.workers.max(1) {
-            let voice: ModelConfig = serde_json::from_str(&voice_json)
-                .map_err(|e| load_err(format!("bad voice config: {e}")))?;
-            sample_rate = voice.audio.sample_rate;
-            let voice_name = voice.espeak.voice.clone();
-            let session = ort::session::Session::builder()
-                .and_then(|b| Ok(b.with_intra_threads(config.threads.max(1))?))
-                .and_then(|b| Ok(b.with_inter_threads(1)?))
-                .and_then(|mut b| b.commit_from_file(&config.model_path))
-                .map_err(load_err)?;
-            let mut piper = Piper::from_session(session, voice);
-            let jobs = jobs.clone();
-            let length_scale = config.length_scale;
-            // Warm up: the first inference allocates; keep that off the first call.
-            synthesize_clause(&mut piper, &voice_name, "Hello.", length_scale)
-                .map_err(|e| load_err(format!("warm-up synthesis failed: {e}")))?;
-            std::thread::Builder::new()
-                .name(format!("tts-{i}"))
-                .spawn(move || {
-                    for job in jobs.iter() {
-                        if job.cancel.is_cancelled() {
-                            let _ = job.reply.send(Err(EngineError::Cancelled));
-                            continue;
-                        }
-                        let started = Instant::now();
-                        let result =
-                            synthesize_clause(&mut piper, &voice_name, &job.clause, length_scale)
-                                .map(|(samples, sample_rate)| SpeechAudio {
-                                    samples,
-                                    sample_rate,
-                                    elapsed: started.elapsed(),
-                                });
-                        let _ = job.reply.send(result);
+        let voice: ModelConfig = serde_json::from_str(&voice_json)
+            .map_err(|e| load_err(format!("bad voice config: {e}")))?;
+        let sample_rate = voice.audio.sample_rate;
+        let length_scale = config.length_scale;
+        let (model_path, threads) = (config.model_path.clone(), config.threads.max(1));
+        let pool = Pool::start(
+            "tts",
+            config.workers,
+            config.queue,
+            Worker {
+                // A session per worker (ONNX Runtime sessions are not shared across threads here).
+                init: move |_| {
+                    let voice: ModelConfig = serde_json::from_str(&voice_json)
+                        .map_err(|e| load_err(format!("bad voice config: {e}")))?;
+                    let voice_name = voice.espeak.voice.clone();
+                    let session = ort::session::Session::builder()
+                        .and_then(|b| Ok(b.with_intra_threads(threads)?))
+                        .and_then(|b| Ok(b.with_inter_threads(1)?))
+                        .and_then(|mut b| b.commit_from_file(&model_path))
+                        .map_err(load_err)?;
+                    let mut piper = Piper::from_session(session, voice);
+                    // Warm up: the first inference allocates; keep that off the first call.
+                    synthesize_clause(&mut piper, &voice_name, "Hello.", length_scale)
+                        .map_err(|e| load_err(format!("warm-up synthesis failed: {e}")))?;
+                    Ok((piper, voice_name))
+                },
+                run: move |(piper, voice_name): &mut (Piper, String), job: Job| {
+                    if job.cancel.is_cancelled() {
+                        let _ = job.reply.send(Err(EngineError::Cancelled));
+                        return;
                     }
-                })
-                .map_err(load_err)?;
-        }
-        Ok(Self { queue, sample_rate })
+                    let started = Instant::now();
+                    let result = synthesize_clause(piper, voice_name, &job.clause, length_scale)
+                        .map(|(samples, sample_rate)| SpeechAudio {
+                            samples,
+                            sample_rate,
+                            elapsed: started.elapsed(),
+                        });
+                    let _ = job.reply.send(result);
+                },
+                refuse: |job: Job, e| {
+                    let _ = job.reply.send(Err(e));
+                },
+            },
+        )?;
+        Ok(Self { pool, sample_rate })
+    }
+
+    /// Makes the next synthesis panic (fault drills and tests).
+    pub fn panic_next_job(&self) {
+        self.pool.panic_next_job();
     }
 }
 
@@ -177,14 +190,14 @@ impl TextToSpeech for PiperEngine {
         clause: String,
         cancel: CancellationToken,
     ) -> BoxFuture<'static, Result<SpeechAudio, EngineError>> {
-        let queue = self.queue.clone();
+        let pool = self.pool.clone();
         async move {
-            ask(&queue, "piper", |reply| Job {
+            pool.ask(|reply| Job {
                 clause,
                 cancel,
                 reply,
             })
-            .await?
+            .await
         }
         .boxed()
     }
@@ -193,7 +206,7 @@ impl TextToSpeech for PiperEngine {
         self.sample_rate
     }
 
-    fn queue_depth(&self) -> usize {
-        self.queue.len()
+    fn health(&self) -> EngineHealth {
+        self.pool.health()
     }
 }

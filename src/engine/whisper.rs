@@ -14,7 +14,8 @@ use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
 
-use super::{ask, require_file, EngineError, SpeechToText, Transcript, TurnHints};
+use super::pool::{Pool, QueueLimits, Worker};
+use super::{require_file, EngineError, EngineHealth, SpeechToText, Transcript, TurnHints};
 
 /// Settings for the STT engine.
 #[derive(Debug, Clone)]
@@ -26,6 +27,7 @@ pub struct WhisperConfig {
     /// ([`effective_audio_ctx`]); a fixed value trades accuracy for speed.
     pub audio_ctx: u32,
     pub use_gpu: bool,
+    pub queue: QueueLimits,
 }
 
 struct Job {
@@ -37,7 +39,7 @@ struct Job {
 /// Handle to the whisper worker threads. Cloning is cheap; threads stop when all handles drop.
 #[derive(Clone)]
 pub struct WhisperEngine {
-    queue: crossbeam_channel::Sender<Job>,
+    pool: Pool<Job>,
 }
 
 impl WhisperEngine {
@@ -54,45 +56,47 @@ impl WhisperEngine {
                 reason: e.to_string(),
             })?;
         let ctx = Arc::new(ctx);
-        let (queue, jobs) = crossbeam_channel::unbounded::<Job>();
-        for i in 0..config.workers.max(1) {
-            let state = ctx.create_state().map_err(|e| EngineError::Load {
-                engine: "whisper",
-                reason: e.to_string(),
-            })?;
-            let jobs = jobs.clone();
-            let threads = config.threads.max(1);
-            let audio_ctx = config.audio_ctx;
-            let _ctx = ctx.clone();
-            std::thread::Builder::new()
-                .name(format!("stt-{i}"))
-                .spawn(move || {
-                    let mut state = state;
-                    // Keep the context alive as long as the state that borrows its weights.
-                    let _keep = _ctx;
-                    for job in jobs.iter() {
-                        if job.hints.cancel.is_cancelled() {
-                            let _ = job.reply.send(Err(EngineError::Cancelled));
-                            continue;
-                        }
-                        let started = Instant::now();
-                        let state = &mut state;
-                        let result = super::on_short_lived_thread(|| {
-                            run(state, &job.audio, threads, audio_ctx, &job.hints)
-                        })
-                        .map(|text| Transcript {
-                            text,
-                            elapsed: started.elapsed(),
-                        });
-                        let _ = job.reply.send(result);
+        let threads = config.threads.max(1);
+        let audio_ctx = config.audio_ctx;
+        let pool = Pool::start(
+            "stt",
+            config.workers,
+            config.queue,
+            Worker {
+                // One state (scratch buffers) per worker over the shared weights; the closure
+                // keeps the context alive as long as the states that borrow it.
+                init: move |_| {
+                    ctx.create_state().map_err(|e| EngineError::Load {
+                        engine: "whisper",
+                        reason: e.to_string(),
+                    })
+                },
+                run: move |state: &mut whisper_rs::WhisperState, job: Job| {
+                    if job.hints.cancel.is_cancelled() {
+                        let _ = job.reply.send(Err(EngineError::Cancelled));
+                        return;
                     }
-                })
-                .map_err(|e| EngineError::Load {
-                    engine: "whisper",
-                    reason: e.to_string(),
-                })?;
-        }
-        Ok(Self { queue })
+                    let started = Instant::now();
+                    let result = super::on_short_lived_thread(|| {
+                        run(state, &job.audio, threads, audio_ctx, &job.hints)
+                    })
+                    .map(|text| Transcript {
+                        text,
+                        elapsed: started.elapsed(),
+                    });
+                    let _ = job.reply.send(result);
+                },
+                refuse: |job: Job, e| {
+                    let _ = job.reply.send(Err(e));
+                },
+            },
+        )?;
+        Ok(Self { pool })
+    }
+
+    /// Makes the next transcription panic (fault drills and tests).
+    pub fn panic_next_job(&self) {
+        self.pool.panic_next_job();
     }
 
     /// Path check used by `--check` style commands.
@@ -292,14 +296,14 @@ impl WhisperEngine {
         audio: Vec<f32>,
         hints: TurnHints,
     ) -> BoxFuture<'static, Result<Transcript, EngineError>> {
-        let queue = self.queue.clone();
+        let pool = self.pool.clone();
         async move {
-            ask(&queue, "whisper", |reply| Job {
+            pool.ask(|reply| Job {
                 audio,
                 hints,
                 reply,
             })
-            .await?
+            .await
         }
         .boxed()
     }
@@ -321,8 +325,8 @@ impl SpeechToText for WhisperEngine {
         self.transcribe_with(audio_16k, hints)
     }
 
-    fn queue_depth(&self) -> usize {
-        self.queue.len()
+    fn health(&self) -> EngineHealth {
+        self.pool.health()
     }
 }
 

@@ -28,7 +28,7 @@ pub(super) async fn upgrade(
     let Some(place) = state.live.enter() else {
         tracing::warn!(
             max = state.live.max(),
-            "media stream refused: too many calls"
+            "media stream refused: too many calls, or stopping"
         );
         return (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

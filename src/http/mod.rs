@@ -14,6 +14,7 @@
 mod admin;
 mod bearer;
 mod error;
+pub mod listen;
 mod media_ws;
 mod twilio_webhooks;
 mod v1;
@@ -101,18 +102,36 @@ async fn metrics(
     _: bearer::Bearer,
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Result<String, AppError> {
-    let s = &state.session;
-    Ok(crate::telemetry::render(&[
-        ("stt", s.stt.queue_depth()),
-        ("llm", s.llm.queue_depth()),
-        ("tts", s.tts.queue_depth()),
-    ]))
+    Ok(crate::telemetry::render(&engines(&state.session)))
 }
 
-async fn health() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({
-        "status": "ok",
+fn engines(s: &SessionDeps) -> [(&'static str, crate::engine::EngineHealth); 3] {
+    [
+        ("stt", s.stt.health()),
+        ("llm", s.llm.health()),
+        ("tts", s.tts.health()),
+    ]
+}
+
+/// Liveness for a load balancer or orchestrator: 200 "ok" while every engine has a worker
+/// serving, 503 "degraded" once one has none (a worker that could not be rebuilt after a
+/// panic); each engine's workers, queue, longest running job, restarts and shed jobs.
+async fn health(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+    let engines = engines(&state.session);
+    let up = engines.iter().all(|(_, h)| h.is_up());
+    let status = if up {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "status": if up { "ok" } else { "degraded" },
         "version": crate::build_info::VERSION,
         "backends": crate::build_info::BACKENDS,
-    }))
+        "live_calls": state.live.count(),
+        "engines": engines.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+    });
+    (status, axum::Json(body))
 }

@@ -136,11 +136,12 @@ pub(super) async fn voice(
     if answered_by.as_deref() == Some("fax") {
         return Ok(xml(twiml::hangup()));
     }
-    // At the call limit the upgrade would be refused anyway: say busy instead of dead air.
-    if state.live.count() >= state.live.max() {
+    // At the call limit (or stopping) the upgrade would be refused anyway: say busy instead
+    // of dead air.
+    if state.live.refuses() {
         tracing::warn!(
             max = state.live.max(),
-            "call rejected as busy: too many calls"
+            "call rejected as busy: too many calls, or stopping"
         );
         return Ok(xml(twiml::reject_busy()));
     }
@@ -200,7 +201,7 @@ pub(super) async fn voice(
     };
     let metadata = call_metadata(&state, &call_sid, &stream_params, inbound);
     match state.registry.register(metadata) {
-        Ok(_) => {}
+        Ok(record) => super::v1::keep_record(&state, &record).await,
         Err(RegisterRefused::AlreadyStreamed(_)) => {
             tracing::warn!(%call_sid, "voice webhook for a call that has streamed already: hung up");
             return Ok(xml(twiml::hangup()));

@@ -28,9 +28,22 @@ pub(super) async fn create_call(
         ));
     }
     match state.registry.register(metadata) {
-        Ok(record) => Ok((StatusCode::CREATED, Json(record))),
+        Ok(record) => {
+            keep_record(&state, &record).await;
+            Ok((StatusCode::CREATED, Json(record)))
+        }
         Err(e @ RegisterRefused::AlreadyStreamed(_)) => Err(AppError::Conflict(e.to_string())),
         Err(e @ RegisterRefused::Full) => Err(AppError::Busy(e.to_string())),
+    }
+}
+
+/// A registered call gets its row in the store (when there is one), so its transcript and
+/// verdict are kept whoever placed it. A store error is logged, not fatal: the call goes on.
+pub(super) async fn keep_record(state: &AppState, record: &CallRecord) {
+    if let Some(store) = &state.store {
+        if let Err(e) = store.record_call(&record.metadata).await {
+            tracing::error!(call_sid = %record.metadata.call_sid, error = %e, "cannot record the call");
+        }
     }
 }
 

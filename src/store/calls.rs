@@ -7,8 +7,8 @@ use sqlx::Row;
 
 use super::{corrupt, now_ms, Store, StoreError};
 use crate::model::{
-    is_terminal_status, Applied, CallDetail, CallEvent, NewCall, Speaker, StatusUpdate, StoredCall,
-    StoredTurn, Turn,
+    is_terminal_status, Applied, CallDetail, CallEvent, CallMetadata, NewCall, Speaker,
+    StatusUpdate, StoredCall, StoredTurn, Turn,
 };
 
 fn call_from_row(row: &AnyRow) -> Result<StoredCall, StoreError> {
@@ -205,6 +205,27 @@ impl Store {
         .bind(turn.interrupted as i64)
         .bind(latency)
         .bind(turn.end_ms.map(|e| e as i64))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Records a call the dialer did not place (inbound, or registered through the engine
+    /// API), so its transcript and verdict outlive the process. One already recorded (a dialed
+    /// call answering) is left as it is.
+    pub async fn record_call(&self, metadata: &CallMetadata) -> Result<(), StoreError> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO calls (sid, campaign_id, from_number, to_number, status,
+                                created_at_ms, updated_at_ms)
+             VALUES ($1, $2, $3, $4, 'in-progress', $5, $5)
+             ON CONFLICT (sid) DO NOTHING",
+        )
+        .bind(&metadata.call_sid)
+        .bind(&metadata.campaign_id)
+        .bind(&metadata.from)
+        .bind(&metadata.to)
+        .bind(now)
         .execute(self.pool())
         .await?;
         Ok(())

@@ -276,3 +276,118 @@ pub async fn drop_pg_schema(schema: &str) {
         .await
         .unwrap();
 }
+
+/// The appliance as a separate process (`telemarketer serve`), so it can be killed and signalled
+/// for real.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+}
+
+impl ServerProcess {
+    /// Starts `serve` with the test tokens and waits for `/health` at `base`.
+    pub async fn spawn(
+        config_path: &std::path::Path,
+        base: &str,
+        log: &std::path::Path,
+        account: &str,
+    ) -> Self {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_telemarketer"))
+            .args(["serve", "--config"])
+            .arg(config_path)
+            .env("TELEMARKETER_API_TOKEN", API_TOKEN)
+            .env("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+            .env("TWILIO_ACCOUNT_SID", account)
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let server = Self { child };
+        let started = std::time::Instant::now();
+        while reqwest::get(format!("{base}/health")).await.is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        server
+    }
+
+    pub fn kill9(&mut self) {
+        // SIGKILL: no shutdown path runs, exactly like a crash or a power cut of the process.
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, what `docker stop` and systemd send.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// The exit status, once the process has ended (at most `limit`).
+    pub async fn exited(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The HTTP status of a WebSocket upgrade with this signature (101 when it upgraded).
+pub async fn upgrade_status(url: &str, signature: Option<&str>) -> u16 {
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url)
+            .unwrap();
+    if let Some(sig) = signature {
+        request
+            .headers_mut()
+            .insert("X-Twilio-Signature", sig.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(request).await {
+        Ok(_) => 101,
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(e) => panic!("upgrade failed without an HTTP answer: {e}"),
+    }
+}
+
+/// A form POST signed as Twilio signs it (the public URL is the Host's here).
+pub async fn signed_post(addr: std::net::SocketAddr, path: &str, form: &[(&str, &str)]) -> String {
+    let url = format!("http://{addr}{path}");
+    let params: Vec<(String, String)> = form
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header(
+            "X-Twilio-Signature",
+            telemarketer::twilio::signature::compute(AUTH_TOKEN, &url, &params),
+        )
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
