@@ -48,7 +48,17 @@ async fn server(twilio_base: Option<&str>) -> (String, Store, Option<Dialer>) {
 /// [`server`] on a given store and secrets (the account SID is added with a Twilio base), with
 /// the dialer's clocks short: 6 s leases, 2 s to settle an unknown create, a reconcile pass
 /// every second.
-async fn server_with(twilio_base: Option<&str>, store_url: &str, mut secrets: Secrets) -> LocalApp {
+async fn server_with(twilio_base: Option<&str>, store_url: &str, secrets: Secrets) -> LocalApp {
+    server_hearing(twilio_base, store_url, secrets, &[]).await
+}
+
+/// [`server_with`], its fake STT hearing `transcripts` in order.
+async fn server_hearing(
+    twilio_base: Option<&str>,
+    store_url: &str,
+    mut secrets: Secrets,
+    transcripts: &[&str],
+) -> LocalApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut toml = format!(
@@ -61,7 +71,7 @@ async fn server_with(twilio_base: Option<&str>, store_url: &str, mut secrets: Se
         ));
         secrets.twilio_account_sid = Some(ACCOUNT.into());
     }
-    let (app, _) = fake_app(test_config(&toml, secrets), &[], "");
+    let (app, _) = fake_app(test_config(&toml, secrets), transcripts, "");
     app.dialer_poll(Duration::from_millis(100))
         .spawn(listener)
         .await
@@ -1076,4 +1086,110 @@ async fn the_opt_out_confirmation_waits_for_the_commit() {
         registry.get(&call.call_sid).unwrap().outcome,
         Some(telemarketer::model::Outcome::DoNotCall)
     );
+}
+
+/// The emulator's callee voice: a voiced signal the real VAD takes for speech, as long as the
+/// line would take to say; the server's fake STT decides what it said.
+struct VoicedTts;
+
+impl telemarketer::engine::TextToSpeech for VoicedTts {
+    fn synthesize(
+        &self,
+        clause: String,
+        _cancel: tokio_util::sync::CancellationToken,
+    ) -> futures::future::BoxFuture<
+        'static,
+        Result<telemarketer::engine::SpeechAudio, telemarketer::engine::EngineError>,
+    > {
+        let ms = (clause.len() as u32 * 60).clamp(500, 3000);
+        let samples = voiced(ms).iter().map(|s| *s as f32 / 32768.0).collect();
+        Box::pin(async move {
+            Ok(telemarketer::engine::SpeechAudio {
+                samples,
+                sample_rate: 8000,
+                elapsed: Duration::ZERO,
+            })
+        })
+    }
+
+    fn sample_rate(&self) -> u32 {
+        8000
+    }
+}
+
+/// "Not now" then "tomorrow at ten": the call ends `callback` with the time, and the lead goes
+/// back to pending for exactly that local time, its callback counted apart from retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_who_asks_for_a_callback_is_scheduled_for_that_time() {
+    use telemarketer::testbed::emulator::CallerLine;
+    let mut config = EmulatorConfig::new(ACCOUNT, TOKEN);
+    config.ring = Duration::from_millis(200);
+    config.tts = Some(std::sync::Arc::new(VoicedTts));
+    config.default_persona = Persona::Human {
+        lines: vec![
+            CallerLine::Say("Not now.".into()),
+            CallerLine::Say("Tomorrow at ten.".into()),
+        ],
+    };
+    let emulator = RunningEmulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let db = format!("sqlite://{}", tempdir().join("dialer.db").display());
+    let secrets = Secrets {
+        api_token: Some("api".into()),
+        twilio_auth_token: Some(TOKEN.into()),
+        ..Default::default()
+    };
+    let app = server_hearing(
+        Some(&emulator.base_url()),
+        &db,
+        secrets,
+        &["Not now.", "Tomorrow at ten."],
+    )
+    .await;
+    let store = app.state.store.clone().unwrap();
+    let settings = CampaignSettings {
+        max_attempts: 1,
+        ..busy_settings(1, 10.0)
+    };
+    let phone = "+14155550360".to_string();
+    campaign_with_leads(&store, "cb", &settings, std::slice::from_ref(&phone)).await;
+    let dialer = app.state.dialer.clone().unwrap();
+    dialer.start("cb").await.unwrap();
+
+    let t0 = Instant::now();
+    let lead = loop {
+        let lead = store.leads("cb").await.unwrap().remove(0);
+        if lead.callbacks == 1 && lead.state == LeadState::Pending {
+            break lead;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no callback scheduled: {lead:#?}\n{:#?}",
+            store.audit_log("cb").await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let tz: chrono_tz::Tz = lead.timezone.parse().unwrap();
+    let at = chrono::DateTime::from_timestamp_millis(lead.next_attempt_at_ms)
+        .unwrap()
+        .with_timezone(&tz);
+    let tomorrow = chrono::Utc::now()
+        .with_timezone(&tz)
+        .date_naive()
+        .succ_opt()
+        .unwrap();
+    assert_eq!(
+        (at.date_naive(), at.format("%H:%M").to_string()),
+        (tomorrow, "10:00".to_string()),
+        "{lead:#?}"
+    );
+    assert_eq!(lead.outcome.as_deref(), Some("callback"));
+    let audit = store.audit_log("cb").await.unwrap();
+    assert!(
+        decisions(&audit, Some(lead.id)).contains(&"callback_scheduled".to_string()),
+        "{audit:#?}"
+    );
+    dialer.set_state("cb", CampaignState::Stopped).await.ok();
+    emulator.shutdown();
 }

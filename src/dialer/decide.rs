@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::leads::{CallingWindow, WindowCheck};
-use crate::model::{CampaignSettings, DncEntry, Lead, LeadState};
+use crate::model::{CampaignSettings, DncEntry, Lead, LeadState, MAX_RETRY_DELAY_S};
 
 /// What to do with a claimed lead right before dialing.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,21 +86,46 @@ pub struct AfterCall {
     pub outcome: String,
     pub decision: &'static str,
     pub reason: String,
+    /// The next attempt is a callback the caller asked for (counted apart from retries).
+    pub callback: bool,
 }
 
-/// Busy / no-answer / failed are retried on the campaign's schedule until attempts run out;
-/// an answered call is done with the engine's outcome (or what the answering side was).
+/// A lead's callbacks so far, and when the caller of this call asked to be called back (the
+/// script's `callback_time`, as the time slot stores it), if they said.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Callbacks {
+    pub made: u32,
+    pub asked_for: Option<DateTime<Utc>>,
+}
+
+impl Callbacks {
+    /// Reads the time slot's stored form (RFC 3339, with a `~` or `~day` mark when the caller
+    /// gave only a part of the day or a day); anything else is no time.
+    pub fn asked(made: u32, callback_time: Option<&str>) -> Self {
+        let asked_for = callback_time
+            .map(|t| t.trim().split('~').next().unwrap_or_default())
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        Self { made, asked_for }
+    }
+}
+
+/// Busy / no-answer / failed are retried on the campaign's schedule until attempts run out
+/// (callback dials do not count against them); a caller who asked to be called back is dialed
+/// again at the time they gave (or after `callback_delay_s`), up to `max_callbacks`; any other
+/// answered call is done with the engine's outcome (or what the answering side was).
 pub fn after_call(
     settings: &CampaignSettings,
     attempts: u32,
     status: &str,
     answered_by: Option<&str>,
     engine_outcome: Option<&str>,
+    callbacks: Callbacks,
     now: DateTime<Utc>,
 ) -> AfterCall {
     let unanswered = matches!(status, "busy" | "no-answer" | "failed" | "canceled");
     if unanswered {
-        if attempts < settings.max_attempts {
+        if attempts.saturating_sub(callbacks.made) < settings.max_attempts {
             let delay = settings.retry_delay_s(attempts);
             // Capped at 30 days, so this never overflows; checked anyway, as a clock near
             // the end of chrono's range would otherwise panic.
@@ -118,6 +143,7 @@ pub fn after_call(
                     "attempt {attempts} of {} ended {status}; retry in {delay} s",
                     settings.max_attempts
                 ),
+                callback: false,
             };
         }
         return AfterCall {
@@ -126,6 +152,31 @@ pub fn after_call(
             outcome: status.to_string(),
             decision: "attempts_exhausted",
             reason: format!("all {attempts} attempts ended unanswered (last: {status})"),
+            callback: false,
+        };
+    }
+    if engine_outcome == Some("callback") && callbacks.made < settings.max_callbacks {
+        let (at, when) = match callbacks.asked_for.filter(|t| *t > now) {
+            Some(t) => (t, format!("at the time they gave, {}", t.to_rfc3339())),
+            None => {
+                let delay = settings.callback_delay_s.min(MAX_RETRY_DELAY_S);
+                let at = chrono::Duration::try_seconds(delay as i64)
+                    .and_then(|d| now.checked_add_signed(d))
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC);
+                (at, format!("in {delay} s (no time given)"))
+            }
+        };
+        return AfterCall {
+            state: LeadState::Pending,
+            next_attempt_at: Some(at),
+            outcome: "callback".into(),
+            decision: "callback_scheduled",
+            reason: format!(
+                "the caller asked to be called back: callback {} of {}, {when}",
+                callbacks.made + 1,
+                settings.max_callbacks
+            ),
+            callback: true,
         };
     }
     let outcome = match (engine_outcome, answered_by) {
@@ -145,6 +196,7 @@ pub fn after_call(
         ),
         outcome,
         decision: "call_finished",
+        callback: false,
     }
 }
 

@@ -284,35 +284,42 @@ impl Dialer {
             return Ok(());
         }
         let campaign = store.campaign(&lead.campaign_id).await?;
-        // The engine's verdict: live in this process's registry, else already stored.
-        let engine_outcome = self
-            .inner
-            .registry
-            .get(sid)
+        // The engine's verdict and variables: live in this process's registry, else stored.
+        let live = self.inner.registry.get(sid);
+        let engine_outcome = live
+            .as_ref()
             .and_then(|r| r.outcome)
             .map(|o| o.as_str().to_string())
             .or(call.outcome.clone());
+        let variables = live.map_or(call.variables.clone(), |r| r.variables);
+        let callbacks = decide::Callbacks::asked(
+            lead.callbacks,
+            variables.get("callback_time").map(String::as_str),
+        );
         let AfterCall {
             state,
             next_attempt_at,
             outcome,
             decision,
             reason,
+            callback,
         } = decide::after_call(
             &campaign.settings,
             lead.attempts,
             &call.status,
             call.answered_by.as_deref(),
             engine_outcome.as_deref(),
+            callbacks,
             Utc::now(),
         );
         let moved = store
-            .move_lead(
+            .move_lead_counting(
                 lead.id,
                 LeadState::InCall,
                 state,
                 next_attempt_at.map(|t| t.timestamp_millis()).unwrap_or(0),
                 Some(&outcome),
+                callback,
             )
             .await?;
         if !moved {

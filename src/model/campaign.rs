@@ -27,6 +27,11 @@ pub struct CampaignSettings {
     pub ring_timeout_s: u32,
     /// Hard cap on a call's length (Twilio `TimeLimit`, seconds).
     pub time_limit_s: u32,
+    /// Callbacks a lead may ask for (each dialed at the time they gave); apart from
+    /// `max_attempts`, which counts unanswered retries.
+    pub max_callbacks: u32,
+    /// When a caller asks to be called back without a time: this long after the call.
+    pub callback_delay_s: u64,
 }
 
 impl Default for CampaignSettings {
@@ -42,6 +47,8 @@ impl Default for CampaignSettings {
             machine_detection: true,
             ring_timeout_s: 30,
             time_limit_s: 600,
+            max_callbacks: 2,
+            callback_delay_s: 24 * 3600,
         }
     }
 }
@@ -90,6 +97,18 @@ impl CampaignSettings {
             bad.push(format!(
                 "ring_timeout_s must be 5..=600 (got {})",
                 self.ring_timeout_s
+            ));
+        }
+        if self.max_callbacks > 10 {
+            bad.push(format!(
+                "max_callbacks must be 0..=10 (got {})",
+                self.max_callbacks
+            ));
+        }
+        if !(60..=MAX_RETRY_DELAY_S).contains(&self.callback_delay_s) {
+            bad.push(format!(
+                "callback_delay_s must be 60..={MAX_RETRY_DELAY_S} s (got {})",
+                self.callback_delay_s
             ));
         }
         if !(10..=14400).contains(&self.time_limit_s) {
@@ -245,6 +264,9 @@ pub struct Lead {
     #[serde(default)]
     pub claim_expires_at_ms: Option<i64>,
     pub outcome: Option<String>,
+    /// Callbacks scheduled at the caller's request so far (their dials are not retries).
+    #[serde(default)]
+    pub callbacks: u32,
 }
 
 /// Counts per lead state, for progress and completion.

@@ -29,6 +29,7 @@ fn lead_from_row(row: &AnyRow) -> Result<Lead, StoreError> {
         claimed_at_ms: row.try_get("claimed_at_ms")?,
         claim_expires_at_ms: row.try_get("claim_expires_at_ms")?,
         outcome: row.try_get("outcome")?,
+        callbacks: row.try_get::<i64, _>("callbacks")?.max(0) as u32,
     })
 }
 
@@ -311,9 +312,25 @@ impl Store {
         next_attempt_at_ms: i64,
         outcome: Option<&str>,
     ) -> Result<bool, StoreError> {
+        self.move_lead_counting(lead_id, from, to, next_attempt_at_ms, outcome, false)
+            .await
+    }
+
+    /// [`Self::move_lead`]; `callback`: the next attempt is a callback the caller asked for,
+    /// counted in `callbacks` in the same write.
+    pub async fn move_lead_counting(
+        &self,
+        lead_id: i64,
+        from: LeadState,
+        to: LeadState,
+        next_attempt_at_ms: i64,
+        outcome: Option<&str>,
+        callback: bool,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE leads SET state = $1, next_attempt_at_ms = $2, outcome = COALESCE($3, outcome),
-                    claimed_by = NULL, claim_expires_at_ms = NULL, updated_at_ms = $4
+                    claimed_by = NULL, claim_expires_at_ms = NULL, updated_at_ms = $4,
+                    callbacks = callbacks + $7
              WHERE id = $5 AND state = $6",
         )
         .bind(to.as_str())
@@ -322,6 +339,7 @@ impl Store {
         .bind(now_ms())
         .bind(lead_id)
         .bind(from.as_str())
+        .bind(i64::from(callback))
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)

@@ -18,6 +18,7 @@ fn lead(tz: &str, consent: bool) -> Lead {
         claimed_at_ms: None,
         claim_expires_at_ms: None,
         outcome: None,
+        callbacks: 0,
     }
 }
 
@@ -105,12 +106,28 @@ fn unanswered_calls_retry_on_schedule_then_fail() {
         retry_delays_s: vec![60, 600],
         ..Default::default()
     };
-    let a = after_call(&s, 1, "busy", None, None, utc(12, 0));
+    let a = after_call(&s, 1, "busy", None, None, Callbacks::default(), utc(12, 0));
     assert_eq!(a.state, LeadState::Pending);
     assert_eq!(a.next_attempt_at, Some(utc(12, 1)));
-    let a = after_call(&s, 2, "no-answer", None, None, utc(12, 0));
+    let a = after_call(
+        &s,
+        2,
+        "no-answer",
+        None,
+        None,
+        Callbacks::default(),
+        utc(12, 0),
+    );
     assert_eq!(a.next_attempt_at, Some(utc(12, 10)));
-    let a = after_call(&s, 3, "failed", None, None, utc(12, 0));
+    let a = after_call(
+        &s,
+        3,
+        "failed",
+        None,
+        None,
+        Callbacks::default(),
+        utc(12, 0),
+    );
     assert_eq!(
         (a.state, a.decision),
         (LeadState::Failed, "attempts_exhausted")
@@ -126,6 +143,7 @@ fn answered_calls_take_the_engines_outcome() {
         "completed",
         Some("human"),
         Some("interested"),
+        Callbacks::default(),
         utc(12, 0),
     );
     assert_eq!(
@@ -138,11 +156,98 @@ fn answered_calls_take_the_engines_outcome() {
         "completed",
         Some("machine_end_beep"),
         None,
+        Callbacks::default(),
         utc(12, 0),
     );
     assert_eq!(a.outcome, "voicemail");
-    let a = after_call(&s, 1, "completed", Some("fax"), None, utc(12, 0));
+    let a = after_call(
+        &s,
+        1,
+        "completed",
+        Some("fax"),
+        None,
+        Callbacks::default(),
+        utc(12, 0),
+    );
     assert_eq!(a.outcome, "fax");
+}
+
+#[test]
+fn a_callback_is_dialed_when_the_caller_asked_and_counted_apart_from_retries() {
+    let s = CampaignSettings {
+        max_attempts: 2,
+        max_callbacks: 2,
+        callback_delay_s: 3600,
+        ..Default::default()
+    };
+    let callback = |made, time: Option<&str>, now| {
+        after_call(
+            &s,
+            made + 1,
+            "completed",
+            Some("human"),
+            Some("callback"),
+            Callbacks::asked(made, time),
+            now,
+        )
+    };
+    // "Tomorrow at ten" in Los Angeles, as the time slot stores it.
+    let a = callback(0, Some("2026-06-16T10:00:00-07:00"), utc(12, 0));
+    assert_eq!(
+        (a.state, a.decision, a.callback, a.outcome.as_str()),
+        (LeadState::Pending, "callback_scheduled", true, "callback")
+    );
+    assert_eq!(
+        a.next_attempt_at,
+        Some(Utc.with_ymd_and_hms(2026, 6, 16, 17, 0, 0).unwrap())
+    );
+    // A part of the day or a day only keeps its mark; the time is still read.
+    let a = callback(0, Some("2026-06-16T09:00:00-07:00~"), utc(12, 0));
+    assert_eq!(
+        a.next_attempt_at,
+        Some(Utc.with_ymd_and_hms(2026, 6, 16, 16, 0, 0).unwrap())
+    );
+    // No time (or one already past, or unreadable): the campaign's delay.
+    for time in [
+        None,
+        Some("2026-06-15T04:00:00-07:00"),
+        Some("tomorrow-ish"),
+    ] {
+        let a = callback(0, time, utc(12, 0));
+        assert_eq!(a.next_attempt_at, Some(utc(13, 0)), "{time:?}");
+        assert!(a.reason.contains("no time given"), "{}", a.reason);
+    }
+    // The second callback still happens; the third is not made: the lead is done.
+    assert!(callback(1, None, utc(12, 0)).callback);
+    let a = callback(2, None, utc(12, 0));
+    assert_eq!(
+        (a.state, a.callback, a.outcome.as_str()),
+        (LeadState::Done, false, "callback")
+    );
+    // Callback dials do not use up the retries: 2 callbacks + 1 unanswered of 2 attempts.
+    let a = after_call(
+        &s,
+        3,
+        "no-answer",
+        None,
+        None,
+        Callbacks::asked(2, None),
+        utc(12, 0),
+    );
+    assert_eq!(
+        (a.state, a.decision),
+        (LeadState::Pending, "retry_scheduled")
+    );
+    let a = after_call(
+        &s,
+        4,
+        "busy",
+        None,
+        None,
+        Callbacks::asked(2, None),
+        utc(12, 0),
+    );
+    assert_eq!(a.state, LeadState::Failed);
 }
 
 #[test]
@@ -154,17 +259,43 @@ fn huge_retry_delays_never_overflow_the_clock() {
     };
     assert!(settings.check().is_err());
     // Settings stored before range checks existed are capped at 30 days, not a panic.
-    let a = after_call(&settings, 1, "busy", None, None, utc(12, 0));
+    let a = after_call(
+        &settings,
+        1,
+        "busy",
+        None,
+        None,
+        Callbacks::default(),
+        utc(12, 0),
+    );
     let wait = a.next_attempt_at.unwrap() - utc(12, 0);
     assert_eq!(wait.num_days(), 30);
     // Even at the end of chrono's range.
-    let a = after_call(&settings, 1, "busy", None, None, DateTime::<Utc>::MAX_UTC);
+    let a = after_call(
+        &settings,
+        1,
+        "busy",
+        None,
+        None,
+        Callbacks::default(),
+        DateTime::<Utc>::MAX_UTC,
+    );
     assert_eq!(a.next_attempt_at, Some(DateTime::<Utc>::MAX_UTC));
 }
 
 #[test]
 fn settings_are_range_checked_with_every_violation_named() {
     assert!(CampaignSettings::default().check().is_ok());
+    let bad_callbacks = CampaignSettings {
+        max_callbacks: 11,
+        callback_delay_s: 5,
+        ..Default::default()
+    };
+    let err = bad_callbacks.check().unwrap_err();
+    assert!(
+        err.contains("max_callbacks") && err.contains("callback_delay_s"),
+        "{err}"
+    );
     let bad = CampaignSettings {
         max_concurrent: 0,
         calls_per_second: f64::NAN,
