@@ -515,30 +515,17 @@ async fn sigterm_mid_call_says_goodbye_and_exits_zero() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // During the grace a new call is turned away politely.
-    let url = format!("{base}/twilio/voice");
-    let form = [
-        ("CallSid", "CA0000000000000000000000000000beef"),
-        ("AccountSid", call.account_sid.as_str()),
-        ("From", "+14155550199"),
-        ("To", "+18005550100"),
-    ];
-    let params: Vec<(String, String)> = form
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let twiml = reqwest::Client::new()
-        .post(&url)
-        .header(
-            "X-Twilio-Signature",
-            telemarketer::twilio::signature::compute(AUTH_TOKEN, &url, &params),
-        )
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let twiml = signed_post(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        "/twilio/voice",
+        &[
+            ("CallSid", "CA0000000000000000000000000000beef"),
+            ("AccountSid", call.account_sid.as_str()),
+            ("From", "+14155550199"),
+            ("To", "+18005550100"),
+        ],
+    )
+    .await;
     assert!(twiml.contains(r#"<Reject reason="busy"/>"#), "{twiml}");
 
     let report = tokio::time::timeout(Duration::from_secs(50), caller)

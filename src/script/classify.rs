@@ -156,6 +156,17 @@ fn is_repeat(t: &str) -> bool {
     !words.is_empty()
 }
 
+/// A short question that opens with "who" ("Hello? Who is this?", heard as "who is me" or
+/// "who's that"): on a call we placed it asks who is calling, however Whisper spelt the rest.
+/// A longer one ("who is going to install the panels") is left to the examples.
+fn asks_who(t: &str) -> bool {
+    let words: Vec<&str> = t
+        .split_whitespace()
+        .skip_while(|w| OPENERS.contains(w))
+        .collect();
+    matches!(words.first(), Some(&("who" | "whos"))) && words.len() <= 4
+}
+
 /// A question: ends with "?" or starts (after openers) like one ("how about Friday" and "what
 /// about Friday" are proposals, not questions).
 pub fn is_question(raw: &str, t: &str) -> bool {
@@ -288,6 +299,9 @@ pub fn by_rules(
     }
     if any_phrase(&t, ROBOT) && script.faq("are_you_a_robot").is_some() {
         return Some(Classified::rule("are_you_a_robot"));
+    }
+    if asks_who(&t) && script.faq("who_is_this").is_some() {
+        return Some(Classified::rule("who_is_this"));
     }
     if is_repeat(&t) {
         return Some(Classified::rule(intents::UNCLEAR));

@@ -46,6 +46,9 @@ fn the_misrouted_answers_go_where_they_belong() {
         ("intro", "No thanks, I am not interested.", "decline"),
         ("callback", "No, really, I am not interested.", "decline"),
         ("intro", "Hi, who is this?", "who_is_this"),
+        // Whisper's ear on espeak's "Hello? Who is this?".
+        ("intro", "hello, who is me.", "who_is_this"),
+        ("bill", "Who's that?", "who_is_this"),
         ("book_time", "How much does it cost?", "cost"),
         ("callback", "How much does it cost?", "cost"),
     ] {
@@ -146,6 +149,7 @@ fn questions_at_every_node_are_answered_never_captured() {
         ("What is this about?", "what_is_this_about"),
         ("Where did you get my number?", "how_did_you_get_my_number"),
         ("Do you install batteries too?", "unknown_question"),
+        ("Who is going to install the panels?", "unknown_question"),
         ("Why is the sky blue?", "unknown_question"),
         ("What kind of panels do you use", "unknown_question"),
     ] {
