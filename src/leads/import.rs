@@ -175,8 +175,16 @@ impl<'a> LineCounter<'a> {
         if start < self.cursor {
             *self = LineCounter::new(self.data);
         }
-        let skipped = self.data.get(self.cursor..start).unwrap_or_default();
-        self.line += skipped.iter().filter(|&&b| b == b'\n').count();
+        // Line breaks as the csv reader reads them: "\n", "\r\n" and a lone "\r" (old Mac
+        // files) each end one line.
+        let data = self.data;
+        self.line += (self.cursor..start)
+            .filter(|&i| match data[i] {
+                b'\n' => true,
+                b'\r' => data.get(i + 1) != Some(&b'\n'),
+                _ => false,
+            })
+            .count();
         self.cursor = start;
         self.line
     }

@@ -161,6 +161,17 @@ fn csv_invalid_utf8_row_is_a_row_error() {
     assert_eq!(report.errors, vec![err(3, "row is not valid UTF-8 text")]);
 }
 
+/// Old Mac files end lines with a lone "\r": rows are still numbered by line (found by the
+/// `leads` fuzz target: they were all reported on the header's line).
+#[test]
+fn csv_lone_carriage_returns_end_lines() {
+    let data = b"phone,name\r4155550123,Al\r\rnot a phone,Bo\r\n4155550125,Cy\n";
+    let report = parse_csv(&data[..]).expect("readable");
+    assert_eq!(report.leads.len(), 2);
+    assert_eq!(report.errors.len(), 1);
+    assert_eq!(report.errors[0].row, 4, "{:?}", report.errors);
+}
+
 #[test]
 fn csv_read_error_is_whole_file() {
     struct Broken;
