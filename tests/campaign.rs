@@ -149,7 +149,8 @@ async fn a_twenty_lead_campaign_ends_every_lead_in_the_right_state() {
             ])),
             true,
             open_tz,
-            "done",
+            // Called back on Friday morning: pending until then.
+            "pending",
             "callback",
         ),
         (
@@ -314,10 +315,11 @@ async fn a_twenty_lead_campaign_ends_every_lead_in_the_right_state() {
             .filter(|e| e.lead_id == Some(lead.id))
             .map(|e| e.decision.as_str())
             .collect();
-        let expected_decision = match *want_state {
-            "skipped" => *want_outcome,
-            "pending" => "defer_window",
-            "failed" => "attempts_exhausted",
+        let expected_decision = match (*want_state, *want_outcome) {
+            ("skipped", outcome) => outcome,
+            ("pending", "callback") => "callback_scheduled",
+            ("pending", _) => "defer_window",
+            ("failed", _) => "attempts_exhausted",
             _ => "call_finished",
         };
         if !decisions.contains(&expected_decision) {
@@ -331,11 +333,12 @@ async fn a_twenty_lead_campaign_ends_every_lead_in_the_right_state() {
 
     // Deferred leads wait for their window; nothing skipped or deferred was dialed.
     let created: Vec<(String, u16)> = emulator.create_requests();
-    for (num, _, _, _, want_state, _) in &leads {
+    for (num, _, _, _, want_state, want_outcome) in &leads {
         let dials = emulator.calls().iter().filter(|c| &c.to == num).count();
-        let expected = match *want_state {
-            "skipped" | "pending" => 0,
-            "failed" => 2,
+        let expected = match (*want_state, *want_outcome) {
+            ("pending", "callback") => 1,
+            ("skipped" | "pending", _) => 0,
+            ("failed", _) => 2,
             _ => 1,
         };
         assert_eq!(
@@ -507,7 +510,9 @@ async fn kill_nine_mid_campaign_then_restart_loses_nothing_and_dials_no_one_twic
     )
     .unwrap();
     let log = dir.join("server.log");
-    let mut server = common::ServerProcess::spawn(&config_path, &base, &log, ACCOUNT).await;
+    let mut server =
+        common::ServerProcess::spawn(&config_path, &base, &log, (ACCOUNT, AUTH_TOKEN, API_TOKEN))
+            .await;
     let api = AdminClient::new(&base, API_TOKEN);
     let tz = common::zone_where_window_is(true);
     api.create_campaign(&NewCampaign {
@@ -555,7 +560,9 @@ async fn kill_nine_mid_campaign_then_restart_loses_nothing_and_dials_no_one_twic
     eprintln!("killed with {placed_before} calls placed");
     tokio::time::sleep(Duration::from_secs(3)).await;
 
-    let _server = common::ServerProcess::spawn(&config_path, &base, &log, ACCOUNT).await;
+    let _server =
+        common::ServerProcess::spawn(&config_path, &base, &log, (ACCOUNT, AUTH_TOKEN, API_TOKEN))
+            .await;
     let started = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -652,8 +659,20 @@ async fn two_appliances_on_one_postgres_one_restarted_nobody_dialed_twice() {
     let dir = common::tempdir();
     let (a_config, a_base) = fleet_config(&dir, "appliance-a", &db, &emulator.base_url());
     let (b_config, b_base) = fleet_config(&dir, "appliance-b", &db, &emulator.base_url());
-    let a = common::ServerProcess::spawn(&a_config, &a_base, &dir.join("a.log"), ACCOUNT).await;
-    let mut b = common::ServerProcess::spawn(&b_config, &b_base, &dir.join("b.log"), ACCOUNT).await;
+    let a = common::ServerProcess::spawn(
+        &a_config,
+        &a_base,
+        &dir.join("a.log"),
+        (ACCOUNT, AUTH_TOKEN, API_TOKEN),
+    )
+    .await;
+    let mut b = common::ServerProcess::spawn(
+        &b_config,
+        &b_base,
+        &dir.join("b.log"),
+        (ACCOUNT, AUTH_TOKEN, API_TOKEN),
+    )
+    .await;
     let api = AdminClient::new(&a_base, API_TOKEN);
     let tz = common::zone_where_window_is(true);
     api.create_campaign(&NewCampaign {
@@ -719,8 +738,13 @@ async fn two_appliances_on_one_postgres_one_restarted_nobody_dialed_twice() {
         emulator.calls().len()
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let b_again =
-        common::ServerProcess::spawn(&b_config, &b_base, &dir.join("b.log"), ACCOUNT).await;
+    let b_again = common::ServerProcess::spawn(
+        &b_config,
+        &b_base,
+        &dir.join("b.log"),
+        (ACCOUNT, AUTH_TOKEN, API_TOKEN),
+    )
+    .await;
 
     let started = Instant::now();
     loop {

@@ -499,7 +499,13 @@ async fn sigterm_mid_call_says_goodbye_and_exits_zero() {
     .unwrap();
     let call = sim_call();
     let log = dir.join("serve.log");
-    let mut server = ServerProcess::spawn(&config_path, &base, &log, &call.account_sid).await;
+    let mut server = ServerProcess::spawn(
+        &config_path,
+        &base,
+        &log,
+        (&call.account_sid, AUTH_TOKEN, API_TOKEN),
+    )
+    .await;
 
     // A caller who listens.
     let media = format!("ws://127.0.0.1:{port}/twilio/media");

@@ -284,12 +284,13 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `serve` with the test tokens and waits for `/health` at `base`.
+    /// Starts `serve` with these secrets (account, Twilio auth token, API token) in its
+    /// environment and waits for `/health` at `base`.
     pub async fn spawn(
         config_path: &std::path::Path,
         base: &str,
         log: &std::path::Path,
-        account: &str,
+        (account, auth_token, api_token): (&str, &str, &str),
     ) -> Self {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -299,8 +300,8 @@ impl ServerProcess {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_telemarketer"))
             .args(["serve", "--config"])
             .arg(config_path)
-            .env("TELEMARKETER_API_TOKEN", API_TOKEN)
-            .env("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+            .env("TELEMARKETER_API_TOKEN", api_token)
+            .env("TWILIO_AUTH_TOKEN", auth_token)
             .env("TWILIO_ACCOUNT_SID", account)
             .env("RUST_LOG", "info")
             .stdout(log.try_clone().unwrap())
