@@ -549,8 +549,10 @@ async fn sigterm_mid_call_says_goodbye_and_exits_zero() {
     let last = report.heard.last().expect("the caller heard the agent");
     let heard = words(&transcribe_8k(&last.samples).await);
     eprintln!("last heard: {heard}");
+    // Whisper tiny hears "goodbye" as "bye" now and then; the meaning is the
+    // closing line, so judge by its words.
     assert!(
-        heard.contains("goodbye") || heard.contains("good bye"),
+        heard.contains("more of your time") && heard.contains("bye"),
         "{heard}"
     );
 
