@@ -196,3 +196,16 @@ fn targets_match_the_fuzz_project() {
         );
     }
 }
+
+/// The script seeds load, so the replay reaches the checks on a loaded script (rendering, the
+/// classifier's labels, the walk through the state machine), not only the parser's refusals.
+#[test]
+fn script_seeds_load() {
+    let dir = fuzz_dir().join("corpus").join("script");
+    for name in ["seed-solar.toml", "seed-minimal.toml", "seed-open.toml"] {
+        let text = std::fs::read_to_string(dir.join(name)).expect("seed script");
+        if let Err(e) = telemarketer::script::format::Script::from_toml(name, &text) {
+            panic!("{name} does not load: {e}");
+        }
+    }
+}
