@@ -132,7 +132,12 @@ impl MediaPayload {
         if len > MAX_INBOUND_AUDIO.div_ceil(3) * 4 {
             return Err(MediaError::TooLarge { len });
         }
-        decode_base64(&self.payload)
+        // Base64 comes in 3-byte groups, so the cheap check above lets up to 2 bytes more through.
+        let audio = decode_base64(&self.payload)?;
+        if audio.len() > MAX_INBOUND_AUDIO {
+            return Err(MediaError::TooLarge { len });
+        }
+        Ok(audio)
     }
 }
 
