@@ -13,6 +13,7 @@ fn main() {
     let mut backends = vec!["cpu"];
     if std::env::var_os("CARGO_FEATURE_CUDA").is_some() {
         backends.push("cuda");
+        link_wheel_cublas();
     }
     println!(
         "cargo:rustc-env=TELEMARKETER_BACKENDS={}",
@@ -31,4 +32,23 @@ fn main() {
     println!("cargo:rustc-link-arg=-l:libsonic.a");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=build.rs");
+}
+
+/// A toolkit assembled from NVIDIA's wheels by `scripts/cuda_toolkit.sh` has no static cuBLAS
+/// (llama-cpp-sys-2 links it statically; the script leaves empty archives of those names), so
+/// the shared cuBLAS is linked here, after every crate's objects. An installed toolkit (the
+/// CUDA devel image) has no marker file and keeps the static link.
+fn link_wheel_cublas() {
+    println!("cargo:rerun-if-env-changed=CUDA_PATH");
+    let Some(root) = std::env::var_os("CUDA_PATH").map(std::path::PathBuf::from) else {
+        return;
+    };
+    if root.join("TELEMARKETER_WHEEL_TOOLKIT").is_file() {
+        let lib = root.join("lib64");
+        println!("cargo:rustc-link-arg=-L{}", lib.display());
+        println!("cargo:rustc-link-arg=-Wl,--push-state,--no-as-needed");
+        println!("cargo:rustc-link-arg=-lcublas");
+        println!("cargo:rustc-link-arg=-lcublasLt");
+        println!("cargo:rustc-link-arg=-Wl,--pop-state");
+    }
 }
