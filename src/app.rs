@@ -3,9 +3,9 @@
 //!
 //! Models load once, before the port opens ([`Engines::load`]); a missing model file fails there
 //! with the path and the command that fetches it. [`AppBuilder`] then wires the engines, the
-//! store, the Twilio REST client and the dialer into the HTTP state. Its knobs are the few that
-//! differ between those users: fake engines, no database, the rehearsal clock, the dialer's
-//! polling interval.
+//! store, the Twilio REST client, the dialer and the CRM courier into the HTTP state. Its knobs
+//! are the few that differ between those users: fake engines, no database, the rehearsal clock,
+//! the dialer's polling interval.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crate::call::registry::CallRegistry;
 use crate::call::SessionDeps;
 use crate::config::Config;
+use crate::crm::{Courier, CourierOptions};
 use crate::dialer::{Dialer, DialerOptions};
 use crate::engine::llama::LlamaEngine;
 use crate::engine::piper::PiperEngine;
@@ -251,6 +252,24 @@ impl AppBuilder {
         if let Some(dialer) = &dialer {
             dialer.start_background();
         }
+        let crm = match (&store, &self.config.secrets.crm_secret) {
+            (Some(store), Some(secret)) => Some(Courier::spawn(
+                store.clone(),
+                CourierOptions {
+                    secret: secret.clone(),
+                    retry: self.config.crm.retry,
+                    timeout: self.config.crm.timeout,
+                    poll: self.config.crm.poll,
+                },
+            )),
+            (Some(_), None) => {
+                tracing::info!(
+                    "TELEMARKETER_CRM_SECRET is not set: campaigns cannot have a CRM webhook"
+                );
+                None
+            }
+            (None, _) => None,
+        };
         Ok(AppState {
             live: crate::call::live::LiveSessions::new(self.config.max_calls),
             config: Arc::new(self.config),
@@ -259,6 +278,7 @@ impl AppBuilder {
             store,
             dialer,
             dialer_off,
+            crm,
         })
     }
 

@@ -4,8 +4,12 @@
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 
-use crate::model::api::{CampaignAction, CampaignView, ImportResult, NewCampaign, NewDnc};
-use crate::model::{AuditEntry, CallDetail, CallMetadata, CallRecord, DncEntry, Lead, StoredCall};
+use crate::model::api::{
+    CampaignAction, CampaignView, DeliveryPage, ImportResult, NewCampaign, NewDnc,
+};
+use crate::model::{
+    AuditEntry, CallDetail, CallMetadata, CallRecord, Delivery, DncEntry, Lead, StoredCall,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -164,6 +168,27 @@ impl AdminClient {
 
     pub async fn audit(&self, campaign: &str) -> Result<Vec<AuditEntry>, ClientError> {
         let path = format!("/v1/campaigns/{}/audit", segment(campaign));
+        self.json(Method::GET, &path, None).await
+    }
+
+    /// The CRM delivery log, newest first (`limit` rows, ids below `before`).
+    pub async fn deliveries(
+        &self,
+        campaign: &str,
+        page: &DeliveryPage,
+    ) -> Result<Vec<Delivery>, ClientError> {
+        let mut path = format!("/v1/campaigns/{}/deliveries", segment(campaign));
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(limit) = page.limit {
+            query.append_pair("limit", &limit.to_string());
+        }
+        if let Some(before) = page.before {
+            query.append_pair("before", &before.to_string());
+        }
+        let query = query.finish();
+        if !query.is_empty() {
+            path = format!("{path}?{query}");
+        }
         self.json(Method::GET, &path, None).await
     }
 

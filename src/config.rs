@@ -49,6 +49,7 @@ pub struct Config {
     pub store_url: String,
     pub twilio: TwilioConfig,
     pub dialer: DialerConfig,
+    pub crm: CrmConfig,
     pub secrets: Secrets,
 }
 
@@ -116,6 +117,15 @@ pub struct TurnConfig {
     pub resume_heard_ms: u32,
 }
 
+/// Delivery of CRM webhooks (`[crm]`); the signing secret is
+/// [`Secrets::crm_secret`].
+#[derive(Debug, Clone)]
+pub struct CrmConfig {
+    pub retry: crate::crm::webhook::RetrySchedule,
+    pub timeout: std::time::Duration,
+    pub poll: std::time::Duration,
+}
+
 /// Secrets, from the environment only.
 #[derive(Clone, Default)]
 pub struct Secrets {
@@ -129,6 +139,8 @@ pub struct Secrets {
     pub twilio_api_key: Option<(String, String)>,
     /// `TELEMARKETER_DATABASE_URL`: overrides `store.url` (it may carry a password).
     pub database_url: Option<String>,
+    /// `TELEMARKETER_CRM_SECRET`: signs the webhooks to customers' CRMs.
+    pub crm_secret: Option<String>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -142,6 +154,7 @@ impl std::fmt::Debug for Secrets {
                 &shown(&self.twilio_api_key.as_ref().map(|k| k.0.clone())),
             )
             .field("database_url", &shown(&self.database_url))
+            .field("crm_secret", &shown(&self.crm_secret))
             .finish()
     }
 }
@@ -155,6 +168,7 @@ impl Secrets {
             twilio_account_sid: get("TWILIO_ACCOUNT_SID"),
             twilio_api_key: get("TWILIO_API_KEY_SID").zip(get("TWILIO_API_KEY_SECRET")),
             database_url: get("TELEMARKETER_DATABASE_URL"),
+            crm_secret: get("TELEMARKETER_CRM_SECRET"),
         }
     }
 }
@@ -519,8 +533,29 @@ impl RawConfig {
             )?,
             reconcile_every: seconds("dialer.reconcile_s", self.dialer.reconcile_s, 15, 1..=3600)?,
         };
+        let defaults = crate::crm::webhook::RetrySchedule::default();
+        let retry = crate::crm::webhook::RetrySchedule {
+            base: self.crm.retry_base_ms.map_or(defaults.base, std::time::Duration::from_millis),
+            cap: seconds("crm.retry_cap_s", self.crm.retry_cap_s, 3600, 1..=86_400)?,
+            max_attempts: self.crm.max_attempts.unwrap_or(defaults.max_attempts),
+        };
+        if !(10..=3_600_000).contains(&retry.base.as_millis()) {
+            return Err(invalid("crm.retry_base_ms", "10..=3600000 ms"));
+        }
+        if !(1..=100).contains(&retry.max_attempts) {
+            return Err(invalid("crm.max_attempts", "1..=100"));
+        }
+        let crm = CrmConfig {
+            retry,
+            timeout: seconds("crm.timeout_s", self.crm.timeout_s, 10, 1..=120)?,
+            poll: std::time::Duration::from_millis(self.crm.poll_ms.unwrap_or(1000)),
+        };
+        if !(10..=60_000).contains(&crm.poll.as_millis()) {
+            return Err(invalid("crm.poll_ms", "10..=60000 ms"));
+        }
         Ok(Config {
             dialer,
+            crm,
             store_url,
             twilio,
             listen,

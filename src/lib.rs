@@ -61,13 +61,15 @@
 //!   --> the call above, following the campaign's script --> registry --> store (turns, outcome,
 //!   do-not-call at once)
 //! Twilio --> /twilio/status (signed, by SequenceNumber) --> store --> dialer::decide::after_call
-//!   (retry schedule or final outcome)
+//!   (retry schedule or final outcome) + `call.ended` into the CRM outbox (same transaction)
+//! opt-out / operator --> do-not-call list + `lead.do_not_call` into the outbox (same transaction)
+//!   --> crm::Courier (signed POST, retries with back-off) --> the customer's CRM
 //! ```
 //!
 //! ## Layout
 //! Every arrow points down (`tests/architecture.rs` checks it): [`model`] holds the records that
 //! cross rooms; the pure rooms ([`model`], [`audio`], [`twilio`], [`leads`], the script's format,
-//! machine and classifier, [`dialer::decide`]) import no I/O.
+//! machine and classifier, [`dialer::decide`], [`crm::webhook`]) import no I/O.
 //! - [`model`]: shared records: call metadata, turns and latency, call records, campaigns, leads,
 //!   do-not-call entries, the admin API's bodies.
 //! - [`config`]: TOML + environment -> validated [`config::Config`]; secrets from env only.
@@ -85,6 +87,8 @@
 //! - [`leads`]: lead import (CSV/JSON), phone numbers, timezones, calling windows (pure).
 //! - [`store`]: campaigns, leads, calls, turns, do-not-call, audit log (SQLite or PostgreSQL).
 //! - [`dialer`]: campaign loops: pacing, compliance checks, retries, crash recovery.
+//! - [`crm`]: signed webhooks to the customer's CRM (call ended, do-not-call) from an outbox
+//!   table, with retries; `crm::webhook` holds the pure signature and retry schedule.
 //! - `testbed` (cargo feature, on by default): a local Twilio emulator and simulated callers, for
 //!   tests, rehearsals and benches; a black box that speaks only Twilio's protocols. It also holds
 //!   the acceptance corpus format, the judge and the measurements at the caller's ear.
@@ -97,6 +101,7 @@ pub mod audio;
 pub mod call;
 pub mod client;
 pub mod config;
+pub mod crm;
 pub mod dialer;
 pub mod engine;
 pub mod http;

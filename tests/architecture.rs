@@ -27,6 +27,7 @@ const PURE: &[&str] = &[
     "script::context",
     "script::slots",
     "dialer::decide",
+    "crm::webhook",
     "call::turn",
     "call::detector",
 ];

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Subcommand;
 use telemarketer::client::{AdminClient, LeadFormat};
-use telemarketer::model::api::{CampaignAction, NewCampaign};
+use telemarketer::model::api::{CampaignAction, DeliveryPage, NewCampaign};
 
 /// Where the admin commands find the running server.
 #[derive(clap::Args)]
@@ -66,6 +66,15 @@ pub enum CampaignCmd {
     /// Every dial decision and why (do-not-call, consent, calling hours, retries).
     Audit {
         id: String,
+    },
+    /// The CRM webhook delivery log, newest first: state, attempts, last status or error.
+    Deliveries {
+        id: String,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Older rows: the smallest id of the previous page.
+        #[arg(long)]
+        before: Option<i64>,
     },
     /// Results as CSV, one row per lead.
     Export {
@@ -144,6 +153,13 @@ pub async fn campaign(server: &ServerArg, action: CampaignCmd) -> anyhow::Result
         CampaignCmd::Calls { id } => print(&api.calls(&id).await?),
         CampaignCmd::Leads { id } => print(&api.leads(&id).await?),
         CampaignCmd::Audit { id } => print(&api.audit(&id).await?),
+        CampaignCmd::Deliveries { id, limit, before } => {
+            let page = DeliveryPage {
+                limit: Some(limit),
+                before,
+            };
+            print(&api.deliveries(&id, &page).await?)
+        }
         CampaignCmd::Export { id, output } => {
             let csv = api.export_csv(&id).await?;
             match output {

@@ -36,6 +36,7 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         .context("cannot start the appliance")?;
     let registry = state.registry.clone();
     let store = state.store.clone();
+    let crm = state.crm.clone();
     let stopping = stop_calls(&state, grace);
     app::serve(listener, state, stopping).await?;
     // Whatever live calls queued (transcript lines, verdicts) reaches the database before the
@@ -49,6 +50,10 @@ pub async fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
             limit_s = FLUSH_LIMIT.as_secs(),
             "queued call changes not all written before the limit"
         );
+    }
+    // The CRM request in flight ends (within its timeout); pending events go after a restart.
+    if let Some(crm) = crm {
+        crm.stop().await;
     }
     if let Some(store) = store {
         store.close().await;

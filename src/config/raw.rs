@@ -19,6 +19,21 @@ pub struct RawConfig {
     pub store: RawStore,
     pub twilio: RawTwilio,
     pub dialer: RawDialer,
+    pub crm: RawCrm,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCrm {
+    /// Wait after the first failed delivery (doubling per failure up to `retry_cap_s`).
+    pub retry_base_ms: Option<u64>,
+    pub retry_cap_s: Option<u64>,
+    /// Deliveries of one event before it is given up (kept as `failed` in the log).
+    pub max_attempts: Option<u32>,
+    /// One delivery's limit: connect, send, answer.
+    pub timeout_s: Option<u64>,
+    /// How often the outbox is looked at for due events.
+    pub poll_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

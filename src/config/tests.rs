@@ -129,3 +129,30 @@ fn unregistered_media_is_for_loopback_only() {
             .allow_unregistered_media
     );
 }
+
+#[test]
+fn crm_delivery_settings_are_checked_and_the_secret_is_redacted() {
+    let c = RawConfig::default().validate(Secrets::default()).unwrap();
+    assert_eq!(c.crm.retry, crate::crm::webhook::RetrySchedule::default());
+    let raw = RawConfig::from_toml("[crm]\nretry_base_ms = 50\nretry_cap_s = 2\npoll_ms = 20").unwrap();
+    let c = raw.validate(Secrets::default()).unwrap();
+    assert_eq!(c.crm.retry.base.as_millis(), 50);
+    assert_eq!(c.crm.retry.cap.as_secs(), 2);
+    for (toml, key) in [
+        ("[crm]\nretry_base_ms = 1", "crm.retry_base_ms"),
+        ("[crm]\nmax_attempts = 0", "crm.max_attempts"),
+        ("[crm]\ntimeout_s = 0", "crm.timeout_s"),
+        ("[crm]\npoll_ms = 0", "crm.poll_ms"),
+    ] {
+        let raw = RawConfig::from_toml(toml).unwrap();
+        let err = raw.validate(Secrets::default()).err().unwrap().to_string();
+        assert!(err.contains(key), "{err}");
+    }
+    let secrets = Secrets {
+        crm_secret: Some("whsec_do_not_print".into()),
+        ..Default::default()
+    };
+    let shown = format!("{secrets:?}");
+    assert!(!shown.contains("whsec_do_not_print"), "{shown}");
+    assert!(shown.contains("crm_secret"), "{shown}");
+}

@@ -7,7 +7,9 @@
 //! ([`decide::before_dial`]: do-not-call, consent, calling hours; every decision lands in the
 //! audit log), wait for the pacing clock (`calls_per_second`), check the do-not-call list once
 //! more (a number listed meanwhile is not dialed), then create the call. Status callbacks
-//! ([`Dialer::on_status`]) move the lead on ([`decide::after_call`]: retry schedule, outcome).
+//! ([`Dialer::on_status`]) move the lead on ([`decide::after_call`]: retry schedule, outcome),
+//! and, for a campaign with a CRM webhook, put a `call.ended` event in the outbox in the same
+//! write.
 //! A failed pass (database, Twilio) is retried with back-off, shown on the campaign and audited
 //! once ([`faults`]); the loop never dies of it while the campaign says running.
 //!
@@ -37,6 +39,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::call::registry::CallRegistry;
 use crate::leads::CallingWindow;
+use crate::model::crm::CallEnd;
 use crate::model::{
     is_terminal_status, Applied, Campaign, CampaignState, DialerFault, Lead, LeadState, NewCall,
     StatusUpdate,
@@ -312,6 +315,27 @@ impl Dialer {
             callbacks,
             Utc::now(),
         );
+        // The CRM hears of the call in the same write that moves the lead on.
+        let event = campaign.settings.crm_webhook_url.is_some().then(|| {
+            CallEnd {
+                campaign_id: &campaign.id,
+                call_sid: sid,
+                lead_id: lead.id,
+                phone: &lead.phone,
+                status: &call.status,
+                outcome: &outcome,
+                lead_state: state.as_str(),
+                variables: &variables,
+                started_at_ms: call.created_at_ms,
+                ended_at_ms: call.ended_at_ms.unwrap_or_else(now_ms),
+                transcript_url: format!(
+                    "{}/v1/calls/{}/record",
+                    self.inner.options.public_url,
+                    url_encode(sid)
+                ),
+            }
+            .event()
+        });
         let moved = store
             .move_lead_counting(
                 lead.id,
@@ -320,6 +344,7 @@ impl Dialer {
                 next_attempt_at.map(|t| t.timestamp_millis()).unwrap_or(0),
                 Some(&outcome),
                 callback,
+                event.as_ref(),
             )
             .await?;
         if !moved {

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
@@ -12,9 +12,9 @@ use super::bearer::Bearer;
 use super::{AppError, AppState};
 use crate::dialer::Dialer;
 use crate::leads::{normalize_phone, ImportReport};
-use crate::model::api::{CampaignView, ImportResult, NewCampaign, NewDnc};
+use crate::model::api::{CampaignView, DeliveryPage, ImportResult, NewCampaign, NewDnc};
 use crate::model::{Campaign, CampaignState};
-use crate::store::Store;
+use crate::store::{Store, MAX_DELIVERY_PAGE};
 
 fn store(state: &AppState) -> Result<&Store, AppError> {
     state.store.as_ref().ok_or(AppError::NoStore)
@@ -88,6 +88,13 @@ pub(super) async fn create_campaign(
         created_at_ms: 0,
     };
     Dialer::check_campaign(&probe).map_err(AppError::BadRequest)?;
+    if new.settings.crm_webhook_url.is_some() && state.config.secrets.crm_secret.is_none() {
+        return Err(AppError::BadRequest(
+            "settings.crm_webhook_url needs TELEMARKETER_CRM_SECRET set on the appliance \
+             (webhooks are signed with it)"
+                .into(),
+        ));
+    }
     let store = store(&state)?;
     let campaign = store
         .create_campaign(&new.id, &new.name, &script, &new.settings)
@@ -197,6 +204,18 @@ pub(super) async fn campaign_audit(
 ) -> Result<impl IntoResponse, AppError> {
     let store = campaign_store(&state, &id).await?;
     Ok(Json(store.audit_log(&id).await?))
+}
+
+/// `GET /v1/campaigns/{id}/deliveries?limit=&before=`: the CRM delivery log, newest first.
+pub(super) async fn campaign_deliveries(
+    _: Bearer,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(page): Query<DeliveryPage>,
+) -> Result<impl IntoResponse, AppError> {
+    let store = campaign_store(&state, &id).await?;
+    let limit = page.limit.unwrap_or(100).clamp(1, MAX_DELIVERY_PAGE);
+    Ok(Json(store.deliveries(&id, limit, page.before).await?))
 }
 
 /// A cell a spreadsheet will not run as a formula (CSV injection): one starting with `=`,

@@ -7,7 +7,8 @@
 //! - `POST /twilio/status`, `POST /twilio/amd`: status and async AMD callbacks (signed).
 //! - `POST /v1/calls`, `GET /v1/calls/{call_sid}`: the engine API (bearer token).
 //! - `/v1/campaigns...`, `/v1/dnc...`, `GET /v1/calls/{sid}/record`: the admin API (bearer
-//!   token): campaigns, leads, start/pause, calls with transcripts, do-not-call, CSV export.
+//!   token): campaigns, leads, start/pause, calls with transcripts, do-not-call, CSV export,
+//!   the CRM delivery log (`GET /v1/campaigns/{id}/deliveries?limit=&before=`).
 //! - `GET /health`: liveness, version and enabled backends.
 //! - `GET /metrics`: Prometheus metrics (bearer token).
 
@@ -49,6 +50,8 @@ pub struct AppState {
     pub dialer_off: Option<String>,
     /// Media sessions running now, capped at `server.max_calls`.
     pub live: crate::call::live::LiveSessions,
+    /// The CRM webhook sender, with a store and `TELEMARKETER_CRM_SECRET`.
+    pub crm: Option<crate::crm::Courier>,
 }
 
 /// The whole router.
@@ -76,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/campaigns/{id}/calls", get(admin::campaign_calls))
         .route("/v1/campaigns/{id}/audit", get(admin::campaign_audit))
+        .route("/v1/campaigns/{id}/deliveries", get(admin::campaign_deliveries))
         .route("/v1/campaigns/{id}/export.csv", get(admin::export_csv))
         .route("/v1/campaigns/{id}/{action}", post(admin::campaign_action))
         .route("/v1/dnc", get(admin::dnc_list).post(admin::dnc_add))

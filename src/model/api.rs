@@ -51,6 +51,17 @@ pub struct NewDnc {
     pub reason: Option<String>,
 }
 
+/// `GET /v1/campaigns/{id}/deliveries` query: a page of the CRM delivery log.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DeliveryPage {
+    /// Rows (default 100, at most 500).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// Only rows with a smaller id: the last id of the previous page.
+    #[serde(default)]
+    pub before: Option<i64>,
+}
+
 /// `POST /v1/campaigns/{id}/{action}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CampaignAction {

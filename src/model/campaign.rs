@@ -32,6 +32,10 @@ pub struct CampaignSettings {
     pub max_callbacks: u32,
     /// When a caller asks to be called back without a time: this long after the call.
     pub callback_delay_s: u64,
+    /// Where call ends and opt-outs are pushed (signed with `TELEMARKETER_CRM_SECRET`);
+    /// none: no CRM events for this campaign.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crm_webhook_url: Option<String>,
 }
 
 impl Default for CampaignSettings {
@@ -49,6 +53,7 @@ impl Default for CampaignSettings {
             time_limit_s: 600,
             max_callbacks: 2,
             callback_delay_s: 24 * 3600,
+            crm_webhook_url: None,
         }
     }
 }
@@ -117,6 +122,11 @@ impl CampaignSettings {
                 self.time_limit_s
             ));
         }
+        if let Some(url) = &self.crm_webhook_url {
+            if let Err(reason) = check_webhook_url(url) {
+                bad.push(format!("crm_webhook_url {reason}"));
+            }
+        }
         if bad.is_empty() {
             Ok(())
         } else {
@@ -135,6 +145,28 @@ impl CampaignSettings {
             .unwrap_or(3600)
             .min(MAX_RETRY_DELAY_S)
     }
+}
+
+/// Longest CRM webhook URL.
+const MAX_URL_LEN: usize = 2048;
+
+/// An absolute http(s) URL with a host, without credentials (the secret signs; a password in
+/// the URL would show in every listing of the campaign).
+fn check_webhook_url(url: &str) -> Result<(), String> {
+    if url.len() > MAX_URL_LEN {
+        return Err(format!("is longer than {MAX_URL_LEN} bytes"));
+    }
+    let parsed = url::Url::parse(url).map_err(|e| format!("is not a URL ({e})"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err("must start with https:// or http://".into());
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("has no host".into());
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("must not carry credentials (requests are signed instead)".into());
+    }
+    Ok(())
 }
 
 /// A campaign loop in trouble, as the API shows it: the last error and since when the loop
@@ -291,5 +323,34 @@ impl LeadCounts {
     /// Leads that may have a call on the line (they count against `max_concurrent`).
     pub fn busy(&self) -> u64 {
         self.dialing + self.dial_unknown + self.in_call
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_crm_webhook_url_must_be_plain_http_or_https() {
+        let with = |url: &str| CampaignSettings {
+            crm_webhook_url: Some(url.into()),
+            ..Default::default()
+        };
+        assert_eq!(with("https://crm.example.com/hooks/tm?x=1").check(), Ok(()));
+        assert_eq!(with("http://127.0.0.1:9000/hook").check(), Ok(()));
+        for bad in [
+            "ftp://crm.example.com/",
+            "crm.example.com/hook",
+            "https://user:pw@crm.example.com/",
+            "",
+        ] {
+            let err = with(bad).check().unwrap_err();
+            assert!(err.contains("crm_webhook_url"), "{bad}: {err}");
+        }
+        let long = format!("https://crm.example.com/{}", "a".repeat(3000));
+        assert!(with(&long).check().is_err());
+        // Settings stored before the key existed still load.
+        let old: CampaignSettings = serde_json::from_str(r#"{"max_attempts": 2}"#).unwrap();
+        assert_eq!(old.crm_webhook_url, None);
     }
 }

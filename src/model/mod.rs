@@ -7,6 +7,7 @@
 //!   sink that receives its changes; Twilio status callbacks and stored call rows.
 //! - [`campaign`]: campaign settings and state, leads and their life cycle.
 //! - [`compliance`]: do-not-call entries and the audit trail.
+//! - [`crm`]: events for the customer's CRM (call ended, do-not-call) and their delivery log.
 //! - [`outcome`]: how a conversation ended for the campaign.
 //! - [`api`]: the admin API's request and response bodies.
 //! - [`chat`]: a chat message between the script engine and the language model.
@@ -16,6 +17,7 @@ pub mod call;
 pub mod campaign;
 pub mod chat;
 pub mod compliance;
+pub mod crm;
 pub mod outcome;
 
 pub use call::{
@@ -28,4 +30,5 @@ pub use campaign::{
 };
 pub use chat::ChatMessage;
 pub use compliance::{AuditEntry, DncEntry};
+pub use crm::{Delivery, DeliveryState, DueEvent, EventKind, NewEvent};
 pub use outcome::Outcome;

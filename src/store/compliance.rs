@@ -1,9 +1,11 @@
 //! The do-not-call list and the audit log of dial decisions (kept: the law asks for 5 years).
 
-use sqlx::Row;
+use sqlx::{Connection, Row};
 
-use super::{now_ms, Store, StoreError};
-use crate::model::{AuditEntry, DncEntry};
+use super::outbox::insert_event;
+use super::{corrupt, now_ms, Store, StoreError};
+use crate::model::crm::do_not_call_event;
+use crate::model::{AuditEntry, CampaignSettings, DncEntry};
 
 fn dnc_from_row(row: &sqlx::any::AnyRow) -> Result<DncEntry, StoreError> {
     Ok(DncEntry {
@@ -16,9 +18,12 @@ fn dnc_from_row(row: &sqlx::any::AnyRow) -> Result<DncEntry, StoreError> {
 
 impl Store {
     /// Adds a number to the do-not-call list, durably (it returns once a power cut can no
-    /// longer undo it); adding it again keeps the first entry.
+    /// longer undo it); adding it again keeps the first entry. Each campaign with a CRM webhook
+    /// that holds the number as a lead gets a `lead.do_not_call` event in the same transaction.
     pub async fn add_dnc(&self, phone: &str, reason: &str, source: &str) -> Result<(), StoreError> {
+        let now = now_ms();
         let mut conn = self.durable().await?;
+        let mut tx = conn.begin().await?;
         sqlx::query(
             "INSERT INTO do_not_call (phone, reason, source, added_at_ms) VALUES ($1, $2, $3, $4)
              ON CONFLICT (phone) DO NOTHING",
@@ -26,9 +31,29 @@ impl Store {
         .bind(phone)
         .bind(reason)
         .bind(source)
-        .bind(now_ms())
-        .execute(&mut *conn)
+        .bind(now)
+        .execute(&mut *tx)
         .await?;
+        let leads = sqlx::query(
+            "SELECT l.id, l.campaign_id, c.settings_json FROM leads l
+             JOIN campaigns c ON c.id = l.campaign_id WHERE l.phone = $1",
+        )
+        .bind(phone)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &leads {
+            let settings: String = row.try_get("settings_json")?;
+            let settings: CampaignSettings =
+                serde_json::from_str(&settings).map_err(|e| corrupt("campaign settings", e))?;
+            if settings.crm_webhook_url.is_none() {
+                continue;
+            }
+            let campaign: String = row.try_get("campaign_id")?;
+            let event =
+                do_not_call_event(&campaign, row.try_get("id")?, phone, source, reason, now);
+            insert_event(&mut tx, &event, now).await?;
+        }
+        tx.commit().await?;
         self.relax(conn).await;
         Ok(())
     }

@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::{corrupt, now_ms, Backend, Store, StoreError};
 use crate::leads::NewLead;
-use crate::model::{Lead, LeadCounts, LeadState};
+use crate::model::{Lead, LeadCounts, LeadState, NewEvent};
 
 fn lead_from_row(row: &AnyRow) -> Result<Lead, StoreError> {
     let fields: String = row.try_get("fields_json")?;
@@ -312,12 +312,14 @@ impl Store {
         next_attempt_at_ms: i64,
         outcome: Option<&str>,
     ) -> Result<bool, StoreError> {
-        self.move_lead_counting(lead_id, from, to, next_attempt_at_ms, outcome, false)
+        self.move_lead_counting(lead_id, from, to, next_attempt_at_ms, outcome, false, None)
             .await
     }
 
     /// [`Self::move_lead`]; `callback`: the next attempt is a callback the caller asked for,
-    /// counted in `callbacks` in the same write.
+    /// counted in `callbacks` in the same write; `event`: put in the CRM outbox in the same
+    /// transaction, if the lead moved (a crash cannot keep the move and lose the event).
+    #[allow(clippy::too_many_arguments)]
     pub async fn move_lead_counting(
         &self,
         lead_id: i64,
@@ -326,7 +328,10 @@ impl Store {
         next_attempt_at_ms: i64,
         outcome: Option<&str>,
         callback: bool,
+        event: Option<&NewEvent>,
     ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
             "UPDATE leads SET state = $1, next_attempt_at_ms = $2, outcome = COALESCE($3, outcome),
                     claimed_by = NULL, claim_expires_at_ms = NULL, updated_at_ms = $4,
@@ -336,13 +341,18 @@ impl Store {
         .bind(to.as_str())
         .bind(next_attempt_at_ms)
         .bind(outcome.map(str::to_string))
-        .bind(now_ms())
+        .bind(now)
         .bind(lead_id)
         .bind(from.as_str())
         .bind(i64::from(callback))
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let moved = done.rows_affected() == 1;
+        if let (true, Some(event)) = (moved, event) {
+            super::outbox::insert_event(&mut tx, event, now).await?;
+        }
+        tx.commit().await?;
+        Ok(moved)
     }
 
     pub async fn lead_counts(&self, campaign_id: &str) -> Result<LeadCounts, StoreError> {

@@ -23,15 +23,18 @@
 //! and claims whose lease ran out, each with a compare-and-set, so two appliances never
 //! settle the same lead differently.
 //!
-//! Layout: the row types are [`crate::model`]'s; `campaigns.rs`, `leads.rs`, `calls.rs` and
-//! `compliance.rs` hold the queries for each table family.
+//! Layout: the row types are [`crate::model`]'s; `campaigns.rs`, `leads.rs`, `calls.rs`,
+//! `compliance.rs` and `outbox.rs` (events for customers' CRMs) hold the queries for each
+//! table family.
 
 mod calls;
 pub use leads::InsertReport;
 mod campaigns;
 mod compliance;
 mod leads;
+mod outbox;
 mod sink;
+pub use outbox::MAX_DELIVERY_PAGE;
 pub use sink::{spawn_sink, SINK_CAPACITY};
 
 use std::str::FromStr;
