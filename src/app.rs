@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use crate::call::registry::CallRegistry;
 use crate::call::SessionDeps;
 use crate::config::Config;
-use crate::dialer::{Dialer, DialerOptions};
+use crate::dialer::{Clock, Dialer, DialerOptions};
 use crate::engine::llama::LlamaEngine;
 use crate::engine::piper::PiperEngine;
 use crate::engine::whisper::WhisperEngine;
@@ -96,6 +96,7 @@ pub struct AppBuilder {
     with_store: bool,
     calling_hours_offset: chrono::Duration,
     dialer_poll: Duration,
+    dialer_clock: Clock,
 }
 
 /// A server started by [`AppBuilder::spawn_local`].
@@ -141,6 +142,7 @@ impl AppBuilder {
             with_store: true,
             calling_hours_offset: chrono::Duration::zero(),
             dialer_poll: Duration::from_millis(500),
+            dialer_clock: Clock::default(),
         }
     }
 
@@ -154,6 +156,12 @@ impl AppBuilder {
     /// Shifts the clock used for calling hours (rehearsals only).
     pub fn calling_hours_offset(mut self, offset: chrono::Duration) -> Self {
         self.calling_hours_offset = offset;
+        self
+    }
+
+    /// The dialer's clock for what is due (tests move it to a callback's time).
+    pub fn dialer_clock(mut self, clock: Clock) -> Self {
+        self.dialer_clock = clock;
         self
     }
 
@@ -223,6 +231,7 @@ impl AppBuilder {
                         lease: self.config.dialer.lease,
                         settle_unknown: self.config.dialer.settle_unknown,
                         reconcile_every: self.config.dialer.reconcile_every,
+                        clock: self.dialer_clock.clone(),
                     },
                 )),
             };

@@ -61,7 +61,8 @@
 //!   --> the call above, following the campaign's script --> registry --> store (turns, outcome,
 //!   do-not-call at once)
 //! Twilio --> /twilio/status (signed, by SequenceNumber) --> store --> dialer::decide::after_call
-//!   (retry schedule or final outcome)
+//!   (retry schedule, callback at the caller's time, or final outcome) and ::remember (the
+//!   lead's memory: answers and a summary line, which the next call starts from)
 //! ```
 //!
 //! ## Layout

@@ -23,7 +23,7 @@ pub use call::{
     NewCall, Speaker, StatusUpdate, StoredCall, StoredTurn, Turn, TurnLatency,
 };
 pub use campaign::{
-    Campaign, CampaignSettings, CampaignState, DialerFault, Lead, LeadCounts, LeadState,
+    Campaign, CampaignSettings, CampaignState, DialerFault, Lead, LeadCounts, LeadMemory, LeadState,
     MAX_RETRY_DELAY_S,
 };
 pub use chat::ChatMessage;
