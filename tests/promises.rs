@@ -172,7 +172,11 @@ async fn a_callback_is_dialed_at_its_time_and_opens_with_its_context() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let tz: chrono_tz::Tz = zone.parse().unwrap();
-    let tomorrow = Utc::now().with_timezone(&tz).date_naive().succ_opt().unwrap();
+    let tomorrow = Utc::now()
+        .with_timezone(&tz)
+        .date_naive()
+        .succ_opt()
+        .unwrap();
     let ten = tz
         .from_local_datetime(&tomorrow.and_hms_opt(10, 0, 0).unwrap())
         .single()
@@ -248,9 +252,9 @@ async fn a_callback_is_dialed_at_its_time_and_opens_with_its_context() {
     // The pitch's generated line saw the memory.
     let prompts = prompts.lock().unwrap();
     assert!(
-        prompts.iter().any(|p| p
-            .iter()
-            .any(|m| m.content.contains("From earlier calls with this person: Last call"))),
+        prompts.iter().any(|p| p.iter().any(|m| m
+            .content
+            .contains("From earlier calls with this person: Last call"))),
         "{prompts:#?}"
     );
     let memory = lead.memory.expect("remembered");

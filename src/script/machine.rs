@@ -390,7 +390,11 @@ fn enter(out: &mut Out, s: &mut CallState, id: &str) {
     let mut node = node;
     for _ in 0..out.script.nodes.len() {
         let known = |v: &String| s.vars.get(v).is_some_and(|x| !x.trim().is_empty());
-        match node.skip_if_known.as_ref().and_then(|to| out.script.nodes.get(to)) {
+        match node
+            .skip_if_known
+            .as_ref()
+            .and_then(|to| out.script.nodes.get(to))
+        {
             Some(to) if !node.capture.is_empty() && node.capture.keys().all(known) => node = to,
             _ => break,
         }

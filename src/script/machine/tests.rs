@@ -551,7 +551,9 @@ fn a_callback_opens_with_its_greeting_after_the_disclosure_and_skips_known_answe
     assert_eq!(said(&actions), ["And do you own your home?"]);
     // Not a callback, nothing known: no greeting, the bill is asked.
     let (_, actions, visited) = run(&[utter("yes", &[])]);
-    assert!(!said(&actions).iter().any(|l| l.contains("asked us to call")));
+    assert!(!said(&actions)
+        .iter()
+        .any(|l| l.contains("asked us to call")));
     assert_eq!(visited, ["intro", "bill"]);
 }
 

@@ -278,13 +278,18 @@ async fn a_second_call_starts_from_the_leads_memory() {
         callback: true,
         ..morning()
     };
-    let mut runner =
-        ScriptRunner::new(solar(), llm.clone(), "t", ctx).with_context_budget(budget);
+    let mut runner = ScriptRunner::new(solar(), llm.clone(), "t", ctx).with_context_budget(budget);
     let plan = runner.event(Event::Started).await;
     let opening = said(&runner.realize(plan).await);
-    assert!(opening[1].starts_with("You asked us to call back"), "{opening:?}");
+    assert!(
+        opening[1].starts_with("You asked us to call back"),
+        "{opening:?}"
+    );
     let plan = runner.caller("Yes, go ahead.").await;
-    assert_eq!(said(&runner.realize(plan).await), ["And do you own your home?"]);
+    assert_eq!(
+        said(&runner.realize(plan).await),
+        ["And do you own your home?"]
+    );
     let plan = runner.caller("Yes, we own the house.").await;
     runner.realize(plan).await;
     let requests = llm.requests.lock().unwrap();
