@@ -14,7 +14,7 @@ use crate::call::registry::CallRegistry;
 use crate::call::SessionDeps;
 use crate::config::Config;
 use crate::crm::{Courier, CourierOptions};
-use crate::dialer::{Dialer, DialerOptions};
+use crate::dialer::{Clock, Dialer, DialerOptions};
 use crate::engine::llama::LlamaEngine;
 use crate::engine::piper::PiperEngine;
 use crate::engine::whisper::WhisperEngine;
@@ -97,6 +97,7 @@ pub struct AppBuilder {
     with_store: bool,
     calling_hours_offset: chrono::Duration,
     dialer_poll: Duration,
+    dialer_clock: Clock,
 }
 
 /// A server started by [`AppBuilder::spawn_local`].
@@ -142,6 +143,7 @@ impl AppBuilder {
             with_store: true,
             calling_hours_offset: chrono::Duration::zero(),
             dialer_poll: Duration::from_millis(500),
+            dialer_clock: Clock::default(),
         }
     }
 
@@ -155,6 +157,12 @@ impl AppBuilder {
     /// Shifts the clock used for calling hours (rehearsals only).
     pub fn calling_hours_offset(mut self, offset: chrono::Duration) -> Self {
         self.calling_hours_offset = offset;
+        self
+    }
+
+    /// The dialer's clock for what is due (tests move it to a callback's time).
+    pub fn dialer_clock(mut self, clock: Clock) -> Self {
+        self.dialer_clock = clock;
         self
     }
 
@@ -224,6 +232,7 @@ impl AppBuilder {
                         lease: self.config.dialer.lease,
                         settle_unknown: self.config.dialer.settle_unknown,
                         reconcile_every: self.config.dialer.reconcile_every,
+                        clock: self.dialer_clock.clone(),
                     },
                 )),
             };

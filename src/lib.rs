@@ -61,7 +61,9 @@
 //!   --> the call above, following the campaign's script --> registry --> store (turns, outcome,
 //!   do-not-call at once)
 //! Twilio --> /twilio/status (signed, by SequenceNumber) --> store --> dialer::decide::after_call
-//!   (retry schedule or final outcome) + `call.ended` into the CRM outbox (same transaction)
+//!   (retry schedule, callback at the caller's time, or final outcome) and ::remember (the
+//!   lead's memory: answers and a summary line, which the next call starts from) + `call.ended`
+//!   into the CRM outbox (same transaction)
 //! opt-out / operator --> do-not-call list + `lead.do_not_call` into the outbox (same transaction)
 //!   --> crm::Courier (signed POST, retries with back-off) --> the customer's CRM
 //! ```

@@ -128,6 +128,8 @@ const NOT_VARS: &[&str] = &[
     "timezone",
     "window_start",
     "window_end",
+    "memory",
+    "last_outcome",
 ];
 
 /// What the script knows of the call before its first line.
@@ -140,6 +142,8 @@ fn call_context(metadata: &CallMetadata, clock_offset: chrono::Duration) -> Call
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         clock_offset,
+        memory: lead.get("memory").filter(|m| !m.trim().is_empty()).cloned(),
+        callback: lead.get("last_outcome").is_some_and(|o| o == "callback"),
         ..CallContext::default()
     };
     let zone = lead

@@ -1,11 +1,18 @@
 //! The dialer's decisions as pure functions: may this lead be dialed now, and what happens to a
 //! lead after its call ended. No I/O, no clock: `now` is an argument, so every rule is
 //! unit-tested at any hour in any timezone.
+//!
+//! The lead's memory ([`remember`]) is decided here too: the answers so far and a summary
+//! line assembled from the outcome and the answers. Assembled, not generated: the small local
+//! models summarise a call unreliably (the test model not at all), and what the next call
+//! needs is exactly those pieces, which a template says faithfully.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
 use crate::leads::{CallingWindow, WindowCheck};
-use crate::model::{CampaignSettings, DncEntry, Lead, LeadState, MAX_RETRY_DELAY_S};
+use crate::model::{CampaignSettings, DncEntry, Lead, LeadMemory, LeadState, MAX_RETRY_DELAY_S};
 
 /// What to do with a claimed lead right before dialing.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,6 +204,54 @@ pub fn after_call(
         outcome,
         decision: "call_finished",
         callback: false,
+    }
+}
+
+/// What a lead remembers after an answered call that ended with `outcome` at `ended` (in the
+/// lead's zone): this call's answers over the earlier ones, and the summary line. `speak` says
+/// a value as the script would (a time as "Thursday, December 3 at 10 a.m.").
+pub fn remember(
+    before: Option<&LeadMemory>,
+    outcome: &str,
+    captured: &BTreeMap<String, String>,
+    ended: DateTime<chrono_tz::Tz>,
+    speak: &dyn Fn(&str, &str) -> String,
+) -> LeadMemory {
+    let fresh: BTreeMap<&String, &str> = captured
+        .iter()
+        .map(|(k, v)| (k, v.trim()))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    let mut variables = before.map(|m| m.variables.clone()).unwrap_or_default();
+    variables.extend(fresh.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let what = match outcome {
+        "callback" => "asked to be called back".to_string(),
+        "interested" => "was interested".into(),
+        "not_interested" => "was not interested".into(),
+        "do_not_call" => "asked not to be called again".into(),
+        "wrong_person" => "reached the wrong person".into(),
+        "caller_hung_up" => "hung up".into(),
+        "voicemail" | "machine" => "reached an answering machine".into(),
+        other => format!("ended {}", other.replace('_', " ")),
+    };
+    // This call's answers first, by name; then what earlier calls had learned.
+    let answers: Vec<String> = fresh
+        .keys()
+        .copied()
+        .chain(variables.keys().filter(|k| !fresh.contains_key(k)))
+        .filter_map(|k| variables.get(k).map(|v| format!("{k} {}", speak(k, v))))
+        .collect();
+    let mut summary = format!("Last call {}: {what}", ended.format("%Y-%m-%d"));
+    if !answers.is_empty() {
+        summary.push_str("; ");
+        summary.push_str(&answers.join("; "));
+    }
+    summary.push('.');
+    LeadMemory {
+        at_ms: ended.timestamp_millis(),
+        outcome: outcome.to_string(),
+        variables,
+        summary,
     }
 }
 

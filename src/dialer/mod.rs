@@ -60,6 +60,39 @@ pub enum DialerError {
     Campaign { id: String, reason: String },
 }
 
+/// The dialer's clock for what is due: the wall clock in production; a test sets it to
+/// "09:59 tomorrow in the lead's zone" and moves it on. It decides which leads are due, the
+/// calling hours and when a retry or callback is scheduled; claims and leases stay on the
+/// wall clock (other appliances compare them with theirs).
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
+
+impl Clock {
+    pub fn new(now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(now))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.0)()
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.now().timestamp_millis()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new(Utc::now)
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({})", self.now().to_rfc3339())
+    }
+}
+
 /// Where Twilio reaches this appliance, who it is among several, and its clocks.
 #[derive(Debug, Clone)]
 pub struct DialerOptions {
@@ -78,6 +111,8 @@ pub struct DialerOptions {
     pub settle_unknown: Duration,
     /// Time between reconcile passes.
     pub reconcile_every: Duration,
+    /// What is due when ([`Clock`]).
+    pub clock: Clock,
 }
 
 /// Shared handle; cheap to clone.
@@ -295,6 +330,7 @@ impl Dialer {
             .map(|o| o.as_str().to_string())
             .or(call.outcome.clone());
         let variables = live.map_or(call.variables.clone(), |r| r.variables);
+        let now = self.inner.options.clock.now();
         let callbacks = decide::Callbacks::asked(
             lead.callbacks,
             variables.get("callback_time").map(String::as_str),
@@ -313,8 +349,14 @@ impl Dialer {
             call.answered_by.as_deref(),
             engine_outcome.as_deref(),
             callbacks,
-            Utc::now(),
+            now,
         );
+        // A conversation happened (the script ended it): the next call starts from it. Written
+        // before the lead moves on, so the next dial always finds it (a second settler writes
+        // the same memory again).
+        if let Some(said) = engine_outcome.as_deref() {
+            self.remember(&lead, said, &variables, now).await?;
+        }
         // The CRM hears of the call in the same write that moves the lead on.
         let event = campaign.settings.crm_webhook_url.is_some().then(|| {
             CallEnd {
@@ -359,6 +401,31 @@ impl Dialer {
         Ok(())
     }
 
+    /// Stores the lead's memory after a conversation ([`decide::remember`]), its values
+    /// spoken as the campaign's script says them.
+    async fn remember(
+        &self,
+        lead: &Lead,
+        outcome: &str,
+        captured: &std::collections::BTreeMap<String, String>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let tz: chrono_tz::Tz = lead.timezone.parse().unwrap_or(chrono_tz::UTC);
+        let script = self.inner.scripts.get(&lead.campaign_id);
+        let speak = |k: &str, v: &str| match &script {
+            Some(s) => s.speak(k, v, tz),
+            None => v.to_string(),
+        };
+        let memory = decide::remember(
+            lead.memory.as_ref(),
+            outcome,
+            captured,
+            now.with_timezone(&tz),
+            &speak,
+        );
+        self.inner.store.set_lead_memory(lead.id, &memory).await
+    }
+
     /// True once no lead of the campaign may have a call on the line and none is due before
     /// `horizon` from now (deferred leads may wait for tomorrow's window).
     pub async fn is_settled(
@@ -371,7 +438,7 @@ impl Dialer {
             return Ok(false);
         }
         let due = self.inner.store.next_due_ms(campaign_id).await?;
-        let limit = after_ms(now_ms(), horizon);
+        let limit = after_ms(self.inner.options.clock.now_ms(), horizon);
         Ok(due.is_none_or(|d| d > limit))
     }
 }

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -141,9 +140,13 @@ impl Dialer {
             self.inner.twilio.check().await?;
         }
         let now = now_ms();
+        let due_by = self.inner.options.clock.now_ms();
         let worker = &self.inner.options.worker_id;
         let lease_until = after_ms(now, self.inner.options.lease);
-        let Some(lead) = store.claim_next_lead(id, now, worker, lease_until).await? else {
+        let Some(lead) = store
+            .claim_due_lead(id, due_by, now, worker, lease_until)
+            .await?
+        else {
             return Ok(Pass::Idle);
         };
         self.lock_in_flight().insert(lead.id);
@@ -159,7 +162,8 @@ impl Dialer {
             Ok(false) => {}
             Err(e) => {
                 // Nothing was sent: give the lead back now rather than when its lease ends.
-                if let Err(release) = store.release_claim(&lead, None, now_ms()).await {
+                let due = self.inner.options.clock.now_ms();
+                if let Err(release) = store.release_claim(&lead, None, due).await {
                     tracing::warn!(lead = lead.id, error = %release, "claim left to its lease");
                 }
                 return Err(e);
@@ -185,7 +189,8 @@ impl Dialer {
         tokio::time::sleep_until(*next_slot).await;
         let store = &self.inner.store;
         if store.campaign(&campaign.id).await?.state != CampaignState::Running {
-            store.release_claim(lead, None, now_ms()).await?;
+            let due = self.inner.options.clock.now_ms();
+            store.release_claim(lead, None, due).await?;
             return Ok(false);
         }
         self.decide(lead, window).await
@@ -197,7 +202,7 @@ impl Dialer {
         let store = &self.inner.store;
         let dnc = store.dnc_entry(&lead.phone).await?;
         let offset = self.inner.options.calling_hours_offset;
-        let now = Utc::now();
+        let now = self.inner.options.clock.now();
         let shifted = now.checked_add_signed(offset).unwrap_or(now);
         match decide::before_dial(lead, dnc.as_ref(), window, shifted) {
             DialDecision::Dial => Ok(true),
@@ -302,7 +307,8 @@ impl Dialer {
                 // Surely not placed (Twilio unreachable, rate limited, misconfigured): the lead
                 // goes back with no attempt used, and the loop backs off, probing Twilio
                 // before it takes the next one.
-                store.release_claim(lead, None, now_ms()).await?;
+                let due = self.inner.options.clock.now_ms();
+                store.release_claim(lead, None, due).await?;
                 let reason = format!("{e}; back to pending, no attempt used");
                 audit_lead(store, lead, "dial_not_placed", &reason).await?;
                 return Err(e.into());

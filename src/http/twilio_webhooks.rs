@@ -190,6 +190,9 @@ pub(super) async fn voice(
                         stream_params.push((k, v));
                     }
                 }
+                if let Some(memory) = lead.memory {
+                    remembered(&mut stream_params, memory);
+                }
             }
             Err(e) => tracing::warn!(lead_id, error = %e, "voice webhook for an unknown lead"),
         }
@@ -217,6 +220,37 @@ pub(super) async fn voice(
         true,
     );
     Ok(xml(xml_doc))
+}
+
+/// A lead's memory joins the call: the answers of earlier calls as script variables (newer
+/// than the lead's columns of the same name, never over the call's own parameters, which are
+/// set before), the summary as `memory` and that call's outcome as `last_outcome` (the
+/// agent gives both to the script, not as variables).
+fn remembered(stream_params: &mut Vec<(String, String)>, memory: crate::model::LeadMemory) {
+    const OWN: &[&str] = &[
+        "call_sid",
+        "from",
+        "to",
+        "answered_by",
+        "campaign_id",
+        "lead_id",
+        "timezone",
+        "window_start",
+        "window_end",
+        "name",
+    ];
+    for (k, v) in memory.variables {
+        if OWN.contains(&k.as_str()) {
+            continue;
+        }
+        match stream_params.iter_mut().find(|(n, _)| *n == k) {
+            Some(slot) => slot.1 = v,
+            None => stream_params.push((k, v)),
+        }
+    }
+    stream_params.retain(|(n, _)| n != "memory" && n != "last_outcome");
+    stream_params.push(("memory".into(), memory.summary));
+    stream_params.push(("last_outcome".into(), memory.outcome));
 }
 
 /// What the media stream will know of the call: what the API registered for it, if anything

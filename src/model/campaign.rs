@@ -299,6 +299,44 @@ pub struct Lead {
     /// Callbacks scheduled at the caller's request so far (their dials are not retries).
     #[serde(default)]
     pub callbacks: u32,
+    /// What the last answered call left behind: the next call starts from it.
+    #[serde(default)]
+    pub memory: Option<LeadMemory>,
+    /// "callback at 2026-12-03 10:00 EST": a callback the caller asked for is due then, in
+    /// the lead's zone (filled when the lead is read; the API, the CLI show it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_at: Option<String>,
+}
+
+impl Lead {
+    /// The [`Lead::callback_at`] line: a pending lead whose last outcome is a callback.
+    pub fn callback_line(&self) -> Option<String> {
+        if self.state != LeadState::Pending || self.outcome.as_deref() != Some("callback") {
+            return None;
+        }
+        let tz: chrono_tz::Tz = self.timezone.parse().ok()?;
+        let at = chrono::DateTime::from_timestamp_millis(self.next_attempt_at_ms)?;
+        Some(format!(
+            "callback at {}",
+            at.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z")
+        ))
+    }
+}
+
+/// A lead's memory: stored after each answered call, loaded into the next one (its variables
+/// as script variables, its summary into the model's context).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LeadMemory {
+    /// When the call it remembers ended (Unix ms).
+    pub at_ms: i64,
+    /// That call's outcome (`callback`: the next call is the callback they asked for).
+    pub outcome: String,
+    /// Every answer captured so far, newest value per name.
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    /// One line for people and the model: "Last call 2026-12-01: ...".
+    #[serde(default)]
+    pub summary: String,
 }
 
 /// Counts per lead state, for progress and completion.

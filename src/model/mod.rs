@@ -25,8 +25,8 @@ pub use call::{
     NewCall, Speaker, StatusUpdate, StoredCall, StoredTurn, Turn, TurnLatency,
 };
 pub use campaign::{
-    Campaign, CampaignSettings, CampaignState, DialerFault, Lead, LeadCounts, LeadState,
-    MAX_RETRY_DELAY_S,
+    Campaign, CampaignSettings, CampaignState, DialerFault, Lead, LeadCounts, LeadMemory,
+    LeadState, MAX_RETRY_DELAY_S,
 };
 pub use chat::ChatMessage;
 pub use compliance::{AuditEntry, DncEntry};

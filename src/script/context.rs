@@ -56,6 +56,11 @@ impl Context {
         }
     }
 
+    /// Tokens the whole prompt may take.
+    pub fn budget(&self) -> usize {
+        self.budget_tokens
+    }
+
     pub fn len(&self) -> usize {
         self.lines.len()
     }

@@ -74,6 +74,8 @@ struct RawHeader {
     max_silence_reprompts: Option<u32>,
     #[serde(default)]
     voicemail: Option<String>,
+    #[serde(default)]
+    callback_greeting: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -122,6 +124,8 @@ struct RawNode {
     retry: Option<String>,
     #[serde(default)]
     fallback: Option<String>,
+    #[serde(default)]
+    skip_if_known: Option<String>,
     #[serde(default, rename = "intent")]
     intents: Vec<RawIntent>,
     #[serde(default)]
@@ -220,6 +224,9 @@ pub struct Node {
     /// Where the call goes when a needed variable still does not parse after the last try
     /// (default: the chosen intent's `next`).
     pub fallback: Option<String>,
+    /// When every variable this node captures is already known (an earlier call's answer, a
+    /// lead column), the question is not asked: the call goes on to this node.
+    pub skip_if_known: Option<String>,
     pub intents: Vec<Intent>,
     pub capture: BTreeMap<String, VarType>,
 }
@@ -264,6 +271,9 @@ pub struct Script {
     pub max_silence_reprompts: u32,
     /// Left on answering machines; `None`: hang up without a message.
     pub voicemail: Option<String>,
+    /// Said right after the disclosure on a call the caller asked for ("You asked us to call
+    /// back today about ..."); lines may use the variables earlier calls captured.
+    pub callback_greeting: String,
     pub globals: Globals,
     /// The built-in FAQs (answers possibly overridden), then the script's own.
     pub faqs: Vec<Faq>,
@@ -375,7 +385,10 @@ impl Script {
     /// voice synthesises them once when the script loads instead of on a caller's turn.
     pub fn fixed_lines(&self) -> Vec<String> {
         let g = &self.globals;
-        let mut lines = vec![format!("{} {}", self.opening, self.disclosure)];
+        let mut lines = vec![
+            format!("{} {}", self.opening, self.disclosure),
+            self.callback_greeting.clone(),
+        ];
         for n in self.nodes.values() {
             lines.extend(n.say.iter().chain(&n.retry).cloned());
         }

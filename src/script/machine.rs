@@ -95,6 +95,8 @@ pub struct CallState {
     /// Set when the call is over (no action follows).
     pub outcome: Option<Outcome>,
     pub started: bool,
+    /// The caller asked for this call: the callback greeting follows the disclosure.
+    pub callback: bool,
 }
 
 /// Re-asks after this many unclear turns in a row before giving up.
@@ -142,6 +144,9 @@ pub fn step(script: &Script, state: &CallState, event: &Event) -> (CallState, Ve
                 s.started = true;
                 let opening = format!("{} {}", script.opening, script.disclosure);
                 out.say(&s, opening.trim(), false);
+                if s.callback {
+                    out.say(&s, &script.callback_greeting, true);
+                }
                 enter(&mut out, &mut s, &script.start);
             }
         }
@@ -380,6 +385,21 @@ fn enter(out: &mut Out, s: &mut CallState, id: &str) {
     let Some(node) = out.script.nodes.get(id) else {
         return;
     };
+    // A question already answered (an earlier call, a lead column) is not asked again; the
+    // hop limit guards against nodes that skip to each other.
+    let mut node = node;
+    for _ in 0..out.script.nodes.len() {
+        let known = |v: &String| s.vars.get(v).is_some_and(|x| !x.trim().is_empty());
+        match node
+            .skip_if_known
+            .as_ref()
+            .and_then(|to| out.script.nodes.get(to))
+        {
+            Some(to) if !node.capture.is_empty() && node.capture.keys().all(known) => node = to,
+            _ => break,
+        }
+    }
+    let id = node.id.as_str();
     s.node = id.to_string();
     s.silence_reprompts = 0;
     s.tries = 0;

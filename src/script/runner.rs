@@ -35,6 +35,10 @@ pub struct CallContext {
     pub window: CallingWindow,
     /// Added to the wall clock (rehearsals pretend it is mid-morning); zero in production.
     pub clock_offset: chrono::Duration,
+    /// The lead's memory of earlier calls (one summary line): given to generated lines.
+    pub memory: Option<String>,
+    /// The caller asked for this call: the script's callback greeting follows the disclosure.
+    pub callback: bool,
 }
 
 impl Default for CallContext {
@@ -44,6 +48,8 @@ impl Default for CallContext {
             timezone: chrono_tz::America::New_York,
             window: CallingWindow::legal(),
             clock_offset: chrono::Duration::zero(),
+            memory: None,
+            callback: false,
         }
     }
 }
@@ -121,6 +127,7 @@ impl ScriptRunner {
             state: CallState {
                 vars,
                 tz: ctx.timezone,
+                callback: ctx.callback,
                 ..CallState::default()
             },
             script,
@@ -200,12 +207,16 @@ impl ScriptRunner {
     pub fn generation(&mut self, instruction: &str, goal: &str) -> Vec<ChatMessage> {
         let s = &self.script;
         // Stable first (persona), changing last (goal, variables): KV reuse.
-        let system = s.persona_prompt.clone().unwrap_or_else(|| {
+        let mut system = s.persona_prompt.clone().unwrap_or_else(|| {
             format!(
                 "You are {}, a polite phone assistant for {}. You are on a phone call: speak one short sentence, no lists.",
                 s.persona, s.company
             )
         });
+        if let Some(memory) = &self.ctx.memory {
+            system.push(' ');
+            system.push_str(&memory_line(memory, self.context.budget() / 4));
+        }
         let vars: BTreeMap<String, String> = self
             .state
             .vars
@@ -364,6 +375,27 @@ impl ScriptRunner {
         guard.disarm();
         text
     }
+}
+
+/// The lead's memory for the system message, cut to at most `tokens` (a quarter of the
+/// history budget: the memory is stable for the call, so it sits in the cached prefix, but it
+/// must not crowd out this call's own words).
+pub fn memory_line(memory: &str, tokens: usize) -> String {
+    let line = format!("From earlier calls with this person: {}", memory.trim());
+    if approx_tokens(&line) <= tokens {
+        return line;
+    }
+    let mut cut = String::new();
+    for word in line.split_whitespace() {
+        if approx_tokens(&format!("{cut} {word}...")) > tokens {
+            break;
+        }
+        if !cut.is_empty() {
+            cut.push(' ');
+        }
+        cut.push_str(word);
+    }
+    format!("{cut}...")
 }
 
 /// The first `n` sentences of a text, by the clause splitter.

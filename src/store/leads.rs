@@ -7,12 +7,23 @@ use sqlx::Row;
 
 use super::{corrupt, now_ms, Backend, Store, StoreError};
 use crate::leads::NewLead;
-use crate::model::{Lead, LeadCounts, LeadState, NewEvent};
+use crate::model::{Lead, LeadCounts, LeadMemory, LeadState, NewEvent};
 
 fn lead_from_row(row: &AnyRow) -> Result<Lead, StoreError> {
     let fields: String = row.try_get("fields_json")?;
     let state: String = row.try_get("state")?;
-    Ok(Lead {
+    let memory = match row.try_get::<Option<String>, _>("memory_json")? {
+        Some(json) => {
+            let mut memory: LeadMemory =
+                serde_json::from_str(&json).map_err(|e| corrupt("lead memory", e))?;
+            memory.summary = row
+                .try_get::<Option<String>, _>("memory_summary")?
+                .unwrap_or_default();
+            Some(memory)
+        }
+        None => None,
+    };
+    let mut lead = Lead {
         id: row.try_get("id")?,
         campaign_id: row.try_get("campaign_id")?,
         phone: row.try_get("phone")?,
@@ -30,7 +41,11 @@ fn lead_from_row(row: &AnyRow) -> Result<Lead, StoreError> {
         claim_expires_at_ms: row.try_get("claim_expires_at_ms")?,
         outcome: row.try_get("outcome")?,
         callbacks: row.try_get::<i64, _>("callbacks")?.max(0) as u32,
-    })
+        memory,
+        callback_at: None,
+    };
+    lead.callback_at = lead.callback_line();
+    Ok(lead)
 }
 
 /// The claim a compare-and-set expects, binding `$n..$n+4` (see [`bind_same_claim`]): same
@@ -119,6 +134,21 @@ impl Store {
         worker: &str,
         lease_until_ms: i64,
     ) -> Result<Option<Lead>, StoreError> {
+        self.claim_due_lead(campaign_id, now_ms, now_ms, worker, lease_until_ms)
+            .await
+    }
+
+    /// [`Self::claim_next_lead`] with the due time apart from the claim's own time: the
+    /// dialer's clock (injected in tests) decides what is due, the wall clock stamps the claim
+    /// (leases and restart recovery compare it with other appliances' clocks).
+    pub async fn claim_due_lead(
+        &self,
+        campaign_id: &str,
+        due_by_ms: i64,
+        now_ms: i64,
+        worker: &str,
+        lease_until_ms: i64,
+    ) -> Result<Option<Lead>, StoreError> {
         let lock = match self.backend() {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
@@ -127,7 +157,7 @@ impl Store {
             "UPDATE leads SET state = 'dialing', claimed_by = $1, claimed_at_ms = $2,
                     claim_expires_at_ms = $3, updated_at_ms = $2
              WHERE id = (SELECT id FROM leads
-                         WHERE campaign_id = $4 AND state = 'pending' AND next_attempt_at_ms <= $2
+                         WHERE campaign_id = $4 AND state = 'pending' AND next_attempt_at_ms <= $5
                          ORDER BY next_attempt_at_ms, id LIMIT 1 {lock})
                AND state = 'pending'
              RETURNING *"
@@ -138,6 +168,7 @@ impl Store {
             .bind(now_ms)
             .bind(lease_until_ms)
             .bind(campaign_id)
+            .bind(due_by_ms)
             .fetch_optional(&mut *conn)
             .await?;
         self.relax(conn).await;
@@ -353,6 +384,30 @@ impl Store {
         }
         tx.commit().await?;
         Ok(moved)
+    }
+
+    /// Stores what a lead's last answered call left behind (see [`LeadMemory`]).
+    pub async fn set_lead_memory(
+        &self,
+        lead_id: i64,
+        memory: &LeadMemory,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::json!({
+            "at_ms": memory.at_ms,
+            "outcome": memory.outcome,
+            "variables": memory.variables,
+        });
+        sqlx::query(
+            "UPDATE leads SET memory_summary = $1, memory_json = $2, updated_at_ms = $3
+             WHERE id = $4",
+        )
+        .bind(&memory.summary)
+        .bind(json.to_string())
+        .bind(now_ms())
+        .bind(lead_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     pub async fn lead_counts(&self, campaign_id: &str) -> Result<LeadCounts, StoreError> {

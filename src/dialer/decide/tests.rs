@@ -19,6 +19,8 @@ fn lead(tz: &str, consent: bool) -> Lead {
         claim_expires_at_ms: None,
         outcome: None,
         callbacks: 0,
+        memory: None,
+        callback_at: None,
     }
 }
 
@@ -336,4 +338,58 @@ fn settings_are_range_checked_with_every_violation_named() {
         err.contains("retry_delays_s") && err.contains("calls_per_second"),
         "{err}"
     );
+}
+
+fn vars(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn memory_summarises_the_outcome_and_answers_and_keeps_earlier_ones() {
+    let tz: chrono_tz::Tz = "America/New_York".parse().unwrap();
+    let ended = tz.with_ymd_and_hms(2026, 12, 1, 14, 5, 0).unwrap();
+    let speak = |k: &str, v: &str| {
+        if k == "callback_time" {
+            "Wednesday, December 2 at 10 a.m.".to_string()
+        } else {
+            v.to_string()
+        }
+    };
+    let first = remember(
+        None,
+        "callback",
+        &vars(&[
+            ("monthly_bill", "200"),
+            ("callback_time", "2026-12-02T15:00:00+00:00"),
+        ]),
+        ended,
+        &speak,
+    );
+    assert_eq!(
+        first.summary,
+        "Last call 2026-12-01: asked to be called back; callback_time Wednesday, December 2 at \
+         10 a.m.; monthly_bill 200."
+    );
+    assert_eq!(first.outcome, "callback");
+    assert_eq!(first.at_ms, ended.timestamp_millis());
+    // The second call answers one more question and changes nothing else.
+    let second = remember(
+        Some(&first),
+        "not_interested",
+        &vars(&[("owns_home", "true"), ("monthly_bill", " ")]),
+        ended + chrono::Duration::days(1),
+        &speak,
+    );
+    assert_eq!(second.variables["monthly_bill"], "200");
+    assert_eq!(second.variables["owns_home"], "true");
+    assert_eq!(
+        second.summary,
+        "Last call 2026-12-02: was not interested; owns_home true; callback_time Wednesday, \
+         December 2 at 10 a.m.; monthly_bill 200."
+    );
+    let silent = remember(None, "no_answer", &vars(&[]), ended, &speak);
+    assert_eq!(silent.summary, "Last call 2026-12-01: ended no answer.");
 }

@@ -120,6 +120,9 @@ pub(super) fn globals(g: super::RawGlobals) -> Globals {
     }
 }
 
+/// The default callback greeting.
+pub(super) const CALLBACK_GREETING: &str = "You asked us to call you back at this time.";
+
 pub(super) const VOICEMAIL: &str = "Hi, this is {persona}, an automated assistant calling from {company}. Please call us back at {callback_number}. To stop these calls, call that number and ask to be removed.";
 
 /// The `[conversation]` settings of a call without a script: a greeting that discloses the AI,
@@ -180,6 +183,7 @@ impl Script {
             sentences,
             retry: None,
             fallback: None,
+            skip_if_known: None,
             intents: Vec::new(),
             capture: BTreeMap::new(),
         };
@@ -201,6 +205,7 @@ impl Script {
             silence_reprompt_seconds: 6,
             max_silence_reprompts: 2,
             voicemail: None,
+            callback_greeting: CALLBACK_GREETING.into(),
             globals,
             // Only the legal one: who we are and why we call is the model's to say, from the
             // system prompt (the built-in answers name a company this script does not know).

@@ -298,3 +298,36 @@ fn fixed_lines_are_rendered_and_skip_call_variables() {
     assert!(!lines.iter().any(|l| l.contains("booked for")));
     assert!(!lines.iter().any(|l| l.contains('{')));
 }
+
+#[test]
+fn callback_greeting_has_a_default_and_skips_are_checked() {
+    assert_eq!(
+        solar().callback_greeting,
+        "You asked us to call back today about solar for your home."
+    );
+    assert_eq!(
+        solar().nodes["bill"].skip_if_known.as_deref(),
+        Some("homeowner")
+    );
+    let toml = format!(
+        "{HEADER}\n[[node]]\nid = \"a\"\nsay = \"Bill?\"\nskip_if_known = \"nowhere\"\n\
+         [[node.intent]]\nname = \"x\"\nexamples = [\"x\"]\nnext = \"b\"\n\
+         [[node]]\nid = \"b\"\nsay = \"Bye.\"\nend = \"interested\"\n"
+    );
+    let err = Script::from_toml("x.toml", &toml).unwrap_err().to_string();
+    assert!(
+        err.contains("node[0] (a).skip_if_known: no other node \"nowhere\""),
+        "{err}"
+    );
+    assert!(err.contains("captures nothing"), "{err}");
+    let ok = toml.replace(
+        "skip_if_known = \"nowhere\"",
+        "capture = { bill = \"number\" }\nskip_if_known = \"b\"",
+    );
+    let s = Script::from_toml("x.toml", &ok).unwrap();
+    assert_eq!(
+        s.callback_greeting,
+        "You asked us to call you back at this time."
+    );
+    assert!(s.fixed_lines().contains(&s.callback_greeting));
+}

@@ -168,6 +168,17 @@ pub(super) fn validate(raw: RawScript) -> Result<Script, Vec<Problem>> {
         if let Some(f) = n.fallback.as_ref().filter(|f| !ids.contains(*f)) {
             problem(at("fallback"), &format!("no node {f:?}"));
         }
+        if let Some(k) = &n.skip_if_known {
+            if !ids.contains(k) || *k == n.id {
+                problem(at("skip_if_known"), &format!("no other node {k:?}"));
+            }
+            if n.capture.is_empty() {
+                problem(
+                    at("skip_if_known"),
+                    "the node captures nothing that could be known",
+                );
+            }
+        }
         let mut capture = BTreeMap::new();
         for (name, ty) in &n.capture {
             let Some(t) = VarType::parse(ty) else {
@@ -243,6 +254,7 @@ pub(super) fn validate(raw: RawScript) -> Result<Script, Vec<Problem>> {
                 sentences: n.sentences.unwrap_or(1).max(1),
                 retry: n.retry.clone(),
                 fallback: n.fallback.clone(),
+                skip_if_known: n.skip_if_known.clone(),
                 intents: n
                     .intents
                     .iter()
@@ -265,6 +277,7 @@ pub(super) fn validate(raw: RawScript) -> Result<Script, Vec<Problem>> {
             if let Some(n) = nodes.get(&id) {
                 stack.extend(n.intents.iter().map(|i| i.next.clone()));
                 stack.extend(n.fallback.clone());
+                stack.extend(n.skip_if_known.clone());
             }
         }
     }
@@ -281,7 +294,18 @@ pub(super) fn validate(raw: RawScript) -> Result<Script, Vec<Problem>> {
         .voicemail
         .clone()
         .unwrap_or_else(|| builtin::VOICEMAIL.into());
-    let warnings = unknown_vars(&raw.script, &voicemail, &globals, &faqs, &nodes, &vars);
+    let callback_greeting = h
+        .callback_greeting
+        .clone()
+        .unwrap_or_else(|| builtin::CALLBACK_GREETING.into());
+    let warnings = unknown_vars(
+        &raw.script,
+        [&voicemail, &callback_greeting],
+        &globals,
+        &faqs,
+        &nodes,
+        &vars,
+    );
     Ok(Script {
         name: h.name.clone(),
         persona: h.persona.clone(),
@@ -296,6 +320,7 @@ pub(super) fn validate(raw: RawScript) -> Result<Script, Vec<Problem>> {
         silence_reprompt_seconds: h.silence_reprompt_seconds.unwrap_or(6),
         max_silence_reprompts: h.max_silence_reprompts.unwrap_or(2),
         voicemail: Some(voicemail),
+        callback_greeting,
         globals,
         faqs,
         nodes,
@@ -308,7 +333,7 @@ pub(super) fn validate(raw: RawScript) -> Result<Script, Vec<Problem>> {
 /// them, and a lead without it leaves them out.
 fn unknown_vars(
     h: &super::RawHeader,
-    voicemail: &str,
+    [voicemail, callback_greeting]: [&str; 2],
     g: &super::Globals,
     faqs: &[Faq],
     nodes: &BTreeMap<String, Node>,
@@ -318,6 +343,7 @@ fn unknown_vars(
         ("script.opening".into(), &h.opening),
         ("script.disclosure".into(), &h.disclosure),
         ("script.voicemail".into(), voicemail),
+        ("script.callback_greeting".into(), callback_greeting),
         ("globals.opt_out".into(), &g.opt_out),
         ("globals.decline".into(), &g.decline),
         ("globals.unknown_question".into(), &g.unknown_question),

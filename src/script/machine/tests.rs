@@ -526,3 +526,55 @@ fn values_are_checked_against_their_types() {
     assert_eq!(state.node, "book_time");
     assert!(!said(&actions).iter().any(|l| l.contains("10 works")));
 }
+
+/// A callback call: the disclosure first, then the callback greeting, then the start node; a
+/// question an earlier call answered is skipped (the bill), the next one is asked.
+#[test]
+fn a_callback_opens_with_its_greeting_after_the_disclosure_and_skips_known_answers() {
+    let script = script();
+    let state = CallState {
+        tz: New_York,
+        callback: true,
+        vars: BTreeMap::from([("monthly_bill".to_string(), "200".to_string())]),
+        ..CallState::default()
+    };
+    let (state, actions) = step(&script, &state, &Event::Started);
+    let lines = said(&actions);
+    assert!(lines[0].contains("automated AI assistant"), "{lines:?}");
+    assert_eq!(
+        lines[1],
+        "You asked us to call back today about solar for your home."
+    );
+    assert_eq!(state.node, "intro");
+    let (state, actions) = step(&script, &state, &utter("yes", &[]));
+    assert_eq!(state.node, "homeowner");
+    assert_eq!(said(&actions), ["And do you own your home?"]);
+    // Not a callback, nothing known: no greeting, the bill is asked.
+    let (_, actions, visited) = run(&[utter("yes", &[])]);
+    assert!(!said(&actions)
+        .iter()
+        .any(|l| l.contains("asked us to call")));
+    assert_eq!(visited, ["intro", "bill"]);
+}
+
+/// Nodes that skip to each other stop after one round instead of looping.
+#[test]
+fn skips_that_loop_stop() {
+    let text = crate::script::EXAMPLE_SCRIPT.replace(
+        "capture = { owns_home = \"bool\" }",
+        "capture = { owns_home = \"bool\" }\nskip_if_known = \"bill\"",
+    );
+    let script = Script::from_toml("loop.toml", &text).unwrap();
+    let state = CallState {
+        tz: New_York,
+        vars: BTreeMap::from([
+            ("monthly_bill".to_string(), "200".to_string()),
+            ("owns_home".to_string(), "true".to_string()),
+        ]),
+        ..CallState::default()
+    };
+    let (state, _) = step(&script, &state, &Event::Started);
+    let (state, actions) = step(&script, &state, &utter("yes", &[]));
+    assert!(["bill", "homeowner"].contains(&state.node.as_str()));
+    assert_eq!(said(&actions).len(), 1, "{actions:?}");
+}

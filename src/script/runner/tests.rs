@@ -263,3 +263,58 @@ fn preambles_and_quotes_are_dropped() {
     );
     assert_eq!(super::first_sentences("One. Two. Three.", 2), "One. Two.");
 }
+
+/// A lead called before: its answers are variables (the bill is not asked again, the pitch
+/// uses it) and its memory is in the generated line's prompt, within the budget.
+#[tokio::test]
+async fn a_second_call_starts_from_the_leads_memory() {
+    let llm = FakeLlm::new(false);
+    let budget = 200;
+    let ctx = CallContext {
+        vars: BTreeMap::from([("monthly_bill".to_string(), "200".to_string())]),
+        memory: Some(
+            "Last call 2026-12-01: asked to be called back; monthly_bill 200.".to_string(),
+        ),
+        callback: true,
+        ..morning()
+    };
+    let mut runner = ScriptRunner::new(solar(), llm.clone(), "t", ctx).with_context_budget(budget);
+    let plan = runner.event(Event::Started).await;
+    let opening = said(&runner.realize(plan).await);
+    assert!(
+        opening[1].starts_with("You asked us to call back"),
+        "{opening:?}"
+    );
+    let plan = runner.caller("Yes, go ahead.").await;
+    assert_eq!(
+        said(&runner.realize(plan).await),
+        ["And do you own your home?"]
+    );
+    let plan = runner.caller("Yes, we own the house.").await;
+    runner.realize(plan).await;
+    let requests = llm.requests.lock().unwrap();
+    let gen = requests
+        .iter()
+        .rfind(|r| r.grammar.is_none())
+        .expect("a generated line");
+    let m = &gen.messages;
+    assert!(
+        m[0].content
+            .contains("From earlier calls with this person: Last call 2026-12-01"),
+        "{m:?}"
+    );
+    let used: usize = m.iter().map(|x| approx_tokens(&x.content)).sum();
+    assert!(used <= budget, "{used} > {budget}: {m:?}");
+}
+
+#[test]
+fn a_long_memory_is_cut_to_its_share_of_the_budget() {
+    let long = "monthly_bill 200; ".repeat(100);
+    let line = memory_line(&long, 40);
+    assert!(approx_tokens(&line) <= 40, "{line}");
+    assert!(line.ends_with("..."));
+    assert_eq!(
+        memory_line("short.", 40),
+        "From earlier calls with this person: short."
+    );
+}
