@@ -24,7 +24,7 @@ pub use call::{
 };
 pub use campaign::{
     Campaign, CampaignSettings, CampaignState, DialerFault, Lead, LeadCounts, LeadState,
-    MAX_RETRY_DELAY_S,
+    TransferSettings, MAX_RETRY_DELAY_S,
 };
 pub use chat::ChatMessage;
 pub use compliance::{AuditEntry, DncEntry};
