@@ -188,7 +188,10 @@ async fn settled_lead(store: &Store) -> telemarketer::model::Lead {
         if lead.state == LeadState::Done || lead.callbacks > 0 {
             return lead;
         }
-        assert!(t0.elapsed() < Duration::from_secs(20), "lead not settled: {lead:#?}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "lead not settled: {lead:#?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -199,7 +202,10 @@ fn wav_seconds(played: &Played) -> f64 {
     assert_eq!(played.content_type.as_deref(), Some("audio/wav"));
     let r = hound::WavReader::new(std::io::Cursor::new(played.audio.clone())).unwrap();
     let spec = r.spec();
-    assert_eq!((spec.channels, spec.sample_rate, spec.bits_per_sample), (1, 8000, 16));
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (1, 8000, 16)
+    );
     r.duration() as f64 / 8000.0
 }
 
@@ -221,7 +227,10 @@ fn signed_and_answered(call: &EmulatedCall, kind: WebhookKind) -> usize {
 async fn a_transfer_reaches_the_advisor_who_hears_the_summary_first() {
     let (emulator, app, store) = transfer_call(Persona::Human { lines: Vec::new() }).await;
     let call = ended_call(&emulator).await;
-    let dial = call.dial.clone().expect("the call was transferred with <Dial>");
+    let dial = call
+        .dial
+        .clone()
+        .expect("the call was transferred with <Dial>");
     assert_eq!(dial.number, ADVISOR);
     assert_eq!(dial.status, "completed", "{call:#?}");
     // The warm whisper: one <Play> of the summary, heard before the bridge.
@@ -245,10 +254,7 @@ async fn a_transfer_reaches_the_advisor_who_hears_the_summary_first() {
     let handoff = lines.iter().position(|l| l == "Connecting you now.");
     let note = format!("[transferred to {ADVISOR}; the advisor hears: {SUMMARY}]");
     let transferred = lines.iter().position(|l| *l == note);
-    assert!(
-        handoff.is_some() && transferred > handoff,
-        "{lines:#?}"
-    );
+    assert!(handoff.is_some() && transferred > handoff, "{lines:#?}");
     drop(app);
 }
 
@@ -256,7 +262,10 @@ async fn a_transfer_reaches_the_advisor_who_hears_the_summary_first() {
 async fn nobody_answers_the_caller_is_told_and_called_back() {
     let (emulator, app, store) = transfer_call(Persona::NoAnswer).await;
     let call = ended_call(&emulator).await;
-    let dial = call.dial.clone().expect("the call was transferred with <Dial>");
+    let dial = call
+        .dial
+        .clone()
+        .expect("the call was transferred with <Dial>");
     assert_eq!(dial.status, "no-answer", "{call:#?}");
     assert!(dial.whisper.is_empty());
     assert_eq!(signed_and_answered(&call, WebhookKind::Whisper), 0);

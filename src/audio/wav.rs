@@ -31,7 +31,10 @@ mod tests {
         assert_eq!(wav.len(), 44 + 8);
         let mut r = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
         let spec = r.spec();
-        assert_eq!((spec.channels, spec.sample_rate, spec.bits_per_sample), (1, 8000, 16));
+        assert_eq!(
+            (spec.channels, spec.sample_rate, spec.bits_per_sample),
+            (1, 8000, 16)
+        );
         let samples: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
         assert_eq!(samples, vec![0, 1, -1, i16::MAX]);
     }

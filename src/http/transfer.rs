@@ -51,7 +51,10 @@ pub(super) async fn whisper(
     tracing::info!(call_sid = %h.call_sid, "transfer: the advisor answered; whispering the summary");
     // A cold transfer has no whisper URL; an empty response bridges at once.
     Ok(xml(match h.whisper {
-        Some(_) => twiml::play(&format!("{}/twilio/audio/{token}/whisper.wav", form.base), false),
+        Some(_) => twiml::play(
+            &format!("{}/twilio/audio/{token}/whisper.wav", form.base),
+            false,
+        ),
         None => r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#.to_string(),
     }))
 }
@@ -62,7 +65,9 @@ pub(super) async fn dial_ended(
 ) -> Result<impl IntoResponse, AppError> {
     let (token, h) = handoff(&state, &form)?;
     if param(&form.params, "CallSid").as_deref() != Some(h.call_sid.as_str()) {
-        return Err(AppError::BadRequest("CallSid is not the transferred call".into()));
+        return Err(AppError::BadRequest(
+            "CallSid is not the transferred call".into(),
+        ));
     }
     let status = param(&form.params, "DialCallStatus").unwrap_or_default();
     let duration = param(&form.params, "DialCallDuration").unwrap_or_default();
@@ -79,7 +84,12 @@ pub(super) async fn dial_ended(
     }
     tracing::info!(call_sid = %h.call_sid, %status, "transfer: nobody answered; offering a callback");
     state.registry.set_outcome(&h.call_sid, Outcome::Callback);
-    note_turn(&state, &h.call_sid, format!("[transfer {status}] {}", h.no_answer_line), at_ms);
+    note_turn(
+        &state,
+        &h.call_sid,
+        format!("[transfer {status}] {}", h.no_answer_line),
+        at_ms,
+    );
     let url = format!("{}/twilio/audio/{token}/no-answer.wav", form.base);
     Ok(xml(twiml::play(&url, true)))
 }

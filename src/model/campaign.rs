@@ -83,7 +83,9 @@ impl TransferSettings {
             && digits.bytes().all(|b| b.is_ascii_digit())
             && !digits.starts_with('0'))
         {
-            bad.push(format!("transfer.number must be E.164 like +14155550100 (got {n:?})"));
+            bad.push(format!(
+                "transfer.number must be E.164 like +14155550100 (got {n:?})"
+            ));
         }
         let hm = |s: &str| chrono::NaiveTime::parse_from_str(s.trim(), "%H:%M").ok();
         match (hm(&self.hours_start), hm(&self.hours_end)) {

@@ -107,7 +107,9 @@ pub enum Desk {
     Open,
     /// Out of business hours; `hours` says when advisors are there ("between 9 a.m. and
     /// 5 p.m.").
-    Closed { hours: String },
+    Closed {
+        hours: String,
+    },
 }
 
 /// Business hours `[start, end)` in the advisors' zone, Monday to Friday unless `weekends`.
@@ -138,7 +140,11 @@ impl DeskHours {
                 _ => format!("{h12}:{m:02} {half}"),
             }
         };
-        let days = if self.weekends { "" } else { ", Monday to Friday" };
+        let days = if self.weekends {
+            ""
+        } else {
+            ", Monday to Friday"
+        };
         Desk::Closed {
             hours: format!(
                 "between {} and {}{days}",
@@ -220,7 +226,10 @@ pub fn step(script: &Script, state: &CallState, event: &Event) -> (CallState, Ve
         Event::Transferred => s.outcome = Some(Outcome::Transferred),
         Event::TransferFailed => {
             let node = script.nodes.get(&s.node);
-            if let Some(fallback) = node.filter(|n| n.transfer.is_some()).and_then(|n| n.fallback.clone()) {
+            if let Some(fallback) = node
+                .filter(|n| n.transfer.is_some())
+                .and_then(|n| n.fallback.clone())
+            {
                 out.say(&s, &script.globals.transfer_failed, true);
                 enter(&mut out, &mut s, &fallback);
             }

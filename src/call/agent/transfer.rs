@@ -72,14 +72,13 @@ impl Agent {
         if self.cancel.is_cancelled() {
             return Ok(Flow::Go);
         }
-        let number = match self.place(summary, no_answer).await {
-            Ok(number) => number,
-            Err(why) => {
-                tracing::warn!(%why, "transfer not placed: the caller stays, at the fallback");
-                return Err(self.runner.event(Event::TransferFailed).await.actions);
-            }
+        let (number, dial) = match self.dial_twiml(summary, no_answer).await {
+            Ok(prepared) => prepared,
+            Err(why) => return Err(self.not_placed(&why).await),
         };
-        tracing::info!(%number, "call transferred to a person");
+        // Twilio stops our stream as soon as it takes the update, which can end this job before
+        // its answer arrives: the call is recorded as transferred first (undone if refused).
+        let before = self.runner.snapshot();
         self.runner.event(Event::Transferred).await;
         self.deps
             .registry
@@ -92,6 +91,16 @@ impl Agent {
                 ..Turn::agent(note, self.at_ms(), 0)
             },
         );
+        let updated = match &self.deps.twilio {
+            Some(twilio) => twilio.update_twiml(&self.call_sid, &dial).await.map(drop),
+            None => Ok(()),
+        };
+        if let Err(e) = updated {
+            // The script goes on: a later end or hang-up replaces the outcome.
+            self.runner.restore(before);
+            return Err(self.not_placed(&format!("Twilio update: {e}")).await);
+        }
+        tracing::info!(%number, "call transferred to a person");
         // Twilio stops our stream to run the <Dial>: the call ends here for us.
         if tokio::time::timeout(STOP_WAIT, self.cancel.cancelled())
             .await
@@ -102,13 +111,21 @@ impl Agent {
         Ok(Flow::Go)
     }
 
-    /// Renders the audio, opens the handoff and sends Twilio the `<Dial>`; the number dialed.
-    async fn place(&self, summary: &str, no_answer: &str) -> Result<String, String> {
+    /// The script's actions for a transfer that could not be placed.
+    async fn not_placed(&mut self, why: &str) -> Vec<Action> {
+        tracing::warn!(%why, "transfer not placed: the caller stays, at the fallback");
+        self.runner.event(Event::TransferFailed).await.actions
+    }
+
+    /// Renders the audio, opens the handoff and builds the `<Dial>`; the number and the TwiML.
+    async fn dial_twiml(&self, summary: &str, no_answer: &str) -> Result<(String, String), String> {
         let route = self
             .route
             .as_ref()
             .ok_or("the campaign takes no transfers")?;
-        let twilio = self.deps.twilio.as_ref().ok_or("no Twilio REST client")?;
+        if self.deps.twilio.is_none() {
+            return Err("no Twilio REST client".into());
+        }
         let t = &route.settings;
         let whisper = if t.warm {
             Some(self.wav(summary).await?)
@@ -126,11 +143,7 @@ impl Agent {
             .warm
             .then(|| format!("{}/twilio/whisper?handoff={token}", route.base));
         let xml = twiml::dial(&t.number, t.timeout_s, &action, whisper_url.as_deref());
-        twilio
-            .update_twiml(&self.call_sid, &xml)
-            .await
-            .map_err(|e| format!("Twilio update: {e}"))?;
-        Ok(t.number.clone())
+        Ok((t.number.clone(), xml))
     }
 
     /// A line as a phone-rate WAV, in the call's voice.

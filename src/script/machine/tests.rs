@@ -477,6 +477,7 @@ fn every_node_is_covered_by_the_golden_paths() {
         vec![utter("no", &[]), miss(), miss()],
         vec![utter("no", &[]), utter("never", &[])],
         vec![utter("yes", &[]), utter("dont_know", &[]), utter("no", &[])],
+        to_pitch_then(&[utter("advisor", &[]), Event::TransferFailed, time()]),
     ] {
         visited.extend(run(&events).2);
     }
@@ -664,10 +665,7 @@ fn transfer_out_of_hours_says_when_and_falls_back() {
 
 #[test]
 fn transfer_nodes_are_validated() {
-    let bad = crate::script::EXAMPLE_SCRIPT.replace(
-        "fallback = \"advisor_later\"\n",
-        "",
-    );
+    let bad = crate::script::EXAMPLE_SCRIPT.replace("fallback = \"advisor_later\"\n", "");
     let err = Script::from_toml("bad.toml", &bad).unwrap_err().to_string();
     assert!(err.contains("a transfer node needs `fallback`"), "{err}");
 }

@@ -284,7 +284,8 @@ impl CallTask {
                     Verb::Play(url) => {
                         self.said(url.clone());
                         let played = self.fetch_play(&url).await;
-                        self.shared.with_call(&self.sid, |r| r.call.played.push(played));
+                        self.shared
+                            .with_call(&self.sid, |r| r.call.played.push(played));
                     }
                     Verb::Dial(d) => match self.dial(&d).await {
                         Some(Some(doc)) => {

@@ -142,7 +142,8 @@ fn verb(name: &str, attrs: &[(String, String)], inner: &[Token]) -> Verb {
                 Token::Open { name, attrs, .. } if name == "Number" => Some(attrs),
                 _ => None,
             });
-            let url = number.and_then(|a| a.iter().find(|(k, _)| k == "url").map(|(_, v)| v.clone()));
+            let url =
+                number.and_then(|a| a.iter().find(|(k, _)| k == "url").map(|(_, v)| v.clone()));
             Verb::Dial(Dial {
                 number: text(),
                 whisper_url: url,

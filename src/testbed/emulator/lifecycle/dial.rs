@@ -57,7 +57,8 @@ impl CallTask {
         };
         let status = report.status.clone();
         let duration = report.duration_s;
-        self.shared.with_call(&self.sid, |r| r.call.dial = Some(report));
+        self.shared
+            .with_call(&self.sid, |r| r.call.dial = Some(report));
         let Some(action) = &d.action else {
             return Some(None);
         };
@@ -151,7 +152,9 @@ impl CallTask {
                     .map(str::to_string);
                 played.audio = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
             }
-            Err(e) => tracing::warn!(sid = %self.sid, %url, error = %e, "emulator: <Play> fetch failed"),
+            Err(e) => {
+                tracing::warn!(sid = %self.sid, %url, error = %e, "emulator: <Play> fetch failed")
+            }
         }
         played
     }
