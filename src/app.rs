@@ -257,6 +257,7 @@ impl AppBuilder {
             twilio,
             clock_offset: self.calling_hours_offset,
             shutdown: Default::default(),
+            handoffs: Default::default(),
         };
         if let Some(dialer) = &dialer {
             dialer.start_background();

@@ -8,6 +8,7 @@
 pub mod mulaw;
 pub mod resample;
 pub mod vad;
+pub mod wav;
 
 /// Twilio Media Streams' sample rate.
 pub const TWILIO_RATE: u32 = 8000;

@@ -12,9 +12,13 @@
 //! answer; the opt-out key stops it at once. Cancelled speech is never "call over": only an end
 //! node, an opt-out, the caller hanging up or the stream ending end the call. If a caller turn
 //! got no answer at all, the dead-air guard logs it and asks the node's question again.
+//! A transfer node hands the call to a person (`transfer`).
 
 mod ending;
 mod speak;
+mod transfer;
+
+pub use transfer::{PUBLIC_URL_PARAM, TRANSFER_PARAM};
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -108,6 +112,8 @@ struct Agent {
     /// A caller turn with words got nothing queued in answer yet (turn id, since when).
     unanswered: Option<(u64, Instant)>,
     last_speech: Option<u64>,
+    /// Where a transfer node sends the call (the campaign's transfer settings).
+    route: Option<transfer::Route>,
 }
 
 /// Caller speech at least this long with no words recognised gets "did not catch that"
@@ -130,6 +136,8 @@ const NOT_VARS: &[&str] = &[
     "window_end",
     "memory",
     "last_outcome",
+    TRANSFER_PARAM,
+    PUBLIC_URL_PARAM,
 ];
 
 /// What the script knows of the call before its first line.
@@ -183,12 +191,12 @@ pub async fn run_agent(
         .as_deref()
         .and_then(|c| deps.scripts.get(c))
         .unwrap_or_else(|| deps.conversation.script.clone());
-    let runner = ScriptRunner::new(
-        script,
-        deps.llm.clone(),
-        &metadata.call_sid,
-        call_context(&metadata, deps.clock_offset),
-    );
+    let route = transfer::Route::from_call(&metadata);
+    let context = CallContext {
+        desk: route.as_ref().and_then(|r| r.desk()),
+        ..call_context(&metadata, deps.clock_offset)
+    };
+    let runner = ScriptRunner::new(script, deps.llm.clone(), &metadata.call_sid, context);
     let mut agent = Agent {
         call_sid: metadata.call_sid.clone(),
         deps,
@@ -204,6 +212,7 @@ pub async fn run_agent(
         recorded: Default::default(),
         unanswered: None,
         last_speech: None,
+        route,
     };
     // An answering machine (AMD waited for the beep): leave the script's voicemail and go.
     if let Some(answered_by) = metadata.lead.get("answered_by") {
@@ -501,7 +510,8 @@ impl Agent {
         // After a barge-in cut an interruptible line, the rest of the plan's interruptible
         // lines are stale: the caller's new words get the next answer.
         let mut cut = false;
-        for action in actions {
+        let mut actions = VecDeque::from(actions);
+        while let Some(action) = actions.pop_front() {
             let said = match action {
                 Action::Say {
                     text,
@@ -558,6 +568,14 @@ impl Agent {
                         self.wait_until_played(id, Duration::from_secs(30)).await;
                     }
                     return Flow::Over;
+                }
+                Action::Transfer { summary, no_answer } => {
+                    match self.transfer(&summary, &no_answer).await {
+                        Ok(flow) => return flow,
+                        // The caller stays: the failure line and the fallback node's.
+                        Err(fallback) => actions.extend(fallback),
+                    }
+                    continue;
                 }
             };
             match said {

@@ -12,9 +12,12 @@
 //! - [`voice`]: TTS behind a cache of the scripts' fixed lines; first clauses start at once.
 //! - [`registry`]: the live calls: metadata registered before the stream, transcript, verdict.
 //! - [`live`]: how many media sessions run now, under a cap.
+//! - [`handoff`]: transfers to a person in flight: the audio Twilio fetches once our stream is
+//!   gone (the advisor's whisper, the caller's no-answer line).
 
 pub mod agent;
 pub mod detector;
+pub mod handoff;
 pub mod live;
 pub mod output;
 pub mod registry;
@@ -51,4 +54,6 @@ pub struct SessionDeps {
     pub clock_offset: chrono::Duration,
     /// The appliance is stopping and its grace is over: every call says goodbye and hangs up.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Transfers to a person in flight (the agent opens them, the webhooks serve them).
+    pub handoffs: handoff::Handoffs,
 }

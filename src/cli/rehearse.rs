@@ -103,7 +103,7 @@ pub async fn rehearse(config_path: Option<&Path>, args: RehearseArgs) -> anyhow:
     if let Some(suite) = &args.suite {
         return run_suite(raw, &engines, suite, &args, offset).await;
     }
-    use telemarketer::model::CampaignSettings;
+    use telemarketer::model::{CampaignSettings, TransferSettings};
     let read = |p: &PathBuf| read(p);
     let leads_csv = args
         .leads
@@ -134,6 +134,13 @@ pub async fn rehearse(config_path: Option<&Path>, args: RehearseArgs) -> anyhow:
         max_concurrent: 2,
         retry_delays_s: vec![5],
         max_attempts: 2,
+        // The advisors' line in the example scenario, staffed on the rehearsal clock.
+        transfer: Some(TransferSettings {
+            number: "+14155550199".into(),
+            timezone: "America/Los_Angeles".into(),
+            weekends: true,
+            ..Default::default()
+        }),
         ..Default::default()
     };
     store

@@ -5,6 +5,8 @@
 //! - `GET /twilio/media`: the bidirectional Media Streams WebSocket: a signed upgrade, for a call
 //!   `/twilio/voice` or `POST /v1/calls` registered, streamed once.
 //! - `POST /twilio/status`, `POST /twilio/amd`: status and async AMD callbacks (signed).
+//! - `POST /twilio/whisper`, `POST /twilio/transfer` (signed), `GET /twilio/audio/{token}/..`:
+//!   a transfer to a person: the advisor's whisper, the end of the `<Dial>`, their audio.
 //! - `POST /v1/calls`, `GET /v1/calls/{call_sid}`: the engine API (bearer token).
 //! - `/v1/campaigns...`, `/v1/dnc...`, `GET /v1/calls/{sid}/record`: the admin API (bearer
 //!   token): campaigns, leads, start/pause, calls with transcripts, do-not-call, CSV export,
@@ -17,6 +19,7 @@ mod bearer;
 mod error;
 pub mod listen;
 mod media_ws;
+mod transfer;
 mod twilio_webhooks;
 mod v1;
 
@@ -63,6 +66,9 @@ pub fn router(state: AppState) -> Router {
         .route("/twilio/media", get(media_ws::upgrade))
         .route("/twilio/status", post(twilio_webhooks::status))
         .route("/twilio/amd", post(twilio_webhooks::amd))
+        .route("/twilio/whisper", post(transfer::whisper))
+        .route("/twilio/transfer", post(transfer::dial_ended))
+        .route("/twilio/audio/{token}/{name}", get(transfer::audio))
         .route("/v1/calls", post(v1::create_call))
         .route("/v1/calls/{call_sid}", get(v1::get_call))
         .route("/v1/calls/{call_sid}/record", get(admin::call_record))

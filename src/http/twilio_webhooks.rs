@@ -7,6 +7,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 
 use super::{AppError, AppState};
+use crate::call::agent::{PUBLIC_URL_PARAM, TRANSFER_PARAM};
 use crate::call::registry::RegisterRefused;
 use crate::model::{CallMetadata, StatusUpdate};
 use crate::twilio::{signature, twiml};
@@ -87,7 +88,7 @@ fn ws_form(base: &str) -> String {
         .replacen("http://", "ws://", 1)
 }
 
-fn param(params: &[(String, String)], key: &str) -> Option<String> {
+pub(super) fn param(params: &[(String, String)], key: &str) -> Option<String> {
     params
         .iter()
         .find(|(n, _)| n == key)
@@ -97,10 +98,10 @@ fn param(params: &[(String, String)], key: &str) -> Option<String> {
 /// A Twilio form POST whose `X-Twilio-Signature` checked out: the extractor every webhook
 /// takes, so no handler can forget the check.
 pub(super) struct SignedForm {
-    params: Vec<(String, String)>,
+    pub(super) params: Vec<(String, String)>,
     /// Our public base URL as Twilio sees it.
-    base: String,
-    uri: axum::http::Uri,
+    pub(super) base: String,
+    pub(super) uri: axum::http::Uri,
 }
 
 impl axum::extract::FromRequest<AppState> for SignedForm {
@@ -181,6 +182,12 @@ pub(super) async fn voice(
                 if let Ok(c) = store.campaign(&lead.campaign_id).await {
                     stream_params.push(("window_start".into(), c.settings.window_start));
                     stream_params.push(("window_end".into(), c.settings.window_end));
+                    // A transfer node's destination, and where Twilio finds its webhooks.
+                    if let Some(t) = &c.settings.transfer {
+                        let json = serde_json::to_string(t).unwrap_or_default();
+                        stream_params.push((TRANSFER_PARAM.into(), json));
+                        stream_params.push((PUBLIC_URL_PARAM.into(), base.clone()));
+                    }
                 }
                 if let Some(name) = lead.name {
                     stream_params.push(("name".into(), name));

@@ -36,6 +36,83 @@ pub struct CampaignSettings {
     /// none: no CRM events for this campaign.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub crm_webhook_url: Option<String>,
+    /// Where the script's `transfer` nodes send a caller who wants a person; `None`: nobody
+    /// takes transfers and those nodes go to their fallback.
+    pub transfer: Option<TransferSettings>,
+}
+
+/// A campaign's live transfer to a person: who, when they are staffed, how long to ring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TransferSettings {
+    /// The advisors' line (E.164), dialed with TwiML `<Dial><Number>`.
+    pub number: String,
+    /// Business hours ("HH:MM", `[start, end)`) in `timezone`, Monday to Friday unless
+    /// `weekends`: outside them the script's transfer node goes to its fallback at once.
+    pub hours_start: String,
+    pub hours_end: String,
+    /// IANA zone of the business hours (the advisors' zone, not the lead's).
+    pub timezone: String,
+    pub weekends: bool,
+    /// Seconds the advisor's phone rings (`<Dial timeout>`) before the caller is told nobody
+    /// is free and offered a callback.
+    pub timeout_s: u32,
+    /// Warm: the advisor first hears the agent's one-line summary (a whisper only they hear);
+    /// cold: bridged at once.
+    pub warm: bool,
+}
+
+impl Default for TransferSettings {
+    fn default() -> Self {
+        Self {
+            number: String::new(),
+            hours_start: "09:00".into(),
+            hours_end: "17:00".into(),
+            timezone: "America/New_York".into(),
+            weekends: false,
+            timeout_s: 20,
+            warm: true,
+        }
+    }
+}
+
+impl TransferSettings {
+    /// Every violation named: a transfer that cannot work is refused with the campaign.
+    pub fn problems(&self) -> Vec<String> {
+        let mut bad = Vec::new();
+        let n = &self.number;
+        let digits = n.strip_prefix('+').unwrap_or("");
+        if !(digits.len() >= 8
+            && digits.len() <= 15
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0'))
+        {
+            bad.push(format!(
+                "transfer.number must be E.164 like +14155550100 (got {n:?})"
+            ));
+        }
+        let hm = |s: &str| chrono::NaiveTime::parse_from_str(s.trim(), "%H:%M").ok();
+        match (hm(&self.hours_start), hm(&self.hours_end)) {
+            (Some(a), Some(b)) if a < b => {}
+            _ => bad.push(format!(
+                "transfer.hours_start/hours_end must be HH:MM with start before end (got {:?}-{:?})",
+                self.hours_start, self.hours_end
+            )),
+        }
+        if self.timezone.parse::<chrono_tz::Tz>().is_err() {
+            bad.push(format!(
+                "transfer.timezone must be an IANA zone like America/New_York (got {:?})",
+                self.timezone
+            ));
+        }
+        if !(5..=120).contains(&self.timeout_s) {
+            bad.push(format!(
+                "transfer.timeout_s must be 5..=120 (got {})",
+                self.timeout_s
+            ));
+        }
+        bad
+    }
 }
 
 impl Default for CampaignSettings {
@@ -54,6 +131,7 @@ impl Default for CampaignSettings {
             max_callbacks: 2,
             callback_delay_s: 24 * 3600,
             crm_webhook_url: None,
+            transfer: None,
         }
     }
 }
@@ -126,6 +204,9 @@ impl CampaignSettings {
             if let Err(reason) = check_webhook_url(url) {
                 bad.push(format!("crm_webhook_url {reason}"));
             }
+        }
+        if let Some(t) = &self.transfer {
+            bad.extend(t.problems());
         }
         if bad.is_empty() {
             Ok(())

@@ -26,7 +26,7 @@ pub use call::{
 };
 pub use campaign::{
     Campaign, CampaignSettings, CampaignState, DialerFault, Lead, LeadCounts, LeadMemory,
-    LeadState, MAX_RETRY_DELAY_S,
+    LeadState, TransferSettings, MAX_RETRY_DELAY_S,
 };
 pub use chat::ChatMessage;
 pub use compliance::{AuditEntry, DncEntry};

@@ -21,10 +21,12 @@ pub enum Outcome {
     MaxDuration,
     /// The caller hung up before the script reached an end.
     CallerHungUp,
+    /// Handed to a person (the script's transfer node; the advisor's line was dialed).
+    Transferred,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 10] = [
+    pub const ALL: [Outcome; 11] = [
         Self::Interested,
         Self::NotInterested,
         Self::Callback,
@@ -35,6 +37,7 @@ impl Outcome {
         Self::NoAnswer,
         Self::MaxDuration,
         Self::CallerHungUp,
+        Self::Transferred,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +52,7 @@ impl Outcome {
             Self::NoAnswer => "no_answer",
             Self::MaxDuration => "max_duration",
             Self::CallerHungUp => "caller_hung_up",
+            Self::Transferred => "transferred",
         }
     }
 

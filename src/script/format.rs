@@ -93,6 +93,9 @@ struct RawGlobals {
     unclear: Option<String>,
     silence: Option<String>,
     max_duration: Option<String>,
+    transfer_closed: Option<String>,
+    transfer_failed: Option<String>,
+    transfer_no_answer: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,6 +129,7 @@ struct RawNode {
     fallback: Option<String>,
     #[serde(default)]
     skip_if_known: Option<String>,
+    transfer: Option<String>,
     #[serde(default, rename = "intent")]
     intents: Vec<RawIntent>,
     #[serde(default)]
@@ -222,11 +226,17 @@ pub struct Node {
     /// Said when a needed variable did not parse (default: the unclear line and `say`).
     pub retry: Option<String>,
     /// Where the call goes when a needed variable still does not parse after the last try
-    /// (default: the chosen intent's `next`).
+    /// (default: the chosen intent's `next`). At a transfer node: where the call goes when no
+    /// person can take it.
     pub fallback: Option<String>,
     /// When every variable this node captures is already known (an earlier call's answer, a
     /// lead column), the question is not asked: the call goes on to this node.
     pub skip_if_known: Option<String>,
+    /// Transfer node: the one-line summary the advisor hears before the caller is bridged
+    /// (rendered with the call's variables). Entering it says `say` (the handoff line) and
+    /// hands the call to the campaign's transfer number, in business hours; otherwise the call
+    /// goes to `fallback`.
+    pub transfer: Option<String>,
     pub intents: Vec<Intent>,
     pub capture: BTreeMap<String, VarType>,
 }
@@ -250,6 +260,14 @@ pub struct Globals {
     pub unclear: String,
     pub silence: String,
     pub max_duration: String,
+    /// Out of business hours, before the transfer node's fallback; `{hours}` says when.
+    pub transfer_closed: String,
+    /// The transfer could not be placed (no transfer number, Twilio refused): before the
+    /// fallback.
+    pub transfer_failed: String,
+    /// The advisor did not answer: played to the caller (who is no longer on our stream)
+    /// before the call ends with a callback offer.
+    pub transfer_no_answer: String,
 }
 
 /// A validated script.
@@ -397,6 +415,7 @@ impl Script {
             [&g.opt_out, &g.decline, &g.unknown_question, &g.call_later]
                 .into_iter()
                 .chain([&g.wrong_person, &g.unclear, &g.silence, &g.max_duration])
+                .chain([&g.transfer_failed])
                 .cloned(),
         );
         let own = ["persona", "company", "callback_number"];

@@ -12,9 +12,17 @@
 //! only when the value parsed; otherwise the node asks again with its `retry` line, and after
 //! [`MAX_TRIES`] unusable answers the call moves on to the node's `fallback` (default: the
 //! intent's `next`) without the value.
+//!
+//! A transfer node hands the call to a person: in business hours ([`Desk::Open`]) it says its
+//! handoff line and emits [`Action::Transfer`] with the advisor's summary; the call's agent
+//! then reports [`Event::Transferred`] (the call is the advisor's) or
+//! [`Event::TransferFailed`] (the caller is told and the call goes to the node's fallback).
+//! Out of hours the caller hears when advisors are available and goes to the fallback at once.
+//! The clock stays outside: the runner sets [`CallState::desk`] before each step.
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Datelike, NaiveTime, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
 
 use super::format::{intents, Node, Script, VarType, CALLBACK_NODE};
@@ -41,6 +49,10 @@ pub enum Event {
     Elapsed(u32),
     /// The caller hung up.
     HangUp,
+    /// The transfer was placed: the call is the advisor's now.
+    Transferred,
+    /// The transfer could not be placed: the caller stays with us, at the fallback.
+    TransferFailed,
 }
 
 /// Why an answer was not captured; the retry line says so.
@@ -78,6 +90,69 @@ pub enum Action {
     HangUp {
         outcome: Outcome,
     },
+    /// Hand the call to a person (after the handoff line is heard): `summary` for the
+    /// advisor's whisper, `no_answer` for the caller if nobody picks up.
+    Transfer {
+        summary: String,
+        no_answer: String,
+    },
+}
+
+/// Whether a person can take the call now.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Desk {
+    /// The campaign takes no transfers.
+    #[default]
+    Unstaffed,
+    Open,
+    /// Out of business hours; `hours` says when advisors are there ("between 9 a.m. and
+    /// 5 p.m.").
+    Closed {
+        hours: String,
+    },
+}
+
+/// Business hours `[start, end)` in the advisors' zone, Monday to Friday unless `weekends`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeskHours {
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+    pub tz: Tz,
+    pub weekends: bool,
+}
+
+impl DeskHours {
+    /// Open or closed at `now`.
+    pub fn at(&self, now: DateTime<Utc>) -> Desk {
+        let local = now.with_timezone(&self.tz);
+        let weekday = !matches!(local.weekday(), Weekday::Sat | Weekday::Sun);
+        let t = local.time();
+        if (weekday || self.weekends) && self.start <= t && t < self.end {
+            return Desk::Open;
+        }
+        let clock = |t: NaiveTime| {
+            let (h, m) = (t.hour(), t.minute());
+            let h12 = if h % 12 == 0 { 12 } else { h % 12 };
+            let half = if h < 12 { "a.m." } else { "p.m." };
+            match (h, m) {
+                (12, 0) => "noon".to_string(),
+                (_, 0) => format!("{h12} {half}"),
+                _ => format!("{h12}:{m:02} {half}"),
+            }
+        };
+        let days = if self.weekends {
+            ""
+        } else {
+            ", Monday to Friday"
+        };
+        Desk::Closed {
+            hours: format!(
+                "between {} and {}{days}",
+                clock(self.start),
+                clock(self.end)
+            ),
+        }
+    }
 }
 
 /// Where a call is in its script.
@@ -97,6 +172,8 @@ pub struct CallState {
     pub started: bool,
     /// The caller asked for this call: the callback greeting follows the disclosure.
     pub callback: bool,
+    /// Whether a transfer node can hand the call to a person now (set by the runner).
+    pub desk: Desk,
 }
 
 /// Re-asks after this many unclear turns in a row before giving up.
@@ -151,6 +228,17 @@ pub fn step(script: &Script, state: &CallState, event: &Event) -> (CallState, Ve
             }
         }
         Event::HangUp => s.outcome = Some(Outcome::CallerHungUp),
+        Event::Transferred => s.outcome = Some(Outcome::Transferred),
+        Event::TransferFailed => {
+            let node = script.nodes.get(&s.node);
+            if let Some(fallback) = node
+                .filter(|n| n.transfer.is_some())
+                .and_then(|n| n.fallback.clone())
+            {
+                out.say(&s, &script.globals.transfer_failed, true);
+                enter(&mut out, &mut s, &fallback);
+            }
+        }
         Event::Dtmf(d) if script.opt_out_digit == Some(*d) => opt_out(&mut out, &mut s),
         Event::Dtmf(_) => {}
         Event::Elapsed(secs) if *secs >= script.max_call_seconds => {
@@ -403,6 +491,9 @@ fn enter(out: &mut Out, s: &mut CallState, id: &str) {
     s.node = id.to_string();
     s.silence_reprompts = 0;
     s.tries = 0;
+    if let Some(summary) = &node.transfer {
+        return transfer(out, s, node, summary);
+    }
     if !node.open {
         out.generate(s, node);
     }
@@ -412,6 +503,38 @@ fn enter(out: &mut Out, s: &mut CallState, id: &str) {
     }
     if let Some(outcome) = node.end {
         end(out, s, outcome);
+    }
+}
+
+/// A transfer node: the handoff line and the transfer when someone can take the call; else
+/// when advisors are there (or that none can be reached) and on to the fallback.
+fn transfer(out: &mut Out, s: &mut CallState, node: &Node, summary: &str) {
+    let script = out.script;
+    let fallback = node.fallback.clone().unwrap_or_default();
+    match s.desk.clone() {
+        Desk::Open => {
+            if let Some(line) = &node.say {
+                out.say(s, line, false);
+            }
+            out.actions.push(Action::Transfer {
+                summary: script.render(summary, &s.vars, s.tz),
+                no_answer: script.render(&script.globals.transfer_no_answer, &s.vars, s.tz),
+            });
+        }
+        Desk::Closed { hours } => {
+            let mut vars = s.vars.clone();
+            vars.insert("hours".into(), hours);
+            let line = script.render(&script.globals.transfer_closed, &vars, s.tz);
+            out.actions.push(Action::Say {
+                text: line,
+                interruptible: true,
+            });
+            enter(out, s, &fallback);
+        }
+        Desk::Unstaffed => {
+            out.say(s, &script.globals.transfer_failed, true);
+            enter(out, s, &fallback);
+        }
     }
 }
 

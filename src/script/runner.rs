@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::classify::{self, Classified};
 use super::context::{approx_tokens, Context, Role};
 use super::format::Script;
-use super::machine::{self, step, Action, CallState, Event};
+use super::machine::{self, step, Action, CallState, Desk, DeskHours, Event};
 use crate::engine::{GenerateRequest, LanguageModel, LlmEvent};
 use crate::leads::window::CallingWindow;
 use crate::model::{ChatMessage, Outcome};
@@ -39,6 +39,8 @@ pub struct CallContext {
     pub memory: Option<String>,
     /// The caller asked for this call: the script's callback greeting follows the disclosure.
     pub callback: bool,
+    /// The campaign's transfer business hours; `None`: transfers are not offered.
+    pub desk: Option<DeskHours>,
 }
 
 impl Default for CallContext {
@@ -50,6 +52,7 @@ impl Default for CallContext {
             clock_offset: chrono::Duration::zero(),
             memory: None,
             callback: false,
+            desk: None,
         }
     }
 }
@@ -149,6 +152,14 @@ impl ScriptRunner {
         (Utc::now() + self.ctx.clock_offset).with_timezone(&self.ctx.timezone)
     }
 
+    /// Whether a transfer node can hand the call to a person now.
+    fn desk(&self) -> Desk {
+        match &self.ctx.desk {
+            Some(hours) => hours.at(Utc::now() + self.ctx.clock_offset),
+            None => Desk::Unstaffed,
+        }
+    }
+
     /// A caller turn: classified (rules, then the LLM), then stepped. `Generate` actions stay
     /// in the plan (the agent streams them). Cancel-safe: dropping the future before it
     /// completes leaves the runner unchanged and cancels the LLM request.
@@ -157,6 +168,7 @@ impl ScriptRunner {
         let classified = self.classify(&node, text).await;
         // Nothing above changed the runner; from here on nothing awaits.
         self.context.push(Role::Caller, text);
+        self.state.desk = self.desk();
         let event = Event::Utterance {
             intent: classified.intent.clone(),
             text: text.to_string(),
@@ -190,6 +202,7 @@ impl ScriptRunner {
 
     fn stepped(&mut self, event: &Event) -> Plan {
         let node = self.state.node.clone();
+        self.state.desk = self.desk();
         let (next, actions) = step(&self.script, &self.state, event);
         self.state = next;
         Plan {
@@ -470,6 +483,9 @@ pub fn describe(plan: &Plan) -> String {
             Action::HangUp { outcome } => s.push_str(&format!("  >> hang up: {outcome}\n")),
             Action::Generate { instruction, .. } => {
                 s.push_str(&format!("  (generate: {instruction})\n"))
+            }
+            Action::Transfer { summary, .. } => {
+                s.push_str(&format!("  >> transfer to an advisor: {summary}\n"))
             }
         }
     }

@@ -76,5 +76,38 @@ pub fn connect_stream(
     xml
 }
 
+/// A live transfer: `<Dial action=.. timeout=..><Number url=..>number</Number></Dial>`.
+///
+/// Twilio rings `number` for `timeout_s`; when the person answers it fetches `whisper_url`
+/// (if any) and plays that TwiML to them alone before bridging (a warm transfer). When the
+/// dial ends it requests `action` with `DialCallStatus`, and the TwiML returned continues the
+/// caller's call.
+pub fn dial(number: &str, timeout_s: u32, action: &str, whisper_url: Option<&str>) -> String {
+    let mut xml = String::from(r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial action=""#);
+    xml.push_str(&escape_attr(action));
+    xml.push_str(&format!(r#"" timeout="{timeout_s}"><Number"#));
+    if let Some(url) = whisper_url {
+        xml.push_str(r#" url=""#);
+        xml.push_str(&escape_attr(url));
+        xml.push('"');
+    }
+    xml.push('>');
+    xml.push_str(&escape_attr(number));
+    xml.push_str("</Number></Dial></Response>");
+    xml
+}
+
+/// `<Response><Play>url</Play></Response>`, with `<Hangup/>` after it when `hangup`.
+pub fn play(url: &str, hangup: bool) -> String {
+    let mut xml = String::from(r#"<?xml version="1.0" encoding="UTF-8"?><Response><Play>"#);
+    xml.push_str(&escape_attr(url));
+    xml.push_str("</Play>");
+    if hangup {
+        xml.push_str("<Hangup/>");
+    }
+    xml.push_str("</Response>");
+    xml
+}
+
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,5 @@
-//! Twilio REST client for calls: create, fetch, list, hang up, cancel and redirect.
+//! Twilio REST client for calls: create, fetch, list, hang up, cancel, redirect and update with
+//! new TwiML (a transfer's `<Dial>`).
 //!
 //! The contract (paths, form keys, JSON shapes) is the "REST: calls" section of
 //! shared/docs/twilio.md. The one subtle part is retrying a *create*: a 5xx or a timeout after the
@@ -454,6 +455,20 @@ impl TwilioClient {
         let form = [("Url", url.to_owned()), ("Method", "POST".to_owned())];
         let body = self
             .send_idempotent("redirect", Method::POST, &endpoint, &[], Some(&form))
+            .await?;
+        decode_call(&body)
+    }
+
+    /// Replaces a live call's TwiML with `twiml` (form `Twiml=...`): Twilio stops what runs
+    /// (a media stream gets `stop`) and executes the new document, e.g. a `<Dial>` transfer.
+    pub async fn update_twiml(&self, sid: &str, twiml: &str) -> Result<CallResource, TwilioError> {
+        if twiml.is_empty() {
+            return Err(TwilioError::InvalidConfig("TwiML is empty".into()));
+        }
+        let endpoint = self.call_url(sid)?;
+        let form = [("Twiml", twiml.to_owned())];
+        let body = self
+            .send_idempotent("update_twiml", Method::POST, &endpoint, &[], Some(&form))
             .await?;
         decode_call(&body)
     }

@@ -667,6 +667,19 @@ async fn redirect_sends_url_and_post() {
 }
 
 #[tokio::test]
+async fn update_twiml_sends_the_document() {
+    let (fake, base) = start_fake().await;
+    fake.push_reply(
+        200,
+        call_json(CA, "in-progress", "Tue, 31 Aug 2010 20:36:28 +0000"),
+    );
+    let dial = r#"<Response><Dial timeout="20"><Number>+14155550199</Number></Dial></Response>"#;
+    let call = client(&base).update_twiml(CA, dial).await.unwrap();
+    assert_eq!(call.status, "in-progress");
+    assert_eq!(fake.seen()[0].form, pairs(&[("Twiml", dial)]));
+}
+
+#[tokio::test]
 async fn list_calls_follows_next_page_uri() {
     let (fake, base) = start_fake().await;
     let next = format!(

@@ -3,7 +3,8 @@
 
 Prints, as JSON, the X-Twilio-Signature that twilio-python's RequestValidator computes for a fixed
 set of requests (repeated keys, non-ASCII, ports, a JSON body), and the TwiML that its
-VoiceResponse builds for `<Connect><Stream>` with `<Parameter>`s. The Rust unit tests in
+VoiceResponse builds for `<Connect><Stream>` with `<Parameter>`s and for a transfer's
+`<Dial action timeout><Number url>`. The Rust unit tests in
 src/twilio/signature.rs and src/twilio/twiml.rs pin these outputs as constants, so this script is
 only needed to regenerate or re-verify them:
 
@@ -118,6 +119,39 @@ TWIML_CASES = [
 ]
 
 
+# (case, number, timeout, action, whisper url, what src/twilio/twiml.rs `dial` returns for it)
+DIAL_CASES = [
+    (
+        "warm",
+        "+14155550199",
+        20,
+        "https://h/twilio/transfer?handoff=ab&x=1",
+        "https://h/twilio/whisper?handoff=ab",
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Dial action="https://h/twilio/transfer?handoff=ab&amp;x=1" '
+        'timeout="20"><Number url="https://h/twilio/whisper?handoff=ab">+14155550199</Number></Dial></Response>',
+    ),
+    (
+        "cold",
+        "+14155550199",
+        5,
+        "https://h/t",
+        None,
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Dial action="https://h/t" timeout="5">'
+        "<Number>+14155550199</Number></Dial></Response>",
+    ),
+]
+
+
+def dial(number, timeout, action, whisper):
+    response = VoiceResponse()
+    d = response.dial(action=action, timeout=timeout)
+    if whisper is None:
+        d.number(number)
+    else:
+        d.number(number, url=whisper)
+    return response.to_xml()
+
+
 def sign(token, url, pairs):
     return RequestValidator(token).compute_signature(url, MultiDict.from_pairs(pairs))
 
@@ -204,10 +238,20 @@ def main(argv):
             }
             for c, u, p, h, ours in TWIML_CASES
         ],
+        "dial": [
+            {
+                "case": c,
+                "xml": dial(n, t, a, w),
+                "same_bytes_as_ours": dial(n, t, a, w) == ours,
+            }
+            for c, n, t, a, w, ours in DIAL_CASES
+        ],
     }
     print(json.dumps(out, indent=1, ensure_ascii=False))
     if not all(t["same_tree_as_ours"] for t in out["twiml"]):
         sys.exit("TwiML from src/twilio/twiml.rs differs in structure from twilio-python's")
+    if not all(t["same_bytes_as_ours"] for t in out["dial"]):
+        sys.exit("<Dial> from src/twilio/twiml.rs differs from twilio-python's")
 
 
 if __name__ == "__main__":

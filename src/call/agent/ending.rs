@@ -75,7 +75,8 @@ impl Agent {
                 Action::HangUp { outcome } => {
                     self.deps.registry.set_outcome(&self.call_sid, outcome);
                 }
-                Action::Say { .. } | Action::Generate { .. } => {}
+                // Nobody hears a handoff line: there is no one to hand over.
+                Action::Say { .. } | Action::Generate { .. } | Action::Transfer { .. } => {}
             }
         }
     }

@@ -172,6 +172,20 @@ fn answered_calls_take_the_engines_outcome() {
         utc(12, 0),
     );
     assert_eq!(a.outcome, "fax");
+    // Handed to a person: done, never retried.
+    let a = after_call(
+        &s,
+        1,
+        "completed",
+        Some("human"),
+        Some("transferred"),
+        Callbacks::default(),
+        utc(12, 0),
+    );
+    assert_eq!(
+        (a.state, a.outcome.as_str()),
+        (LeadState::Done, "transferred")
+    );
 }
 
 #[test]
@@ -338,6 +352,33 @@ fn settings_are_range_checked_with_every_violation_named() {
         err.contains("retry_delays_s") && err.contains("calls_per_second"),
         "{err}"
     );
+    let transfer = |t: crate::model::TransferSettings| CampaignSettings {
+        transfer: Some(t),
+        ..Default::default()
+    };
+    let good = crate::model::TransferSettings {
+        number: "+14155550199".into(),
+        ..Default::default()
+    };
+    assert_eq!(transfer(good.clone()).check(), Ok(()));
+    let err = transfer(crate::model::TransferSettings {
+        number: "555-0199".into(),
+        hours_start: "17:00".into(),
+        hours_end: "09:00".into(),
+        timezone: "Mars/Olympus".into(),
+        timeout_s: 4,
+        ..good
+    })
+    .check()
+    .unwrap_err();
+    for field in [
+        "transfer.number",
+        "transfer.hours_start",
+        "transfer.timezone",
+        "transfer.timeout_s",
+    ] {
+        assert!(err.contains(field), "{field}: {err}");
+    }
 }
 
 fn vars(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {

@@ -117,6 +117,18 @@ pub(super) fn globals(g: super::RawGlobals) -> Globals {
             g.max_duration,
             "I do not want to take more of your time. Thank you, goodbye.",
         ),
+        transfer_closed: d(
+            g.transfer_closed,
+            "Our advisors are available {hours}, so nobody can take your call right now.",
+        ),
+        transfer_failed: d(
+            g.transfer_failed,
+            "I am sorry, I cannot reach an advisor just now.",
+        ),
+        transfer_no_answer: d(
+            g.transfer_no_answer,
+            "I am sorry, nobody is free right now. An advisor will call you back from {callback_number}. Thank you, goodbye.",
+        ),
     }
 }
 
@@ -184,6 +196,7 @@ impl Script {
             retry: None,
             fallback: None,
             skip_if_known: None,
+            transfer: None,
             intents: Vec::new(),
             capture: BTreeMap::new(),
         };

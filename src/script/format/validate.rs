@@ -156,7 +156,28 @@ pub(super) fn validate(raw: RawScript) -> Result<Script, Vec<Problem>> {
         if n.end.is_some() && !n.intents.is_empty() {
             problem(at("intent"), "an end node has no intents");
         }
-        if n.end.is_none() && !n.open && n.intents.is_empty() {
+        if n.transfer.is_some() {
+            if n.open || n.end.is_some() || !n.intents.is_empty() {
+                problem(
+                    at("transfer"),
+                    "a transfer node has no intents, no end and is not open",
+                );
+            }
+            if n.say.is_none() {
+                problem(at("say"), "a transfer node needs `say` (the handoff line)");
+            }
+            match &n.fallback {
+                None => problem(
+                    at("fallback"),
+                    "a transfer node needs `fallback` (where the call goes when nobody can take it)",
+                ),
+                Some(f) if *f == n.id => problem(at("fallback"), "must be another node"),
+                Some(_) => {}
+            }
+            if n.transfer.as_deref().is_some_and(|t| t.trim().is_empty()) {
+                problem(at("transfer"), "the advisor's summary must not be empty");
+            }
+        } else if n.end.is_none() && !n.open && n.intents.is_empty() {
             problem(
                 at("intent"),
                 "a node that is not an end or open needs intents",
@@ -255,6 +276,7 @@ pub(super) fn validate(raw: RawScript) -> Result<Script, Vec<Problem>> {
                 retry: n.retry.clone(),
                 fallback: n.fallback.clone(),
                 skip_if_known: n.skip_if_known.clone(),
+                transfer: n.transfer.clone(),
                 intents: n
                     .intents
                     .iter()
@@ -352,6 +374,9 @@ fn unknown_vars(
         ("globals.unclear".into(), &g.unclear),
         ("globals.silence".into(), &g.silence),
         ("globals.max_duration".into(), &g.max_duration),
+        ("globals.transfer_closed".into(), &g.transfer_closed),
+        ("globals.transfer_failed".into(), &g.transfer_failed),
+        ("globals.transfer_no_answer".into(), &g.transfer_no_answer),
     ];
     for f in faqs {
         lines.push((format!("faq ({}).answer", f.id), &f.answer));
@@ -361,6 +386,7 @@ fn unknown_vars(
             ("say", &n.say),
             ("generate", &n.generate),
             ("retry", &n.retry),
+            ("transfer", &n.transfer),
         ] {
             if let Some(line) = line {
                 lines.push((format!("node ({}).{k}", n.id), line));
@@ -370,7 +396,9 @@ fn unknown_vars(
     let mut out = Vec::new();
     for (key, line) in lines {
         for v in placeholders(line) {
-            if !BUILTIN_VARS.contains(&v) && !vars.contains_key(v) {
+            // The closed line's `{hours}` is the business hours, filled by the machine.
+            let hours = v == "hours" && key == "globals.transfer_closed";
+            if !BUILTIN_VARS.contains(&v) && !vars.contains_key(v) && !hours {
                 out.push(Problem {
                     key: key.clone(),
                     reason: format!(

@@ -33,8 +33,15 @@ fn rejected(intent: &str, var: &str, why: Rejection) -> Event {
 
 /// Runs events from the start on `script`; the final state, all actions and the nodes visited.
 fn run_on(script: &Script, events: &[Event]) -> (CallState, Vec<Action>, Vec<String>) {
+    run_at(script, Desk::Open, events)
+}
+
+/// [`run_on`] with the advisors' desk as given and the lead named Alex Rivera.
+fn run_at(script: &Script, desk: Desk, events: &[Event]) -> (CallState, Vec<Action>, Vec<String>) {
     let mut state = CallState {
         tz: New_York,
+        desk,
+        vars: BTreeMap::from([("name".to_string(), "Alex Rivera".to_string())]),
         ..CallState::default()
     };
     let mut all = Vec::new();
@@ -94,7 +101,23 @@ fn paths() -> Vec<(&'static str, Vec<Event>)> {
             ],
         ),
         ("callback", vec![utter("no", &[])]),
+        ("transfer", to_pitch_then(&[utter("advisor", &[])])),
+        (
+            "advisor_later",
+            to_pitch_then(&[utter("advisor", &[]), Event::TransferFailed]),
+        ),
     ]
+}
+
+/// The events to the pitch (bill 180, owns the home), then `more`.
+fn to_pitch_then(more: &[Event]) -> Vec<Event> {
+    let mut events = vec![
+        utter("yes", &[]),
+        utter("amount", &[("monthly_bill", "180")]),
+        utter("yes", &[("owns_home", "true")]),
+    ];
+    events.extend_from_slice(more);
+    events
 }
 
 #[test]
@@ -454,6 +477,7 @@ fn every_node_is_covered_by_the_golden_paths() {
         vec![utter("no", &[]), miss(), miss()],
         vec![utter("no", &[]), utter("never", &[])],
         vec![utter("yes", &[]), utter("dont_know", &[]), utter("no", &[])],
+        to_pitch_then(&[utter("advisor", &[]), Event::TransferFailed, time()]),
     ] {
         visited.extend(run(&events).2);
     }
@@ -577,4 +601,123 @@ fn skips_that_loop_stop() {
     let (state, actions) = step(&script, &state, &utter("yes", &[]));
     assert!(["bill", "homeowner"].contains(&state.node.as_str()));
     assert_eq!(said(&actions).len(), 1, "{actions:?}");
+}
+
+const NO_ANSWER: &str = "I am sorry, nobody is free right now. An advisor will call you back from +1 555 010 0200. Thank you, goodbye.";
+
+#[test]
+fn transfer_in_hours_says_the_handoff_then_hands_over() {
+    let (state, actions, visited) = run(&to_pitch_then(&[utter("advisor", &[])]));
+    assert_eq!(visited.last().map(String::as_str), Some("transfer"));
+    let n = actions.len();
+    assert_eq!(
+        actions[n - 2..],
+        [
+            Action::Say {
+                text: "I will connect you with an advisor now, one moment.".into(),
+                interruptible: false,
+            },
+            Action::Transfer {
+                summary: "Solar lead Alex Rivera: owns the home, pays about 180 dollars a month, and wants to talk now.".into(),
+                no_answer: NO_ANSWER.into(),
+            },
+        ]
+    );
+    // Not over until the agent says the transfer went through.
+    assert_eq!(state.outcome, None);
+    let (done, actions) = step(&script(), &state, &Event::Transferred);
+    assert_eq!(done.outcome, Some(Outcome::Transferred));
+    assert!(actions.is_empty());
+    // Nothing after: the call is the advisor's.
+    assert!(step(&script(), &done, &Event::Silence).1.is_empty());
+}
+
+#[test]
+fn transfer_that_fails_goes_to_the_fallback() {
+    let (state, actions, visited) = run(&to_pitch_then(&[
+        utter("advisor", &[]),
+        Event::TransferFailed,
+        utter("time", &[("callback_time", TOMORROW_TEN)]),
+    ]));
+    assert_eq!(
+        visited[visited.len() - 3..],
+        ["transfer", "advisor_later", "end_interested"]
+    );
+    let lines = said(&actions);
+    let i = lines
+        .iter()
+        .position(|l| l == "I am sorry, I cannot reach an advisor just now.")
+        .expect("the failure is said");
+    assert_eq!(
+        lines[i + 1],
+        "Can one of our advisors call you back? What day and time works best?"
+    );
+    assert_eq!(state.outcome, Some(Outcome::Interested));
+    assert_eq!(state.vars["callback_time"], TOMORROW_TEN);
+}
+
+#[test]
+fn transfer_out_of_hours_says_when_and_falls_back() {
+    let hours = DeskHours {
+        start: NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+        end: NaiveTime::from_hms_opt(17, 0, 0).unwrap(),
+        tz: New_York,
+        weekends: false,
+    };
+    let at = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&Utc)
+    };
+    // Thursday 2026-12-03 in New York.
+    assert_eq!(hours.at(at("2026-12-03T09:00:00-05:00")), Desk::Open);
+    assert_eq!(hours.at(at("2026-12-03T16:59:59-05:00")), Desk::Open);
+    let closed = Desk::Closed {
+        hours: "between 9 a.m. and 5 p.m., Monday to Friday".into(),
+    };
+    assert_eq!(hours.at(at("2026-12-03T17:00:00-05:00")), closed);
+    assert_eq!(hours.at(at("2026-12-03T08:59:00-05:00")), closed);
+    // Saturday mid-morning: closed, unless weekends are staffed.
+    assert_eq!(hours.at(at("2026-12-05T10:00:00-05:00")), closed);
+    let every_day = DeskHours {
+        weekends: true,
+        end: NaiveTime::from_hms_opt(17, 30, 0).unwrap(),
+        ..hours
+    };
+    assert_eq!(every_day.at(at("2026-12-05T10:00:00-05:00")), Desk::Open);
+    assert_eq!(
+        every_day.at(at("2026-12-05T18:00:00-05:00")),
+        Desk::Closed {
+            hours: "between 9 a.m. and 5:30 p.m.".into()
+        }
+    );
+
+    let (state, actions, visited) =
+        run_at(&script(), closed, &to_pitch_then(&[utter("advisor", &[])]));
+    assert_eq!(visited.last().map(String::as_str), Some("advisor_later"));
+    assert!(!actions.iter().any(|a| matches!(a, Action::Transfer { .. })));
+    let lines = said(&actions);
+    assert_eq!(
+        lines[lines.len() - 2..],
+        [
+            "Our advisors are available between 9 a.m. and 5 p.m., Monday to Friday, so nobody can take your call right now.",
+            "Can one of our advisors call you back? What day and time works best?",
+        ]
+    );
+    assert_eq!(state.outcome, None);
+    // A campaign without transfers: the failure line, and the same fallback.
+    let (_, actions, visited) = run_at(
+        &script(),
+        Desk::Unstaffed,
+        &to_pitch_then(&[utter("advisor", &[])]),
+    );
+    assert_eq!(visited.last().map(String::as_str), Some("advisor_later"));
+    assert!(said(&actions).contains(&"I am sorry, I cannot reach an advisor just now.".to_string()));
+}
+
+#[test]
+fn transfer_nodes_are_validated() {
+    let bad = crate::script::EXAMPLE_SCRIPT.replace("fallback = \"advisor_later\"\n", "");
+    let err = Script::from_toml("bad.toml", &bad).unwrap_err().to_string();
+    assert!(err.contains("a transfer node needs `fallback`"), "{err}");
 }

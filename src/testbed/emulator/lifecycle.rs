@@ -6,6 +6,8 @@
 //! awaiting) and cancels the call's `hangup` token; the task notices at its next wait, and
 //! finishes with the `completed` callback, which is always last and sent exactly once.
 
+mod dial;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -279,7 +281,20 @@ impl CallTask {
                 match verb {
                     Verb::Hangup | Verb::Reject => return self.end_by_twiml(),
                     Verb::Say(text) => self.said(text),
-                    Verb::Play(url) => self.said(url),
+                    Verb::Play(url) => {
+                        self.said(url.clone());
+                        let played = self.fetch_play(&url).await;
+                        self.shared
+                            .with_call(&self.sid, |r| r.call.played.push(played));
+                    }
+                    Verb::Dial(d) => match self.dial(&d).await {
+                        Some(Some(doc)) => {
+                            next = Some(VoiceSource::Twiml(doc));
+                            break;
+                        }
+                        Some(None) => {}
+                        None => return,
+                    },
                     Verb::Pause(s) => {
                         if !self.pause(Duration::from_secs(s.min(MAX_PAUSE_S))).await {
                             return;

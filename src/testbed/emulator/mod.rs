@@ -10,7 +10,12 @@
 //! - answering machine detection, sync (answer held back until detection) and async
 //!   (`AsyncAmdStatusCallback`);
 //! - the voice webhook: TwiML is fetched and executed; `<Connect><Stream>` opens a real Media
-//!   Streams WebSocket to our server, with [`crate::testbed::sim`] playing the callee ([`Persona`]).
+//!   Streams WebSocket to our server, with [`crate::testbed::sim`] playing the callee ([`Persona`]);
+//!   `<Play>` fetches its audio (kept in [`EmulatedCall::played`]);
+//! - `<Dial><Number url>` (a transfer): the dialed number answers as its persona (a human after
+//!   the ring, `no-answer` never, `busy`), hears the `<Number url>` TwiML (the whisper, kept in
+//!   [`DialReport`]), talks for [`BRIDGED`], and the signed `action` gets `DialCallStatus`; the
+//!   TwiML it returns continues the call.
 //!
 //! Layout (split by what changes together):
 //! - `mod.rs`: the public API and the shared state (one mutex, never held across an await, so a
@@ -18,6 +23,7 @@
 //!   from inside a webhook the emulator is awaiting);
 //! - `rest.rs`: the axum routes (REST + the `/_emulator` control routes) and call JSON;
 //! - `lifecycle.rs`: one tokio task per call: callbacks, AMD, TwiML execution, the media leg;
+//!   `lifecycle/dial.rs`: `<Dial>` and `<Play>`;
 //! - `twiml.rs`: a small tolerant TwiML reader (only the verbs an outbound dialer uses).
 //!
 //! Timing is compressed where Twilio's would only slow tests: ringing lasts [`EmulatorConfig::ring`]
@@ -47,6 +53,8 @@ pub const AMD_DETECT: Duration = Duration::from_secs(1);
 pub const BEEP: Duration = Duration::from_millis(500);
 /// How long a voicemail records after the beep before it hangs up.
 pub const VOICEMAIL_MAX: Duration = Duration::from_secs(20);
+/// How long a dialed person who answered talks with the caller before hanging up.
+pub const BRIDGED: Duration = Duration::from_secs(2);
 
 /// Everything the emulator needs to know.
 pub struct EmulatorConfig {
@@ -201,6 +209,33 @@ pub enum WebhookKind {
     Status,
     /// `AsyncAmdStatusCallback`.
     AsyncAmd,
+    /// A `<Dial>`'s `<Number url>`: the TwiML for the person who answered (the whisper).
+    Whisper,
+    /// A `<Dial>`'s `action`: how the dial ended.
+    DialAction,
+}
+
+/// Media a `<Play>` fetched, as the listener got it.
+#[derive(Debug, Clone)]
+pub struct Played {
+    pub url: String,
+    /// Our server's HTTP status; `None` when it did not answer.
+    pub status: Option<u16>,
+    pub content_type: Option<String>,
+    pub audio: Vec<u8>,
+}
+
+/// A `<Dial>`: who was dialed, how it ended, what the person heard before the bridge.
+#[derive(Debug, Clone, Default)]
+pub struct DialReport {
+    pub number: String,
+    /// `DialCallStatus`: completed, no-answer, busy, failed.
+    pub status: String,
+    /// Seconds bridged (`DialCallDuration`).
+    pub duration_s: u64,
+    /// The whisper's `<Play>`s and `<Say>`s, in order.
+    pub whisper: Vec<Played>,
+    pub whisper_said: Vec<String>,
 }
 
 /// A webhook the emulator sent to our server.
@@ -249,6 +284,10 @@ pub struct EmulatedCall {
     pub hung_up_by: Option<String>,
     /// `<Say>` texts and `<Play>` URLs the TwiML played (outside a media stream).
     pub said: Vec<String>,
+    /// What each `<Play>` (outside a media stream) fetched.
+    pub played: Vec<Played>,
+    /// The last `<Dial>`.
+    pub dial: Option<DialReport>,
     /// Why the call ended abnormally: the voice webhook failed, unparseable TwiML, media leg
     /// connect failure, TTS failure.
     pub error: Option<String>,

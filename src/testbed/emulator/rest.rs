@@ -285,6 +285,8 @@ fn create_inner(
             media: None,
             hung_up_by: None,
             said: Vec::new(),
+            played: Vec::new(),
+            dial: None,
             error: None,
         },
         persona,

@@ -15,6 +15,10 @@
 //! greeting = "Hi, you have reached Sam. Leave a message after the tone."
 //! ```
 //!
+//! A number our server `<Dial>`s (a transfer to a person) answers as its entry too: `human`
+//! answers after the ring and hears the whisper, `no-answer` lets the dial time out, `busy` is
+//! busy (the advisors' line of `scripts/campaigns/solar-rehearsal.toml`).
+//!
 //! The line mini-language: a plain string is said after the agent has spoken and then been
 //! quiet (`patience`); an action in brackets changes what happens next:
 //! - `[silence 1.2s]`: stay quiet, then the next line starts regardless of the agent (between two

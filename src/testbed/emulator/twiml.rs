@@ -1,6 +1,6 @@
 //! A small, tolerant TwiML reader: the `<Response>`'s top-level verbs, enough to run what an
 //! outbound dialer returns (`<Connect><Stream>`, `<Hangup/>`, `<Reject/>`, `<Say>`, `<Play>`,
-//! `<Pause>`, `<Redirect>`). Hand-written rather than an XML crate because the crate has none
+//! `<Pause>`, `<Redirect>`, `<Dial><Number>`). Hand-written rather than an XML crate because the crate has none
 //! and the documents are tiny; anything unknown is kept as [`Verb::Other`] and skipped, as
 //! Twilio skips nothing but we only need to know it was there.
 
@@ -18,7 +18,20 @@ pub(super) enum Verb {
         url: String,
         method: String,
     },
+    Dial(Dial),
     Other(String),
+}
+
+/// `<Dial>` of one `<Number>` (a bare number as its text is read as one too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Dial {
+    pub number: String,
+    /// `<Number url>`: TwiML played to the person who answers, before the bridge.
+    pub whisper_url: Option<String>,
+    pub action: Option<String>,
+    pub method: String,
+    /// Seconds to ring (Twilio's default is 30).
+    pub timeout: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +137,25 @@ fn verb(name: &str, attrs: &[(String, String)], inner: &[Token]) -> Verb {
                 .unwrap_or_else(|| "POST".into())
                 .to_uppercase(),
         },
+        "Dial" => {
+            let number = inner.iter().find_map(|t| match t {
+                Token::Open { name, attrs, .. } if name == "Number" => Some(attrs),
+                _ => None,
+            });
+            let url =
+                number.and_then(|a| a.iter().find(|(k, _)| k == "url").map(|(_, v)| v.clone()));
+            Verb::Dial(Dial {
+                number: text(),
+                whisper_url: url,
+                action: attr("action"),
+                method: attr("method")
+                    .unwrap_or_else(|| "POST".into())
+                    .to_uppercase(),
+                timeout: attr("timeout")
+                    .and_then(|t| t.trim().parse().ok())
+                    .unwrap_or(30),
+            })
+        }
         "Connect" => {
             let mut stream: Option<Stream> = None;
             for t in inner {

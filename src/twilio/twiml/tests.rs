@@ -95,3 +95,34 @@ fn busy_rejects_with_the_busy_reason() {
         r#"<?xml version="1.0" encoding="UTF-8"?><Response><Reject reason="busy"/></Response>"#
     );
 }
+
+/// Byte for byte what twilio-python 9.13.0's `VoiceResponse().dial(action=.., timeout=..)
+/// .number(.., url=..)` prints (tests/python/twilio_crosscheck.py, `dial`).
+#[test]
+fn dial_warm_and_cold() {
+    assert_eq!(
+        dial(
+            "+14155550199",
+            20,
+            "https://h/twilio/transfer?handoff=ab&x=1",
+            Some("https://h/twilio/whisper?handoff=ab")
+        ),
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial action="https://h/twilio/transfer?handoff=ab&amp;x=1" timeout="20"><Number url="https://h/twilio/whisper?handoff=ab">+14155550199</Number></Dial></Response>"#
+    );
+    assert_eq!(
+        dial("+14155550199", 5, "https://h/t", None),
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial action="https://h/t" timeout="5"><Number>+14155550199</Number></Dial></Response>"#
+    );
+}
+
+#[test]
+fn play_with_and_without_hangup() {
+    assert_eq!(
+        play("https://h/twilio/audio/ab/whisper.wav", false),
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Play>https://h/twilio/audio/ab/whisper.wav</Play></Response>"#
+    );
+    assert_eq!(
+        play("https://h/a.wav?x=1&y=2", true),
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Play>https://h/a.wav?x=1&amp;y=2</Play><Hangup/></Response>"#
+    );
+}

@@ -84,3 +84,32 @@ fn rejects_garbage_without_panicking() {
         let _ = parse(s);
     }
 }
+
+#[test]
+fn dial_reads_number_whisper_action_and_timeout() {
+    let doc = r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial action="https://h/t?handoff=a&amp;b=1" timeout="7"><Number url="https://h/w">+14155550199</Number></Dial><Hangup/></Response>"#;
+    assert_eq!(
+        parse(doc).unwrap(),
+        vec![
+            Verb::Dial(Dial {
+                number: "+14155550199".into(),
+                whisper_url: Some("https://h/w".into()),
+                action: Some("https://h/t?handoff=a&b=1".into()),
+                method: "POST".into(),
+                timeout: 7,
+            }),
+            Verb::Hangup,
+        ]
+    );
+    let bare = parse("<Response><Dial>+14155550100</Dial></Response>").unwrap();
+    assert_eq!(
+        bare,
+        vec![Verb::Dial(Dial {
+            number: "+14155550100".into(),
+            whisper_url: None,
+            action: None,
+            method: "POST".into(),
+            timeout: 30,
+        })]
+    );
+}
