@@ -273,7 +273,10 @@ async fn a_crm_that_fails_three_times_gets_every_event_once_signed() {
     dialer.start("crm").await.unwrap();
 
     let got = crm.until_delivered(3, Duration::from_secs(90)).await;
-    client.dnc_add(listed, Some("asked by email")).await.unwrap();
+    client
+        .dnc_add(listed, Some("asked by email"))
+        .await
+        .unwrap();
     let got = {
         let _ = got;
         crm.until_delivered(4, Duration::from_secs(20)).await
@@ -311,7 +314,10 @@ async fn a_crm_that_fails_three_times_gets_every_event_once_signed() {
         cb["transcript_url"],
         format!("http://{addr}/v1/calls/{sid}/record").as_str()
     );
-    assert!(cb["summary"].as_str().unwrap().contains("callback"), "{cb:#}");
+    assert!(
+        cb["summary"].as_str().unwrap().contains("callback"),
+        "{cb:#}"
+    );
     assert!(
         cb["ended_at_ms"].as_i64().unwrap() >= cb["started_at_ms"].as_i64().unwrap(),
         "{cb:#}"
@@ -443,7 +449,11 @@ async fn outbox_round_trip(url: &str) {
     let log = store.deliveries("hooked", 10, None).await.unwrap();
     assert_eq!(log.len(), 1, "{log:#?}");
     assert_eq!(log[0].state, DeliveryState::Pending);
-    assert!(store.deliveries("plain", 10, None).await.unwrap().is_empty());
+    assert!(store
+        .deliveries("plain", 10, None)
+        .await
+        .unwrap()
+        .is_empty());
 
     let courier = Courier::spawn(
         store.clone(),
@@ -535,7 +545,11 @@ async fn an_event_is_given_up_after_the_last_try_and_kept() {
     courier.stop().await;
     assert_eq!(crm.received().len(), 3);
     assert_eq!(
-        (log[0].attempts, log[0].last_status, log[0].last_error.as_deref()),
+        (
+            log[0].attempts,
+            log[0].last_status,
+            log[0].last_error.as_deref()
+        ),
         (3, Some(500), Some("HTTP 500"))
     );
 }
