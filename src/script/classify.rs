@@ -20,12 +20,12 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveTime, Timelike};
+use chrono::DateTime;
 use chrono_tz::Tz;
 
 use super::format::{intents, Node, Script, VarType, CALLBACK_NODE};
 use super::machine::{number, Rejection};
-use super::slots::{parse_number, parse_time, parse_yes_no, store_time, TimeError};
+use super::slots::{parse_number, parse_time, parse_yes_no, speak_clock, store_time, TimeError};
 use crate::leads::window::CallingWindow;
 use crate::model::{ChatMessage, Outcome};
 
@@ -471,17 +471,11 @@ pub fn read(
 
 /// "between 8 a.m. and 9 p.m."
 pub fn speak_window(w: &CallingWindow) -> String {
-    let clock = |t: NaiveTime| {
-        let (h, m) = (t.hour(), t.minute());
-        let h12 = if h % 12 == 0 { 12 } else { h % 12 };
-        let half = if h < 12 { "a.m." } else { "p.m." };
-        match (h, m) {
-            (12, 0) => "noon".to_string(),
-            (_, 0) => format!("{h12} {half}"),
-            _ => format!("{h12}:{m:02} {half}"),
-        }
-    };
-    format!("between {} and {}", clock(w.start), clock(w.end))
+    format!(
+        "between {} and {}",
+        speak_clock(w.start),
+        speak_clock(w.end)
+    )
 }
 
 /// Labels the model may choose: the node's intents, the FAQs, `call_later` and `unclear`.

@@ -22,11 +22,11 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, NaiveTime, Timelike, Utc, Weekday};
+use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
 
 use super::format::{intents, Node, Script, VarType, CALLBACK_NODE};
-use super::slots::{parse_number, stored_time};
+use super::slots::{parse_number, speak_clock, stored_time};
 use crate::model::Outcome;
 
 /// What happened on the call.
@@ -130,16 +130,6 @@ impl DeskHours {
         if (weekday || self.weekends) && self.start <= t && t < self.end {
             return Desk::Open;
         }
-        let clock = |t: NaiveTime| {
-            let (h, m) = (t.hour(), t.minute());
-            let h12 = if h % 12 == 0 { 12 } else { h % 12 };
-            let half = if h < 12 { "a.m." } else { "p.m." };
-            match (h, m) {
-                (12, 0) => "noon".to_string(),
-                (_, 0) => format!("{h12} {half}"),
-                _ => format!("{h12}:{m:02} {half}"),
-            }
-        };
         let days = if self.weekends {
             ""
         } else {
@@ -148,8 +138,8 @@ impl DeskHours {
         Desk::Closed {
             hours: format!(
                 "between {} and {}{days}",
-                clock(self.start),
-                clock(self.end)
+                speak_clock(self.start),
+                speak_clock(self.end)
             ),
         }
     }

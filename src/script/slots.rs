@@ -119,6 +119,18 @@ pub fn parse_time(
     Ok(t)
 }
 
+/// A clock time as said aloud: "9 a.m.", "5:30 p.m.", "noon" (calling hours, business hours).
+pub fn speak_clock(t: NaiveTime) -> String {
+    let (h, m) = (t.hour(), t.minute());
+    let h12 = if h % 12 == 0 { 12 } else { h % 12 };
+    let half = if h < 12 { "a.m." } else { "p.m." };
+    match (h, m) {
+        (12, 0) => "noon".to_string(),
+        (_, 0) => format!("{h12} {half}"),
+        _ => format!("{h12}:{m:02} {half}"),
+    }
+}
+
 /// How the agent says it: "Wednesday, December 2 at 3:30 p.m.", "Friday, December 4 in the
 /// morning", "Thursday, December 3"; 12:00 is "at noon".
 pub fn speak_time(t: &SlotTime) -> String {
