@@ -535,7 +535,10 @@ impl RawConfig {
         };
         let defaults = crate::crm::webhook::RetrySchedule::default();
         let retry = crate::crm::webhook::RetrySchedule {
-            base: self.crm.retry_base_ms.map_or(defaults.base, std::time::Duration::from_millis),
+            base: self
+                .crm
+                .retry_base_ms
+                .map_or(defaults.base, std::time::Duration::from_millis),
             cap: seconds("crm.retry_cap_s", self.crm.retry_cap_s, 3600, 1..=86_400)?,
             max_attempts: self.crm.max_attempts.unwrap_or(defaults.max_attempts),
         };

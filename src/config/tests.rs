@@ -134,7 +134,8 @@ fn unregistered_media_is_for_loopback_only() {
 fn crm_delivery_settings_are_checked_and_the_secret_is_redacted() {
     let c = RawConfig::default().validate(Secrets::default()).unwrap();
     assert_eq!(c.crm.retry, crate::crm::webhook::RetrySchedule::default());
-    let raw = RawConfig::from_toml("[crm]\nretry_base_ms = 50\nretry_cap_s = 2\npoll_ms = 20").unwrap();
+    let raw =
+        RawConfig::from_toml("[crm]\nretry_base_ms = 50\nretry_cap_s = 2\npoll_ms = 20").unwrap();
     let c = raw.validate(Secrets::default()).unwrap();
     assert_eq!(c.crm.retry.base.as_millis(), 50);
     assert_eq!(c.crm.retry.cap.as_secs(), 2);

@@ -88,7 +88,12 @@ impl Courier {
     }
 }
 
-async fn run(store: Store, http: reqwest::Client, options: CourierOptions, stop: CancellationToken) {
+async fn run(
+    store: Store,
+    http: reqwest::Client,
+    options: CourierOptions,
+    stop: CancellationToken,
+) {
     tracing::info!(retry = ?options.retry, "CRM courier running");
     let mut failing = false;
     loop {

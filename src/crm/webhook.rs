@@ -204,6 +204,9 @@ mod tests {
             ..RetrySchedule::default()
         };
         assert_eq!(long.after(10_000), Some(Duration::from_secs(3600)));
-        assert_eq!(RetrySchedule::default().after(1), Some(Duration::from_secs(5)));
+        assert_eq!(
+            RetrySchedule::default().after(1),
+            Some(Duration::from_secs(5))
+        );
     }
 }

@@ -79,7 +79,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/campaigns/{id}/calls", get(admin::campaign_calls))
         .route("/v1/campaigns/{id}/audit", get(admin::campaign_audit))
-        .route("/v1/campaigns/{id}/deliveries", get(admin::campaign_deliveries))
+        .route(
+            "/v1/campaigns/{id}/deliveries",
+            get(admin::campaign_deliveries),
+        )
         .route("/v1/campaigns/{id}/export.csv", get(admin::export_csv))
         .route("/v1/campaigns/{id}/{action}", post(admin::campaign_action))
         .route("/v1/dnc", get(admin::dnc_list).post(admin::dnc_add))
