@@ -172,6 +172,37 @@ impl telemarketer::engine::TextToSpeech for VoicedTts {
     }
 }
 
+/// The agent's voice: a tone of 5 ms per character, so the script's long lines play in a
+/// fraction of real time and the two calls take seconds.
+struct QuickTts;
+
+impl telemarketer::engine::TextToSpeech for QuickTts {
+    fn synthesize(
+        &self,
+        clause: String,
+        _cancel: tokio_util::sync::CancellationToken,
+    ) -> futures::future::BoxFuture<
+        'static,
+        Result<telemarketer::engine::SpeechAudio, telemarketer::engine::EngineError>,
+    > {
+        let n = clause.len() * 5 * 8;
+        let samples = (0..n)
+            .map(|i| 0.3 * (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 8000.0).sin())
+            .collect();
+        Box::pin(async move {
+            Ok(telemarketer::engine::SpeechAudio {
+                samples,
+                sample_rate: 8000,
+                elapsed: Duration::ZERO,
+            })
+        })
+    }
+
+    fn sample_rate(&self) -> u32 {
+        8000
+    }
+}
+
 fn settings(crm: Option<&str>) -> CampaignSettings {
     CampaignSettings {
         from_number: "+15005550006".into(),
@@ -230,16 +261,22 @@ async fn a_crm_that_fails_three_times_gets_every_event_once_signed() {
         ..Default::default()
     };
     // The calls run one after the other (max_concurrent 1), so the fake STT hears them in order.
-    let (app, _) = fake_app(
+    let heard = ["Not now.", "Tomorrow at ten.", "Stop calling me."];
+    let app = telemarketer::app::AppBuilder::with_engines(
         test_config(&toml, secrets),
-        &["Not now.", "Tomorrow at ten.", "Stop calling me."],
-        "",
-    );
-    let app = app
-        .dialer_poll(Duration::from_millis(100))
-        .spawn(listener)
-        .await
-        .unwrap();
+        Arc::new(FakeStt(Mutex::new(
+            heard.iter().map(|s| s.to_string()).collect(),
+        ))),
+        Arc::new(FakeLlm {
+            replies: vec![String::new()],
+            prompts: Arc::default(),
+        }),
+        Arc::new(QuickTts),
+    )
+    .dialer_poll(Duration::from_millis(100))
+    .spawn(listener)
+    .await
+    .unwrap();
     let client = AdminClient::new(&app.base_url(), API);
     client
         .create_campaign(&NewCampaign {
