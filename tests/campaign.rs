@@ -329,6 +329,22 @@ async fn a_twenty_lead_campaign_ends_every_lead_in_the_right_state() {
         }
     }
     eprintln!("{}", summary.join("\n"));
+    if !wrong.is_empty() {
+        // What each wrongly ended call heard and said, to tell a mishearing from a logic fault.
+        for (num, ..) in &leads {
+            if !wrong.iter().any(|w| w.starts_with(num.as_str())) {
+                continue;
+            }
+            for call in calls
+                .iter()
+                .filter(|c| c.to.as_deref() == Some(num.as_str()))
+            {
+                if let Ok(detail) = api.call_record(&call.sid).await {
+                    eprintln!("{num} {}: {:#?}", call.sid, detail.turns);
+                }
+            }
+        }
+    }
     assert!(wrong.is_empty(), "{}\n{audit:#?}", wrong.join("\n"));
 
     // Deferred leads wait for their window; nothing skipped or deferred was dialed.

@@ -475,3 +475,53 @@ async fn an_answer_cut_off_by_the_hang_up_still_decides_the_call() {
         Some("200")
     );
 }
+
+#[tokio::test]
+async fn an_opt_out_said_over_the_disclosure_is_honoured_after_it() {
+    let config = script_config();
+    let (app, _) = fake_app(config, &["stop calling me"], "unused");
+    let local = start(app).await;
+    let (addr, registry) = (local.addr, local.state.registry.clone());
+    let call = sim_call();
+    // One second into the greeting (the disclosure cannot be cut), then quiet until hung up.
+    let steps = vec![
+        CallerStep::Silence(Duration::from_millis(1000)),
+        CallerStep::Say(voiced(1200)),
+        CallerStep::Silence(Duration::from_secs(40)),
+    ];
+    let started = std::time::Instant::now();
+    let report = run_call(&format!("ws://{addr}/twilio/media"), &call, steps)
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(35),
+        "the agent hung up after the confirmation"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let record = registry.get(&call.call_sid).unwrap();
+    assert_eq!(
+        record.outcome,
+        Some(telemarketer::model::Outcome::DoNotCall),
+        "{:?}",
+        record.turns
+    );
+    // The opt-out stops the greeting at once (as the opt-out key does); the confirmation is heard.
+    let last_id = record.turns.last().unwrap().speech_id.unwrap();
+    assert!(
+        report
+            .marks_echoed
+            .iter()
+            .any(|(m, _)| *m == format!("s{last_id}end")),
+        "confirmation played before hang-up"
+    );
+    assert!(
+        record
+            .turns
+            .last()
+            .unwrap()
+            .text
+            .contains("removed your number"),
+        "{:?}",
+        record.turns
+    );
+}
