@@ -228,11 +228,19 @@ impl AppBuilder {
                         public_url: public_url.clone(),
                         worker_id: self.config.twilio.worker_id.clone(),
                         idle_poll: self.dialer_poll,
-                        calling_hours_offset: self.calling_hours_offset,
                         lease: self.config.dialer.lease,
                         settle_unknown: self.config.dialer.settle_unknown,
                         reconcile_every: self.config.dialer.reconcile_every,
-                        clock: self.dialer_clock.clone(),
+                        // A rehearsal's shifted hours hold for the dialer too: what is due
+                        // (a callback for "tomorrow at ten") and the calling window.
+                        clock: {
+                            let (base, offset) =
+                                (self.dialer_clock.clone(), self.calling_hours_offset);
+                            Clock::new(move || {
+                                let now = base.now();
+                                now.checked_add_signed(offset).unwrap_or(now)
+                            })
+                        },
                     },
                 )),
             };

@@ -807,3 +807,164 @@ async fn two_appliances_on_one_postgres_one_restarted_nobody_dialed_twice() {
     emulator.shutdown();
     common::drop_pg_schema(&schema).await;
 }
+
+/// Whisper's words for what a caller was played: each stretch of agent audio (split at gaps
+/// over a second) transcribed on its own (Whisper tiny may stop early in a long clip).
+async fn heard_words(report: &telemarketer::testbed::sim::SimReport) -> String {
+    let mut stretches: Vec<Vec<i16>> = Vec::new();
+    let mut last_end = 0u64;
+    for h in &report.heard {
+        if stretches.is_empty() || h.start_ms > last_end + 1000 {
+            stretches.push(Vec::new());
+        }
+        stretches.last_mut().unwrap().extend(&h.samples);
+        last_end = h.start_ms + h.samples.len() as u64 / 8;
+    }
+    let mut words = Vec::new();
+    for pcm in stretches.iter().filter(|p| p.len() > 4000) {
+        let f = telemarketer::audio::i16_to_f32(pcm);
+        let wide = telemarketer::audio::resample::resample_all(&f, 8000, 16000).unwrap();
+        let text = engines().stt.transcribe(wide).await.unwrap().text;
+        words.push(text.to_lowercase());
+    }
+    words.join(" | ")
+}
+
+/// People ring the campaign's number: a lead we know is greeted for the inbound call, their
+/// earlier answer is not asked again, and "stop calling me" lists the number they rang from;
+/// a stranger becomes a new lead (source inbound, never dialed) with the call's outcome.
+#[tokio::test]
+async fn inbound_calls_know_the_lead_and_an_opt_out_lists_the_caller() {
+    let known = "+14155550170";
+    let stranger = "+14155550171";
+    let mut config = EmulatorConfig::new(ACCOUNT, AUTH_TOKEN);
+    config.tts = Some(Arc::new(engines().tts.clone()));
+    let emulator = RunningEmulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = common::tempdir();
+    let store_url = format!("sqlite://{}", dir.join("inbound.db").display());
+    let (api, state) = start_appliance(&store_url, &emulator).await;
+    api.create_campaign(&NewCampaign {
+        id: "solar-in".into(),
+        name: "Solar inbound".into(),
+        script: None,
+        settings: CampaignSettings {
+            from_number: FROM.into(),
+            ..Default::default()
+        },
+    })
+    .await
+    .unwrap();
+    let csv = format!("phone,name,timezone,consent\n{known},Dana,America/Los_Angeles,yes\n");
+    api.import_leads("solar-in", csv.into_bytes(), LeadFormat::Csv)
+        .await
+        .unwrap();
+    // An earlier call learned the bill.
+    let store = state.store.clone().unwrap();
+    let lead = api.leads("solar-in").await.unwrap().remove(0);
+    store
+        .set_lead_memory(
+            lead.id,
+            &telemarketer::model::LeadMemory {
+                at_ms: chrono::Utc::now().timestamp_millis() - 86_400_000,
+                outcome: "callback".into(),
+                variables: [("monthly_bill".to_string(), "200".to_string())].into(),
+                summary: "Last call: asked for a callback; pays about 200 dollars a month.".into(),
+            },
+        )
+        .await
+        .unwrap();
+
+    let base = state.config.public_url.clone().unwrap();
+    let voice = format!("{base}/twilio/voice");
+    let status = format!("{base}/twilio/status");
+    let sid = emulator.ring_in(
+        known,
+        FROM,
+        human(&["Yes, I am.", "Stop calling me."]),
+        &voice,
+        Some(&status),
+    );
+    assert!(emulator.wait_idle(Duration::from_secs(120)).await);
+    tokio::time::timeout(Duration::from_secs(60), state.live.idle())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let call = emulator.call(&sid).unwrap();
+    let heard = heard_words(call.media.as_ref().unwrap()).await;
+    eprintln!("the known lead heard: {heard}");
+    let record = api.call_record(&sid).await.unwrap();
+    let said: Vec<&str> = record
+        .turns
+        .iter()
+        .filter(|t| t.speaker == "agent")
+        .map(|t| t.text.as_str())
+        .collect();
+    assert!(
+        said[0].starts_with("Thanks for calling Sunrise Solar"),
+        "{said:?}"
+    );
+    assert!(said.iter().any(|l| l.contains("own your home")), "{said:?}");
+    assert!(
+        !said
+            .iter()
+            .any(|l| l.contains("electricity bill each month")),
+        "{said:?}"
+    );
+    assert!(
+        said.last().unwrap().contains("removed your number"),
+        "{said:?}"
+    );
+    // What the caller heard: the inbound greeting, the AI disclosure, no bill question.
+    assert!(heard.contains("thanks for calling"), "{heard}");
+    assert!(
+        heard.contains("automated") || heard.contains("a i assistant"),
+        "{heard}"
+    );
+    // "And do you own your home?" (Whisper tiny may hear "on your home"), after the entry
+    // question's "for your home".
+    assert!(heard.contains("consultation"), "{heard}");
+    assert!(heard.matches("your home").count() >= 2, "{heard}");
+    assert!(!heard.contains("bill each month"), "{heard}");
+    assert_eq!(record.call.lead_id, Some(lead.id));
+    assert_eq!(record.call.outcome.as_deref(), Some("do_not_call"));
+    let dnc = api.dnc_list().await.unwrap();
+    assert!(dnc.iter().any(|e| e.phone == known), "{dnc:?}");
+    let lead_after = api.leads("solar-in").await.unwrap();
+    let lead_after = lead_after.iter().find(|l| l.phone == known).unwrap();
+    assert_eq!(lead_after.state, LeadState::Done);
+    assert_eq!(lead_after.outcome.as_deref(), Some("do_not_call"));
+    let audit = api.audit("solar-in").await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.decision == "inbound_call" && e.phone.as_deref() == Some(known)),
+        "{audit:#?}"
+    );
+
+    // A stranger who is not interested.
+    let sid = emulator.ring_in(stranger, FROM, human(&["No."]), &voice, Some(&status));
+    assert!(emulator.wait_idle(Duration::from_secs(120)).await);
+    tokio::time::timeout(Duration::from_secs(60), state.live.idle())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let call = emulator.call(&sid).unwrap();
+    let heard = heard_words(call.media.as_ref().unwrap()).await;
+    eprintln!("the stranger heard: {heard}");
+    assert!(heard.contains("thanks for calling"), "{heard}");
+    assert!(heard.contains("thank you for your time"), "{heard}");
+    let leads = api.leads("solar-in").await.unwrap();
+    let new = leads
+        .iter()
+        .find(|l| l.phone == stranger)
+        .expect("a new lead");
+    assert_eq!(new.source.as_deref(), Some("inbound"));
+    assert!(!new.consent, "ringing us is not consent to be dialed");
+    assert_eq!(new.state, LeadState::Done);
+    let record = api.call_record(&sid).await.unwrap();
+    assert_eq!(record.call.lead_id, Some(new.id));
+    assert_eq!(record.call.outcome.as_deref(), Some("not_interested"));
+    assert!(new.memory.is_some(), "the call is remembered for next time");
+}

@@ -152,6 +152,7 @@ fn call_context(metadata: &CallMetadata, clock_offset: chrono::Duration) -> Call
         clock_offset,
         memory: lead.get("memory").filter(|m| !m.trim().is_empty()).cloned(),
         callback: lead.get("last_outcome").is_some_and(|o| o == "callback"),
+        inbound: metadata.inbound,
         ..CallContext::default()
     };
     let zone = lead

@@ -158,8 +158,16 @@ pub async fn rehearse(config_path: Option<&Path>, args: RehearseArgs) -> anyhow:
         emulator.base_url()
     );
     let started = std::time::Instant::now();
-    rig.dial(&id, Duration::from_secs(1800)).await?;
+    let jumps = rig.dial(&id, Duration::from_secs(1800), true).await?;
     println!("\n== leads ({:.0} s)", started.elapsed().as_secs_f64());
+    for at in &jumps {
+        // The rehearsal's leads are in California; the clock moves to the next lead due.
+        let local = at.with_timezone(&chrono_tz::America::Los_Angeles);
+        println!(
+            "(the rehearsal clock jumped to {}: a lead was due then)",
+            local.format("%a %Y-%m-%d %H:%M %Z")
+        );
+    }
     for lead in store.leads(&id).await? {
         println!(
             "{:<14} {:<12} {:<8} {:<14} attempts {}",

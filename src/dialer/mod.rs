@@ -42,7 +42,7 @@ use crate::leads::CallingWindow;
 use crate::model::crm::CallEnd;
 use crate::model::{
     is_terminal_status, Applied, Campaign, CampaignState, DialerFault, Lead, LeadState, NewCall,
-    StatusUpdate,
+    NewEvent, StatusUpdate, StoredCall,
 };
 use crate::script::format::Script;
 use crate::script::ScriptBook;
@@ -102,16 +102,14 @@ pub struct DialerOptions {
     pub worker_id: String,
     /// How often an idle campaign looks for due leads.
     pub idle_poll: Duration,
-    /// Shifts the clock used for calling hours: zero in production; a rehearsal can pretend it
-    /// is mid-morning for its fictional leads so it shows calls at any hour of the day.
-    pub calling_hours_offset: chrono::Duration,
     /// How long a claim lasts unless renewed (renewed every third of it while in flight).
     pub lease: Duration,
     /// How long Twilio's call list gets to show a call whose create had an unknown outcome.
     pub settle_unknown: Duration,
     /// Time between reconcile passes.
     pub reconcile_every: Duration,
-    /// What is due when ([`Clock`]).
+    /// What is due when, and the calling window: wall time in production (a rehearsal shifts
+    /// it to mid-morning for its fictional leads and jumps it to a callback's time).
     pub clock: Clock,
 }
 
@@ -318,6 +316,9 @@ impl Dialer {
             return Ok(());
         };
         let lead = store.lead(lead_id).await?;
+        if call.from.as_deref() == Some(lead.phone.as_str()) {
+            return self.settle_inbound(&call, &lead).await;
+        }
         if lead.state != LeadState::InCall {
             return Ok(());
         }
@@ -358,26 +359,7 @@ impl Dialer {
             self.remember(&lead, said, &variables, now).await?;
         }
         // The CRM hears of the call in the same write that moves the lead on.
-        let event = campaign.settings.crm_webhook_url.is_some().then(|| {
-            CallEnd {
-                campaign_id: &campaign.id,
-                call_sid: sid,
-                lead_id: lead.id,
-                phone: &lead.phone,
-                status: &call.status,
-                outcome: &outcome,
-                lead_state: state.as_str(),
-                variables: &variables,
-                started_at_ms: call.created_at_ms,
-                ended_at_ms: call.ended_at_ms.unwrap_or_else(now_ms),
-                transcript_url: format!(
-                    "{}/v1/calls/{}/record",
-                    self.inner.options.public_url,
-                    url_encode(sid)
-                ),
-            }
-            .event()
-        });
+        let event = self.call_end_event(&campaign, &call, &lead, &outcome, state, &variables);
         let moved = store
             .move_lead_counting(
                 lead.id,
@@ -399,6 +381,105 @@ impl Dialer {
         }
         audit_lead(store, &lead, decision, &format!("{reason} (call {sid})")).await?;
         Ok(())
+    }
+
+    /// A call the lead placed (inbound): remembered and reported like any conversation. It
+    /// moves the lead only while the lead waits to be dialed (`pending`: a callback asked for
+    /// is scheduled, a final outcome ends it), never one the dialer holds or has finished.
+    async fn settle_inbound(&self, call: &StoredCall, lead: &Lead) -> Result<(), DialerError> {
+        let store = &self.inner.store;
+        let campaign = store.campaign(&lead.campaign_id).await?;
+        let live = self.inner.registry.get(&call.sid);
+        let Some(outcome) = live
+            .as_ref()
+            .and_then(|r| r.outcome)
+            .map(|o| o.as_str().to_string())
+            .or(call.outcome.clone())
+        else {
+            let reason = format!("the lead rang us; no conversation (call {})", call.sid);
+            return Ok(audit_lead(store, lead, "inbound_call", &reason).await?);
+        };
+        let variables = live.map_or(call.variables.clone(), |r| r.variables);
+        let now = self.inner.options.clock.now();
+        self.remember(lead, &outcome, &variables, now).await?;
+        let callbacks = decide::Callbacks::asked(
+            lead.callbacks,
+            variables.get("callback_time").map(String::as_str),
+        );
+        let after = decide::after_call(
+            &campaign.settings,
+            lead.attempts,
+            &call.status,
+            call.answered_by.as_deref(),
+            Some(&outcome),
+            callbacks,
+            now,
+        );
+        let pending = lead.state == LeadState::Pending;
+        let state = if pending { after.state } else { lead.state };
+        let event = self.call_end_event(&campaign, call, lead, &outcome, state, &variables);
+        let moved = pending
+            && store
+                .move_lead_counting(
+                    lead.id,
+                    LeadState::Pending,
+                    after.state,
+                    after.next_attempt_at.map_or(0, |t| t.timestamp_millis()),
+                    Some(&after.outcome),
+                    after.callback,
+                    event.as_ref(),
+                )
+                .await?;
+        if let (false, Some(event)) = (moved, &event) {
+            store.add_event(event).await?;
+        }
+        if call.outcome.is_none() {
+            store
+                .set_call_outcome(&call.sid, Some(&outcome), &variables)
+                .await?;
+        }
+        let effect = if moved {
+            format!("; {}", after.reason)
+        } else {
+            format!("; the lead stays {}", lead.state.as_str())
+        };
+        let reason = format!(
+            "the lead rang us; outcome {outcome}{effect} (call {})",
+            call.sid
+        );
+        Ok(audit_lead(store, lead, "inbound_call", &reason).await?)
+    }
+
+    /// The CRM's call-end event, if the campaign has a CRM webhook.
+    fn call_end_event(
+        &self,
+        campaign: &Campaign,
+        call: &StoredCall,
+        lead: &Lead,
+        outcome: &str,
+        state: LeadState,
+        variables: &std::collections::BTreeMap<String, String>,
+    ) -> Option<NewEvent> {
+        campaign.settings.crm_webhook_url.is_some().then(|| {
+            CallEnd {
+                campaign_id: &campaign.id,
+                call_sid: &call.sid,
+                lead_id: lead.id,
+                phone: &lead.phone,
+                status: &call.status,
+                outcome,
+                lead_state: state.as_str(),
+                variables,
+                started_at_ms: call.created_at_ms,
+                ended_at_ms: call.ended_at_ms.unwrap_or_else(now_ms),
+                transcript_url: format!(
+                    "{}/v1/calls/{}/record",
+                    self.inner.options.public_url,
+                    url_encode(&call.sid)
+                ),
+            }
+            .event()
+        })
     }
 
     /// Stores the lead's memory after a conversation ([`decide::remember`]), its values

@@ -201,10 +201,8 @@ impl Dialer {
     async fn decide(&self, lead: &Lead, window: &CallingWindow) -> Result<bool, DialerError> {
         let store = &self.inner.store;
         let dnc = store.dnc_entry(&lead.phone).await?;
-        let offset = self.inner.options.calling_hours_offset;
         let now = self.inner.options.clock.now();
-        let shifted = now.checked_add_signed(offset).unwrap_or(now);
-        match decide::before_dial(lead, dnc.as_ref(), window, shifted) {
+        match decide::before_dial(lead, dnc.as_ref(), window, now) {
             DialDecision::Dial => Ok(true),
             DialDecision::Skip { decision, reason } => {
                 store
@@ -218,7 +216,6 @@ impl Dialer {
                 decision,
                 reason,
             } => {
-                let until = until.checked_sub_signed(offset).unwrap_or(until);
                 store
                     .set_lead_state(lead.id, LeadState::Pending, until.timestamp_millis(), None)
                     .await?;

@@ -166,14 +166,46 @@ pub(super) async fn voice(
                 .collect()
         })
         .unwrap_or_default();
-    let campaign = param(&query, "campaign");
+    let mut campaign = param(&query, "campaign");
+    let mut lead_id = param(&query, "lead").and_then(|l| l.parse::<i64>().ok());
+    // Twilio says who rang whom; a call we dialed carries its campaign in our URL.
+    let inbound = match param(&params, "Direction") {
+        Some(d) => d == "inbound",
+        None => campaign.is_none(),
+    };
+    // A person rang one of our campaign numbers: that campaign's lead with their number (or a
+    // new one), so the call has its memory and variables and its outcome reaches the lead.
+    if let (true, None, Some(store), Some(from), Some(to)) = (
+        inbound,
+        &campaign,
+        &state.store,
+        param(&params, "From"),
+        param(&params, "To"),
+    ) {
+        let zone = crate::leads::timezone_for_number(&from).unwrap_or(chrono_tz::America::New_York);
+        match store.inbound_lead(&to, &from, zone.name()).await {
+            Ok(Some((c, lead))) => {
+                tracing::info!(%call_sid, campaign = %c.id, lead = lead.id, "inbound call for a campaign");
+                // Its script, even when the campaign is not dialing (people ring back later).
+                if state.session.scripts.get(&c.id).is_none() {
+                    match crate::dialer::Dialer::check_campaign(&c) {
+                        Ok((script, _)) => state.session.scripts.insert(&c.id, script),
+                        Err(e) => {
+                            tracing::error!(campaign = %c.id, error = %e, "inbound call: the campaign's script is invalid")
+                        }
+                    }
+                }
+                campaign = Some(c.id);
+                lead_id = Some(lead.id);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(%call_sid, error = %e, "cannot look up the inbound caller"),
+        }
+    }
     if let Some(campaign) = &campaign {
         stream_params.push(("campaign_id".into(), campaign.clone()));
     }
-    if let (Some(lead_id), Some(store)) = (
-        param(&query, "lead").and_then(|l| l.parse::<i64>().ok()),
-        &state.store,
-    ) {
+    if let (Some(lead_id), Some(store)) = (lead_id, &state.store) {
         match store.lead(lead_id).await {
             Ok(lead) => {
                 stream_params.push(("lead_id".into(), lead.id.to_string()));
@@ -204,11 +236,6 @@ pub(super) async fn voice(
             Err(e) => tracing::warn!(lead_id, error = %e, "voice webhook for an unknown lead"),
         }
     }
-    // Twilio says who rang whom; a call we dialed carries its campaign in our URL.
-    let inbound = match param(&params, "Direction") {
-        Some(d) => d == "inbound",
-        None => campaign.is_none(),
-    };
     let metadata = call_metadata(&state, &call_sid, &stream_params, inbound);
     match state.registry.register(metadata) {
         Ok(record) => super::v1::keep_record(&state, &record).await,

@@ -73,7 +73,13 @@ pub struct Rig {
     pub dialer: Dialer,
     /// The calling-hours clock's shift.
     pub offset: chrono::Duration,
+    /// How far (ms) the dialer's clock has jumped ahead to a callback's time.
+    skip: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
+
+/// At most this many jumps of the rehearsal clock (a caller who keeps asking to be called back
+/// is called back that often).
+const MAX_JUMPS: usize = 3;
 
 impl Rig {
     /// Starts the emulator (its own account and token: nothing real is reachable) and the
@@ -104,8 +110,15 @@ impl Rig {
             twilio_auth_token: Some(token),
             ..Default::default()
         })?;
+        let skip = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let jumped = skip.clone();
+        let clock = crate::dialer::Clock::new(move || {
+            let ms = jumped.load(std::sync::atomic::Ordering::SeqCst);
+            chrono::Utc::now() + chrono::Duration::milliseconds(ms)
+        });
         let app = AppBuilder::new(config, engines)
             .calling_hours_offset(offset)
+            .dialer_clock(clock)
             .spawn(listener)
             .await?;
         let store = app
@@ -124,29 +137,56 @@ impl Rig {
             store,
             dialer,
             offset,
+            skip,
         })
     }
 
     /// Dials a campaign's leads and waits until every lead is settled and every call ended.
-    pub async fn dial(&self, campaign: &str, limit: Duration) -> Result<(), RehearsalError> {
+    /// With `follow_callbacks`, once nothing is due within the hour the dialer's clock jumps to
+    /// the next lead due within a week (a callback "tomorrow at ten"), up to [`MAX_JUMPS`]
+    /// times; returns the instants it jumped to (on the rehearsal's shifted clock).
+    pub async fn dial(
+        &self,
+        campaign: &str,
+        limit: Duration,
+        follow_callbacks: bool,
+    ) -> Result<Vec<chrono::DateTime<chrono::Utc>>, RehearsalError> {
         self.dialer.start(campaign).await?;
         let started = Instant::now();
-        while !self
-            .dialer
-            .is_settled(campaign, Duration::from_secs(3600))
-            .await?
-        {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            if started.elapsed() > limit {
-                return Err(RehearsalError::Timeout(limit.as_secs()));
+        let mut jumps = Vec::new();
+        loop {
+            while !self
+                .dialer
+                .is_settled(campaign, Duration::from_secs(3600))
+                .await?
+            {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if started.elapsed() > limit {
+                    return Err(RehearsalError::Timeout(limit.as_secs()));
+                }
             }
+            let Some(due) = self.store.next_due_ms(campaign).await? else {
+                break;
+            };
+            let skip = self.skip.load(std::sync::atomic::Ordering::SeqCst);
+            let now = chrono::Utc::now() + self.offset + chrono::Duration::milliseconds(skip);
+            let ahead = due - now.timestamp_millis();
+            if !follow_callbacks || jumps.len() >= MAX_JUMPS || ahead > 7 * 86_400_000 {
+                break;
+            }
+            // The calls still running end first: the jump is for what is due next.
+            self.emulator.wait_idle(Duration::from_secs(30)).await;
+            self.skip
+                .fetch_add(ahead.max(0), std::sync::atomic::Ordering::SeqCst);
+            jumps.push(chrono::DateTime::from_timestamp_millis(due).unwrap_or(now));
+            tracing::info!(due_ms = due, "rehearsal clock jumps to the next lead due");
         }
         self.emulator.wait_idle(Duration::from_secs(30)).await;
         // Every session has ended (its caller's last words transcribed and judged), then its
         // last status callbacks and transcript lines reach the store.
         let _ = tokio::time::timeout(Duration::from_secs(60), self.app.state.live.idle()).await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        Ok(())
+        Ok(jumps)
     }
 }
 
@@ -228,6 +268,7 @@ pub async fn run_suite(
         ring: Duration::from_millis(300),
         default_persona: Scenario::quiet().default_persona,
         personas,
+        later: HashMap::new(),
     };
     let rig = Rig::start(raw, engines, &scenario, &opts.store_url, opts.offset).await?;
     let id = format!("suite-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"));
@@ -262,7 +303,7 @@ pub async fn run_suite(
     ));
     // Five minutes a caller is far beyond any script's length.
     let limit = Duration::from_secs(300 * corpus.callers.len() as u64 + 120);
-    rig.dial(&id, limit).await?;
+    rig.dial(&id, limit, false).await?;
     progress(&format!(
         "all calls ended after {:.0} s; judging",
         started.elapsed().as_secs_f64()

@@ -76,6 +76,12 @@ struct RawHeader {
     voicemail: Option<String>,
     #[serde(default)]
     callback_greeting: Option<String>,
+    /// Said instead of `opening` (before the disclosure) when the person rang us.
+    #[serde(default)]
+    inbound_opening: Option<String>,
+    /// The entry node of a call the person placed (default: `start`).
+    #[serde(default)]
+    inbound_start: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -292,6 +298,9 @@ pub struct Script {
     /// Said right after the disclosure on a call the caller asked for ("You asked us to call
     /// back today about ..."); lines may use the variables earlier calls captured.
     pub callback_greeting: String,
+    /// An inbound call's greeting (before the disclosure) and entry node.
+    pub inbound_opening: String,
+    pub inbound_start: String,
     pub globals: Globals,
     /// The built-in FAQs (answers possibly overridden), then the script's own.
     pub faqs: Vec<Faq>,
@@ -405,6 +414,7 @@ impl Script {
         let g = &self.globals;
         let mut lines = vec![
             format!("{} {}", self.opening, self.disclosure),
+            format!("{} {}", self.inbound_opening, self.disclosure),
             self.callback_greeting.clone(),
         ];
         for n in self.nodes.values() {

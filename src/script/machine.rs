@@ -162,6 +162,8 @@ pub struct CallState {
     pub started: bool,
     /// The caller asked for this call: the callback greeting follows the disclosure.
     pub callback: bool,
+    /// The person rang us: the inbound greeting and entry node.
+    pub inbound: bool,
     /// Whether a transfer node can hand the call to a person now (set by the runner).
     pub desk: Desk,
 }
@@ -209,12 +211,17 @@ pub fn step(script: &Script, state: &CallState, event: &Event) -> (CallState, Ve
         Event::Started => {
             if !s.started {
                 s.started = true;
-                let opening = format!("{} {}", script.opening, script.disclosure);
+                let (opening, entry) = if s.inbound {
+                    (&script.inbound_opening, &script.inbound_start)
+                } else {
+                    (&script.opening, &script.start)
+                };
+                let opening = format!("{opening} {}", script.disclosure);
                 out.say(&s, opening.trim(), false);
-                if s.callback {
+                if s.callback && !s.inbound {
                     out.say(&s, &script.callback_greeting, true);
                 }
-                enter(&mut out, &mut s, &script.start);
+                enter(&mut out, &mut s, entry);
             }
         }
         Event::HangUp => s.outcome = Some(Outcome::CallerHungUp),

@@ -39,6 +39,8 @@ pub struct CallContext {
     pub memory: Option<String>,
     /// The caller asked for this call: the script's callback greeting follows the disclosure.
     pub callback: bool,
+    /// The person rang us: the script's inbound greeting and entry node.
+    pub inbound: bool,
     /// The campaign's transfer business hours; `None`: transfers are not offered.
     pub desk: Option<DeskHours>,
 }
@@ -52,6 +54,7 @@ impl Default for CallContext {
             clock_offset: chrono::Duration::zero(),
             memory: None,
             callback: false,
+            inbound: false,
             desk: None,
         }
     }
@@ -131,6 +134,7 @@ impl ScriptRunner {
                 vars,
                 tz: ctx.timezone,
                 callback: ctx.callback,
+                inbound: ctx.inbound,
                 ..CallState::default()
             },
             script,

@@ -216,13 +216,20 @@ impl Store {
     pub async fn record_call(&self, metadata: &CallMetadata) -> Result<(), StoreError> {
         let now = now_ms();
         sqlx::query(
-            "INSERT INTO calls (sid, campaign_id, from_number, to_number, status,
+            "INSERT INTO calls (sid, campaign_id, lead_id, from_number, to_number, status,
                                 created_at_ms, updated_at_ms)
-             VALUES ($1, $2, $3, $4, 'in-progress', $5, $5)
+             VALUES ($1, $2, $3, $4, $5, 'in-progress', $6, $6)
              ON CONFLICT (sid) DO NOTHING",
         )
         .bind(&metadata.call_sid)
         .bind(&metadata.campaign_id)
+        // A dialed call's row exists already (with its lead); an inbound one is linked here.
+        .bind(
+            metadata
+                .lead
+                .get("lead_id")
+                .and_then(|l| l.parse::<i64>().ok()),
+        )
         .bind(&metadata.from)
         .bind(&metadata.to)
         .bind(now)

@@ -274,6 +274,52 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Whose call this is when `from` rings `to`: the campaign that calls from `to` (a running
+    /// one first, then the newest) and its lead with that phone. A stranger becomes a new lead
+    /// (`source` inbound, no consent: ringing us is not consent to be dialed; state `done`, so
+    /// the dialer never calls them). `None`: no campaign uses that number.
+    pub async fn inbound_lead(
+        &self,
+        to: &str,
+        from: &str,
+        timezone: &str,
+    ) -> Result<Option<(crate::model::Campaign, Lead)>, StoreError> {
+        let mut campaigns: Vec<_> = self
+            .campaigns()
+            .await?
+            .into_iter()
+            .filter(|c| c.settings.from_number == to)
+            .collect();
+        campaigns.sort_by_key(|c| {
+            (
+                c.state != crate::model::CampaignState::Running,
+                -c.created_at_ms,
+            )
+        });
+        let Some(campaign) = campaigns.into_iter().next() else {
+            return Ok(None);
+        };
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO leads (campaign_id, phone, name, fields_json, timezone, consent, source,
+                                state, created_at_ms, updated_at_ms)
+             VALUES ($1, $2, NULL, '{}', $3, 0, 'inbound', 'done', $4, $4)
+             ON CONFLICT (campaign_id, phone) DO NOTHING",
+        )
+        .bind(&campaign.id)
+        .bind(from)
+        .bind(timezone)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        let row = sqlx::query("SELECT * FROM leads WHERE campaign_id = $1 AND phone = $2")
+            .bind(&campaign.id)
+            .bind(from)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(Some((campaign, lead_from_row(&row)?)))
+    }
+
     pub async fn lead(&self, id: i64) -> Result<Lead, StoreError> {
         let row = sqlx::query("SELECT * FROM leads WHERE id = $1")
             .bind(id)

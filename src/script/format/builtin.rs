@@ -135,6 +135,8 @@ pub(super) fn globals(g: super::RawGlobals) -> Globals {
 /// The default callback greeting.
 pub(super) const CALLBACK_GREETING: &str = "You asked us to call you back at this time.";
 
+/// A person who rang our number is greeted, not "calling from" them.
+pub(super) const INBOUND_OPENING: &str = "Thanks for calling {company}, this is {persona}.";
 pub(super) const VOICEMAIL: &str = "Hi, this is {persona}, an automated assistant calling from {company}. Please call us back at {callback_number}. To stop these calls, call that number and ask to be removed.";
 
 /// The `[conversation]` settings of a call without a script: a greeting that discloses the AI,
@@ -219,6 +221,8 @@ impl Script {
             max_silence_reprompts: 2,
             voicemail: None,
             callback_greeting: CALLBACK_GREETING.into(),
+            inbound_opening: c.greeting.trim().to_string(),
+            inbound_start: OPEN_NODE.into(),
             globals,
             // Only the legal one: who we are and why we call is the model's to say, from the
             // system prompt (the built-in answers name a company this script does not know).

@@ -122,6 +122,13 @@ pub(super) fn validate(raw: RawScript) -> Result<Script, Vec<Problem>> {
     if !ids.contains(&h.start) {
         problem("script.start".into(), &format!("no node {:?}", h.start));
     }
+    let inbound_start = h.inbound_start.clone().unwrap_or_else(|| h.start.clone());
+    if !ids.contains(&inbound_start) {
+        problem(
+            "script.inbound_start".into(),
+            &format!("no node {inbound_start:?}"),
+        );
+    }
     let mut nodes = BTreeMap::new();
     let mut vars: BTreeMap<String, VarType> = BTreeMap::new();
     for (i, n) in raw.nodes.iter().enumerate() {
@@ -293,7 +300,7 @@ pub(super) fn validate(raw: RawScript) -> Result<Script, Vec<Problem>> {
     }
     // Every node reachable from the start.
     let mut seen = BTreeSet::new();
-    let mut stack = vec![h.start.clone()];
+    let mut stack = vec![h.start.clone(), inbound_start.clone()];
     while let Some(id) = stack.pop() {
         if seen.insert(id.clone()) {
             if let Some(n) = nodes.get(&id) {
@@ -305,7 +312,10 @@ pub(super) fn validate(raw: RawScript) -> Result<Script, Vec<Problem>> {
     }
     for id in &ids {
         if !seen.contains(id) {
-            problem(format!("node ({id})"), "unreachable from script.start");
+            problem(
+                format!("node ({id})"),
+                "unreachable from script.start and script.inbound_start",
+            );
         }
     }
     if !problems.is_empty() {
@@ -320,9 +330,13 @@ pub(super) fn validate(raw: RawScript) -> Result<Script, Vec<Problem>> {
         .callback_greeting
         .clone()
         .unwrap_or_else(|| builtin::CALLBACK_GREETING.into());
+    let inbound_opening = h
+        .inbound_opening
+        .clone()
+        .unwrap_or_else(|| builtin::INBOUND_OPENING.into());
     let warnings = unknown_vars(
         &raw.script,
-        [&voicemail, &callback_greeting],
+        [&voicemail, &callback_greeting, &inbound_opening],
         &globals,
         &faqs,
         &nodes,
@@ -343,6 +357,8 @@ pub(super) fn validate(raw: RawScript) -> Result<Script, Vec<Problem>> {
         max_silence_reprompts: h.max_silence_reprompts.unwrap_or(2),
         voicemail: Some(voicemail),
         callback_greeting,
+        inbound_opening,
+        inbound_start,
         globals,
         faqs,
         nodes,
@@ -355,7 +371,7 @@ pub(super) fn validate(raw: RawScript) -> Result<Script, Vec<Problem>> {
 /// them, and a lead without it leaves them out.
 fn unknown_vars(
     h: &super::RawHeader,
-    [voicemail, callback_greeting]: [&str; 2],
+    [voicemail, callback_greeting, inbound_opening]: [&str; 3],
     g: &super::Globals,
     faqs: &[Faq],
     nodes: &BTreeMap<String, Node>,
@@ -366,6 +382,7 @@ fn unknown_vars(
         ("script.disclosure".into(), &h.disclosure),
         ("script.voicemail".into(), voicemail),
         ("script.callback_greeting".into(), callback_greeting),
+        ("script.inbound_opening".into(), inbound_opening),
         ("globals.opt_out".into(), &g.opt_out),
         ("globals.decline".into(), &g.decline),
         ("globals.unknown_question".into(), &g.unknown_question),

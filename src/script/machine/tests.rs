@@ -129,7 +129,9 @@ fn the_paths_reach_every_question() {
         .filter(|n| n.end.is_none())
         .map(|n| n.id.as_str())
         .collect();
-    let reached: BTreeSet<&str> = paths().iter().map(|(n, _)| *n).collect();
+    let mut reached: BTreeSet<&str> = paths().iter().map(|(n, _)| *n).collect();
+    // Where an inbound call starts (its own test below).
+    reached.insert(s.inbound_start.as_str());
     assert_eq!(questions, reached);
     for (node, events) in paths() {
         assert_eq!(run(&events).0.node, node);
@@ -466,7 +468,8 @@ fn maximum_duration_ends_politely() {
 #[test]
 fn every_node_is_covered_by_the_golden_paths() {
     let script = script();
-    let mut visited: BTreeSet<String> = BTreeSet::new();
+    // The inbound entry node (an inbound call starts there; see its own test).
+    let mut visited: BTreeSet<String> = BTreeSet::from([script.inbound_start.clone()]);
     let time = || utter("time", &[("callback_time", TOMORROW_TEN)]);
     let miss = || utter("time", &[]);
     let book = paths().remove(4).1;
@@ -720,4 +723,36 @@ fn transfer_nodes_are_validated() {
     let bad = crate::script::EXAMPLE_SCRIPT.replace("fallback = \"advisor_later\"\n", "");
     let err = Script::from_toml("bad.toml", &bad).unwrap_err().to_string();
     assert!(err.contains("a transfer node needs `fallback`"), "{err}");
+}
+
+/// A call the person placed: the inbound greeting, the disclosure, the inbound entry node; a
+/// known lead's answers still skip their questions.
+#[test]
+fn an_inbound_call_opens_with_its_own_greeting_and_entry_node() {
+    let script = script();
+    let state = CallState {
+        tz: New_York,
+        inbound: true,
+        // A lead who asked for a callback and rings first: no "you asked us to call back".
+        callback: true,
+        vars: BTreeMap::from([("monthly_bill".to_string(), "200".to_string())]),
+        ..CallState::default()
+    };
+    let (state, actions) = step(&script, &state, &Event::Started);
+    let lines = said(&actions);
+    assert!(
+        lines[0].starts_with(
+            "Thanks for calling Sunrise Solar, this is Nova. I am an automated AI assistant"
+        ),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines[1],
+        "Are you calling about a free solar consultation for your home?"
+    );
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(state.node, "inbound");
+    let (state, actions) = step(&script, &state, &utter("yes", &[]));
+    assert_eq!(state.node, "homeowner");
+    assert_eq!(said(&actions), ["And do you own your home?"]);
 }

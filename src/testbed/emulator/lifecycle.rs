@@ -172,6 +172,9 @@ impl CallTask {
             return;
         }
         let persona = self.persona.clone();
+        if self.shared.with_call(&self.sid, |r| r.call.inbound) == Some(true) {
+            return self.answer_inbound(persona).await;
+        }
         let answers = matches!(
             persona,
             Persona::Human { .. } | Persona::Machine { .. } | Persona::Fax
@@ -242,6 +245,21 @@ impl CallTask {
             }
         }
         self.execute(&prepared, skip_greeting).await;
+    }
+
+    /// A person rang us: no ringing or AMD on our side, our TwiML answers at once.
+    async fn answer_inbound(&mut self, persona: Persona) {
+        self.shared.with_call(&self.sid, |r| {
+            r.start_time = Some(Utc::now());
+            r.answered_at = Some(Instant::now());
+            r.set_status("in-progress");
+        });
+        self.arm_time_limit();
+        let prepared = match prepare(self.shared.clone(), persona).await {
+            Ok(p) => p,
+            Err(e) => return self.fail(e),
+        };
+        self.execute(&prepared, false).await;
     }
 
     /// Fetches and runs TwiML, following redirects, until the call ends.
@@ -578,6 +596,15 @@ impl CallTask {
     }
 }
 
+/// Twilio's `Direction` of a call.
+pub(super) fn direction(inbound: bool) -> &'static str {
+    if inbound {
+        "inbound"
+    } else {
+        "outbound-api"
+    }
+}
+
 /// Parameters every voice and status webhook carries.
 fn base_params(shared: &Shared, r: &super::CallRecord) -> Vec<(String, String)> {
     let c = &r.call;
@@ -588,7 +615,7 @@ fn base_params(shared: &Shared, r: &super::CallRecord) -> Vec<(String, String)> 
         ("To".into(), c.to.clone()),
         ("Caller".into(), c.from.clone()),
         ("Called".into(), c.to.clone()),
-        ("Direction".into(), "outbound-api".into()),
+        ("Direction".into(), direction(c.inbound).into()),
         ("ApiVersion".into(), "2010-04-01".into()),
     ]
 }

@@ -65,6 +65,8 @@ pub struct EmulatorConfig {
     pub auth_token: String,
     /// Who answers, by the `To` number (E.164).
     pub personas: HashMap<String, Persona>,
+    /// Who answers the second, third... call to a number; after the last, the last.
+    pub later: HashMap<String, Vec<Persona>>,
     pub default_persona: Persona,
     /// Queued -> ringing and ringing -> answer (or busy, no-answer, failed) each take this long.
     pub ring: Duration,
@@ -112,6 +114,7 @@ impl EmulatorConfig {
             account_sid: account_sid.into(),
             auth_token: auth_token.into(),
             personas: HashMap::new(),
+            later: HashMap::new(),
             default_persona: Persona::Human { lines: Vec::new() },
             ring: Duration::from_millis(500),
             tts: None,
@@ -128,13 +131,18 @@ impl EmulatorConfig {
             ring: scenario.ring,
             default_persona: scenario.default_persona.clone(),
             personas: scenario.personas.clone(),
+            later: scenario.later.clone(),
             ..Self::new(account_sid, auth_token)
         }
     }
 
-    fn persona_for(&self, to: &str) -> Persona {
-        self.personas
-            .get(to)
+    /// Who answers the `nth` call (0: the first) to `to`.
+    fn persona_for(&self, to: &str, nth: usize) -> Persona {
+        let later = nth
+            .checked_sub(1)
+            .and_then(|i| self.later.get(to).and_then(|l| l.get(i).or(l.last())));
+        later
+            .or_else(|| self.personas.get(to))
             .unwrap_or(&self.default_persona)
             .clone()
     }
@@ -265,6 +273,9 @@ pub struct EmulatedCall {
     pub sid: String,
     pub to: String,
     pub from: String,
+    /// A person rang our number ([`RunningEmulator::ring_in`], `Direction=inbound`); else we
+    /// placed the call over REST (`outbound-api`).
+    pub inbound: bool,
     /// The REST status: queued, ringing, in-progress, completed, busy, no-answer, failed, canceled.
     pub status: String,
     pub answered_by: Option<String>,
@@ -382,6 +393,33 @@ impl RunningEmulator {
             .iter()
             .map(|r| r.call.clone())
             .collect()
+    }
+
+    /// A person (`persona`) at `from` rings our number `to`: like Twilio for a number whose
+    /// voice URL is `voice_url` (and status callback `status_callback`, which hears only
+    /// `completed`, Twilio's default), the call arrives with `Direction=inbound`, our TwiML
+    /// answers it and the person talks as they would on a dialed call. Returns the call SID.
+    pub fn ring_in(
+        &self,
+        from: &str,
+        to: &str,
+        persona: Persona,
+        voice_url: &str,
+        status_callback: Option<&str>,
+    ) -> String {
+        let mut params = vec![
+            ("From".to_string(), from.to_string()),
+            ("To".to_string(), to.to_string()),
+        ];
+        if let Some(url) = status_callback {
+            params.push(("StatusCallback".into(), url.to_string()));
+        }
+        let voice = VoiceSource::Url {
+            url: voice_url.to_string(),
+            method: "POST".into(),
+        };
+        let account = self.shared.config.account_sid.clone();
+        rest::add_call(&self.shared, &account, params, persona, voice, true).0
     }
 
     /// One call by SID.

@@ -139,7 +139,7 @@ fn call_json(account: &str, r: &CallRecord) -> Value {
         "caller_name": null,
         "date_created": rfc2822(&r.date_created),
         "date_updated": rfc2822(&r.date_updated),
-        "direction": "outbound-api",
+        "direction": super::lifecycle::direction(c.inbound),
         "duration": r.duration.map(|d| d.to_string()),
         "end_time": r.end_time.as_ref().map(rfc2822),
         "forwarded_from": null,
@@ -266,44 +266,15 @@ fn create_inner(
         }
         _ => {}
     }
-    let to = first(&params, "To").unwrap_or("").to_string();
-    let from = first(&params, "From").unwrap_or("").to_string();
-    let persona = shared.config.persona_for(&to);
-    let (redirect_tx, redirect_rx) = mpsc::unbounded_channel();
-    let now = Utc::now();
-    let sid = new_sid("CA");
-    let record = CallRecord {
-        call: EmulatedCall {
-            sid: sid.clone(),
-            to,
-            from,
-            status: "queued".into(),
-            answered_by: None,
-            create_params: params,
-            callbacks: Vec::new(),
-            twiml: None,
-            media: None,
-            hung_up_by: None,
-            said: Vec::new(),
-            played: Vec::new(),
-            dial: None,
-            error: None,
-        },
-        persona,
-        date_created: now,
-        date_updated: now,
-        start_time: None,
-        end_time: None,
-        answered_at: None,
-        duration: None,
-        voice,
-        hangup: shared.root.child_token(),
-        redirects: redirect_tx,
-        done: false,
-    };
-    let body = call_json(account, &record);
-    shared.state().calls.push(record);
-    tokio::spawn(lifecycle::run(shared.clone(), sid.clone(), redirect_rx));
+    let to = first(&params, "To").unwrap_or("");
+    let nth = shared
+        .state()
+        .calls
+        .iter()
+        .filter(|r| r.call.to == to)
+        .count();
+    let persona = shared.config.persona_for(to, nth);
+    let (sid, body) = add_call(shared, account, params, persona, voice, false);
     tracing::info!(%sid, "emulator: call created");
     if fault == Some(Fault::ServerErrorAfterCreate) {
         return error(
@@ -525,4 +496,55 @@ async fn emulator_calls(State(shared): Shr) -> Response {
         })
         .collect();
     Json(json!({"calls": calls, "create_requests": st.create_requests})).into_response()
+}
+
+/// Records a new call and starts its life (`inbound`: a person rang our number). Returns its
+/// SID and its REST representation.
+pub(super) fn add_call(
+    shared: &Arc<Shared>,
+    account: &str,
+    params: Params,
+    persona: super::Persona,
+    voice: VoiceSource,
+    inbound: bool,
+) -> (String, serde_json::Value) {
+    let to = first(&params, "To").unwrap_or("").to_string();
+    let from = first(&params, "From").unwrap_or("").to_string();
+    let (redirect_tx, redirect_rx) = mpsc::unbounded_channel();
+    let now = Utc::now();
+    let sid = new_sid("CA");
+    let record = CallRecord {
+        call: EmulatedCall {
+            sid: sid.clone(),
+            to,
+            from,
+            inbound,
+            status: "queued".into(),
+            answered_by: None,
+            create_params: params,
+            callbacks: Vec::new(),
+            twiml: None,
+            media: None,
+            hung_up_by: None,
+            said: Vec::new(),
+            played: Vec::new(),
+            dial: None,
+            error: None,
+        },
+        persona,
+        date_created: now,
+        date_updated: now,
+        start_time: None,
+        end_time: None,
+        answered_at: None,
+        duration: None,
+        voice,
+        hangup: shared.root.child_token(),
+        redirects: redirect_tx,
+        done: false,
+    };
+    let body = call_json(account, &record);
+    shared.state().calls.push(record);
+    tokio::spawn(lifecycle::run(shared.clone(), sid.clone(), redirect_rx));
+    (sid, body)
 }

@@ -13,6 +13,12 @@
 //! [numbers."+14155550101"]
 //! kind = "machine"
 //! greeting = "Hi, you have reached Sam. Leave a message after the tone."
+//! [numbers."+14155550107"]
+//! kind = "human"
+//! lines = ["I am busy, can you call me back tomorrow at ten?"]
+//! [numbers."+14155550107".then]  # who answers the next call to that number (the callback);
+//! kind = "human"                 # `then` nests for a third, and the last one answers the rest
+//! lines = ["Yes, go ahead."]
 //! ```
 //!
 //! A number our server `<Dial>`s (a transfer to a person) answers as its entry too: `human`
@@ -73,6 +79,9 @@ struct RawPersona {
     noise_db: Option<f32>,
     #[serde(default)]
     patience_ms: Option<u64>,
+    /// Who answers the next call to the same number (a callback), and so on.
+    #[serde(default)]
+    then: Option<Box<RawPersona>>,
 }
 
 /// How a person sounds and behaves, for every line: the persona fields of the module docs.
@@ -127,6 +136,8 @@ pub struct Scenario {
     pub ring: Duration,
     pub default_persona: Persona,
     pub personas: HashMap<String, Persona>,
+    /// Who answers the second, third... call to a number (`then`); after the last, the last.
+    pub later: HashMap<String, Vec<Persona>>,
 }
 
 impl Scenario {
@@ -136,6 +147,7 @@ impl Scenario {
             ring: Duration::from_millis(500),
             default_persona: Persona::Human { lines: Vec::new() },
             personas: HashMap::new(),
+            later: HashMap::new(),
         }
     }
 
@@ -150,18 +162,27 @@ impl Scenario {
             None => Persona::Human { lines: Vec::new() },
         };
         let mut personas = HashMap::new();
+        let mut later = HashMap::new();
         for (number, p) in &raw.numbers {
             let phone = crate::leads::normalize_phone(number)
                 .map_err(|e| err(format!("numbers.\"{number}\": {e}")))?;
-            personas.insert(
-                phone,
-                persona(p).map_err(|r| err(format!("numbers.\"{number}\": {r}")))?,
-            );
+            let at = |r: String| err(format!("numbers.\"{number}\": {r}"));
+            personas.insert(phone.clone(), persona(p).map_err(at)?);
+            let mut next = Vec::new();
+            let mut then = p.then.as_deref();
+            while let Some(p) = then {
+                next.push(persona(p).map_err(at)?);
+                then = p.then.as_deref();
+            }
+            if !next.is_empty() {
+                later.insert(phone, next);
+            }
         }
         Ok(Self {
             ring: Duration::from_millis(raw.ring_ms.unwrap_or(500)),
             default_persona,
             personas,
+            later,
         })
     }
 
@@ -169,6 +190,7 @@ impl Scenario {
     pub fn needs_voice(&self) -> bool {
         std::iter::once(&self.default_persona)
             .chain(self.personas.values())
+            .chain(self.later.values().flatten())
             .any(Persona::needs_tts)
     }
 }

@@ -958,3 +958,42 @@ async fn time_limit_ends_a_long_call() {
         Some("1")
     );
 }
+
+#[test]
+fn a_number_answers_each_call_as_its_next_persona() {
+    let s = super::scenario::Scenario::from_toml(
+        "t.toml",
+        r#"
+[numbers."+14155550107"]
+kind = "human"
+lines = ["Call me back tomorrow at ten."]
+[numbers."+14155550107".then]
+kind = "human"
+lines = ["Yes, go ahead."]
+[numbers."+14155550107".then.then]
+kind = "busy"
+"#,
+    )
+    .unwrap();
+    let c = EmulatorConfig::from_scenario("AC1", "t", &s);
+    let lines = |p: Persona| match p {
+        Persona::Human { lines } => lines,
+        other => panic!("{other:?}"),
+    };
+    let n = "+14155550107";
+    assert_eq!(
+        lines(c.persona_for(n, 0)),
+        [CallerLine::Say("Call me back tomorrow at ten.".into())]
+    );
+    assert_eq!(
+        lines(c.persona_for(n, 1)),
+        [CallerLine::Say("Yes, go ahead.".into())]
+    );
+    assert!(matches!(c.persona_for(n, 2), Persona::Busy));
+    assert!(matches!(c.persona_for(n, 5), Persona::Busy));
+    // Other numbers: the default, every time.
+    assert!(matches!(
+        c.persona_for("+14155550999", 3),
+        Persona::Human { .. }
+    ));
+}

@@ -17,7 +17,7 @@ impl CallTask {
     /// Runs a `<Dial>`: `Some(Some(doc))` is the `action`'s TwiML to continue with,
     /// `Some(None)` continues after the `<Dial>` (no `action`), `None` when the call ended.
     pub(super) async fn dial(&mut self, d: &Dial) -> Option<Option<String>> {
-        let persona = self.shared.config.persona_for(&d.number);
+        let persona = self.shared.config.persona_for(&d.number, 0);
         let timeout = Duration::from_secs(d.timeout.max(1));
         let ring = self.shared.config.ring;
         let child = new_sid("CA");
