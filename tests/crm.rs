@@ -143,35 +143,6 @@ fn lead(phone: &str) -> NewLead {
     }
 }
 
-/// The emulator's callee voice: voiced signal as long as the line would take to say; the
-/// server's fake STT decides what it said.
-struct VoicedTts;
-
-impl telemarketer::engine::TextToSpeech for VoicedTts {
-    fn synthesize(
-        &self,
-        clause: String,
-        _cancel: tokio_util::sync::CancellationToken,
-    ) -> futures::future::BoxFuture<
-        'static,
-        Result<telemarketer::engine::SpeechAudio, telemarketer::engine::EngineError>,
-    > {
-        let ms = (clause.len() as u32 * 60).clamp(500, 3000);
-        let samples = voiced(ms).iter().map(|s| *s as f32 / 32768.0).collect();
-        Box::pin(async move {
-            Ok(telemarketer::engine::SpeechAudio {
-                samples,
-                sample_rate: 8000,
-                elapsed: Duration::ZERO,
-            })
-        })
-    }
-
-    fn sample_rate(&self) -> u32 {
-        8000
-    }
-}
-
 /// The agent's voice: a tone of 5 ms per character, so the script's long lines play in a
 /// fraction of real time and the two calls take seconds.
 struct QuickTts;

@@ -1088,35 +1088,6 @@ async fn the_opt_out_confirmation_waits_for_the_commit() {
     );
 }
 
-/// The emulator's callee voice: a voiced signal the real VAD takes for speech, as long as the
-/// line would take to say; the server's fake STT decides what it said.
-struct VoicedTts;
-
-impl telemarketer::engine::TextToSpeech for VoicedTts {
-    fn synthesize(
-        &self,
-        clause: String,
-        _cancel: tokio_util::sync::CancellationToken,
-    ) -> futures::future::BoxFuture<
-        'static,
-        Result<telemarketer::engine::SpeechAudio, telemarketer::engine::EngineError>,
-    > {
-        let ms = (clause.len() as u32 * 60).clamp(500, 3000);
-        let samples = voiced(ms).iter().map(|s| *s as f32 / 32768.0).collect();
-        Box::pin(async move {
-            Ok(telemarketer::engine::SpeechAudio {
-                samples,
-                sample_rate: 8000,
-                elapsed: Duration::ZERO,
-            })
-        })
-    }
-
-    fn sample_rate(&self) -> u32 {
-        8000
-    }
-}
-
 /// "Not now" then "tomorrow at ten": the call ends `callback` with the time, and the lead goes
 /// back to pending for exactly that local time, its callback counted apart from retries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,6 @@ use chrono::{TimeZone, Utc};
 use common::*;
 use telemarketer::config::Secrets;
 use telemarketer::dialer::Clock;
-use telemarketer::engine::{EngineError, SpeechAudio, TextToSpeech};
 use telemarketer::leads::NewLead;
 use telemarketer::model::{CampaignSettings, Lead, LeadState};
 use telemarketer::store::Store;
@@ -22,32 +21,6 @@ use telemarketer::testbed::emulator::{CallerLine, EmulatorConfig, Persona, Runni
 
 const ACCOUNT: &str = "AC00000000000000000000000000000003";
 const TOKEN: &str = "promises-test-token";
-
-/// The emulator's callee voice: a voiced signal as long as the line would take to say; the
-/// server's fake STT decides what it said.
-struct VoicedTts;
-
-impl TextToSpeech for VoicedTts {
-    fn synthesize(
-        &self,
-        clause: String,
-        _cancel: tokio_util::sync::CancellationToken,
-    ) -> futures::future::BoxFuture<'static, Result<SpeechAudio, EngineError>> {
-        let ms = (clause.len() as u32 * 60).clamp(500, 3000);
-        let samples = voiced(ms).iter().map(|s| *s as f32 / 32768.0).collect();
-        Box::pin(async move {
-            Ok(SpeechAudio {
-                samples,
-                sample_rate: 8000,
-                elapsed: Duration::ZERO,
-            })
-        })
-    }
-
-    fn sample_rate(&self) -> u32 {
-        8000
-    }
-}
 
 /// The dialer's clock: the wall clock until a test sets it (Unix ms; 0: the wall clock).
 #[derive(Clone, Default)]

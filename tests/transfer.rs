@@ -62,34 +62,6 @@ say = "We will call you back. Goodbye."
 end = "callback"
 "#;
 
-/// The callee's voice in the emulator: voiced signal the real VAD calls speech.
-struct VoicedTts;
-
-impl telemarketer::engine::TextToSpeech for VoicedTts {
-    fn synthesize(
-        &self,
-        clause: String,
-        _cancel: tokio_util::sync::CancellationToken,
-    ) -> futures::future::BoxFuture<
-        'static,
-        Result<telemarketer::engine::SpeechAudio, telemarketer::engine::EngineError>,
-    > {
-        let ms = (clause.len() as u32 * 60).clamp(500, 3000);
-        let samples = voiced(ms).iter().map(|s| *s as f32 / 32768.0).collect();
-        Box::pin(async move {
-            Ok(telemarketer::engine::SpeechAudio {
-                samples,
-                sample_rate: 8000,
-                elapsed: Duration::ZERO,
-            })
-        })
-    }
-
-    fn sample_rate(&self) -> u32 {
-        8000
-    }
-}
-
 /// The emulator (the lead asks for an advisor, then stays on the line; the advisor's number
 /// answers as `advisor`), our server with a store and a dialer, and the campaign started.
 async fn transfer_call(advisor: Persona) -> (RunningEmulator, LocalApp, Store) {

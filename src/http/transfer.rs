@@ -27,15 +27,7 @@ fn xml(body: String) -> impl IntoResponse {
 
 /// The handoff named in the request's query (`handoff=T`) and its token.
 fn handoff(state: &AppState, form: &SignedForm) -> Result<(String, Handoff), AppError> {
-    let query: Vec<(String, String)> = form
-        .uri
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
+    let query = form.query();
     let token = param(&query, "handoff").unwrap_or_default();
     let found = state.session.handoffs.get(&token);
     found

@@ -104,6 +104,13 @@ pub(super) struct SignedForm {
     pub(super) uri: axum::http::Uri,
 }
 
+impl SignedForm {
+    /// The pairs of the URL's query string (what we put in the webhook URL we gave Twilio).
+    pub(super) fn query(&self) -> Vec<(String, String)> {
+        serde_urlencoded_pairs(self.uri.query().unwrap_or_default().as_bytes())
+    }
+}
+
 impl axum::extract::FromRequest<AppState> for SignedForm {
     type Rejection = AppError;
 
@@ -128,7 +135,8 @@ pub(super) async fn voice(
     form: SignedForm,
 ) -> Result<impl IntoResponse, AppError> {
     let xml = |body: String| ([(header::CONTENT_TYPE, "text/xml")], body);
-    let SignedForm { params, base, uri } = form;
+    let query = form.query();
+    let SignedForm { params, base, .. } = form;
     let call_sid = param(&params, "CallSid")
         .filter(|s| super::v1::is_call_sid(s))
         .ok_or_else(|| AppError::BadRequest("CallSid missing or not a call SID".into()))?;
@@ -158,14 +166,6 @@ pub(super) async fn voice(
     }
     // A dialed call names its campaign and lead in the URL we gave Twilio: the lead's fields
     // become the script's variables.
-    let query: Vec<(String, String)> = uri
-        .query()
-        .map(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .into_owned()
-                .collect()
-        })
-        .unwrap_or_default();
     let mut campaign = param(&query, "campaign");
     let mut lead_id = param(&query, "lead").and_then(|l| l.parse::<i64>().ok());
     // Twilio says who rang whom; a call we dialed carries its campaign in our URL.

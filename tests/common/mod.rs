@@ -168,6 +168,32 @@ pub async fn start(app: AppBuilder) -> LocalApp {
 
 /// Voiced test signal at 8 kHz: harmonics of 140 Hz with a syllable-rate envelope. The real VAD
 /// calls it speech; the fake STT decides what it "said".
+/// The emulator's callee voice: a voiced signal the real VAD takes for speech, as long as the
+/// line would take to say; the server's fake STT decides what it said.
+pub struct VoicedTts;
+
+impl TextToSpeech for VoicedTts {
+    fn synthesize(
+        &self,
+        clause: String,
+        _cancel: CancellationToken,
+    ) -> BoxFuture<'static, Result<SpeechAudio, EngineError>> {
+        let ms = (clause.len() as u32 * 60).clamp(500, 3000);
+        let samples = voiced(ms).iter().map(|s| *s as f32 / 32768.0).collect();
+        Box::pin(async move {
+            Ok(SpeechAudio {
+                samples,
+                sample_rate: 8000,
+                elapsed: Duration::ZERO,
+            })
+        })
+    }
+
+    fn sample_rate(&self) -> u32 {
+        8000
+    }
+}
+
 pub fn voiced(ms: u32) -> Vec<i16> {
     let n = (ms * 8) as usize;
     (0..n)
