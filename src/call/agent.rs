@@ -71,6 +71,9 @@ enum Said {
     Queued(u64),
     /// Cut before all of it was queued (a barge-in, or the call ended).
     Cut,
+    /// Nothing to say (a generated line the model left empty or the script found unfit): the
+    /// plan goes on with its next line.
+    Nothing,
 }
 
 /// How to undo the caller's last turn if they go on before hearing the answer.
@@ -532,7 +535,8 @@ impl Agent {
                         continue;
                     }
                     let messages = self.runner.generation(&instruction, &goal);
-                    self.generate(messages, sentences, latency.as_mut().map(|l| &mut l.0))
+                    let fit = (instruction.as_str(), goal.as_str());
+                    self.generate(messages, sentences, fit, latency.as_mut().map(|l| &mut l.0))
                         .await
                 }
                 Action::Capture { name, value } => {
@@ -591,6 +595,7 @@ impl Agent {
                     }
                 }
                 Said::Cut => cut = true,
+                Said::Nothing => {}
             }
         }
         Flow::Go

@@ -108,9 +108,132 @@ pub fn ends_sentence(clause: &str) -> bool {
     clause.trim_end().ends_with(['.', '!', '?'])
 }
 
+/// Why a generated clause is not said (the tiny model babbles; the script decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unfit {
+    /// It repeats the instruction it was given ("In one short sentence, how could ...").
+    Echo,
+    /// The line's first clause shares no subject word with its instruction and goal ("We're
+    /// thrilled to have you as a guest").
+    OffSubject,
+}
+
+/// Words too common to tell a line's subject.
+const COMMON: &[&str] = &[
+    "about", "after", "again", "also", "been", "before", "being", "could", "does", "doing", "each",
+    "even", "from", "have", "here", "into", "just", "like", "make", "many", "more", "most", "much",
+    "only", "other", "over", "really", "same", "say", "should", "some", "such", "than", "that",
+    "their", "them", "then", "there", "these", "they", "this", "those", "very", "want", "well",
+    "were", "what", "when", "where", "which", "while", "will", "with", "would", "your", "yours",
+    "sentence", "short", "one",
+];
+
+/// Subject words of a text: lower-case, four letters or more, not common, cut to a five-letter
+/// stem ("lower", "lowering").
+fn subject_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .map(str::to_lowercase)
+        .filter(|w| w.chars().count() >= 4 && !COMMON.contains(&w.as_str()))
+        .map(|w| w.chars().take(5).collect())
+        .collect()
+}
+
+/// Checks a generated clause against the node's instruction and goal: `first` is the line's
+/// first clause (the one that must be on the subject). A node without a goal (the open
+/// conversation, whose subject is the caller's) is not checked.
+pub fn unfit(clause: &str, first: bool, instruction: &str, goal: &str) -> Option<Unfit> {
+    let given = subject_words(instruction);
+    if given.is_empty() || goal.trim().is_empty() {
+        return None;
+    }
+    // Nearly every word of it is a word of the instruction: a copy, not an answer (a line on
+    // the subject shares some: "Solar panels could cut a 200 dollar bill by a third").
+    let words = |t: &str| -> Vec<String> {
+        t.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let (all, asked) = (words(clause), words(instruction));
+    let copied = all.iter().filter(|w| asked.contains(w)).count();
+    if all.len() >= 6 && copied * 100 >= all.len() * 85 {
+        return Some(Unfit::Echo);
+    }
+    let said = subject_words(clause);
+    let topic: Vec<String> = given.into_iter().chain(subject_words(goal)).collect();
+    if first && !said.iter().any(|w| topic.contains(w)) {
+        return Some(Unfit::OffSubject);
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_clauses_off_the_subject_or_echoing_the_instruction_are_unfit() {
+        let instruction =
+            "In one short sentence, say how solar panels could lower a monthly bill of about 200 dollars.";
+        let goal = "Offer a free, no-obligation consultation.";
+        let check = |c: &str, first: bool| unfit(c, first, instruction, goal);
+        // What the tiny model said in a rehearsal.
+        assert_eq!(
+            check(
+                "In one short sentence, how could solar panels lower a monthly bill of $200?",
+                true
+            ),
+            Some(Unfit::Echo)
+        );
+        assert_eq!(check("No, I'm sorry.", true), Some(Unfit::OffSubject));
+        assert_eq!(
+            check(
+                "We're thrilled to have you as a guest for our upcoming visit.",
+                true
+            ),
+            Some(Unfit::OffSubject)
+        );
+        assert_eq!(check("Hi, that's great.", true), Some(Unfit::OffSubject));
+        // Lines on the subject.
+        assert_eq!(
+            check(
+                "Solar panels could cut a 200 dollar bill by about a third.",
+                true
+            ),
+            None
+        );
+        assert_eq!(
+            check(
+                "Solar panels could lower a monthly bill of 200 dollars by a third.",
+                true
+            ),
+            None
+        );
+        assert_eq!(check("With panels on your roof,", true), None);
+        assert_eq!(check("Your bill could drop a lot with solar.", true), None);
+        assert_eq!(
+            check("A free consultation shows what you would save.", true),
+            None
+        );
+        // Later clauses only have to not echo.
+        assert_eq!(check("and that adds up over a year.", false), None);
+        assert_eq!(
+            check("say how solar panels could lower a monthly bill", false),
+            Some(Unfit::Echo)
+        );
+        // The open conversation (no goal; the instruction only says how long): not checked.
+        let open = "Answer in one or two short spoken sentences.";
+        assert_eq!(unfit("No, I'm sorry.", true, open, ""), None);
+        assert_eq!(
+            unfit(
+                "Answer in one or two short spoken sentences.",
+                true,
+                open,
+                ""
+            ),
+            None
+        );
+    }
 
     fn split_stream(pieces: &[&str]) -> Vec<String> {
         let mut s = ClauseSplitter::new();

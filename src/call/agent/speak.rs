@@ -13,7 +13,7 @@ use crate::call::voice::Line;
 use crate::call::SessionDeps;
 use crate::engine::{GenerateRequest, LlmEvent};
 use crate::model::{ChatMessage, Turn, TurnLatency};
-use crate::script::clauses::{ends_sentence, ClauseSplitter};
+use crate::script::clauses::{ends_sentence, unfit, ClauseSplitter};
 
 impl Agent {
     /// Speaks fixed text as one utterance, clause by clause.
@@ -70,10 +70,11 @@ impl Agent {
         &mut self,
         messages: Vec<ChatMessage>,
         sentences: usize,
+        (instruction, goal): (&str, &str),
         latency: Option<&mut TurnLatency>,
     ) -> Said {
         let (id, speech_cancel) = self.board.begin(true, &self.cancel);
-        self.last_speech = Some(id);
+        let before = self.last_speech.replace(id);
         let llm_cancel = speech_cancel.child_token();
         let mut tokens = self.deps.llm.generate(GenerateRequest {
             conversation_id: self.call_sid.clone(),
@@ -129,6 +130,13 @@ impl Agent {
                 LlmEvent::Token(piece) => {
                     first_token.get_or_insert_with(|| ms(started.elapsed()));
                     for clause in splitter.push(&piece) {
+                        // The model proposes; the script decides what may be said.
+                        if let Some(why) = unfit(&clause, reply.is_empty(), instruction, goal) {
+                            tracing::warn!(?why, "generated line stopped: unfit to say");
+                            tracing::debug!(%clause, "the unfit clause");
+                            llm_cancel.cancel();
+                            break 'stream;
+                        }
                         let end = ends_sentence(&clause);
                         let clause = send(clause, &mut reply);
                         let _ = clause_tx.send(clause).await;
@@ -149,8 +157,10 @@ impl Agent {
         }
         if done < sentences.max(1) && !speech_cancel.is_cancelled() {
             if let Some(rest) = splitter.finish() {
-                let clause = send(rest, &mut reply);
-                let _ = clause_tx.send(clause).await;
+                if unfit(&rest, reply.is_empty(), instruction, goal).is_none() {
+                    let clause = send(rest, &mut reply);
+                    let _ = clause_tx.send(clause).await;
+                }
             }
         }
         drop(clause_tx);
@@ -162,7 +172,9 @@ impl Agent {
         if !queued && complete {
             // The model said nothing speakable: nothing was queued, nothing to close.
             tracing::warn!("generated line was empty");
-            return Said::Cut;
+            // Nothing will play under this id: the call's last line is still the one before.
+            self.last_speech = before;
+            return Said::Nothing;
         }
         self.finish_utterance(id, &reply, queued, complete).await
     }
