@@ -1164,3 +1164,57 @@ async fn a_caller_who_asks_for_a_callback_is_scheduled_for_that_time() {
     dialer.set_state("cb", CampaignState::Stopped).await.ok();
     emulator.shutdown();
 }
+
+/// A caller says who they are not and hangs up at once; the recogniser is slow (a loaded box),
+/// so Twilio's `completed` arrives before the session has its verdict. The lead still ends with
+/// the session's outcome, not without one.
+#[tokio::test]
+async fn a_verdict_reached_after_the_hang_up_still_settles_the_lead() {
+    use telemarketer::testbed::emulator::CallerLine;
+    let mut config = EmulatorConfig::new(ACCOUNT, TOKEN);
+    config.ring = Duration::from_millis(200);
+    config.tts = Some(std::sync::Arc::new(VoicedTts));
+    config.default_persona = Persona::Human {
+        lines: vec![
+            CallerLine::Say("Sorry, wrong number.".into()),
+            CallerLine::HangUp,
+        ],
+    };
+    let emulator = RunningEmulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let db = format!("sqlite://{}", tempdir().join("dialer.db").display());
+    let secrets = Secrets {
+        api_token: Some("api".into()),
+        twilio_auth_token: Some(TOKEN.into()),
+        ..Default::default()
+    };
+    let app = server_hearing(
+        Some(&emulator.base_url()),
+        &db,
+        secrets,
+        &["[after 1500ms] sorry wrong number"],
+    )
+    .await;
+    let store = app.state.store.clone().unwrap();
+    let settings = CampaignSettings {
+        max_attempts: 1,
+        ..busy_settings(1, 10.0)
+    };
+    let phone = "+14155550361".to_string();
+    campaign_with_leads(&store, "late", &settings, std::slice::from_ref(&phone)).await;
+    let dialer = app.state.dialer.clone().unwrap();
+    dialer.start("late").await.unwrap();
+    until_finished(&store, "late", Duration::from_secs(60)).await;
+    let lead = store.leads("late").await.unwrap().remove(0);
+    let audit = store.audit_log("late").await.unwrap();
+    assert_eq!(
+        (lead.state, lead.outcome.as_deref()),
+        (LeadState::Done, Some("wrong_person")),
+        "{audit:#?}"
+    );
+    let call = &emulator.calls()[0];
+    assert_eq!(call.hung_up_by.as_deref(), Some("caller"));
+    dialer.set_state("late", CampaignState::Stopped).await.ok();
+    emulator.shutdown();
+}

@@ -301,15 +301,45 @@ impl Dialer {
     pub async fn on_status(&self, update: &StatusUpdate) -> Result<Applied, DialerError> {
         let applied = self.inner.store.apply_status(update).await?;
         if applied == Applied::Updated && is_terminal_status(&update.status) {
-            self.settle_call(&update.call_sid).await?;
-            self.inner.wake.notify_waiters();
+            if self.session_deciding(&update.call_sid) {
+                // The call's session is still deciding (a caller's last words are transcribed
+                // after the hang-up) and its verdict is the outcome: settle once it has one,
+                // in the background (Twilio's webhook must not wait).
+                let (dialer, sid) = (self.clone(), update.call_sid.clone());
+                tokio::spawn(async move {
+                    let deadline = tokio::time::Instant::now() + VERDICT_WAIT;
+                    while dialer.session_deciding(&sid) && tokio::time::Instant::now() < deadline {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    if let Err(e) = dialer.settle_call(&sid).await {
+                        tracing::error!(call_sid = %sid, error = %e, "cannot settle the call; the reconcile will");
+                    }
+                    dialer.inner.wake.notify_waiters();
+                });
+            } else {
+                self.settle_call(&update.call_sid).await?;
+                self.inner.wake.notify_waiters();
+            }
         }
         Ok(applied)
+    }
+
+    /// The call's media session runs in this process and has no verdict yet.
+    fn session_deciding(&self, sid: &str) -> bool {
+        self.inner
+            .registry
+            .get(sid)
+            .is_some_and(|r| r.status == "in-progress" && r.outcome.is_none())
     }
 
     /// Moves a finished call's lead to its next state (retry or final outcome), once: when
     /// two appliances settle the same call, one of them does it.
     async fn settle_call(&self, sid: &str) -> Result<(), DialerError> {
+        // Not while this process's session still decides the call (the waiter `on_status`
+        // started, or the next reconcile pass, settles it then).
+        if self.session_deciding(sid) {
+            return Ok(());
+        }
         let store = &self.inner.store;
         let call = store.call(sid).await?;
         let Some(lead_id) = call.lead_id else {
@@ -523,6 +553,9 @@ impl Dialer {
         Ok(due.is_none_or(|d| d > limit))
     }
 }
+
+/// How long a finished call's settling waits for its session's verdict.
+const VERDICT_WAIT: Duration = Duration::from_secs(30);
 
 /// A campaign's script and window, validated (the dialer's error when they are not).
 fn checked(campaign: &Campaign) -> Result<(Arc<Script>, CallingWindow), DialerError> {

@@ -16,7 +16,8 @@ use telemarketer::model::ChatMessage;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// STT fake: returns the next scripted transcript for each utterance.
+/// STT fake: returns the next scripted transcript for each utterance (`"[after 1500ms] text"`:
+/// that long to transcribe, like a loaded machine).
 pub struct FakeStt(pub Mutex<Vec<String>>);
 
 impl SpeechToText for FakeStt {
@@ -27,7 +28,15 @@ impl SpeechToText for FakeStt {
         } else {
             lines.remove(0)
         };
+        let (delay, text) = match text
+            .strip_prefix("[after ")
+            .and_then(|r| r.split_once("ms] "))
+        {
+            Some((ms, rest)) => (ms.parse().unwrap_or(0), rest.to_string()),
+            None => (0, text),
+        };
         async move {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
             Ok(Transcript {
                 text,
                 elapsed: Duration::from_millis(5),
