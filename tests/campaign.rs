@@ -877,23 +877,29 @@ async fn inbound_calls_know_the_lead_and_an_opt_out_lists_the_caller() {
         .unwrap();
 
     let base = state.config.public_url.clone().unwrap();
-    let voice = format!("{base}/twilio/voice");
-    let status = format!("{base}/twilio/status");
-    let sid = emulator.ring_in(
-        known,
-        FROM,
-        human(&["Yes, I am.", "Stop calling me."]),
-        &voice,
-        Some(&status),
-    );
-    assert!(emulator.wait_idle(Duration::from_secs(120)).await);
-    tokio::time::timeout(Duration::from_secs(60), state.live.idle())
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let call = emulator.call(&sid).unwrap();
-    let heard = heard_words(call.media.as_ref().unwrap()).await;
-    eprintln!("the known lead heard: {heard}");
+    // A person at `from` rings the campaign's number and talks; the call's SID and what they heard.
+    let ring_in = |from: &'static str, lines: &'static [&'static str]| {
+        let (emulator, state, base) = (&emulator, &state, &base);
+        async move {
+            let sid = emulator.ring_in(
+                from,
+                FROM,
+                human(lines),
+                &format!("{base}/twilio/voice"),
+                Some(&format!("{base}/twilio/status")),
+            );
+            assert!(emulator.wait_idle(Duration::from_secs(120)).await);
+            tokio::time::timeout(Duration::from_secs(60), state.live.idle())
+                .await
+                .unwrap();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let call = emulator.call(&sid).unwrap();
+            let heard = heard_words(call.media.as_ref().unwrap()).await;
+            eprintln!("{from} heard: {heard}");
+            (sid, heard)
+        }
+    };
+    let (sid, heard) = ring_in(known, &["Yes, I am.", "Stop calling me."]).await;
     let record = api.call_record(&sid).await.unwrap();
     let said: Vec<&str> = record
         .turns
@@ -943,15 +949,7 @@ async fn inbound_calls_know_the_lead_and_an_opt_out_lists_the_caller() {
     );
 
     // A stranger who is not interested.
-    let sid = emulator.ring_in(stranger, FROM, human(&["No."]), &voice, Some(&status));
-    assert!(emulator.wait_idle(Duration::from_secs(120)).await);
-    tokio::time::timeout(Duration::from_secs(60), state.live.idle())
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let call = emulator.call(&sid).unwrap();
-    let heard = heard_words(call.media.as_ref().unwrap()).await;
-    eprintln!("the stranger heard: {heard}");
+    let (sid, heard) = ring_in(stranger, &["No."]).await;
     assert!(heard.contains("thanks for calling"), "{heard}");
     assert!(heard.contains("thank you for your time"), "{heard}");
     let leads = api.leads("solar-in").await.unwrap();

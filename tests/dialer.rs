@@ -951,6 +951,30 @@ async fn every_api_route_refuses_a_missing_or_wrong_bearer_token() {
 /// (`appliance-a`) holds a live claim and a lapsed one. Its recovery settles only the lapsed
 /// claim (dialed once, by Twilio's list found empty); the live one is never released nor
 /// dialed, and keeps its owner and lease.
+/// The emulator, where everyone answers as a person saying `lines` (in the test voice), and
+/// our server (SQLite) dialing it, whose recogniser hears `transcripts`.
+async fn emulated_human(
+    lines: Vec<telemarketer::testbed::emulator::CallerLine>,
+    transcripts: &[&str],
+) -> (RunningEmulator, LocalApp, Store) {
+    let mut config = EmulatorConfig::new(ACCOUNT, TOKEN);
+    config.ring = Duration::from_millis(200);
+    config.tts = Some(std::sync::Arc::new(VoicedTts));
+    config.default_persona = Persona::Human { lines };
+    let emulator = RunningEmulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let db = format!("sqlite://{}", tempdir().join("dialer.db").display());
+    let secrets = Secrets {
+        api_token: Some("api".into()),
+        twilio_auth_token: Some(TOKEN.into()),
+        ..Default::default()
+    };
+    let app = server_hearing(Some(&emulator.base_url()), &db, secrets, transcripts).await;
+    let store = app.state.store.clone().unwrap();
+    (emulator, app, store)
+}
+
 #[tokio::test]
 async fn recovery_leaves_another_appliances_live_claims_alone() {
     let emulator = busy_emulator().await;
@@ -1093,32 +1117,14 @@ async fn the_opt_out_confirmation_waits_for_the_commit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_who_asks_for_a_callback_is_scheduled_for_that_time() {
     use telemarketer::testbed::emulator::CallerLine;
-    let mut config = EmulatorConfig::new(ACCOUNT, TOKEN);
-    config.ring = Duration::from_millis(200);
-    config.tts = Some(std::sync::Arc::new(VoicedTts));
-    config.default_persona = Persona::Human {
-        lines: vec![
+    let (emulator, app, store) = emulated_human(
+        vec![
             CallerLine::Say("Not now.".into()),
             CallerLine::Say("Tomorrow at ten.".into()),
         ],
-    };
-    let emulator = RunningEmulator::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let db = format!("sqlite://{}", tempdir().join("dialer.db").display());
-    let secrets = Secrets {
-        api_token: Some("api".into()),
-        twilio_auth_token: Some(TOKEN.into()),
-        ..Default::default()
-    };
-    let app = server_hearing(
-        Some(&emulator.base_url()),
-        &db,
-        secrets,
         &["Not now.", "Tomorrow at ten."],
     )
     .await;
-    let store = app.state.store.clone().unwrap();
     let settings = CampaignSettings {
         max_attempts: 1,
         ..busy_settings(1, 10.0)
@@ -1171,32 +1177,14 @@ async fn a_caller_who_asks_for_a_callback_is_scheduled_for_that_time() {
 #[tokio::test]
 async fn a_verdict_reached_after_the_hang_up_still_settles_the_lead() {
     use telemarketer::testbed::emulator::CallerLine;
-    let mut config = EmulatorConfig::new(ACCOUNT, TOKEN);
-    config.ring = Duration::from_millis(200);
-    config.tts = Some(std::sync::Arc::new(VoicedTts));
-    config.default_persona = Persona::Human {
-        lines: vec![
+    let (emulator, app, store) = emulated_human(
+        vec![
             CallerLine::Say("Sorry, wrong number.".into()),
             CallerLine::HangUp,
         ],
-    };
-    let emulator = RunningEmulator::start(config, "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    let db = format!("sqlite://{}", tempdir().join("dialer.db").display());
-    let secrets = Secrets {
-        api_token: Some("api".into()),
-        twilio_auth_token: Some(TOKEN.into()),
-        ..Default::default()
-    };
-    let app = server_hearing(
-        Some(&emulator.base_url()),
-        &db,
-        secrets,
         &["[after 1500ms] sorry wrong number"],
     )
     .await;
-    let store = app.state.store.clone().unwrap();
     let settings = CampaignSettings {
         max_attempts: 1,
         ..busy_settings(1, 10.0)

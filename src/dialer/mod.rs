@@ -354,13 +354,7 @@ impl Dialer {
         }
         let campaign = store.campaign(&lead.campaign_id).await?;
         // The engine's verdict and variables: live in this process's registry, else stored.
-        let live = self.inner.registry.get(sid);
-        let engine_outcome = live
-            .as_ref()
-            .and_then(|r| r.outcome)
-            .map(|o| o.as_str().to_string())
-            .or(call.outcome.clone());
-        let variables = live.map_or(call.variables.clone(), |r| r.variables);
+        let (engine_outcome, variables) = self.verdict(&call);
         let now = self.inner.options.clock.now();
         let callbacks = decide::Callbacks::asked(
             lead.callbacks,
@@ -419,17 +413,10 @@ impl Dialer {
     async fn settle_inbound(&self, call: &StoredCall, lead: &Lead) -> Result<(), DialerError> {
         let store = &self.inner.store;
         let campaign = store.campaign(&lead.campaign_id).await?;
-        let live = self.inner.registry.get(&call.sid);
-        let Some(outcome) = live
-            .as_ref()
-            .and_then(|r| r.outcome)
-            .map(|o| o.as_str().to_string())
-            .or(call.outcome.clone())
-        else {
+        let (Some(outcome), variables) = self.verdict(call) else {
             let reason = format!("the lead rang us; no conversation (call {})", call.sid);
             return Ok(audit_lead(store, lead, "inbound_call", &reason).await?);
         };
-        let variables = live.map_or(call.variables.clone(), |r| r.variables);
         let now = self.inner.options.clock.now();
         self.remember(lead, &outcome, &variables, now).await?;
         let callbacks = decide::Callbacks::asked(
@@ -478,6 +465,22 @@ impl Dialer {
             call.sid
         );
         Ok(audit_lead(store, lead, "inbound_call", &reason).await?)
+    }
+
+    /// The engine's verdict and variables: live in this process's registry, else stored.
+    fn verdict(
+        &self,
+        call: &StoredCall,
+    ) -> (Option<String>, std::collections::BTreeMap<String, String>) {
+        match self.inner.registry.get(&call.sid) {
+            Some(live) => (
+                live.outcome
+                    .map(|o| o.as_str().to_string())
+                    .or(call.outcome.clone()),
+                live.variables,
+            ),
+            None => (call.outcome.clone(), call.variables.clone()),
+        }
     }
 
     /// The CRM's call-end event, if the campaign has a CRM webhook.
