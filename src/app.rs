@@ -297,6 +297,7 @@ impl AppBuilder {
             dialer,
             dialer_off,
             crm,
+            console: Default::default(),
         })
     }
 

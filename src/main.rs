@@ -37,6 +37,12 @@ enum Command {
         #[command(flatten)]
         server: cli::admin::ServerArg,
     },
+    /// Console accounts, in this appliance's own store: `operator add NAME` (the password from
+    /// TELEMARKETER_OPERATOR_PASSWORD or one line of standard input), `operator list`.
+    Operator {
+        #[command(subcommand)]
+        action: cli::admin::OperatorCmd,
+    },
     /// Fetch one call's record: status history, transcript with per-stage latency, outcome.
     Call {
         sid: String,
@@ -92,6 +98,7 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(cli::admin::campaign(&server, action))
         }
         Command::Dnc { action, server } => runtime.block_on(cli::admin::dnc(&server, action)),
+        Command::Operator { action } => runtime.block_on(cli::admin::operator(config, action)),
         Command::Call { sid, server } => runtime.block_on(cli::admin::call(&server, &sid)),
         #[cfg(feature = "testbed")]
         Command::Simulate(args) => runtime.block_on(cli::dev::simulate(config, args)),

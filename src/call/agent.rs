@@ -511,6 +511,9 @@ impl Agent {
         actions: Vec<Action>,
         mut latency: Option<(TurnLatency, Instant)>,
     ) -> Flow {
+        self.deps
+            .registry
+            .enter_node(&self.call_sid, &self.runner.state().node);
         // After a barge-in cut an interruptible line, the rest of the plan's interruptible
         // lines are stale: the caller's new words get the next answer.
         let mut cut = false;

@@ -21,6 +21,8 @@ const KEEP_UNSTREAMED: Duration = Duration::from_secs(1800);
 /// Calls known at once, live and recent: registration beyond it is refused, so memory stays
 /// bounded whatever the API's clients do.
 const MAX_KNOWN: usize = 20_000;
+/// Nodes remembered per call: a call looping between two nodes cannot grow its record.
+const MAX_PATH: usize = 200;
 
 /// Why a media stream's `start` was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,6 +61,8 @@ struct Calls {
     registered: VecDeque<(Instant, String)>,
     /// End times, oldest first: finished calls are dropped after [`KEEP_FINISHED`].
     finished: VecDeque<(Instant, String)>,
+    /// Live calls' hang-up switches (an operator ending a call from the console).
+    hangups: HashMap<String, tokio_util::sync::CancellationToken>,
 }
 
 impl Calls {
@@ -173,6 +177,7 @@ impl CallRegistry {
         }
         record.stream_sid = Some(stream_sid.to_string());
         record.status = "in-progress".into();
+        record.started_at_ms = Some(chrono::Utc::now().timestamp_millis());
         Ok(record.metadata.clone())
     }
 
@@ -326,9 +331,51 @@ impl CallRegistry {
         }
     }
 
+    /// The call entered a script node (a repeat of the current one is not a step).
+    pub fn enter_node(&self, call_sid: &str, node: &str) {
+        if let Some(r) = self.lock().records.get_mut(call_sid) {
+            if r.path.last().map(String::as_str) != Some(node) && r.path.len() < MAX_PATH {
+                r.path.push(node.to_string());
+                if let Some(sink) = &self.sink {
+                    sink.verdict(r);
+                }
+            }
+        }
+    }
+
+    /// Calls streaming now, oldest first.
+    pub fn live(&self) -> Vec<CallRecord> {
+        let mut live: Vec<CallRecord> = self
+            .lock()
+            .records
+            .values()
+            .filter(|r| r.status == "in-progress")
+            .cloned()
+            .collect();
+        live.sort_by_key(|r| r.started_at_ms);
+        live
+    }
+
+    /// What ends this live call's session when an operator hangs it up.
+    pub fn on_hang_up(&self, call_sid: &str, switch: tokio_util::sync::CancellationToken) {
+        self.lock().hangups.insert(call_sid.to_string(), switch);
+    }
+
+    /// Ends a live call (its session stops as if the agent hung up); false if it is not live.
+    pub fn hang_up(&self, call_sid: &str) -> bool {
+        match self.lock().hangups.get(call_sid) {
+            Some(switch) => {
+                switch.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The stream ended: the store gets the record; it stays readable here a while.
     pub fn finish(&self, call_sid: &str, status: &str) {
         let mut calls = self.lock();
+        calls.hangups.remove(call_sid);
         if let Some(r) = calls.records.get_mut(call_sid) {
             r.status = status.to_string();
             if let Some(sink) = &self.sink {

@@ -113,6 +113,7 @@ pub async fn run_session(
     let stream_started = Instant::now();
     let cancel = CancellationToken::new();
     let hangup = CancellationToken::new();
+    deps.registry.on_hang_up(&call_sid, hangup.clone());
     let board = SpeechBoard::default();
     let echo = Arc::new(Mutex::new(EchoGuard::new(
         deps.turn.echo_onset_ms as u64,

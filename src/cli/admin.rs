@@ -188,3 +188,60 @@ pub async fn call(server: &ServerArg, sid: &str) -> anyhow::Result<()> {
     let api = AdminClient::from_env(&server.url)?;
     print(&api.call_record(sid).await?)
 }
+
+#[derive(Subcommand)]
+pub enum OperatorCmd {
+    /// Create a console account or set a new password (their sessions end).
+    Add { username: String },
+    /// The console accounts.
+    List,
+}
+
+/// Shortest console password.
+const MIN_PASSWORD: usize = 10;
+
+/// Console accounts live in the appliance's store (the config's `store.url`), not behind the
+/// API: whoever can run this on the box can already read the database.
+pub async fn operator(config: Option<&std::path::Path>, action: OperatorCmd) -> anyhow::Result<()> {
+    let config = super::config(config)?;
+    let store = telemarketer::store::Store::connect(&config.store_url)
+        .await
+        .context("cannot open the store")?;
+    match action {
+        OperatorCmd::Add { username } => {
+            let username = username.trim().to_lowercase();
+            anyhow::ensure!(
+                !username.is_empty()
+                    && username.len() <= 64
+                    && username
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b)),
+                "user names are 1-64 letters, digits, `.`, `_`, `-` or `@`"
+            );
+            let password = match std::env::var("TELEMARKETER_OPERATOR_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    eprintln!("password for {username} (one line):");
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            anyhow::ensure!(
+                password.chars().count() >= MIN_PASSWORD,
+                "the password needs at least {MIN_PASSWORD} characters"
+            );
+            let hash = telemarketer::http::console::hash_password(&password)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            store.set_operator(&username, &hash).await?;
+            println!("operator {username} can log in to the console");
+        }
+        OperatorCmd::List => {
+            for name in store.operators().await? {
+                println!("{name}");
+            }
+        }
+    }
+    store.close().await;
+    Ok(())
+}

@@ -63,7 +63,17 @@ pub(super) async fn create_campaign(
     State(state): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<CampaignView>), AppError> {
-    let new: NewCampaign = json_body(&body)?;
+    let campaign = new_campaign(&state, json_body(&body)?).await?;
+    let store = store(&state)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&state, store, campaign).await?),
+    ))
+}
+
+/// Checks and creates a campaign (the API and the console): a broken script or unlawful
+/// settings are refused now, not at the first call.
+pub(super) async fn new_campaign(state: &AppState, new: NewCampaign) -> Result<Campaign, AppError> {
     let id_ok = !new.id.is_empty()
         && new.id.len() <= 64
         && new
@@ -78,7 +88,6 @@ pub(super) async fn create_campaign(
     let script = new
         .script
         .unwrap_or_else(|| crate::script::EXAMPLE_SCRIPT.to_string());
-    // Refuse a broken script or unlawful settings now, not at the first call.
     let probe = Campaign {
         id: new.id.clone(),
         name: new.name.clone(),
@@ -95,14 +104,9 @@ pub(super) async fn create_campaign(
                 .into(),
         ));
     }
-    let store = store(&state)?;
-    let campaign = store
+    Ok(store(state)?
         .create_campaign(&new.id, &new.name, &script, &new.settings)
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(view(&state, store, campaign).await?),
-    ))
+        .await?)
 }
 
 pub(super) async fn list_campaigns(
@@ -135,26 +139,33 @@ pub(super) async fn import_leads(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<ImportResult>), AppError> {
-    let store = store(&state)?;
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("json"));
+    let result = import(store(&state)?, &id, &body, is_json).await?;
+    Ok((StatusCode::OK, Json(result)))
+}
+
+/// Imports the good rows of a lead file; the bad ones come back with their reasons.
+pub(super) async fn import(
+    store: &Store,
+    id: &str,
+    body: &[u8],
+    is_json: bool,
+) -> Result<ImportResult, AppError> {
     let parsed: ImportReport = if is_json {
-        crate::leads::parse_json(&body)
+        crate::leads::parse_json(body)
     } else {
-        crate::leads::parse_csv(&body[..])
+        crate::leads::parse_csv(body)
     }
     .map_err(|e| AppError::BadRequest(format!("leads file: {e}")))?;
-    let inserted = store.insert_leads(&id, &parsed.leads).await?;
-    Ok((
-        StatusCode::OK,
-        Json(ImportResult {
-            imported: inserted.inserted,
-            duplicates: inserted.duplicates,
-            errors: parsed.errors,
-        }),
-    ))
+    let inserted = store.insert_leads(id, &parsed.leads).await?;
+    Ok(ImportResult {
+        imported: inserted.inserted,
+        duplicates: inserted.duplicates,
+        errors: parsed.errors,
+    })
 }
 
 /// `start`, `pause`, `resume`, `stop`.
@@ -163,7 +174,15 @@ pub(super) async fn campaign_action(
     State(state): State<AppState>,
     Path((id, action)): Path<(String, String)>,
 ) -> Result<Json<CampaignView>, AppError> {
-    let target = match action.as_str() {
+    act(&state, &id, &action).await?;
+    let store = store(&state)?;
+    let campaign = store.campaign(&id).await?;
+    Ok(Json(view(&state, store, campaign).await?))
+}
+
+/// Starts, pauses, resumes or stops a campaign's dialing.
+pub(super) async fn act(state: &AppState, id: &str, action: &str) -> Result<(), AppError> {
+    let target = match action {
         "start" | "resume" => CampaignState::Running,
         "pause" => CampaignState::Paused,
         "stop" => CampaignState::Stopped,
@@ -173,10 +192,8 @@ pub(super) async fn campaign_action(
             )))
         }
     };
-    dialer(&state)?.set_state(&id, target).await?;
-    let store = store(&state)?;
-    let campaign = store.campaign(&id).await?;
-    Ok(Json(view(&state, store, campaign).await?))
+    dialer(state)?.set_state(id, target).await?;
+    Ok(())
 }
 
 pub(super) async fn campaign_calls(
@@ -223,7 +240,7 @@ pub(super) async fn campaign_deliveries(
 /// text. A phone number in E.164 (`+14155550123`) is left alone: it is what the column holds
 /// and no spreadsheet evaluates it. Names, outcomes and captured variables come from lead
 /// files and callers, so nothing else is trusted.
-fn spreadsheet_safe(cell: &str) -> Cow<'_, str> {
+pub(super) fn spreadsheet_safe(cell: &str) -> Cow<'_, str> {
     let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
     if risky && !crate::leads::is_e164(cell) {
         Cow::Owned(format!("'{cell}"))
@@ -327,6 +344,13 @@ pub(super) async fn dnc_add(
             "api",
         )
         .await?;
+    store
+        .console_audit(
+            "api",
+            "dnc_add",
+            &format!("{phone}: {}", new.reason.as_deref().unwrap_or("")),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(store.dnc_entry(&phone).await?)))
 }
 
@@ -336,7 +360,9 @@ pub(super) async fn dnc_remove(
     Path(phone): Path<String>,
 ) -> Result<StatusCode, AppError> {
     let phone = normalize_phone(&phone).map_err(|e| AppError::BadRequest(format!("phone: {e}")))?;
-    if store(&state)?.remove_dnc(&phone).await? {
+    let store = store(&state)?;
+    if store.remove_dnc(&phone).await? {
+        store.console_audit("api", "dnc_remove", &phone).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(AppError::NotFound(format!(

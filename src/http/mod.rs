@@ -11,11 +11,14 @@
 //! - `/v1/campaigns...`, `/v1/dnc...`, `GET /v1/calls/{sid}/record`: the admin API (bearer
 //!   token): campaigns, leads, start/pause, calls with transcripts, do-not-call, CSV export,
 //!   the CRM delivery log (`GET /v1/campaigns/{id}/deliveries?limit=&before=`).
+//! - `/`, `/login`, `/campaigns`, `/live`, `/calls`, `/dnc`, `/scripts`, `/assets/..`: the
+//!   operator console (login, session cookie, CSRF; see [`console`]).
 //! - `GET /health`: liveness, version and enabled backends.
 //! - `GET /metrics`: Prometheus metrics (bearer token).
 
 mod admin;
 mod bearer;
+pub mod console;
 mod error;
 pub mod listen;
 mod media_ws;
@@ -55,6 +58,8 @@ pub struct AppState {
     pub live: crate::call::live::LiveSessions,
     /// The CRM webhook sender, with a store and `TELEMARKETER_CRM_SECRET`.
     pub crm: Option<crate::crm::Courier>,
+    /// The operator console's memory (login attempts, open script chats).
+    pub console: console::Console,
 }
 
 /// The whole router.
@@ -93,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/campaigns/{id}/{action}", post(admin::campaign_action))
         .route("/v1/dnc", get(admin::dnc_list).post(admin::dnc_add))
         .route("/v1/dnc/{phone}", axum::routing::delete(admin::dnc_remove))
+        .merge(console::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // A slow client cannot hold a request open; a media stream's socket lives on after its
         // upgrade answered, outside this limit.

@@ -126,6 +126,12 @@ pub struct CallRecord {
     /// Variables the script captured (name -> value).
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
+    /// The script nodes the call went through, in order (the console's funnel).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<String>,
+    /// When the media stream started (Unix ms): a live call's elapsed time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at_ms: Option<i64>,
 }
 
 /// Where call changes go besides memory (the store's writer).
@@ -169,6 +175,9 @@ pub struct StoredCall {
     pub duration_s: Option<i64>,
     pub outcome: Option<String>,
     pub variables: BTreeMap<String, String>,
+    /// The script nodes the call went through, in order.
+    #[serde(default)]
+    pub path: Vec<String>,
     pub created_at_ms: i64,
     pub ended_at_ms: Option<i64>,
 }

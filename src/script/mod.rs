@@ -7,6 +7,7 @@
 //!
 //! - [`format`]: the TOML file format (raw), validated into a [`format::Script`] with every error
 //!   reported as file, key path and reason.
+//! - [`graph`]: nodes in reading order, the SVG drawing and the funnel of the console (pure).
 //! - [`machine`]: `step(state, event) -> actions`, no I/O: golden-tested paths.
 //! - [`classify`]: caller words -> intent + variables (rules, then grammar-constrained LLM).
 //! - [`context`]: the call's history for generated lines, within a token budget.
@@ -23,6 +24,7 @@ pub mod classify;
 pub mod clauses;
 pub mod context;
 pub mod format;
+pub mod graph;
 pub mod machine;
 pub mod runner;
 pub mod slots;

@@ -11,7 +11,7 @@ use crate::model::{
     StatusUpdate, StoredCall, StoredTurn, Turn,
 };
 
-fn call_from_row(row: &AnyRow) -> Result<StoredCall, StoreError> {
+pub(super) fn call_from_row(row: &AnyRow) -> Result<StoredCall, StoreError> {
     let vars: String = row.try_get("variables_json")?;
     Ok(StoredCall {
         sid: row.try_get("sid")?,
@@ -26,6 +26,10 @@ fn call_from_row(row: &AnyRow) -> Result<StoredCall, StoreError> {
         outcome: row.try_get("outcome")?,
         variables: serde_json::from_str::<BTreeMap<String, String>>(&vars)
             .map_err(|e| corrupt("call variables", e))?,
+        path: match row.try_get::<Option<String>, _>("path_json")? {
+            Some(p) => serde_json::from_str(&p).map_err(|e| corrupt("call path", e))?,
+            None => Vec::new(),
+        },
         created_at_ms: row.try_get("created_at_ms")?,
         ended_at_ms: row.try_get("ended_at_ms")?,
     })

@@ -31,6 +31,8 @@ mod calls;
 pub use leads::InsertReport;
 mod campaigns;
 mod compliance;
+mod console;
+pub use console::{CallQuery, ConsoleAuditEntry, OperatorSession};
 mod leads;
 mod outbox;
 mod sink;

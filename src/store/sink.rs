@@ -242,13 +242,14 @@ async fn write_change(store: &Store, change: Change) {
     let result = match &change {
         Change::Turn(sid, idx, turn) => store.upsert_turn(sid, *idx as i64, turn).await,
         Change::Verdict(r) => {
-            store
-                .set_call_outcome(
-                    &r.metadata.call_sid,
-                    r.outcome.map(|o| o.as_str()),
-                    &r.variables,
-                )
+            let sid = &r.metadata.call_sid;
+            match store
+                .set_call_outcome(sid, r.outcome.map(|o| o.as_str()), &r.variables)
                 .await
+            {
+                Ok(()) if !r.path.is_empty() => store.set_call_path(sid, &r.path).await,
+                other => other,
+            }
         }
     };
     // Calls not placed by the dialer (no call row) update nothing, which is fine; a database
