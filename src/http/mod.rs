@@ -13,12 +13,16 @@
 //!   the CRM delivery log (`GET /v1/campaigns/{id}/deliveries?limit=&before=`).
 //! - `GET /health`: liveness, version and enabled backends.
 //! - `GET /metrics`: Prometheus metrics (bearer token).
+//!
+//! Not routed here: [`recordings::serve_recording`] (a call's WAV, with `Range`), which the
+//! operator console mounts behind its login.
 
 mod admin;
 mod bearer;
 mod error;
 pub mod listen;
 mod media_ws;
+pub mod recordings;
 mod transfer;
 mod twilio_webhooks;
 mod v1;
