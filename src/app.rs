@@ -3,9 +3,9 @@
 //!
 //! Models load once, before the port opens ([`Engines::load`]); a missing model file fails there
 //! with the path and the command that fetches it. [`AppBuilder`] then wires the engines, the
-//! store, the Twilio REST client, the dialer and the CRM courier into the HTTP state. Its knobs
-//! are the few that differ between those users: fake engines, no database, the rehearsal clock,
-//! the dialer's polling interval.
+//! store, the Twilio REST client, the dialer, the CRM courier and the recordings' retention
+//! sweep into the HTTP state. Its knobs are the few that differ between those users: fake
+//! engines, no database, the rehearsal clock, the dialer's polling interval.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,6 +60,9 @@ pub enum StartError {
     #[error("cannot listen: {0}")]
     Listen(#[from] std::io::Error),
 }
+
+/// How often recordings past their campaign's retention are looked for (and once at start).
+const RETENTION_SWEEP: Duration = Duration::from_secs(3600);
 
 /// Why dialing is off without Twilio credentials.
 const NO_CREDENTIALS: &str = "set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (REST may use \
@@ -266,9 +269,13 @@ impl AppBuilder {
             clock_offset: self.calling_hours_offset,
             shutdown: Default::default(),
             handoffs: Default::default(),
+            recordings: self.config.recordings_dir.clone(),
         };
         if let Some(dialer) = &dialer {
             dialer.start_background();
+        }
+        if let Some(store) = &store {
+            crate::store::spawn_retention(store.clone(), RETENTION_SWEEP);
         }
         let crm = match (&store, &self.config.secrets.crm_secret) {
             (Some(store), Some(secret)) => Some(Courier::spawn(

@@ -50,6 +50,9 @@ pub struct Config {
     pub twilio: TwilioConfig,
     pub dialer: DialerConfig,
     pub crm: CrmConfig,
+    /// Where recorded calls' WAVs are kept (absolute, so a later working directory does not
+    /// lose them): `[recordings] dir`, else a `recordings` folder beside the SQLite file.
+    pub recordings_dir: PathBuf,
     pub secrets: Secrets,
 }
 
@@ -556,7 +559,16 @@ impl RawConfig {
         if !(10..=60_000).contains(&crm.poll.as_millis()) {
             return Err(invalid("crm.poll_ms", "10..=60000 ms"));
         }
+        let recordings_dir = self
+            .recordings
+            .dir
+            .unwrap_or_else(|| default_recordings_dir(&store_url));
+        if recordings_dir.as_os_str().is_empty() {
+            return Err(invalid("recordings.dir", "must name a folder"));
+        }
+        let recordings_dir = std::path::absolute(&recordings_dir).unwrap_or(recordings_dir);
         Ok(Config {
+            recordings_dir,
             dialer,
             crm,
             store_url,
@@ -580,6 +592,20 @@ impl RawConfig {
             turn,
             secrets,
         })
+    }
+}
+
+/// `recordings` beside the SQLite file (`sqlite://data/tm.db` -> `data/recordings`); for an
+/// in-memory database or PostgreSQL, `./recordings`.
+fn default_recordings_dir(store_url: &str) -> PathBuf {
+    let file = store_url
+        .strip_prefix("sqlite://")
+        .or_else(|| store_url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or_default())
+        .filter(|f| !f.is_empty() && !f.contains(":memory:"));
+    match file.and_then(|f| Path::new(f).parent()) {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.join("recordings"),
+        _ => PathBuf::from("recordings"),
     }
 }
 

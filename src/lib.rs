@@ -83,11 +83,13 @@
 //! - [`client`]: a typed client of our admin API (the CLI and the tests use it).
 //! - [`audio`]: pure audio front end: mu-law, resampling, VAD and endpointing.
 //! - [`engine`]: STT / LLM / TTS traits and the real engines on dedicated OS threads.
-//! - [`call`]: one call: session (inbound loop), agent, output pacer, speech handles, registry.
+//! - [`call`]: one call: session (inbound loop), agent, output pacer, speech handles, registry,
+//!   and its recording when the campaign records (caller left, agent right as heard).
 //! - [`script`]: the telemarketing script (TOML), its pure state machine, the classifier, the
 //!   clause splitter and the runner that drives them with an LLM.
 //! - [`leads`]: lead import (CSV/JSON), phone numbers, timezones, calling windows (pure).
-//! - [`store`]: campaigns, leads, calls, turns, do-not-call, audit log (SQLite or PostgreSQL).
+//! - [`store`]: campaigns, leads, calls, turns, do-not-call, audit log, which call has a
+//!   recording and the sweep that deletes them after their retention (SQLite or PostgreSQL).
 //! - [`dialer`]: campaign loops: pacing, compliance checks, retries, crash recovery.
 //! - [`crm`]: signed webhooks to the customer's CRM (call ended, do-not-call) from an outbox
 //!   table, with retries; `crm::webhook` holds the pure signature and retry schedule.

@@ -4,9 +4,11 @@
 //! the endpointer, both on 8 kHz frames) -> utterance -> [`resample`] 8k -> 16k for Whisper.
 //! Outbound: the voice's rate (Piper: 22050 Hz) -> [`resample`] -> 8k -> [`mulaw::encode`] ->
 //! 20 ms frames. Time is counted in samples, never read from a clock, so tests are exact.
+//! A recorded call: both sides on one timeline ([`stereo`]), written as a WAV ([`wav`]).
 
 pub mod mulaw;
 pub mod resample;
+pub mod stereo;
 pub mod vad;
 pub mod wav;
 

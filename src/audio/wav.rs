@@ -1,22 +1,39 @@
-//! A WAV file in memory (16-bit PCM, mono): what we serve Twilio's `<Play>` (the warm
-//! transfer's whisper, the no-answer line), rendered by our own TTS since the box is on-prem.
+//! WAV (16-bit PCM): in memory, mono, for what we serve Twilio's `<Play>` (the warm transfer's
+//! whisper, the no-answer line), rendered by our own TTS since the box is on-prem; and the
+//! header of a call recording (stereo), which is written to disk piece by piece after it.
 
-/// `RIFF`/`WAVE` with one `fmt ` (PCM, 1 channel, 16 bits) and one `data` chunk.
+/// The 44-byte `RIFF`/`WAVE` header: one `fmt ` chunk (PCM, 16 bits) and the start of a `data`
+/// chunk of `samples` samples (all channels together) that follow it.
+pub fn header(channels: u16, sample_rate: u32, samples: usize) -> [u8; 44] {
+    let data_len = (samples * 2) as u32;
+    let block = channels * 2;
+    let mut out = [0u8; 44];
+    let fields: [&[u8]; 12] = [
+        b"RIFF",
+        &(36 + data_len).to_le_bytes(),
+        b"WAVEfmt ",
+        &16u32.to_le_bytes(),
+        &1u16.to_le_bytes(), // PCM
+        &channels.to_le_bytes(),
+        &sample_rate.to_le_bytes(),
+        &(sample_rate * block as u32).to_le_bytes(), // bytes per second
+        &block.to_le_bytes(),                        // block align
+        &16u16.to_le_bytes(),
+        b"data",
+        &data_len.to_le_bytes(),
+    ];
+    let mut at = 0;
+    for f in fields {
+        out[at..at + f.len()].copy_from_slice(f);
+        at += f.len();
+    }
+    out
+}
+
+/// A mono WAV in memory.
 pub fn pcm16(pcm: &[i16], sample_rate: u32) -> Vec<u8> {
-    let data_len = (pcm.len() * 2) as u32;
     let mut out = Vec::with_capacity(44 + pcm.len() * 2);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    out.extend_from_slice(&1u16.to_le_bytes()); // mono
-    out.extend_from_slice(&sample_rate.to_le_bytes());
-    out.extend_from_slice(&(sample_rate * 2).to_le_bytes()); // bytes per second
-    out.extend_from_slice(&2u16.to_le_bytes()); // block align
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
+    out.extend_from_slice(&header(1, sample_rate, pcm.len()));
     for s in pcm {
         out.extend_from_slice(&s.to_le_bytes());
     }
@@ -37,5 +54,22 @@ mod tests {
         );
         let samples: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
         assert_eq!(samples, vec![0, 1, -1, i16::MAX]);
+    }
+
+    #[test]
+    fn a_stereo_header_reads_back() {
+        let mut wav = super::header(2, 8000, 4).to_vec();
+        for s in [1i16, -1, 2, -2] {
+            wav.extend_from_slice(&s.to_le_bytes());
+        }
+        let mut r = hound::WavReader::new(std::io::Cursor::new(wav)).unwrap();
+        let spec = r.spec();
+        assert_eq!(
+            (spec.channels, spec.sample_rate, spec.bits_per_sample),
+            (2, 8000, 16)
+        );
+        assert_eq!(r.duration(), 2);
+        let samples: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+        assert_eq!(samples, vec![1, -1, 2, -2]);
     }
 }

@@ -12,6 +12,8 @@
 //! - [`voice`]: TTS behind a cache of the scripts' fixed lines; first clauses start at once.
 //! - [`registry`]: the live calls: metadata registered before the stream, transcript, verdict.
 //! - [`live`]: how many media sessions run now, under a cap.
+//! - [`recording`]: a recorded call's two sides on one timeline (caller left, agent right as
+//!   played), written as a WAV when the session ends.
 //! - [`handoff`]: transfers to a person in flight: the audio Twilio fetches once our stream is
 //!   gone (the advisor's whisper, the caller's no-answer line).
 
@@ -20,6 +22,7 @@ pub mod detector;
 pub mod handoff;
 pub mod live;
 pub mod output;
+pub mod recording;
 pub mod registry;
 pub mod session;
 pub mod speech;
@@ -56,4 +59,7 @@ pub struct SessionDeps {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// Transfers to a person in flight (the agent opens them, the webhooks serve them).
     pub handoffs: handoff::Handoffs,
+    /// Where recorded calls' WAVs go (`[recordings] dir`); a call records only when its
+    /// metadata says so.
+    pub recordings: std::path::PathBuf,
 }

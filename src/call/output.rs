@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::recording::Recording;
 use super::speech::SpeechBoard;
 use super::turn::EchoGuard;
 use crate::audio::vad::frame_dbfs;
@@ -104,7 +105,9 @@ impl Queued {
 
 /// Runs the pacer until the command channel closes. `lead_frames` is how far ahead of real
 /// time we may be. With `echo`, every frame's expected play time and level is recorded so the
-/// inbound side can tell our own voice leaking back from the caller.
+/// inbound side can tell our own voice leaking back from the caller. With `recording`, every
+/// frame goes to the call's recording at its play time, and what a `clear` drops is taken out.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_pacer(
     stream_sid: String,
     mut commands: mpsc::Receiver<OutputCommand>,
@@ -113,6 +116,7 @@ pub async fn run_pacer(
     lead_frames: u32,
     echo: Option<(Arc<Mutex<EchoGuard>>, Instant)>,
     board: Option<SpeechBoard>,
+    recording: Option<Recording>,
 ) {
     // Frames sent with their expected play time: on `clear`, the one playing tells how much of
     // its clause the caller heard, and those still buffered at Twilio whether `clear` is safe.
@@ -173,6 +177,9 @@ pub async fn run_pacer(
                     if ws_out.send(msg).await.is_err() {
                         let _ = events.send(OutputEvent::Closed);
                         return;
+                    }
+                    if let Some(r) = &recording {
+                        r.unplayed_from(now);
                     }
                     // Twilio's buffer is empty again: restart the clock.
                     frames_sent = 0;
@@ -246,6 +253,9 @@ pub async fn run_pacer(
                                 if let Ok(mut g) = guard.lock() {
                                     g.record_outbound(start_ms, start_ms + 20, level_db);
                                 }
+                            }
+                            if let Some(r) = &recording {
+                                r.agent(play_at, &payload);
                             }
                             if started_speech != Some(speech_id) {
                                 started_speech = Some(speech_id);

@@ -164,6 +164,7 @@ impl CallRegistry {
                     campaign_id: parameters.get("campaign_id").cloned(),
                     lead: parameters.clone(),
                     inbound: false,
+                    record: false,
                 },
                 ..Default::default()
             };

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::agent::{run_agent, AgentInput, CallerTurn};
 use super::detector::{Command, DetectorConfig, TurnDetector};
 use super::output::{parse_end_mark, parse_mark, run_pacer, OutputCommand};
+use super::recording::{recording_file, Recording};
 use super::speech::SpeechBoard;
 use super::turn::{EchoGuard, EndpointRules};
 use super::SessionDeps;
@@ -62,6 +63,8 @@ pub struct SessionSummary {
     pub rejected_messages: u64,
     /// The engine ended the call (opt-out, goodbye) rather than the caller.
     pub ended_by_agent: bool,
+    /// The call's recording, when its campaign records and it was saved.
+    pub recording: Option<std::path::PathBuf>,
 }
 
 /// Runs a session until Twilio sends `stop`, the socket closes, or the agent hangs up.
@@ -111,6 +114,7 @@ pub async fn run_session(
     tracing::info!(campaign = ?metadata.campaign_id, "media stream started");
     crate::telemetry::call_started();
     let stream_started = Instant::now();
+    let recording = metadata.record.then(|| Recording::new(stream_started));
     let cancel = CancellationToken::new();
     let hangup = CancellationToken::new();
     deps.registry.on_hang_up(&call_sid, hangup.clone());
@@ -131,6 +135,7 @@ pub async fn run_session(
         lead_frames,
         Some((echo.clone(), stream_started)),
         Some(board.clone()),
+        recording.clone(),
     ));
 
     let (agent_tx, agent_rx) = mpsc::channel::<AgentInput>(64);
@@ -156,6 +161,7 @@ pub async fn run_session(
         media_frames: 0,
         rejected_messages: 0,
         ended_by_agent: false,
+        recording: None,
     };
     let stt_jobs = Mutex::new(Vec::new());
     let shell = Shell {
@@ -224,7 +230,11 @@ pub async fn run_session(
                     }
                 };
                 summary.media_frames += 1;
-                carry.extend(mulaw::decode(&bytes));
+                let pcm = mulaw::decode(&bytes);
+                if let Some(r) = &recording {
+                    r.caller(media.timestamp, &pcm);
+                }
+                carry.extend(pcm);
                 let whole = carry.len() - carry.len() % FRAME_SAMPLES;
                 let frames: Vec<Vec<i16>> = carry[..whole]
                     .chunks(FRAME_SAMPLES)
@@ -274,6 +284,7 @@ pub async fn run_session(
         }
     }
 
+    let ended = Instant::now();
     // The agent stops talking; what it still gets are the caller's last words.
     cancel.cancel();
     last_words(&mut detector, &shell, &mut stt_rx).await;
@@ -281,6 +292,12 @@ pub async fn run_session(
     drop(out_tx);
     let _ = tokio::time::timeout(Duration::from_secs(5), agent).await;
     pacer.abort();
+    // Gone before the recording is closed, so no frame lands after it.
+    let _ = pacer.await;
+    if let Some(r) = &recording {
+        // Sent ahead but never played: the stream was over.
+        r.unplayed_from(ended);
+    }
     deps.llm.end_conversation(&call_sid);
     // The agent hung up and Twilio has played our last audio (the agent waited for its final
     // mark): end the call through REST when we can; closing the stream also ends it, through
@@ -299,6 +316,21 @@ pub async fn run_session(
         rejected = summary.rejected_messages,
         "media stream ended"
     );
+    // Within the session (a live call to the shutdown), after the socket has closed and the
+    // call was hung up: the write delays nobody.
+    if let Some(r) = recording {
+        let path = recording_file(&deps.recordings, &call_sid);
+        match r.save(path.clone()).await {
+            Ok(true) => {
+                tracing::info!(path = %path.display(), "recording saved");
+                summary.recording = Some(path);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "cannot save the recording")
+            }
+        }
+    }
     Ok(summary)
 }
 

@@ -20,6 +20,15 @@ pub struct RawConfig {
     pub twilio: RawTwilio,
     pub dialer: RawDialer,
     pub crm: RawCrm,
+    pub recordings: RawRecordings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRecordings {
+    /// Where recorded calls' WAVs go (campaigns with `recording` on); default: a `recordings`
+    /// folder beside the SQLite file, or `./recordings` with PostgreSQL.
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

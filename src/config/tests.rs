@@ -157,3 +157,44 @@ fn crm_delivery_settings_are_checked_and_the_secret_is_redacted() {
     assert!(!shown.contains("whsec_do_not_print"), "{shown}");
     assert!(shown.contains("crm_secret"), "{shown}");
 }
+
+#[test]
+fn recordings_go_beside_the_sqlite_file_unless_configured() {
+    let dir = |toml: &str| {
+        RawConfig::from_toml(toml)
+            .unwrap()
+            .validate(Secrets::default())
+            .unwrap()
+            .recordings_dir
+    };
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(dir(""), cwd.join("recordings"));
+    assert_eq!(
+        dir("[store]\nurl = \"sqlite:///var/lib/tm/calls.db?mode=rwc\""),
+        Path::new("/var/lib/tm/recordings")
+    );
+    assert_eq!(
+        dir("[store]\nurl = \"sqlite://data/tm.db\""),
+        cwd.join("data/recordings")
+    );
+    assert_eq!(
+        dir("[store]\nurl = \"sqlite::memory:\""),
+        cwd.join("recordings")
+    );
+    assert_eq!(
+        dir("[store]\nurl = \"postgres://db/tm\""),
+        cwd.join("recordings")
+    );
+    assert_eq!(
+        dir("[recordings]\ndir = \"/srv/rec\""),
+        Path::new("/srv/rec")
+    );
+    let err = RawConfig::from_toml("[recordings]\ndir = \"\"")
+        .unwrap()
+        .validate(Secrets::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("recordings.dir"), "{err}");
+    assert!(RawConfig::from_toml("[recordings]\nfolder = \"x\"").is_err());
+}

@@ -207,6 +207,14 @@ impl Dialer {
         }
         let script = Script::from_toml(&format!("campaign {}", campaign.id), &campaign.script_toml)
             .map_err(|e| e.to_string())?;
+        // Recording a caller who was not told is unlawful in two-party-consent states.
+        if s.recording && !crate::model::discloses_recording(&script.disclosure) {
+            return Err(format!(
+                "settings.recording is on, but the script's disclosure does not tell the caller \
+                 the call is recorded (it must mention recording): {:?}",
+                script.disclosure
+            ));
+        }
         let window = CallingWindow::parse(&s.window_start, &s.window_end)
             .map_err(|e| format!("calling window: {e}"))?;
         Ok((Arc::new(script), window))

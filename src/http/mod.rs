@@ -15,6 +15,9 @@
 //!   operator console (login, session cookie, CSRF; see [`console`]).
 //! - `GET /health`: liveness, version and enabled backends.
 //! - `GET /metrics`: Prometheus metrics (bearer token).
+//!
+//! Not routed here: [`recordings::serve_recording`] (a call's WAV, with `Range`), which the
+//! operator console mounts behind its login.
 
 mod admin;
 mod bearer;
@@ -22,6 +25,7 @@ pub mod console;
 mod error;
 pub mod listen;
 mod media_ws;
+pub mod recordings;
 mod transfer;
 mod twilio_webhooks;
 mod v1;

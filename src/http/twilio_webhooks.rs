@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 
 use super::{AppError, AppState};
 use crate::call::agent::{PUBLIC_URL_PARAM, TRANSFER_PARAM};
+use crate::call::recording::recording_file;
 use crate::call::registry::RegisterRefused;
 use crate::model::{CallMetadata, StatusUpdate};
 use crate::twilio::{signature, twiml};
@@ -236,9 +237,19 @@ pub(super) async fn voice(
             Err(e) => tracing::warn!(lead_id, error = %e, "voice webhook for an unknown lead"),
         }
     }
-    let metadata = call_metadata(&state, &call_sid, &stream_params, inbound);
+    let mut metadata = call_metadata(&state, &call_sid, &stream_params, inbound);
+    // The campaign's choice, whatever the API registered: no campaign, no recording.
+    metadata.record = campaign_records(&state, campaign.as_deref()).await;
     match state.registry.register(metadata) {
-        Ok(record) => super::v1::keep_record(&state, &record).await,
+        Ok(record) => {
+            super::v1::keep_record(&state, &record).await;
+            if record.metadata.record && !note_recording(&state, &record.metadata).await {
+                // Better unrecorded than recorded where the retention sweep cannot find it.
+                let mut metadata = record.metadata;
+                metadata.record = false;
+                let _ = state.registry.register(metadata);
+            }
+        }
         Err(RegisterRefused::AlreadyStreamed(_)) => {
             tracing::warn!(%call_sid, "voice webhook for a call that has streamed already: hung up");
             return Ok(xml(twiml::hangup()));
@@ -254,6 +265,43 @@ pub(super) async fn voice(
         true,
     );
     Ok(xml(xml_doc))
+}
+
+/// Does this campaign record its calls?
+async fn campaign_records(state: &AppState, campaign: Option<&str>) -> bool {
+    let (Some(id), Some(store)) = (campaign, &state.store) else {
+        return false;
+    };
+    match store.campaign(id).await {
+        Ok(c) => c.settings.recording,
+        Err(e) => {
+            tracing::error!(campaign = id, error = %e, "cannot read the campaign: the call is not recorded");
+            false
+        }
+    }
+}
+
+/// Stores where the call's recording will be before its first sample is taken (the call row
+/// exists: `keep_record` made it), so no recording exists that the store does not know.
+async fn note_recording(state: &AppState, metadata: &CallMetadata) -> bool {
+    let Some(store) = &state.store else {
+        return false;
+    };
+    let path = recording_file(&state.session.recordings, &metadata.call_sid);
+    let noted = store
+        .set_recording(
+            &metadata.call_sid,
+            &path.to_string_lossy(),
+            crate::store::now_ms(),
+        )
+        .await;
+    match noted {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(call_sid = %metadata.call_sid, error = %e, "cannot note the recording: the call is not recorded");
+            false
+        }
+    }
 }
 
 /// A lead's memory joins the call: the answers of earlier calls as script variables (newer

@@ -20,8 +20,10 @@ pub(super) async fn create_call(
     State(state): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<CallRecord>), AppError> {
-    let metadata: CallMetadata = serde_json::from_slice(&body)
+    let mut metadata: CallMetadata = serde_json::from_slice(&body)
         .map_err(|e| AppError::BadRequest(format!("invalid JSON body: {e}")))?;
+    // Only a campaign's settings record a call (through the voice webhook), never a request.
+    metadata.record = false;
     if !is_call_sid(&metadata.call_sid) {
         return Err(AppError::BadRequest(
             "call_sid must be a Twilio call SID (CA + 32 hex digits)".into(),

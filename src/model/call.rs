@@ -26,6 +26,10 @@ pub struct CallMetadata {
     /// The person rang us (Twilio's `Direction=inbound`): their number is `from`, ours `to`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub inbound: bool,
+    /// Keep a recording of this call: its campaign records (the voice webhook sets it from the
+    /// campaign's settings; a call without a campaign never records).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub record: bool,
 }
 
 impl CallMetadata {
@@ -180,6 +184,18 @@ pub struct StoredCall {
     pub path: Vec<String>,
     pub created_at_ms: i64,
     pub ended_at_ms: Option<i64>,
+}
+
+/// A call's recording as the store knows it: where the WAV is (on the appliance that took
+/// the call) and since when, which the retention sweep counts from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredRecording {
+    pub call_sid: String,
+    pub campaign_id: Option<String>,
+    pub lead_id: Option<i64>,
+    pub path: String,
+    /// When the recording began (Unix ms).
+    pub recorded_at_ms: i64,
 }
 
 /// A status or AMD callback as received.

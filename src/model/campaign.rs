@@ -39,6 +39,12 @@ pub struct CampaignSettings {
     /// Where the script's `transfer` nodes send a caller who wants a person; `None`: nobody
     /// takes transfers and those nodes go to their fallback.
     pub transfer: Option<TransferSettings>,
+    /// Record every answered call (stereo WAV: caller left, agent right). Off by default: a
+    /// recording is personal data, and the script's disclosure must then say the call is
+    /// recorded (checked when the campaign is created).
+    pub recording: bool,
+    /// Days a recording is kept before the retention sweep deletes it (audited).
+    pub recording_retention_days: u32,
 }
 
 /// A campaign's live transfer to a person: who, when they are staffed, how long to ring.
@@ -132,6 +138,8 @@ impl Default for CampaignSettings {
             callback_delay_s: 24 * 3600,
             crm_webhook_url: None,
             transfer: None,
+            recording: false,
+            recording_retention_days: 30,
         }
     }
 }
@@ -140,6 +148,14 @@ impl Default for CampaignSettings {
 pub const MAX_RETRY_DELAY_S: u64 = 30 * 24 * 3600;
 /// Most entries in `retry_delays_s`.
 pub const MAX_RETRY_DELAYS: usize = 10;
+/// Longest a recording may be kept: ten years.
+pub const MAX_RETENTION_DAYS: u32 = 3650;
+
+/// Does a disclosure tell the caller the call is recorded? Recording without saying so is
+/// unlawful in two-party-consent states, so a recording campaign's script must.
+pub fn discloses_recording(disclosure: &str) -> bool {
+    disclosure.to_lowercase().contains("record")
+}
 
 impl CampaignSettings {
     /// Range checks, every violation named, so a typo cannot dial a thousand lines at once or
@@ -198,6 +214,12 @@ impl CampaignSettings {
             bad.push(format!(
                 "time_limit_s must be 10..=14400 (got {})",
                 self.time_limit_s
+            ));
+        }
+        if !(1..=MAX_RETENTION_DAYS).contains(&self.recording_retention_days) {
+            bad.push(format!(
+                "recording_retention_days must be 1..={MAX_RETENTION_DAYS} (got {})",
+                self.recording_retention_days
             ));
         }
         if let Some(url) = &self.crm_webhook_url {
@@ -471,5 +493,25 @@ mod tests {
         // Settings stored before the key existed still load.
         let old: CampaignSettings = serde_json::from_str(r#"{"max_attempts": 2}"#).unwrap();
         assert_eq!(old.crm_webhook_url, None);
+    }
+
+    #[test]
+    fn recording_is_off_by_default_and_its_retention_is_bounded() {
+        let old: CampaignSettings = serde_json::from_str(r#"{"max_attempts": 2}"#).unwrap();
+        assert_eq!((old.recording, old.recording_retention_days), (false, 30));
+        let days = |d: u32| CampaignSettings {
+            recording: true,
+            recording_retention_days: d,
+            ..Default::default()
+        };
+        assert_eq!(days(1).check(), Ok(()));
+        assert_eq!(days(3650).check(), Ok(()));
+        for bad in [0, 3651] {
+            let err = days(bad).check().unwrap_err();
+            assert!(err.contains("recording_retention_days"), "{bad}: {err}");
+        }
+        assert!(serde_json::from_str::<CampaignSettings>(r#"{"recordings": true}"#).is_err());
+        assert!(discloses_recording("This call may be RECORDED."));
+        assert!(!discloses_recording("I am an automated assistant."));
     }
 }

@@ -22,11 +22,11 @@ pub mod outcome;
 
 pub use call::{
     is_terminal_status, Applied, CallDetail, CallEvent, CallMetadata, CallRecord, CallSink,
-    NewCall, Speaker, StatusUpdate, StoredCall, StoredTurn, Turn, TurnLatency,
+    NewCall, Speaker, StatusUpdate, StoredCall, StoredRecording, StoredTurn, Turn, TurnLatency,
 };
 pub use campaign::{
-    Campaign, CampaignSettings, CampaignState, DialerFault, Lead, LeadCounts, LeadMemory,
-    LeadState, TransferSettings, MAX_RETRY_DELAY_S,
+    discloses_recording, Campaign, CampaignSettings, CampaignState, DialerFault, Lead, LeadCounts,
+    LeadMemory, LeadState, TransferSettings, MAX_RETENTION_DAYS, MAX_RETRY_DELAY_S,
 };
 pub use chat::ChatMessage;
 pub use compliance::{AuditEntry, DncEntry};

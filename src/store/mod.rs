@@ -24,7 +24,8 @@
 //! settle the same lead differently.
 //!
 //! Layout: the row types are [`crate::model`]'s; `campaigns.rs`, `leads.rs`, `calls.rs`,
-//! `compliance.rs` and `outbox.rs` (events for customers' CRMs) hold the queries for each
+//! `compliance.rs`, `outbox.rs` (events for customers' CRMs) and `recordings.rs` (which call
+//! has a recording, and the retention sweep that deletes them) hold the queries for each
 //! table family.
 
 mod calls;
@@ -35,8 +36,10 @@ mod console;
 pub use console::{CallQuery, ConsoleAuditEntry, OperatorSession};
 mod leads;
 mod outbox;
+mod recordings;
 mod sink;
 pub use outbox::MAX_DELIVERY_PAGE;
+pub use recordings::{spawn_retention, SweepReport};
 pub use sink::{spawn_sink, SINK_CAPACITY};
 
 use std::str::FromStr;
