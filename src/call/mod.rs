@@ -12,10 +12,13 @@
 //! - [`voice`]: TTS behind a cache of the scripts' fixed lines; first clauses start at once.
 //! - [`registry`]: the live calls: metadata registered before the stream, transcript, verdict.
 //! - [`live`]: how many media sessions run now, under a cap.
+//! - [`browser`]: the browser softphone's messages (PCM, marks, keys) translated to and from
+//!   Twilio's, so a call from a browser runs through the same session (pure).
 //! - [`handoff`]: transfers to a person in flight: the audio Twilio fetches once our stream is
 //!   gone (the advisor's whisper, the caller's no-answer line).
 
 pub mod agent;
+pub mod browser;
 pub mod detector;
 pub mod handoff;
 pub mod live;
