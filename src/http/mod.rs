@@ -11,6 +11,8 @@
 //! - `/v1/campaigns...`, `/v1/dnc...`, `GET /v1/calls/{sid}/record`: the admin API (bearer
 //!   token): campaigns, leads, start/pause, calls with transcripts, do-not-call, CSV export,
 //!   the CRM delivery log (`GET /v1/campaigns/{id}/deliveries?limit=&before=`).
+//! - `/softphone...`: the browser softphone ([`softphone`]): a page, its scripts, a same-origin
+//!   WebSocket that runs a practice call through the call session, and that call's transcript.
 //! - `GET /health`: liveness, version and enabled backends.
 //! - `GET /metrics`: Prometheus metrics (bearer token).
 
@@ -19,6 +21,7 @@ mod bearer;
 mod error;
 pub mod listen;
 mod media_ws;
+pub mod softphone;
 mod transfer;
 mod twilio_webhooks;
 mod v1;
@@ -93,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/campaigns/{id}/{action}", post(admin::campaign_action))
         .route("/v1/dnc", get(admin::dnc_list).post(admin::dnc_add))
         .route("/v1/dnc/{phone}", axum::routing::delete(admin::dnc_remove))
+        .merge(softphone::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // A slow client cannot hold a request open; a media stream's socket lives on after its
         // upgrade answered, outside this limit.
