@@ -172,7 +172,7 @@ async fn browser_call(local: &LocalApp, caller: &[i16]) -> BrowserCall {
         tokio::select! {
             msg = rx.next() => match msg {
                 Some(Ok(Message::Binary(b))) => {
-                    assert_eq!(b.len() % 2, 0);
+                    assert!(b.len().is_multiple_of(2));
                     queue.push_back(Play::Audio(
                         b.chunks_exact(2).map(|p| i16::from_le_bytes([p[0], p[1]])).collect(),
                     ));

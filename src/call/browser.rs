@@ -145,7 +145,7 @@ impl Uplink {
                 max: MAX_AUDIO_BYTES,
             });
         }
-        if bytes.len() % 2 != 0 {
+        if !bytes.len().is_multiple_of(2) {
             return Err(BrowserError::OddLength(bytes.len()));
         }
         if self.stopped {
