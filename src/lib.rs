@@ -77,7 +77,8 @@
 //! - [`config`]: TOML + environment -> validated [`config::Config`]; secrets from env only.
 //! - [`app`]: loads every model once (before the port opens); [`app::AppBuilder`] is the one way
 //!   to assemble the appliance (serve, rehearse, simulate, loadtest, benches, tests).
-//! - [`http`]: axum routes: Twilio webhooks and media WebSocket, the `/v1` engine API, health.
+//! - [`http`]: axum routes: Twilio webhooks and media WebSocket, the `/v1` engine API, health,
+//!   the browser softphone (a practice call through the same session; [`call::browser`]).
 //! - [`twilio`]: pure Twilio protocol: Media Streams messages, signatures, TwiML.
 //! - [`twilio_rest`]: the Twilio REST client (calls: create, fetch, list, hang up, redirect).
 //! - [`client`]: a typed client of our admin API (the CLI and the tests use it).

@@ -30,6 +30,7 @@ const PURE: &[&str] = &[
     "crm::webhook",
     "call::turn",
     "call::detector",
+    "call::browser",
 ];
 
 /// Crates (and std modules) that mean I/O or a runtime.

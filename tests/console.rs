@@ -338,7 +338,7 @@ async fn the_console_in_a_real_browser() {
     // What the clicks did, read back from the store.
     let c = store.campaign("spring").await.unwrap();
     assert_eq!(c.name, "Spring solar");
-    // RECORDING: assert!(c.settings.recording);
+    assert!(c.settings.recording);
     let leads = store.leads("spring").await.unwrap();
     assert_eq!(leads.len(), 1, "the bad row was not imported");
     let calls = store.calls("spring").await.unwrap();

@@ -14,10 +14,13 @@
 //! - [`live`]: how many media sessions run now, under a cap.
 //! - [`recording`]: a recorded call's two sides on one timeline (caller left, agent right as
 //!   played), written as a WAV when the session ends.
+//! - [`browser`]: the browser softphone's messages (PCM, marks, keys) translated to and from
+//!   Twilio's, so a call from a browser runs through the same session (pure).
 //! - [`handoff`]: transfers to a person in flight: the audio Twilio fetches once our stream is
 //!   gone (the advisor's whisper, the caller's no-answer line).
 
 pub mod agent;
+pub mod browser;
 pub mod detector;
 pub mod handoff;
 pub mod live;

@@ -13,6 +13,8 @@
 //!   the CRM delivery log (`GET /v1/campaigns/{id}/deliveries?limit=&before=`).
 //! - `/`, `/login`, `/campaigns`, `/live`, `/calls`, `/dnc`, `/scripts`, `/assets/..`: the
 //!   operator console (login, session cookie, CSRF; see [`console`]).
+//! - `/softphone...`: the browser softphone ([`softphone`]): a page, its scripts, a same-origin
+//!   WebSocket that runs a practice call through the call session, and that call's transcript.
 //! - `GET /health`: liveness, version and enabled backends.
 //! - `GET /metrics`: Prometheus metrics (bearer token).
 //!
@@ -26,6 +28,7 @@ mod error;
 pub mod listen;
 mod media_ws;
 pub mod recordings;
+pub mod softphone;
 mod transfer;
 mod twilio_webhooks;
 mod v1;
@@ -103,6 +106,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/dnc", get(admin::dnc_list).post(admin::dnc_add))
         .route("/v1/dnc/{phone}", axum::routing::delete(admin::dnc_remove))
         .merge(console::routes())
+        // The softphone is the console's: behind the same login.
+        .merge(
+            softphone::routes().route_layer(axum::middleware::from_extractor_with_state::<
+                console::Operator,
+                AppState,
+            >(state.clone())),
+        )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // A slow client cannot hold a request open; a media stream's socket lives on after its
         // upgrade answered, outside this limit.

@@ -207,7 +207,24 @@ pub async fn cross_site_guard(
             return (StatusCode::FORBIDDEN, "cross-site request refused").into_response();
         }
     }
-    next.run(req).await
+    let mut res = next.run(req).await;
+    let html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html && !res.headers().contains_key(header::CONTENT_SECURITY_POLICY) {
+        // Only our own scripts, worklets, sockets and media; inline styles for the funnel's bars.
+        res.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            axum::http::HeaderValue::from_static(
+                "default-src 'self'; script-src 'self'; connect-src 'self'; media-src 'self'; \
+                 img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; \
+                 form-action 'self'",
+            ),
+        );
+    }
+    res
 }
 
 #[derive(Deserialize)]

@@ -334,6 +334,16 @@ pub async fn record(
     .into_response()
 }
 
+/// The call's stereo WAV (caller left, agent right), with HTTP range requests for seeking.
+pub async fn recording(
+    _: Operator,
+    State(state): State<AppState>,
+    Path(sid): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    crate::http::recordings::serve_recording(&state, &sid, &headers).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,6 +103,9 @@ pub struct NewForm {
     window_end: String,
     #[serde(default)]
     machine_detection: Option<String>,
+    /// Record both sides of each call (the script's disclosure must say so).
+    #[serde(default)]
+    recording: Option<String>,
     /// Empty: the shipped solar script.
     #[serde(default)]
     script: String,
@@ -130,16 +133,22 @@ fn field_errors<'a>(errors: &'a [String], field: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// Which field an error is about (its first word names a setting or the script).
+/// Which field an error is about (its first word names a setting or the script; settings'
+/// checks may say `settings: <field> ...`).
 fn owner(error: &str) -> Option<&'static str> {
-    let head = error.trim_start_matches("settings.");
-    FIELDS.into_iter().find(|f| {
-        head.starts_with(f)
-            || (*f == "script"
-                && (head.contains("script")
-                    || head.starts_with("node")
-                    || head.starts_with("line ")))
-    })
+    let named = |head: &str| {
+        FIELDS.into_iter().find(|f| {
+            head.starts_with(f)
+                || (*f == "script"
+                    && (head.contains("script")
+                        || head.starts_with("node")
+                        || head.starts_with("line ")))
+        })
+    };
+    let inner = error
+        .strip_prefix("settings: ")
+        .or_else(|| error.strip_prefix("settings."));
+    inner.and_then(named).or_else(|| named(error))
 }
 
 fn create_form(op: &Operator, f: &NewForm, errors: &[String]) -> Markup {
@@ -164,6 +173,7 @@ fn create_form(op: &Operator, f: &NewForm, errors: &[String]) -> Markup {
                 (field("window"))
             }
             label.check { input type="checkbox" name="machine_detection" value="on" checked[f.machine_detection.is_some() || f.id.is_empty()]; "Detect answering machines" }
+            label.check { input type="checkbox" name="recording" value="on" checked[f.recording.is_some()]; "Record calls (both sides; the disclosure must say so)" }
             label { "Script (TOML; empty: the shipped solar script)" textarea name="script" rows="4" { (f.script) } (field("script")) }
             label { "More settings (JSON, e.g. {\"max_attempts\": 2})" textarea name="settings_json" rows="2" { (f.settings_json) } (field("settings")) }
             button type="submit" { "Create campaign" }
@@ -203,6 +213,9 @@ fn settings_from(f: &NewForm) -> Result<CampaignSettings, Vec<String>> {
         "machine_detection".into(),
         f.machine_detection.is_some().into(),
     );
+    if f.recording.is_some() {
+        map.insert("recording".into(), true.into());
+    }
     serde_json::from_value(value).map_err(|e| vec![format!("settings: {e}")])
 }
 
@@ -413,6 +426,12 @@ async fn detail(
                 p { "State: " span class={ "state " (c.state.as_str()) } { (c.state.as_str()) } }
                 p { "Leads: " (counts(&states)) }
                 p { "Outcomes: " (counts(&outcomes)) }
+                p.settings {
+                    "Caller ID " (c.settings.from_number) " · " (c.settings.max_concurrent) " at once · window "
+                    (c.settings.window_start) "-" (c.settings.window_end) " (lead's time) · "
+                    @if c.settings.recording { span.recording { "recording on (kept " (c.settings.recording_retention_days) " days)" } }
+                    @else { "not recorded" }
+                }
                 div.actions {
                     @for action in actions(c.state) {
                         form method="post" action={ "/campaigns/" (c.id) "/action" } {
@@ -543,6 +562,10 @@ mod tests {
             ("id: 1-64 letters, digits, `-` or `_`", Some("id")),
             ("script.toml: line 3: unknown field", Some("script")),
             ("settings: not JSON: expected value", Some("settings")),
+            (
+                "settings: max_concurrent must be 1..=1000 (got 0)",
+                Some("max_concurrent"),
+            ),
             ("something else entirely", None),
         ] {
             assert_eq!(owner(error), field, "{error}");
@@ -562,6 +585,12 @@ mod tests {
             (s.max_concurrent, s.max_attempts, s.machine_detection),
             (3, 2, false)
         );
+        assert!(!s.recording);
+        let on = NewForm {
+            recording: Some("on".into()),
+            ..Default::default()
+        };
+        assert!(settings_from(&on).unwrap().recording);
         let bad = NewForm {
             settings_json: "{nope".into(),
             ..Default::default()

@@ -11,7 +11,11 @@
 //! - `/live`: calls in progress with their transcripts and latency (SSE), hang up.
 //! - `/calls`: search the records; a record with its history, transcript, recording, audit.
 //! - `/dnc`: the do-not-call list: add, remove (with reason), CSV export; every change audited.
-//! - `/scripts`: edit a campaign's script with validation, its graph, a text chat against it.
+//! - `/scripts`: edit a campaign's script with validation, its graph, a text chat against it,
+//!   and the browser softphone (`/softphone/..`, its own routes, behind the same login).
+
+// A page handler's early exit is a whole response (a redirect, a 403): that is the error type.
+#![allow(clippy::result_large_err)]
 
 mod auth;
 mod calls;
@@ -60,6 +64,7 @@ pub fn routes() -> Router<AppState> {
         .route("/live/{sid}/hangup", post(calls::hang_up))
         .route("/calls", get(calls::search))
         .route("/calls/{sid}", get(calls::record))
+        .route("/calls/{sid}/recording.wav", get(calls::recording))
         .route("/dnc", get(dnc::list).post(dnc::add))
         .route("/dnc/remove", post(dnc::remove))
         .route("/dnc.csv", get(dnc::export))
@@ -83,7 +88,7 @@ async fn css() -> impl IntoResponse {
     )
 }
 
-async fn js() -> impl IntoResponse {
+async fn js(_: Operator) -> impl IntoResponse {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
@@ -200,9 +205,14 @@ pub fn when(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Where the call's recording plays from, when it has one.
-async fn recording_url(_state: &AppState, _sid: &str) -> Option<String> {
-    None
+/// Where the call's recording plays from, when it has one on this appliance's disk (the file
+/// is written when the call ends).
+async fn recording_url(state: &AppState, sid: &str) -> Option<String> {
+    let rec = state.store.as_ref()?.recording(sid).await.ok()??;
+    tokio::fs::metadata(&rec.path)
+        .await
+        .ok()
+        .map(|_| format!("/calls/{sid}/recording.wav"))
 }
 
 /// Raw HTML the code itself wrote (an SVG we rendered), never data.
@@ -213,8 +223,11 @@ fn trusted(s: String) -> PreEscaped<String> {
 /// Per-key memory bounded by count: the oldest entry goes first.
 #[derive(Clone)]
 pub struct Bounded<T> {
-    inner: Arc<Mutex<(HashMap<String, T>, std::collections::VecDeque<String>)>>,
+    inner: Arc<Mutex<Entries<T>>>,
 }
+
+/// The entries and their keys, oldest first.
+type Entries<T> = (HashMap<String, T>, std::collections::VecDeque<String>);
 
 impl<T> Default for Bounded<T> {
     fn default() -> Self {
