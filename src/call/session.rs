@@ -291,6 +291,17 @@ pub async fn run_session(
     drop(agent_tx);
     drop(out_tx);
     let _ = tokio::time::timeout(Duration::from_secs(5), agent).await;
+    // The agent hung up and Twilio has played our last audio (the agent waited for its final
+    // mark): end the call through REST when we can, while the stream is still open (the pacer
+    // holds its writer); closing the stream also ends it, through the `<Hangup/>` after
+    // `<Connect>` in our TwiML.
+    if summary.ended_by_agent {
+        if let Some(twilio) = &deps.twilio {
+            if let Err(e) = twilio.hang_up(&call_sid).await {
+                tracing::warn!(error = %e, "REST hang-up failed; closing the stream instead");
+            }
+        }
+    }
     pacer.abort();
     // Gone before the recording is closed, so no frame lands after it.
     let _ = pacer.await;
@@ -299,16 +310,6 @@ pub async fn run_session(
         r.unplayed_from(ended);
     }
     deps.llm.end_conversation(&call_sid);
-    // The agent hung up and Twilio has played our last audio (the agent waited for its final
-    // mark): end the call through REST when we can; closing the stream also ends it, through
-    // the `<Hangup/>` after `<Connect>` in our TwiML.
-    if summary.ended_by_agent {
-        if let Some(twilio) = &deps.twilio {
-            if let Err(e) = twilio.hang_up(&call_sid).await {
-                tracing::warn!(error = %e, "REST hang-up failed; closing the stream instead");
-            }
-        }
-    }
     deps.registry.finish(&call_sid, "completed");
     crate::telemetry::call_ended("completed");
     tracing::info!(
