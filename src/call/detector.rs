@@ -13,7 +13,9 @@
 //! - **Barge-in**: `barge_in_min_ms` of caller speech in a turn: stop interruptible speech.
 //! - **Continuation**: a turn ended at a pause, and the caller speaks again within
 //!   `resume_window_ms` before hearing `resume_heard_ms` of the answer (or its end): the answer
-//!   is dropped and the next turn carries both parts, so the agent answers the whole.
+//!   is dropped and the next turn carries both parts, so the agent answers the whole. Both parts
+//!   are transcribed together, with the pause between them: Whisper alone on "Who is this?"
+//!   after "Hello?" often hears nothing, with the first part before it, it hears both.
 
 use super::turn::{EndpointRules, TurnDecision};
 use crate::audio::vad::{EndpointConfig, Endpointer, VadEvent};
@@ -109,6 +111,8 @@ struct Pending {
     barged_in: bool,
     /// Audio up to the silence start, waiting for speculative STT.
     audio: Option<Vec<i16>>,
+    /// What the last STT job was given (with a continued turn's earlier part in front).
+    transcribed: Vec<i16>,
     silence_start: Option<u64>,
     stt_started: bool,
     /// `Some(None)`: STT failed.
@@ -123,6 +127,8 @@ struct Pending {
 struct Last {
     id: u64,
     text: String,
+    /// The audio its transcript came from (both parts of a continued turn).
+    audio: Vec<i16>,
     start: u64,
     end: u64,
     /// Agent audio heard since it ended, in samples, and whether that audio has stopped.
@@ -200,6 +206,7 @@ impl TurnDetector {
                         over_agent: agent_audible,
                         barged_in: false,
                         audio: None,
+                        transcribed: Vec::new(),
                         silence_start: None,
                         stt_started: false,
                         transcript: None,
@@ -335,6 +342,11 @@ impl TurnDetector {
         if !p.stt_started && (p.forced || silence_ms >= self.config.speculate_after_ms) {
             if let Some(audio) = p.audio.take() {
                 p.stt_started = true;
+                let audio = match &p.continues {
+                    Some(last) => joined(&last.audio, p.start.saturating_sub(last.end), audio),
+                    None => audio,
+                };
+                p.transcribed = audio.clone();
                 out.push(Command::Transcribe {
                     attempt: p.attempt,
                     audio,
@@ -366,17 +378,20 @@ impl TurnDetector {
         self.turns += 1;
         let (part, stt_ms) = p.transcript.clone().flatten().unwrap_or_default();
         let part = part.trim().to_string();
-        let (text, start, continues) = match &p.continues {
+        // A continued turn was transcribed whole: its part is what follows the earlier words.
+        let (text, part, start, continues) = match &p.continues {
             Some(last) => (
-                format!("{} {part}", last.text).trim().to_string(),
+                part.clone(),
+                after(&part, &last.text),
                 last.start,
                 Some(last.id),
             ),
-            None => (part.clone(), p.start, None),
+            None => (part.clone(), part, p.start, None),
         };
         self.last = Some(Last {
             id: self.turns,
             text: text.clone(),
+            audio: p.transcribed,
             start,
             end,
             heard: 0,
@@ -396,6 +411,54 @@ impl TurnDetector {
             stt_failed: matches!(p.transcript, Some(None)),
         }));
     }
+}
+
+/// Whisper's window is 30 s: a continued turn keeps the end of its earlier part.
+const MAX_JOINED: usize = 28 * TWILIO_RATE as usize;
+
+/// The earlier part, the pause between (at most 1 s of it) and the new part, as one utterance.
+fn joined(earlier: &[i16], gap: u64, part: Vec<i16>) -> Vec<i16> {
+    let gap = gap.min(TWILIO_RATE as u64) as usize;
+    let room = MAX_JOINED.saturating_sub(part.len() + gap);
+    let earlier = &earlier[earlier.len().saturating_sub(room)..];
+    let mut audio = Vec::with_capacity(earlier.len() + gap + part.len());
+    audio.extend_from_slice(earlier);
+    audio.resize(earlier.len() + gap, 0);
+    audio.extend(part);
+    audio
+}
+
+/// The words of `whole` after those it shares with `earlier` at its start (compared without
+/// case or punctuation); all of `whole` when it does not start with them.
+fn after(whole: &str, earlier: &str) -> String {
+    let norm = |w: &str| -> String {
+        w.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let words: Vec<&str> = whole.split_whitespace().collect();
+    let before: Vec<String> = earlier
+        .split_whitespace()
+        .map(norm)
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut i = 0;
+    let mut matched = 0;
+    while i < words.len() && matched < before.len() {
+        let w = norm(words[i]);
+        if !w.is_empty() {
+            if w != before[matched] {
+                return whole.to_string();
+            }
+            matched += 1;
+        }
+        i += 1;
+    }
+    if matched < before.len() {
+        return whole.to_string();
+    }
+    words[i..].join(" ")
 }
 
 #[cfg(test)]

@@ -170,8 +170,15 @@ pub fn fake_app_replies(
     (app, prompts)
 }
 
-/// Serves the app (in memory) on an ephemeral loopback port.
+/// Serves the app (in memory) on an ephemeral loopback port. `TEST_LOG=telemarketer=debug`
+/// shows the server's log in a failing test's output.
 pub async fn start(app: AppBuilder) -> LocalApp {
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
     app.in_memory().spawn_local().await.unwrap()
 }
 

@@ -156,7 +156,21 @@ fn going_on_before_hearing_the_answer_continues_the_turn() {
     );
     l.speak(1500);
     l.quiet(140);
-    l.heard("Can you call me back tomorrow at three p.m.?");
+    // Both parts go to Whisper as one utterance, the pause between them capped at 1 s.
+    let sent: Vec<usize> = l
+        .log
+        .iter()
+        .filter_map(|(_, c)| match c {
+            Command::Transcribe { audio, .. } => Some(audio.len()),
+            _ => None,
+        })
+        .collect();
+    let (first_len, whole_len) = (sent[0], sent[sent.len() - 1]);
+    let part_len = whole_len - first_len - 8000;
+    assert!((1800 * 8..=2000 * 8).contains(&part_len), "{sent:?}");
+    l.heard(
+        "Yes, that sounds interesting, but I am busy. Can you call me back tomorrow at three p.m.?",
+    );
     let t = ended(&l.quiet(500)).cloned().unwrap();
     assert_eq!(t.continues, Some(1));
     assert_eq!(t.id, 2);
@@ -290,4 +304,22 @@ fn a_hang_up_with_no_turn_in_progress_does_nothing() {
     // A click is not a turn.
     l.speak(20);
     assert!(l.d.stream_ended().is_empty());
+}
+
+#[test]
+fn a_continued_turn_is_transcribed_whole_and_its_part_is_what_follows() {
+    assert_eq!(after("Hello? Who is this?", "Hello?"), "Who is this?");
+    assert_eq!(after("hello, who is this", "Hello?"), "who is this");
+    // Whisper heard the first part differently with the second after it: all of it is new.
+    assert_eq!(after("Hi, who is this?", "Hello?"), "Hi, who is this?");
+    assert_eq!(after("Hello?", "Hello? Hello?"), "Hello?");
+    // Gap capped at 1 s; the whole fits Whisper's window by dropping the earliest audio.
+    assert_eq!(joined(&[1; 800], 400, vec![2; 800]).len(), 2000);
+    assert_eq!(
+        joined(&[1; 800], 20_000, vec![2; 800]).len(),
+        800 + 8000 + 800
+    );
+    let long = joined(&vec![1; 15 * 8000], 8000, vec![2; 15 * 8000]);
+    assert_eq!(long.len(), MAX_JOINED);
+    assert_eq!((long[0], long[long.len() - 1]), (1, 2));
 }
