@@ -28,9 +28,18 @@ async fn console_app(
     emulator: Option<&RunningEmulator>,
     transcripts: &[&str],
 ) -> (LocalApp, Store) {
+    console_app_at(emulator, transcripts, &tempdir().join("console.db")).await
+}
+
+/// [`console_app`] on the SQLite database at `db`.
+async fn console_app_at(
+    emulator: Option<&RunningEmulator>,
+    transcripts: &[&str],
+    db: &std::path::Path,
+) -> (LocalApp, Store) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let db = format!("sqlite://{}", tempdir().join("console.db").display());
+    let db = format!("sqlite://{}", db.display());
     let mut toml = format!("[server]\npublic_url = \"http://{addr}\"\n[store]\nurl = {db:?}\n");
     let mut secrets = Secrets {
         api_token: Some("api".into()),
@@ -249,6 +258,223 @@ async fn console_pages_need_a_login_and_refuse_forged_and_cross_site_writes() {
         login(&base, "auditor", "another long one").await.status(),
         303
     );
+}
+
+/// `telemarketer operator add NAME` makes an account in the appliance's own store: a short
+/// password is refused with a clear error, the password comes from the environment or one line
+/// of standard input (never echoed or printed), `operator list` lists it, and it logs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_command_makes_an_account_that_logs_in() {
+    let dir = tempdir();
+    let db = dir.join("ops.db");
+    let config = dir.join("appliance.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = {:?}\n",
+            format!("sqlite://{}", db.display())
+        ),
+    )
+    .unwrap();
+    let password = "a long enough secret";
+    let run = |args: &[&str], env_password: Option<&str>, stdin: &str| {
+        use std::io::Write;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_telemarketer"));
+        cmd.arg("-c").arg(&config).args(args);
+        cmd.env_remove("TELEMARKETER_OPERATOR_PASSWORD");
+        if let Some(p) = env_password {
+            cmd.env("TELEMARKETER_OPERATOR_PASSWORD", p);
+        }
+        let mut child = cmd
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, out) = run(&["operator", "add", "Ann.Ops"], Some("too short"), "");
+    assert!(!ok && out.contains("at least 10 characters"), "{out}");
+    let (ok, out) = run(&["operator", "add", "bad name!"], Some(password), "");
+    assert!(!ok && out.contains("user names are"), "{out}");
+    // From standard input this time.
+    let (ok, out) = run(
+        &["operator", "add", "Ann.Ops"],
+        None,
+        &format!("{password}\n"),
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("operator ann.ops can log in"), "{out}");
+    assert!(!out.contains(password), "the password was printed: {out}");
+    let (ok, out) = run(&["operator", "list"], None, "");
+    assert!(ok && out.lines().any(|l| l == "ann.ops"), "{out}");
+
+    let (app, _store) = console_app_at(None, &[], &db).await;
+    let base = app.base_url();
+    assert_eq!(
+        login(&base, "ann.ops", "a wrong password").await.status(),
+        401
+    );
+    let r = login(&base, "ann.ops", password).await;
+    assert_eq!(r.status(), 303);
+    let page = client()
+        .get(format!("{base}/campaigns"))
+        .header("cookie", session_cookie(&r))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("ann.ops"));
+}
+
+/// An operator hangs up a live call from the console: the call's session ends at once (the
+/// caller hears nothing more), Twilio's call completes, the lead is not redialed and the
+/// audit says who did it. A second click answers that the call is no longer in progress.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_hangs_up_a_live_call() {
+    let mut config = EmulatorConfig::new(ACCOUNT, TOKEN);
+    config.ring = Duration::from_millis(200);
+    config.tts = Some(Arc::new(VoicedTts));
+    // Answers, then says nothing for a minute: the call stays up until someone ends it.
+    config.default_persona = Persona::Human {
+        lines: vec![
+            CallerLine::Say("Yes.".into()),
+            CallerLine::Silence(Duration::from_secs(60)),
+        ],
+    };
+    let emulator = RunningEmulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let (app, store) = console_app(Some(&emulator), &["Yes."]).await;
+    let base = app.base_url();
+    let settings = telemarketer::model::CampaignSettings {
+        from_number: "+15005550006".into(),
+        max_concurrent: 1,
+        max_attempts: 3,
+        machine_detection: false,
+        ..Default::default()
+    };
+    store
+        .create_campaign(
+            "hang",
+            "Hang up test",
+            telemarketer::script::EXAMPLE_SCRIPT,
+            &settings,
+        )
+        .await
+        .unwrap();
+    let lead = telemarketer::leads::NewLead {
+        phone: "+14155550162".into(),
+        name: Some("Ann Lee".into()),
+        fields: Default::default(),
+        timezone: zone_where_window_is(true).into(),
+        consent: true,
+        source: None,
+    };
+    store.insert_leads("hang", &[lead]).await.unwrap();
+    app.state
+        .dialer
+        .clone()
+        .unwrap()
+        .start("hang")
+        .await
+        .unwrap();
+
+    let cookie = session_cookie(&login(&base, USER, PASSWORD).await);
+    let get = |path: &str| {
+        client()
+            .get(format!("{base}{path}"))
+            .header("cookie", &cookie)
+            .send()
+    };
+    // The call is live once the agent has asked its first question after the caller's "Yes.".
+    let t0 = std::time::Instant::now();
+    let sid = loop {
+        let live = app.state.registry.live();
+        if let Some(r) = live.iter().find(|r| r.turns.len() >= 3) {
+            break r.metadata.call_sid.clone();
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "no live call");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let csrf = csrf_of(&get("/live").await.unwrap().text().await.unwrap());
+    let hang_up = || {
+        client()
+            .post(format!("{base}/live/{sid}/hangup"))
+            .header("cookie", &cookie)
+            .form(&[("_csrf", csrf.as_str())])
+            .send()
+    };
+    let clicked = std::time::Instant::now();
+    let r = hang_up().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(to.starts_with("/live?ok="), "{to}");
+
+    // Twilio's call ends by the appliance's REST hang-up.
+    let ended = loop {
+        let call = emulator.call(&sid).expect("the emulator placed the call");
+        if call.status == "completed" {
+            break call;
+        }
+        assert!(
+            clicked.elapsed() < Duration::from_secs(10),
+            "the call did not end: {call:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    println!(
+        "hung up {:?} after the click, by {:?}",
+        clicked.elapsed(),
+        ended.hung_up_by
+    );
+    assert_eq!(ended.hung_up_by.as_deref(), Some("api"));
+    assert!(app.state.registry.live().is_empty());
+    // Nothing of the agent's is spoken after the click: the session is gone, so is the stream.
+    let record = app.state.registry.get(&sid).unwrap();
+    assert_ne!(record.status, "in-progress");
+
+    // The lead is done with, not redialed as a dropped call; the audit names the operator.
+    let t1 = std::time::Instant::now();
+    loop {
+        let lead = &store.leads("hang").await.unwrap()[0];
+        use telemarketer::model::LeadState;
+        if !matches!(lead.state, LeadState::Dialing | LeadState::InCall) {
+            assert_eq!(
+                (lead.state, lead.attempts),
+                (LeadState::Done, 1),
+                "{lead:#?}"
+            );
+            break;
+        }
+        assert!(t1.elapsed() < Duration::from_secs(10), "{lead:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let audit = store.console_audit_log("", 20).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "hang_up" && a.username == USER && a.detail.contains(&sid)),
+        "{audit:#?}"
+    );
+    // A second click: the call is not in progress any more.
+    let again = hang_up().await.unwrap();
+    let to = again.headers()["location"].to_str().unwrap().to_string();
+    assert!(to.starts_with("/live?error="), "{to}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(emulator.calls().len(), 1, "the lead was dialed again");
 }
 
 /// The screenshots' folder (kept by CI as artifacts).

@@ -165,6 +165,40 @@ async fn a_callback_is_dialed_at_its_time_and_opens_with_its_context() {
     let api = telemarketer::client::AdminClient::new(&app.base_url(), "api");
     let listed = api.leads("cb").await.unwrap();
     assert_eq!(listed[0].callback_at.as_deref(), Some(shown.as_str()));
+    // And the console's campaign page, in the lead's "Next" column.
+    let password = "operator password 14";
+    store
+        .set_operator(
+            "ops",
+            &telemarketer::http::console::hash_password(password).unwrap(),
+        )
+        .await
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = http
+        .post(format!("{}/login", app.base_url()))
+        .form(&[("username", "ops"), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 303);
+    let cookie = login.headers()["set-cookie"].to_str().unwrap();
+    let page = http
+        .get(format!("{}/campaigns/cb", app.base_url()))
+        .header("cookie", cookie.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("<td>{shown}</td>")),
+        "the console page does not show {shown:?}"
+    );
     // The memory of the first call: its answers and a summary line.
     let memory = lead.memory.clone().expect("the first call is remembered");
     assert_eq!(memory.outcome, "callback");

@@ -266,6 +266,58 @@ async fn suite(store: Store) {
         .collect();
     assert_eq!(seqs, vec![(0, true), (1, true), (3, true), (2, false)]);
     assert_eq!(store.calls("solar").await.unwrap().len(), 1);
+
+    // The console's call search: every filter optional, each one narrowing.
+    use telemarketer::store::CallQuery;
+    let found = |q: CallQuery| {
+        let store = store.clone();
+        async move {
+            store
+                .search_calls(&CallQuery { limit: 50, ..q })
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    let call = detail.call.clone();
+    let to = call.to.clone().expect("the call's number");
+    assert_eq!(found(CallQuery::default()).await, 1);
+    assert_eq!(
+        found(CallQuery {
+            phone: Some(to[to.len() - 4..].to_string()),
+            outcome: Some("interested".into()),
+            campaign: Some("solar".into()),
+            from_ms: Some(call.created_at_ms),
+            to_ms: Some(call.created_at_ms + 1),
+            ..Default::default()
+        })
+        .await,
+        1
+    );
+    for miss in [
+        CallQuery {
+            phone: Some("98765".into()),
+            ..Default::default()
+        },
+        CallQuery {
+            outcome: Some("opt_out".into()),
+            ..Default::default()
+        },
+        CallQuery {
+            campaign: Some("other".into()),
+            ..Default::default()
+        },
+        CallQuery {
+            from_ms: Some(call.created_at_ms + 1),
+            ..Default::default()
+        },
+        CallQuery {
+            to_ms: Some(call.created_at_ms),
+            ..Default::default()
+        },
+    ] {
+        assert_eq!(found(miss.clone()).await, 0, "{miss:?}");
+    }
     assert_eq!(
         store
             .latest_call_for_lead(lead_id)
