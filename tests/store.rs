@@ -318,6 +318,18 @@ async fn suite(store: Store) {
     ] {
         assert_eq!(found(miss.clone()).await, 0, "{miss:?}");
     }
+
+    // The turns of a call with no record (a practice call) are not written.
+    let practice = "CA00000000000000000000000000000099";
+    store.upsert_turn(practice, 0, &agent).await.unwrap();
+    store
+        .record_call(&telemarketer::model::CallMetadata {
+            call_sid: practice.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(store.call_detail(practice).await.unwrap().turns.is_empty());
     assert_eq!(
         store
             .latest_call_for_lead(lead_id)

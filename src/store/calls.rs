@@ -181,7 +181,9 @@ impl Store {
         Ok(())
     }
 
-    /// Stores (or rewrites, once we know what the caller heard) transcript line `idx`.
+    /// Stores (or rewrites, once we know what the caller heard) transcript line `idx` of a
+    /// recorded call. A call with no row (a console practice call) keeps its words in memory
+    /// only: nothing personal is written that no call record, retention or export would find.
     pub async fn upsert_turn(&self, sid: &str, idx: i64, turn: &Turn) -> Result<(), StoreError> {
         let latency = turn
             .latency
@@ -195,7 +197,7 @@ impl Store {
         };
         sqlx::query(
             "INSERT INTO turns (call_sid, idx, speaker, text, at_ms, interrupted, latency_json, end_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM calls WHERE sid = $1)
              ON CONFLICT (call_sid, idx) DO UPDATE SET text = excluded.text,
                  interrupted = excluded.interrupted,
                  latency_json = COALESCE(excluded.latency_json, turns.latency_json),
