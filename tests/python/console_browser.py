@@ -12,18 +12,9 @@ import time
 
 from playwright.sync_api import expect, sync_playwright
 
+from chromium import launch
+
 BASE, USER, PASSWORD, CSV, SHOTS, PHONE = sys.argv[1:7]
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 def step(name):
@@ -36,7 +27,7 @@ def shot(page, name):
 
 def main():
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+        browser = launch(p)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.set_default_timeout(20_000)
 

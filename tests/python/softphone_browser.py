@@ -19,7 +19,8 @@ import time
 
 from playwright.sync_api import sync_playwright
 
-CHROMIUM = os.environ.get("SOFTPHONE_CHROMIUM", "/usr/bin/chromium")
+from chromium import launch
+
 # A call on a loaded two-core machine: greeting, the caller's words, Whisper, the answer.
 DEADLINE_S = float(os.environ.get("SOFTPHONE_DEADLINE_S", "180"))
 
@@ -47,23 +48,14 @@ def main():
         sys.exit(2)
     base, campaign, wav, out_dir, cookie = sys.argv[1:]
     os.makedirs(out_dir, exist_ok=True)
-    args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+    fake_microphone = [
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-audio-capture={wav}",
-        "--autoplay-policy=no-user-gesture-required",
     ]
     logs = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        browser = launch(p, fake_microphone)
         context = browser.new_context()
         # The console's login, done by the test: its session cookie.
         name, value = cookie.split("=", 1)

@@ -14,7 +14,7 @@ use maud::{html, Markup};
 use serde::{Deserialize, Serialize};
 
 use super::auth::CsrfForm;
-use super::{back, failed, page, store, when, Operator};
+use super::{back, failed, page, store, when, Operator, Reply};
 use crate::http::AppState;
 use crate::model::{CallRecord, Outcome, Speaker, TurnLatency};
 use crate::store::CallQuery;
@@ -135,17 +135,18 @@ pub async fn hang_up(
     State(state): State<AppState>,
     Path(sid): Path<String>,
     Form(f): Form<CsrfForm>,
-) -> Response {
-    if let Err(r) = op.check_csrf(&f.csrf) {
-        return r;
-    }
+) -> Reply {
+    op.check_csrf(&f.csrf)?;
     if state.registry.hang_up(&sid) {
         if let Some(store) = state.store.as_ref() {
             super::auth::audit(store, &op.username, "hang_up", &sid).await;
         }
-        back("/live", Ok(format!("Call {sid} hung up.")))
+        Ok(back("/live", Ok(format!("Call {sid} hung up."))))
     } else {
-        back("/live", Err(format!("Call {sid} is not in progress here.")))
+        Ok(back(
+            "/live",
+            Err(format!("Call {sid} is not in progress here.")),
+        ))
     }
 }
 
@@ -179,15 +180,8 @@ fn nonempty(s: &Option<String>) -> Option<String> {
         .map(str::to_string)
 }
 
-pub async fn search(
-    op: Operator,
-    State(state): State<AppState>,
-    Query(q): Query<Search>,
-) -> Response {
-    let store = match store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub async fn search(op: Operator, State(state): State<AppState>, Query(q): Query<Search>) -> Reply {
+    let store = store(&state)?;
     let range =
         day_ms(q.from.as_deref(), false).and_then(|f| Ok((f, day_ms(q.to.as_deref(), true)?)));
     let (calls, error) = match range {
@@ -200,15 +194,15 @@ pub async fn search(
                 to_ms,
                 limit: 200,
             };
-            match store.search_calls(&query).await {
-                Ok(c) => (c, q.error.clone()),
-                Err(e) => return failed(e),
-            }
+            (
+                store.search_calls(&query).await.map_err(failed)?,
+                q.error.clone(),
+            )
         }
         Err(e) => (Vec::new(), Some(e)),
     };
     let v = |s: &Option<String>| s.clone().unwrap_or_default();
-    page(
+    Ok(page(
         &op,
         "Call records",
         html! {
@@ -243,7 +237,7 @@ pub async fn search(
             }
         },
     )
-    .into_response()
+    .into_response())
 }
 
 fn ms(v: Option<f64>) -> String {
@@ -260,29 +254,22 @@ fn stages(l: &TurnLatency) -> Markup {
     }
 }
 
-pub async fn record(
-    op: Operator,
-    State(state): State<AppState>,
-    Path(sid): Path<String>,
-) -> Response {
-    let store = match store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let d = match store.call_detail(&sid).await {
-        Ok(d) => d,
-        Err(e) => return failed(e),
-    };
+pub async fn record(op: Operator, State(state): State<AppState>, Path(sid): Path<String>) -> Reply {
+    let store = store(&state)?;
+    let d = store.call_detail(&sid).await.map_err(failed)?;
     let audit = match (&d.call.campaign_id, d.call.lead_id) {
-        (Some(c), Some(lead)) => match store.audit_log(c).await {
-            Ok(a) => a.into_iter().filter(|e| e.lead_id == Some(lead)).collect(),
-            Err(e) => return failed(e),
-        },
+        (Some(c), Some(lead)) => store
+            .audit_log(c)
+            .await
+            .map_err(failed)?
+            .into_iter()
+            .filter(|e| e.lead_id == Some(lead))
+            .collect(),
         _ => Vec::new(),
     };
     let recording = super::recording_url(&state, &sid).await;
     let c = &d.call;
-    page(
+    Ok(page(
         &op,
         &format!("Call {}", c.sid),
         html! {
@@ -331,7 +318,7 @@ pub async fn record(
             }
         },
     )
-    .into_response()
+    .into_response())
 }
 
 /// The call's stereo WAV (caller left, agent right), with HTTP range requests for seeking.

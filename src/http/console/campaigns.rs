@@ -9,7 +9,7 @@ use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use super::{back, csrf, failed, flash, page, store, when, Operator, Page};
+use super::{back, csrf, failed, flash, page, store, when, Operator, Page, Reply};
 use crate::http::admin;
 use crate::http::{AppError, AppState};
 use crate::model::api::{ImportResult, NewCampaign};
@@ -42,23 +42,15 @@ fn counts(map: &BTreeMap<impl std::fmt::Display, usize>) -> Markup {
     }
 }
 
-pub async fn list(op: Operator, State(state): State<AppState>, Query(f): Query<Flash>) -> Response {
-    let store = match store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let campaigns = match store.campaigns().await {
-        Ok(c) => c,
-        Err(e) => return failed(e),
-    };
+pub async fn list(op: Operator, State(state): State<AppState>, Query(f): Query<Flash>) -> Reply {
+    let store = store(&state)?;
+    let campaigns = store.campaigns().await.map_err(failed)?;
     let mut rows = Vec::new();
     for c in campaigns {
-        match store.leads(&c.id).await {
-            Ok(leads) => rows.push((c, tally(&leads))),
-            Err(e) => return failed(e),
-        }
+        let leads = store.leads(&c.id).await.map_err(failed)?;
+        rows.push((c, tally(&leads)));
     }
-    page(
+    Ok(page(
         &op,
         "Campaigns",
         html! {
@@ -81,7 +73,7 @@ pub async fn list(op: Operator, State(state): State<AppState>, Query(f): Query<F
             (create_form(&op, &NewForm::default(), &[]))
         },
     )
-    .into_response()
+    .into_response())
 }
 
 /// The create form's fields, kept on an error so nothing typed is lost.
@@ -219,14 +211,8 @@ fn settings_from(f: &NewForm) -> Result<CampaignSettings, Vec<String>> {
     serde_json::from_value(value).map_err(|e| vec![format!("settings: {e}")])
 }
 
-pub async fn create(
-    op: Operator,
-    State(state): State<AppState>,
-    Form(f): Form<NewForm>,
-) -> Response {
-    if let Err(r) = op.check_csrf(&f.csrf) {
-        return r;
-    }
+pub async fn create(op: Operator, State(state): State<AppState>, Form(f): Form<NewForm>) -> Reply {
+    op.check_csrf(&f.csrf)?;
     let result = match settings_from(&f) {
         Ok(settings) => admin::new_campaign(
             &state,
@@ -242,10 +228,10 @@ pub async fn create(
         Err(errors) => Err(errors),
     };
     match result {
-        Ok(c) => back(
+        Ok(c) => Ok(back(
             &format!("/campaigns/{}", c.id),
             Ok(format!("Campaign {} created.", c.name)),
-        ),
+        )),
         Err(errors) => {
             let mut page = page(
                 &op,
@@ -254,7 +240,7 @@ pub async fn create(
             )
             .into_response();
             *page.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-            page
+            Ok(page)
         }
     }
 }
@@ -288,10 +274,8 @@ pub async fn action(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Form(f): Form<ActionForm>,
-) -> Response {
-    if let Err(r) = op.check_csrf(&f.csrf) {
-        return r;
-    }
+) -> Reply {
+    op.check_csrf(&f.csrf)?;
     let path = format!("/campaigns/{id}");
     match admin::act(&state, &id, &f.action).await {
         Ok(()) => {
@@ -304,9 +288,12 @@ pub async fn action(
                 )
                 .await;
             }
-            back(&path, Ok(format!("Campaign {}.", done_word(&f.action))))
+            Ok(back(
+                &path,
+                Ok(format!("Campaign {}.", done_word(&f.action))),
+            ))
         }
-        Err(e) => back(&path, Err(e.to_string())),
+        Err(e) => Ok(back(&path, Err(e.to_string()))),
     }
 }
 
@@ -338,7 +325,7 @@ pub async fn import(
     State(state): State<AppState>,
     Path(id): Path<String>,
     mut form: Multipart,
-) -> Response {
+) -> Reply {
     let (mut token, mut file, mut name) = (String::new(), None, String::new());
     loop {
         match form.next_field().await {
@@ -349,10 +336,10 @@ pub async fn import(
                     match field.bytes().await {
                         Ok(b) => file = Some(b),
                         Err(e) => {
-                            return back(
+                            return Ok(back(
                                 &format!("/campaigns/{id}"),
                                 Err(format!("upload failed: {e}")),
-                            )
+                            ))
                         }
                     }
                 }
@@ -360,26 +347,21 @@ pub async fn import(
             },
             Ok(None) => break,
             Err(e) => {
-                return back(
+                return Ok(back(
                     &format!("/campaigns/{id}"),
                     Err(format!("upload failed: {e}")),
-                )
+                ))
             }
         }
     }
-    if let Err(r) = op.check_csrf(&token) {
-        return r;
-    }
+    op.check_csrf(&token)?;
     let Some(file) = file.filter(|f| !f.is_empty()) else {
-        return back(
+        return Ok(back(
             &format!("/campaigns/{id}"),
             Err("choose a CSV or JSON file to import".into()),
-        );
+        ));
     };
-    let store = match store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let store = store(&state)?;
     let is_json = name.to_ascii_lowercase().ends_with(".json");
     match admin::import(store, &id, &file, is_json).await {
         Ok(report) => {
@@ -395,11 +377,11 @@ pub async fn import(
             )
             .await;
             match detail(&op, &state, &id, Flash::default(), Some(report)).await {
-                Ok(p) => p.into_response(),
-                Err(r) => r,
+                Ok(p) => Ok(p.into_response()),
+                Err(r) => Err(r),
             }
         }
-        Err(e) => back(&format!("/campaigns/{id}"), Err(e.to_string())),
+        Err(e) => Ok(back(&format!("/campaigns/{id}"), Err(e.to_string()))),
     }
 }
 

@@ -3,13 +3,13 @@
 
 use axum::extract::{Query, State};
 use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::Form;
 use maud::html;
 use serde::Deserialize;
 
 use super::auth::audit;
-use super::{back, csrf, failed, flash, page, store, when, Operator};
+use super::{back, csrf, failed, flash, page, store, when, Operator, Reply};
 use crate::http::admin::spreadsheet_safe;
 use crate::http::AppState;
 use crate::leads::normalize_phone;
@@ -20,19 +20,16 @@ pub struct Flash {
     error: Option<String>,
 }
 
-pub async fn list(op: Operator, State(state): State<AppState>, Query(f): Query<Flash>) -> Response {
-    let store = match store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub async fn list(op: Operator, State(state): State<AppState>, Query(f): Query<Flash>) -> Reply {
+    let store = store(&state)?;
     let (list, changes) = match (
         store.dnc_list().await,
         store.console_audit_log("dnc_", 50).await,
     ) {
         (Ok(l), Ok(c)) => (l, c),
-        (Err(e), _) | (_, Err(e)) => return failed(e),
+        (Err(e), _) | (_, Err(e)) => return Err(failed(e)),
     };
-    page(
+    Ok(page(
         &op,
         "Do-not-call",
         html! {
@@ -69,7 +66,7 @@ pub async fn list(op: Operator, State(state): State<AppState>, Query(f): Query<F
             }
         },
     )
-    .into_response()
+    .into_response())
 }
 
 #[derive(Deserialize)]
@@ -81,27 +78,22 @@ pub struct Change {
     reason: String,
 }
 
-pub async fn add(op: Operator, State(state): State<AppState>, Form(f): Form<Change>) -> Response {
-    if let Err(r) = op.check_csrf(&f.csrf) {
-        return r;
-    }
-    let store = match store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub async fn add(op: Operator, State(state): State<AppState>, Form(f): Form<Change>) -> Reply {
+    op.check_csrf(&f.csrf)?;
+    let store = store(&state)?;
     let phone = match normalize_phone(&f.phone) {
         Ok(p) => p,
-        Err(e) => return back("/dnc", Err(format!("phone {:?}: {e}", f.phone))),
+        Err(e) => return Ok(back("/dnc", Err(format!("phone {:?}: {e}", f.phone)))),
     };
     let reason = f.reason.trim();
     if reason.is_empty() || reason.len() > 500 {
-        return back(
+        return Ok(back(
             "/dnc",
             Err("a reason (at most 500 characters) is required".into()),
-        );
+        ));
     }
     if let Err(e) = store.add_dnc(&phone, reason, "console").await {
-        return failed(e);
+        return Err(failed(e));
     }
     audit(
         store,
@@ -110,31 +102,22 @@ pub async fn add(op: Operator, State(state): State<AppState>, Form(f): Form<Chan
         &format!("{phone}: {reason}"),
     )
     .await;
-    back("/dnc", Ok(format!("{phone} will not be called.")))
+    Ok(back("/dnc", Ok(format!("{phone} will not be called."))))
 }
 
-pub async fn remove(
-    op: Operator,
-    State(state): State<AppState>,
-    Form(f): Form<Change>,
-) -> Response {
-    if let Err(r) = op.check_csrf(&f.csrf) {
-        return r;
-    }
-    let store = match store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub async fn remove(op: Operator, State(state): State<AppState>, Form(f): Form<Change>) -> Reply {
+    op.check_csrf(&f.csrf)?;
+    let store = store(&state)?;
     let reason = f.reason.trim();
     if reason.is_empty() || reason.len() > 500 {
-        return back(
+        return Ok(back(
             "/dnc",
             Err("removing a number needs a reason (at most 500 characters)".into()),
-        );
+        ));
     }
     let phone = match normalize_phone(&f.phone) {
         Ok(p) => p,
-        Err(e) => return back("/dnc", Err(format!("phone {:?}: {e}", f.phone))),
+        Err(e) => return Ok(back("/dnc", Err(format!("phone {:?}: {e}", f.phone)))),
     };
     match store.remove_dnc(&phone).await {
         Ok(true) => {
@@ -145,22 +128,16 @@ pub async fn remove(
                 &format!("{phone}: {reason}"),
             )
             .await;
-            back("/dnc", Ok(format!("{phone} removed from the list.")))
+            Ok(back("/dnc", Ok(format!("{phone} removed from the list."))))
         }
-        Ok(false) => back("/dnc", Err(format!("{phone} is not on the list."))),
-        Err(e) => failed(e),
+        Ok(false) => Ok(back("/dnc", Err(format!("{phone} is not on the list.")))),
+        Err(e) => Err(failed(e)),
     }
 }
 
-pub async fn export(_: Operator, State(state): State<AppState>) -> Response {
-    let store = match store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let list = match store.dnc_list().await {
-        Ok(l) => l,
-        Err(e) => return failed(e),
-    };
+pub async fn export(_: Operator, State(state): State<AppState>) -> Reply {
+    let store = store(&state)?;
+    let list = store.dnc_list().await.map_err(failed)?;
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut rows = vec![["phone", "reason", "source", "added_at"].map(String::from)];
     rows.extend(list.iter().map(|e| {
@@ -169,11 +146,11 @@ pub async fn export(_: Operator, State(state): State<AppState>) -> Response {
     }));
     for row in rows {
         if let Err(e) = w.write_record(&row) {
-            return failed(e);
+            return Err(failed(e));
         }
     }
     match w.into_inner() {
-        Ok(bytes) => (
+        Ok(bytes) => Ok((
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
                 (
@@ -183,7 +160,7 @@ pub async fn export(_: Operator, State(state): State<AppState>) -> Response {
             ],
             bytes,
         )
-            .into_response(),
-        Err(e) => failed(e),
+            .into_response()),
+        Err(e) => Err(failed(e)),
     }
 }

@@ -174,6 +174,10 @@ pub fn back(path: &str, ok: Result<String, String>) -> Response {
     Redirect::to(&format!("{path}{sep}{key}={msg}")).into_response()
 }
 
+/// What a handler answers: its page or redirect, or the error page a check or the store gave
+/// (`?` on [`store`], [`failed`], [`Operator::check_csrf`]).
+pub type Reply = Result<Response, Response>;
+
 fn store(state: &AppState) -> Result<&Store, Response> {
     state.store.as_ref().ok_or_else(|| {
         (

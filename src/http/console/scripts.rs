@@ -5,14 +5,14 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use super::auth::audit;
-use super::{back, csrf, failed, flash, page, store, trusted, Bounded, Operator};
+use super::{back, csrf, failed, flash, page, store, trusted, Bounded, Operator, Reply};
 use crate::dialer::Dialer;
 use crate::http::AppState;
 use crate::model::Campaign;
@@ -32,16 +32,10 @@ pub struct Chat {
 
 pub type Chats = Bounded<Arc<Mutex<Chat>>>;
 
-pub async fn list(op: Operator, State(state): State<AppState>) -> Response {
-    let store = match store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let campaigns = match store.campaigns().await {
-        Ok(c) => c,
-        Err(e) => return failed(e),
-    };
-    page(
+pub async fn list(op: Operator, State(state): State<AppState>) -> Reply {
+    let store = store(&state)?;
+    let campaigns = store.campaigns().await.map_err(failed)?;
+    Ok(page(
         &op,
         "Scripts",
         html! {
@@ -54,7 +48,7 @@ pub async fn list(op: Operator, State(state): State<AppState>) -> Response {
             }
         },
     )
-    .into_response()
+    .into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -68,21 +62,15 @@ pub async fn edit(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(f): Query<Flash>,
-) -> Response {
-    let store = match store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let c = match store.campaign(&id).await {
-        Ok(c) => c,
-        Err(e) => return failed(e),
-    };
+) -> Reply {
+    let store = store(&state)?;
+    let c = store.campaign(&id).await.map_err(failed)?;
     let chat = state.console.chats.get(&chat_key(&op, &id));
     let lines = match &chat {
         Some(chat) => chat.lock().await.lines.clone(),
         None => Vec::new(),
     };
-    editor(&op, &c, &c.script_toml, &[], &f, &lines).into_response()
+    Ok(editor(&op, &c, &c.script_toml, &[], &f, &lines).into_response())
 }
 
 fn editor(
@@ -200,18 +188,10 @@ pub async fn save(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Form(f): Form<SaveForm>,
-) -> Response {
-    if let Err(r) = op.check_csrf(&f.csrf) {
-        return r;
-    }
-    let store = match store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let c = match store.campaign(&id).await {
-        Ok(c) => c,
-        Err(e) => return failed(e),
-    };
+) -> Reply {
+    op.check_csrf(&f.csrf)?;
+    let store = store(&state)?;
+    let c = store.campaign(&id).await.map_err(failed)?;
     let text = f.script.replace("\r\n", "\n");
     let problems = match Script::from_toml(&format!("campaign {id}"), &text) {
         Err(e) => e.problems,
@@ -233,10 +213,10 @@ pub async fn save(
     if !problems.is_empty() {
         let mut page = editor(&op, &c, &text, &problems, &Flash::default(), &[]).into_response();
         *page.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-        return page;
+        return Ok(page);
     }
     if let Err(e) = store.set_campaign_script(&id, &text).await {
-        return failed(e);
+        return Err(failed(e));
     }
     if let Ok(script) = Script::from_toml(&format!("campaign {id}"), &text) {
         // New calls follow it at once; calls in progress keep the script they started with.
@@ -244,10 +224,10 @@ pub async fn save(
     }
     state.console.chats.remove(&chat_key(&op, &id));
     audit(store, &op.username, "script_save", &id).await;
-    back(
+    Ok(back(
         &format!("/scripts/{id}"),
         Ok("Script saved: new calls follow it.".into()),
-    )
+    ))
 }
 
 fn chat_key(op: &Operator, id: &str) -> String {
@@ -267,32 +247,24 @@ pub async fn chat(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Form(f): Form<ChatForm>,
-) -> Response {
+) -> Reply {
     use crate::script::machine::Event;
-    if let Err(r) = op.check_csrf(&f.csrf) {
-        return r;
-    }
-    let store = match store(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let c = match store.campaign(&id).await {
-        Ok(c) => c,
-        Err(e) => return failed(e),
-    };
+    op.check_csrf(&f.csrf)?;
+    let store = store(&state)?;
+    let c = store.campaign(&id).await.map_err(failed)?;
     let path = format!("/scripts/{id}#chat");
     let say: String = f.say.trim().chars().take(500).collect();
     let key = chat_key(&op, &id);
     if say == "/restart" {
         state.console.chats.remove(&key);
-        return back(&path, Ok("Chat restarted.".into()));
+        return Ok(back(&path, Ok("Chat restarted.".into())));
     }
     let chat = match state.console.chats.get(&key) {
         Some(chat) => chat,
         None => {
             let script = match Script::from_toml(&format!("campaign {id}"), &c.script_toml) {
                 Ok(s) => Arc::new(s),
-                Err(e) => return back(&path, Err(e.to_string())),
+                Err(e) => return Ok(back(&path, Err(e.to_string()))),
             };
             let mut runner = ScriptRunner::new(
                 script,
@@ -312,10 +284,10 @@ pub async fn chat(
     };
     let mut chat = chat.lock().await;
     if chat.runner.outcome().is_some() {
-        return back(
+        return Ok(back(
             &path,
             Err("The call has ended: send /restart to begin again.".into()),
-        );
+        ));
     }
     if !say.is_empty() {
         chat.lines.push(("caller".into(), format!("caller: {say}")));
@@ -323,7 +295,7 @@ pub async fn chat(
             "/silence" => chat.runner.event(Event::Silence).await,
             key if key.starts_with("/key ") => match key[5..].trim().chars().next() {
                 Some(d) => chat.runner.event(Event::Dtmf(d)).await,
-                None => return back(&path, Err("/key needs a digit".into())),
+                None => return Ok(back(&path, Err("/key needs a digit".into()))),
             },
             text => chat.runner.caller(text).await,
         };
@@ -340,7 +312,7 @@ pub async fn chat(
         chat.lines.drain(..n - MAX_CHAT_LINES);
     }
     drop(chat);
-    axum::response::Redirect::to(&path).into_response()
+    Ok(axum::response::Redirect::to(&path).into_response())
 }
 
 /// `describe`'s lines, each tagged `agent` (what would be said) or `meta` (intent, captures).
