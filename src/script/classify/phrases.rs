@@ -22,6 +22,8 @@ pub(super) const OPT_OUT: &[&str] = &[
     "put me on your do not call",
     // "Put me on your do not call list" as a small ear hears it ("your device, call list").
     "call list",
+    // "Stop calling me" as a small ear hears it: nobody asks a sales call to start calling.
+    "start calling me",
     "unsubscribe",
     "opt out",
     "stop it",
