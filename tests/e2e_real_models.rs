@@ -453,6 +453,30 @@ async fn an_engine_that_panics_mid_call_is_rebuilt_and_the_call_goes_on() {
     );
 
     // The LLM: the panicking generation ends its stream without a reply; the next one works.
+    // The call's own LLM work (freeing its conversation at the end) must be over before the
+    // fault is armed, or that job takes the panic and this one finishes.
+    let t0 = Instant::now();
+    let mut idle_since: Option<Instant> = None;
+    loop {
+        let h = engines.llm.health();
+        let ended = local
+            .state
+            .registry
+            .get(&call.call_sid)
+            .is_some_and(|r| r.status != "in-progress");
+        if ended && h.queued == 0 && h.busy_ms == 0 {
+            if idle_since.get_or_insert_with(Instant::now).elapsed() > Duration::from_millis(500) {
+                break;
+            }
+        } else {
+            idle_since = None;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the LLM never went idle: {h:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     engines.llm.panic_next_job();
     let ask = || GenerateRequest {
         conversation_id: "fault".into(),
