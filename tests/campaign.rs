@@ -25,15 +25,6 @@ const AUTH_TOKEN: &str = "emulated-auth-token";
 const API_TOKEN: &str = "admin-token";
 const FROM: &str = "+15005550006";
 
-fn models_dir() -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    assert!(
-        dir.join("llm.gguf").is_file(),
-        "run `scripts/fetch_models.sh --profile test` first"
-    );
-    dir
-}
-
 fn secrets() -> Secrets {
     Secrets {
         api_token: Some(API_TOKEN.into()),
@@ -46,7 +37,10 @@ fn secrets() -> Secrets {
 fn engines() -> &'static Engines {
     static ENGINES: OnceLock<Engines> = OnceLock::new();
     ENGINES.get_or_init(|| {
-        let toml = format!("[models]\ndir = {:?}", models_dir().display().to_string());
+        let toml = format!(
+            "[models]\ndir = {:?}",
+            common::models_dir().display().to_string()
+        );
         let config = RawConfig::from_toml(&toml)
             .unwrap()
             .single_threaded()
@@ -65,7 +59,7 @@ async fn start_appliance(
     let addr = listener.local_addr().unwrap();
     let toml = format!(
         "[models]\ndir = {:?}\n[server]\npublic_url = \"http://{addr}\"\n[store]\nurl = {store_url:?}\n[twilio]\nbase_url = {:?}\n",
-        models_dir().display().to_string(),
+        common::models_dir().display().to_string(),
         emulator.base_url()
     );
     let config: Config = RawConfig::from_toml(&toml)
@@ -519,7 +513,7 @@ async fn kill_nine_mid_campaign_then_restart_loses_nothing_and_dials_no_one_twic
              [models]\ndir = {:?}\n[store]\nurl = \"sqlite://{}\"\n[twilio]\nbase_url = {:?}\n\
              [stt]\nthreads = 1\n[llm]\nthreads = 1\n[tts]\nthreads = 1\n\
              [dialer]\nsettle_unknown_s = 5\nreconcile_s = 1\n",
-            models_dir().display().to_string(),
+            common::models_dir().display().to_string(),
             dir.join("appliance.db").display(),
             emulator.base_url()
         ),
@@ -648,7 +642,7 @@ fn fleet_config(
              [twilio]\nbase_url = {twilio:?}\nworker_id = {name:?}\n\
              [stt]\nthreads = 1\n[llm]\nthreads = 1\n[tts]\nthreads = 1\n\
              [dialer]\nlease_s = 6\nsettle_unknown_s = 3\nreconcile_s = 1\n",
-            models_dir().display().to_string(),
+            common::models_dir().display().to_string(),
         ),
     )
     .unwrap();

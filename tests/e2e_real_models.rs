@@ -18,18 +18,6 @@ use telemarketer::model::ChatMessage;
 use telemarketer::testbed::sim::{run_call, CallerStep};
 use tokio_util::sync::CancellationToken;
 
-fn models_dir() -> std::path::PathBuf {
-    let dir = std::env::var_os("TELEMARKETER_MODELS_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
-    assert!(
-        dir.join("llm.gguf").is_file(),
-        "the model tests need the tiny model set in {}: run `scripts/fetch_models.sh --profile test`",
-        dir.display()
-    );
-    dir
-}
-
 /// Threads of this process, from /proc.
 fn os_threads() -> usize {
     std::fs::read_dir("/proc/self/task")

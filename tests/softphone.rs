@@ -21,19 +21,10 @@ use tokio_tungstenite::tungstenite::Message;
 
 const CAMPAIGN: &str = "solar-soft";
 
-fn models_dir() -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    assert!(
-        dir.join("llm.gguf").is_file(),
-        "run `scripts/fetch_models.sh --profile test` first"
-    );
-    dir
-}
-
 fn config(extra: &str) -> Config {
     let toml = format!(
         "[models]\ndir = {:?}\n{extra}",
-        models_dir().display().to_string()
+        common::models_dir().display().to_string()
     );
     RawConfig::from_toml(&toml)
         .unwrap()

@@ -434,3 +434,16 @@ pub async fn signed_post(addr: std::net::SocketAddr, path: &str, form: &[(&str, 
     assert_eq!(response.status(), 200);
     response.text().await.unwrap()
 }
+
+/// The tiny model set (`TELEMARKETER_MODELS_DIR`, else `models/`); a clear failure without it.
+pub fn models_dir() -> std::path::PathBuf {
+    let dir = std::env::var_os("TELEMARKETER_MODELS_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
+    assert!(
+        dir.join("llm.gguf").is_file(),
+        "the model tests need the tiny model set in {}: run `scripts/fetch_models.sh --profile test`",
+        dir.display()
+    );
+    dir
+}
