@@ -45,7 +45,7 @@
 //!                    -> clauses -> TTS jobs (engine thread) -> OutputCommand (mpsc)
 //! call::output     pacer task (owns the resampler, queue, play clock):   |
 //!                    OutputCommand -> 20 ms media + marks -> writer ----+
-//!                    OutputEvent::{FirstFrameSent, ...} -> agent (mpsc)
+//!                    OutputEvent::{FirstAudible, ...} -> agent (mpsc)
 //! shared:          SpeechBoard (which clauses were queued, played, cut), EchoGuard,
 //!                  CallRegistry -> CallSink (store writer task)
 //! one CancellationToken ends the agent and its engine jobs when the stream ends

@@ -57,6 +57,11 @@ impl SpeechDetector for WebRtcVad {
     }
 }
 
+/// A 20 ms frame is audible speech above this level: far above mu-law's silent codes and
+/// Piper's pauses, far below the quietest syllable. The server's latency ends at the first
+/// audible frame it plays, and the test caller's ear uses the same line, so both agree.
+pub const AUDIBLE_DBFS: f32 = -45.0;
+
 /// Frame loudness in dBFS (RMS relative to full scale); empty or digital silence is -100.
 pub fn frame_dbfs(frame: &[i16]) -> f32 {
     if frame.is_empty() {

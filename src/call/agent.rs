@@ -454,9 +454,8 @@ impl Agent {
             tracing::info!(node = %plan.node, intent = %c.intent, by = c.by, "caller turn classified");
         }
         let latency = TurnLatency {
-            endpointing_ms: turn.endpointing_ms,
-            stt_ms: turn.stt_ms,
-            ..Default::default()
+            path: Some(plan.path(self.runner.script())),
+            ..turn.latency()
         };
         self.perform(plan.actions, Some((latency, decided_at)))
             .await
@@ -637,14 +636,18 @@ impl Agent {
 
     /// The pacer's news: the first frame of an answer completes its turn's latency.
     fn output_event(&mut self, event: OutputEvent) {
-        let OutputEvent::FirstFrameSent { speech_id, at } = event else {
+        let OutputEvent::FirstAudible {
+            speech_id,
+            plays_at,
+        } = event
+        else {
             return;
         };
         let Some(pending) = self.latency.take_if(|p| p.speech_id == speech_id) else {
             return;
         };
         let mut latency = pending.latency;
-        let first = at
+        let first = plays_at
             .saturating_duration_since(pending.decided_at)
             .as_secs_f64()
             * 1000.0;

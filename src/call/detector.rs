@@ -18,8 +18,9 @@
 //!   after "Hello?" often hears nothing, with the first part before it, it hears both.
 
 use super::turn::{EndpointRules, TurnDecision};
-use crate::audio::vad::{EndpointConfig, Endpointer, VadEvent};
+use crate::audio::vad::{frame_dbfs, EndpointConfig, Endpointer, VadEvent, AUDIBLE_DBFS};
 use crate::audio::TWILIO_RATE;
+use crate::model::TurnLatency;
 
 /// Turn-taking settings, in milliseconds.
 #[derive(Debug, Clone)]
@@ -71,7 +72,11 @@ pub struct TurnEnd {
     /// First speech sample (of the earlier part when continuing) and just past the last one.
     pub start_sample: u64,
     pub end_sample: u64,
-    /// Silence from the last speech to the decision.
+    /// Just past the turn's last audible frame (above [`AUDIBLE_DBFS`]): where a listener hears
+    /// the caller stop. The VAD's end (`end_sample`) trails it by its hangover on a quiet line;
+    /// on a noisy one every frame is audible and this is `end_sample`.
+    pub audible_end_sample: u64,
+    /// From the caller's last audible speech to the decision.
     pub endpointing_ms: f64,
     pub stt_ms: f64,
     /// Our audio was playing when the caller started.
@@ -147,6 +152,8 @@ pub struct TurnDetector {
     attempts: u64,
     turns: u64,
     last: Option<Last>,
+    /// Just past the last audible inbound frame.
+    last_audible: u64,
 }
 
 fn ms(samples: u64) -> f64 {
@@ -174,6 +181,7 @@ impl TurnDetector {
             attempts: 0,
             turns: 0,
             last: None,
+            last_audible: 0,
         }
     }
 
@@ -193,7 +201,11 @@ impl TurnDetector {
                 last.answer_over = true;
             }
         }
-        for event in self.endpointer.push(pcm, voiced) {
+        let events = self.endpointer.push(pcm, voiced);
+        if frame_dbfs(pcm) > AUDIBLE_DBFS {
+            self.last_audible = self.endpointer.samples_seen();
+        }
+        for event in events {
             match event {
                 VadEvent::SpeechStarted { at_sample } => {
                     if self.pending.as_ref().is_some_and(|p| p.forced) {
@@ -375,6 +387,11 @@ impl TurnDetector {
 
     fn end_turn(&mut self, p: Pending, now: u64, silence_ms: u32, out: &mut Vec<Command>) {
         let end = p.silence_start.unwrap_or(now);
+        let audible_end = if self.last_audible > p.start && self.last_audible < end {
+            self.last_audible
+        } else {
+            end
+        };
         self.turns += 1;
         let (part, stt_ms) = p.transcript.clone().flatten().unwrap_or_default();
         let part = part.trim().to_string();
@@ -404,12 +421,25 @@ impl TurnDetector {
             continues,
             start_sample: start,
             end_sample: end,
-            endpointing_ms: silence_ms as f64,
+            audible_end_sample: audible_end,
+            endpointing_ms: silence_ms as f64 + ms(end - audible_end),
             stt_ms,
             over_agent: p.over_agent,
             barged_in: p.barged_in,
             stt_failed: matches!(p.transcript, Some(None)),
         }));
+    }
+}
+
+impl TurnEnd {
+    /// The turn's share of its answer's latency: the rest is filled in as the answer plays.
+    pub fn latency(&self) -> TurnLatency {
+        TurnLatency {
+            endpointing_ms: self.endpointing_ms,
+            stt_ms: self.stt_ms,
+            speech_end_ms: Some(self.audible_end_sample * 1000 / TWILIO_RATE as u64),
+            ..Default::default()
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::recording::Recording;
 use super::speech::SpeechBoard;
 use super::turn::EchoGuard;
-use crate::audio::vad::frame_dbfs;
+use crate::audio::vad::{frame_dbfs, AUDIBLE_DBFS};
 
 use crate::audio::{mulaw, resample::StreamResampler, FRAME_SAMPLES, TWILIO_RATE};
 use crate::twilio::media::OutboundMessage;
@@ -49,8 +49,10 @@ pub enum OutputCommand {
 /// What the pacer reports back.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutputEvent {
-    /// The first frame of an utterance left for Twilio.
-    FirstFrameSent { speech_id: u64, at: Instant },
+    /// The first audible frame of an utterance left for Twilio; `plays_at` is when the caller
+    /// hears it (the pacer's clock), not when it was sent: frames go out a lead ahead, a reply
+    /// queued behind other audio plays later, and Piper opens each clause with near-silence.
+    FirstAudible { speech_id: u64, plays_at: Instant },
     /// A mark named `name` was sent after the clause's last frame.
     MarkSent { name: String },
     /// The outbound WebSocket is gone.
@@ -257,9 +259,9 @@ pub async fn run_pacer(
                             if let Some(r) = &recording {
                                 r.agent(play_at, &payload);
                             }
-                            if started_speech != Some(speech_id) {
+                            if started_speech != Some(speech_id) && level_db > AUDIBLE_DBFS {
                                 started_speech = Some(speech_id);
-                                let _ = events.send(OutputEvent::FirstFrameSent { speech_id, at: Instant::now() });
+                                let _ = events.send(OutputEvent::FirstAudible { speech_id, plays_at: play_at });
                             }
                             frames_sent += 1;
                             OutboundMessage::media(&stream_sid, &payload).to_json()

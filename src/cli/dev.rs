@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use telemarketer::app::{AppBuilder, Engines};
 use telemarketer::engine::{SpeechToText, TextToSpeech};
+use telemarketer::rehearsal::table::{agreement_line, paths_line};
+use telemarketer::testbed::measure::{self, ServerFigure};
 use telemarketer::testbed::sim::{self, CallerStep, SimCall};
 
 #[derive(clap::Args)]
@@ -276,6 +278,7 @@ pub async fn loadtest(config_path: Option<&Path>, args: LoadtestArgs) -> anyhow:
     }
     let mut v2v = Vec::new();
     let mut line = Vec::new();
+    let mut paired = Vec::new();
     let (mut frames, mut underruns, mut late, mut odd) = (0u64, 0u64, 0u64, 0u64);
     for h in handles {
         let (call, report) = h.await?;
@@ -284,13 +287,28 @@ pub async fn loadtest(config_path: Option<&Path>, args: LoadtestArgs) -> anyhow:
         underruns += report.underruns;
         late += report.late_frames;
         odd += report.odd_frames;
-        line.extend(report.response_latencies_ms().into_iter().map(|v| v as f64));
+        let timings = report.turn_timings();
+        line.extend(
+            timings
+                .iter()
+                .filter_map(|t| t.latency_ms)
+                .map(|v| v as f64),
+        );
         if let Some(r) = registry.get(&call.call_sid) {
-            v2v.extend(
-                r.turns
-                    .iter()
-                    .filter_map(|t| t.latency.as_ref()?.voice_to_voice_ms),
-            );
+            let server: Vec<ServerFigure> = r
+                .turns
+                .iter()
+                .filter_map(|t| {
+                    let l = t.latency.as_ref()?;
+                    v2v.extend(l.voice_to_voice_ms);
+                    Some(ServerFigure {
+                        speech_end_ms: l.speech_end_ms?,
+                        voice_to_voice_ms: l.voice_to_voice_ms?,
+                        path: l.path,
+                    })
+                })
+                .collect();
+            paired.extend(measure::agreement(&timings, &server));
         }
     }
     let wall = started.elapsed().as_secs_f64();
@@ -306,17 +324,19 @@ pub async fn loadtest(config_path: Option<&Path>, args: LoadtestArgs) -> anyhow:
     };
     println!("calls {calls}, turns per call {turns}, wall {wall:.1} s");
     println!(
-        "end of speech -> first frame (server): p50 {:.0} ms, p95 {:.0} ms (n={})",
-        p(&v2v, 50.0),
-        p(&v2v, 95.0),
-        v2v.len()
-    );
-    println!(
-        "end of speech -> audio heard (line):   p50 {:.0} ms, p95 {:.0} ms (n={})",
+        "end of speech -> audio heard (caller): p50 {:.0} ms, p95 {:.0} ms (n={})",
         p(&line, 50.0),
         p(&line, 95.0),
         line.len()
     );
+    println!(
+        "end of speech -> first audible frame (server): p50 {:.0} ms, p95 {:.0} ms (n={})",
+        p(&v2v, 50.0),
+        p(&v2v, 95.0),
+        v2v.len()
+    );
+    println!("{}", agreement_line(&paired, line.len()));
+    println!("{}", paths_line(&paired));
     println!(
         "agent frames {frames}; late frames (buffer ran dry mid-clause: pacing) {late}; \
          short gaps between stretches (any cause) {underruns}; malformed {odd}"

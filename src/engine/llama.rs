@@ -4,7 +4,9 @@
 //! creates and owns its context. A context holds several KV-cache sequences ("slots"); each
 //! conversation is pinned to one worker (by hash of its id) and one slot, and every turn evaluates
 //! only the tokens after the longest prefix already in that slot: the system prompt and earlier
-//! turns are never recomputed. Tokens are streamed back over a channel and cancellation is checked
+//! turns are never recomputed. An ended conversation's slot keeps its cache for the next call,
+//! whose system prompt (persona, or a node's labels for classification) is the same: a new
+//! conversation takes the free slot sharing the most of its prompt. Tokens are streamed back over a channel and cancellation is checked
 //! before every token, so barge-in stops generation within one token's time.
 
 use std::collections::hash_map::DefaultHasher;
@@ -205,12 +207,14 @@ fn worker(
         while let Some(job) = jobs.next() {
             let ok = jobs.run(|| match job {
                 Job::End(id) => {
-                    if let Some(i) = slots
-                        .iter()
-                        .position(|s| s.conversation.as_deref() == Some(&id))
+                    // The slot's cache stays as a donor: the next call's prompts start with the
+                    // same system prompt and node labels, and reuse only the tokens their own
+                    // prompt has (a prefix match), so nothing of this call reaches another.
+                    if let Some(slot) = slots
+                        .iter_mut()
+                        .find(|s| s.conversation.as_deref() == Some(&id))
                     {
-                        let _ = ctx.clear_kv_cache_seq(Some(i as u32), None, None);
-                        slots[i] = Slot::free();
+                        slot.conversation = None;
                     }
                 }
                 Job::Generate { request, events } => {
@@ -222,8 +226,10 @@ fn worker(
                             return;
                         }
                     };
-                    let seq = pick_slot(&mut slots, &request.conversation_id, clock);
+                    let seq = pick_slot(&mut slots, &request.conversation_id, clock, &tokens);
                     share_prefix(&mut ctx, &mut slots, seq, &tokens);
+                    let need = tokens.len() + request.max_tokens as usize;
+                    make_room(&mut ctx, &mut slots, seq, need);
                     let result = generate(
                         model,
                         config,
@@ -253,12 +259,26 @@ fn worker(
     }
 }
 
-/// The conversation's slot, else a free one, else the least recently used one (evicted).
-fn pick_slot(slots: &mut [Slot], conversation: &str, clock: u64) -> usize {
+/// The conversation's slot; else the free slot whose cache shares the most of `tokens` (an
+/// ended call's cache holds the same system prompt); else the least recently used one. A slot
+/// changing hands keeps its cache: `generate` reuses the common prefix and drops the rest.
+fn pick_slot(slots: &mut [Slot], conversation: &str, clock: u64, tokens: &[LlamaToken]) -> usize {
     let i = slots
         .iter()
         .position(|s| s.conversation.as_deref() == Some(conversation))
-        .or_else(|| slots.iter().position(|s| s.conversation.is_none()))
+        .or_else(|| {
+            slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.conversation.is_none())
+                .min_by_key(|(_, s)| {
+                    (
+                        std::cmp::Reverse(common_prefix(&s.tokens, tokens)),
+                        s.last_used,
+                    )
+                })
+                .map(|(i, _)| i)
+        })
         .unwrap_or_else(|| {
             slots
                 .iter()
@@ -267,12 +287,42 @@ fn pick_slot(slots: &mut [Slot], conversation: &str, clock: u64) -> usize {
                 .map(|(i, _)| i)
                 .unwrap_or(0)
         });
-    if slots[i].conversation.as_deref() != Some(conversation) {
-        slots[i].conversation = Some(conversation.to_string());
-        slots[i].tokens.clear();
-    }
+    slots[i].conversation = Some(conversation.to_string());
     slots[i].last_used = clock;
     i
+}
+
+/// The slots share one KV cache of `n_ctx` cells: before a prompt that needs `need` cells, the
+/// caches of ended calls (oldest first) are dropped until the live ones and this one fit.
+fn make_room(ctx: &mut LlamaContext<'_>, slots: &mut [Slot], seq: usize, need: usize) {
+    let n_ctx = ctx.n_ctx() as usize;
+    for i in donors_to_drop(slots, seq, need, n_ctx) {
+        let _ = ctx.clear_kv_cache_seq(Some(i as u32), None, None);
+        slots[i].tokens.clear();
+    }
+}
+
+/// Which ended calls' caches to drop (oldest first) so that `need` cells fit beside the rest.
+fn donors_to_drop(slots: &[Slot], seq: usize, need: usize, n_ctx: usize) -> Vec<usize> {
+    let mut used: usize = slots
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != seq)
+        .map(|(_, s)| s.tokens.len())
+        .sum();
+    let mut donors: Vec<usize> = (0..slots.len())
+        .filter(|&i| i != seq && slots[i].conversation.is_none() && !slots[i].tokens.is_empty())
+        .collect();
+    donors.sort_by_key(|&i| slots[i].last_used);
+    let mut drop = Vec::new();
+    for i in donors {
+        if used + need <= n_ctx {
+            break;
+        }
+        used -= slots[i].tokens.len();
+        drop.push(i);
+    }
+    drop
 }
 
 /// A new conversation starts with the same system prompt as the others: copy the longest
@@ -531,13 +581,55 @@ mod tests {
                 last_used: 0,
             })
             .collect();
-        assert_eq!(pick_slot(&mut slots, "a", 1), 0);
+        assert_eq!(pick_slot(&mut slots, "a", 1, &t(&[1, 2])), 0);
         slots[0].tokens = t(&[1, 2]);
-        assert_eq!(pick_slot(&mut slots, "b", 2), 1);
-        assert_eq!(pick_slot(&mut slots, "a", 3), 0);
+        assert_eq!(pick_slot(&mut slots, "b", 2, &t(&[1, 2])), 1);
+        assert_eq!(pick_slot(&mut slots, "a", 3, &t(&[1, 2, 3])), 0);
         assert_eq!(slots[0].tokens.len(), 2, "a keeps its cache");
         // c evicts the least recently used (b).
-        assert_eq!(pick_slot(&mut slots, "c", 4), 1);
-        assert!(slots[1].tokens.is_empty());
+        assert_eq!(pick_slot(&mut slots, "c", 4, &t(&[7])), 1);
+    }
+
+    #[test]
+    fn a_new_conversation_takes_the_ended_cache_that_shares_most_of_its_prompt() {
+        let t = |v: &[i32]| v.iter().map(|&x| LlamaToken(x)).collect::<Vec<_>>();
+        let slot = |tokens: &[i32], last_used| Slot {
+            conversation: None,
+            tokens: t(tokens),
+            last_used,
+        };
+        // Two ended calls: one classified at node A (tokens 1 2 3 ...), one at node B.
+        let mut slots = vec![slot(&[1, 2, 3, 9], 1), slot(&[1, 5, 6, 8], 2), slot(&[], 0)];
+        assert_eq!(pick_slot(&mut slots, "next", 3, &t(&[1, 5, 6, 7])), 1);
+        assert_eq!(slots[1].conversation.as_deref(), Some("next"));
+        assert_eq!(
+            slots[1].tokens,
+            t(&[1, 5, 6, 8]),
+            "the cache stays for generate to trim"
+        );
+        // Nothing shared: the least recently used free slot, never a live one.
+        assert_eq!(pick_slot(&mut slots, "other", 4, &t(&[42])), 2);
+    }
+
+    #[test]
+    fn ended_caches_make_room_oldest_first_and_live_ones_never() {
+        let t = |n: usize| vec![LlamaToken(1); n];
+        let slot = |conversation: Option<&str>, n, last_used| Slot {
+            conversation: conversation.map(String::from),
+            tokens: t(n),
+            last_used,
+        };
+        let slots = vec![
+            slot(Some("live"), 1500, 5),
+            slot(None, 1000, 3),
+            slot(None, 1000, 1),
+            slot(Some("me"), 0, 6),
+        ];
+        // 3500 used besides slot 3; 1000 more needed in 4096: the oldest donor (2) goes.
+        assert_eq!(donors_to_drop(&slots, 3, 1000, 4096), vec![2]);
+        // 2500 more: both donors go; the live slot stays even if that is not enough.
+        assert_eq!(donors_to_drop(&slots, 3, 2500, 4096), vec![2, 1]);
+        assert_eq!(donors_to_drop(&slots, 3, 4000, 4096), vec![2, 1]);
+        assert!(donors_to_drop(&slots, 3, 500, 4096).is_empty());
     }
 }

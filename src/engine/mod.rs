@@ -145,7 +145,8 @@ pub enum LlmEvent {
 /// Streaming chat completion.
 pub trait LanguageModel: Send + Sync {
     fn generate(&self, request: GenerateRequest) -> mpsc::Receiver<LlmEvent>;
-    /// Frees the conversation's KV cache slot (call ended).
+    /// Frees the conversation's KV cache slot (call ended); its cache may serve the next
+    /// conversation's identical prompt prefix (the system prompt), nothing more.
     fn end_conversation(&self, conversation_id: &str);
     /// Workers, queue and faults (for `/health` and `/metrics`).
     fn health(&self) -> EngineHealth {

@@ -149,7 +149,7 @@ fn run(
     // No temperature fallback: whisper.cpp would re-decode up to five times when it doubts a
     // result, turning a 0.2 s utterance into 3 s. A phone turn is short; cap its tokens too.
     params.set_temperature_inc(0.0);
-    params.set_max_tokens(96);
+    params.set_max_tokens(max_tokens(audio.len()) as i32);
     params.set_audio_ctx(effective_audio_ctx(audio_ctx, audio.len()) as i32);
     if let Some(prompt) = &hints.prompt {
         params.set_initial_prompt(prompt);
@@ -192,6 +192,13 @@ pub fn effective_audio_ctx(configured: u32, samples_16k: usize) -> u32 {
     (frames + 128).clamp(384, 1500)
 }
 
+/// The decoder's token limit for an utterance: a fast talker says about 4 words (5-6 tokens) a
+/// second, so more than that is the greedy decoder looping ("works works works ..."), each token
+/// of it costing time the caller waits through. A margin for short clips; 96 at most.
+pub fn max_tokens(samples_16k: usize) -> u32 {
+    (12 + samples_16k as u64 * 6 / 16_000).min(96) as u32
+}
+
 /// Whisper, prompted with the agent's question, sometimes "hears" the prompt itself in noise or a
 /// mumble: four or more words that all come, in order, from the prompt are not the caller's.
 pub fn echoes_prompt(transcript: &str, prompt: &str) -> bool {
@@ -232,13 +239,46 @@ pub fn clean_transcript(raw: &str) -> String {
         .split_whitespace()
         .filter(|w| !w.chars().all(|c| c == '>'))
         .collect();
-    let joined = collapse_repeats(&words.join(" "));
+    let joined = collapse_repeats(&collapse_word_loops(&words).join(" "));
     // A lone punctuation mark is not speech.
     if joined.chars().all(|c| !c.is_alphanumeric()) {
         String::new()
     } else {
         joined
     }
+}
+
+/// The same loop inside a sentence: one to three words repeated four times or more in a row
+/// ("works works works works", "at ten at ten at ten at ten") are said once. People repeat a
+/// word twice ("no, no"), hardly ever four times.
+fn collapse_word_loops<'a>(words: &[&'a str]) -> Vec<&'a str> {
+    let key = |w: &str| {
+        w.chars()
+            .filter(|c| c.is_alphanumeric())
+            .collect::<String>()
+            .to_lowercase()
+    };
+    let keys: Vec<String> = words.iter().map(|w| key(w)).collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    'outer: while i < words.len() {
+        for n in 1..=3 {
+            let mut runs = 1;
+            while i + (runs + 1) * n <= words.len()
+                && keys[i + runs * n..i + (runs + 1) * n] == keys[i..i + n]
+            {
+                runs += 1;
+            }
+            if runs >= 4 {
+                out.extend_from_slice(&words[i..i + n]);
+                i += runs * n;
+                continue 'outer;
+            }
+        }
+        out.push(words[i]);
+        i += 1;
+    }
+    out
 }
 
 /// Whisper's known failure on short clips, worst with the small models: the decoder loops and
@@ -341,6 +381,32 @@ mod tests {
         assert_eq!(effective_audio_ctx(0, 16_000 * 6), 428);
         assert_eq!(effective_audio_ctx(0, 16_000 * 40), 1500, "never past 30 s");
         assert_eq!(effective_audio_ctx(1500, 16_000), 1500, "configured wins");
+    }
+
+    #[test]
+    fn a_looping_decoder_is_cut_short_and_its_words_said_once() {
+        use super::max_tokens;
+        assert_eq!(max_tokens(16_000), 18, "1 s");
+        assert_eq!(max_tokens(16_000 * 5), 42);
+        assert_eq!(max_tokens(16_000 * 30), 96);
+        assert_eq!(
+            clean_transcript("Tomorrow what ten works. works works works works works"),
+            "Tomorrow what ten works."
+        );
+        assert_eq!(
+            clean_transcript("Tomorrow at ten works works works works works works"),
+            "Tomorrow at ten works"
+        );
+        assert_eq!(
+            clean_transcript("at ten at ten at ten at ten at ten"),
+            "at ten"
+        );
+        assert_eq!(
+            clean_transcript("No, no, no."),
+            "No, no, no.",
+            "people repeat a little"
+        );
+        assert_eq!(clean_transcript("very very good"), "very very good");
     }
 
     #[test]

@@ -61,10 +61,44 @@ pub struct TurnLatency {
     pub llm_first_clause_ms: Option<f64>,
     /// Synthesis time of the reply's first clause.
     pub tts_first_audio_ms: Option<f64>,
-    /// End of turn decided -> first agent frame sent.
+    /// End of turn decided -> the reply's first audible frame plays at the caller.
     pub first_frame_ms: Option<f64>,
-    /// The headline: last caller speech -> first agent frame sent.
+    /// The headline, as the caller hears it: last caller speech -> first audible agent frame.
     pub voice_to_voice_ms: Option<f64>,
+    /// When the caller's speech ended, in ms of the call's inbound audio (Twilio sends a frame
+    /// every 20 ms, so this is the caller's own clock): pairs the figure with a caller-side one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speech_end_ms: Option<u64>,
+    /// How the answer was reached: latency differs by path, so it is reported per path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<TurnPath>,
+}
+
+/// How the agent reached its answer to a caller turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TurnPath {
+    /// A rule read the turn; the answer is a fixed line (cached audio).
+    Rule,
+    /// The model classified the turn; the answer is a fixed line.
+    Llm,
+    /// A question the script's FAQ answers.
+    Faq,
+    /// The answer opens with a line the model writes.
+    Generated,
+}
+
+impl TurnPath {
+    pub const ALL: [TurnPath; 4] = [Self::Rule, Self::Llm, Self::Faq, Self::Generated];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rule => "rule",
+            Self::Llm => "llm",
+            Self::Faq => "faq",
+            Self::Generated => "generated",
+        }
+    }
 }
 
 /// One line of the transcript.

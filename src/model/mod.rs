@@ -23,6 +23,7 @@ pub mod outcome;
 pub use call::{
     is_terminal_status, Applied, CallDetail, CallEvent, CallMetadata, CallRecord, CallSink,
     NewCall, Speaker, StatusUpdate, StoredCall, StoredRecording, StoredTurn, Turn, TurnLatency,
+    TurnPath,
 };
 pub use campaign::{
     discloses_recording, Campaign, CampaignSettings, CampaignState, DialerFault, Lead, LeadCounts,

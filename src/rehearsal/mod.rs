@@ -30,7 +30,7 @@ use crate::testbed::corpus::{Caller, Corpus};
 use crate::testbed::emulator::scenario::Scenario;
 use crate::testbed::emulator::{EmulatedCall, EmulatorConfig, EmulatorError, RunningEmulator};
 use crate::testbed::judge::{self, Verdict};
-use crate::testbed::measure::TurnTiming;
+use crate::testbed::measure::{self, Agreement, ServerFigure, TurnTiming};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RehearsalError {
@@ -215,6 +215,8 @@ pub struct CallResult {
     /// misheard caller from a wrong decision.
     pub understood: Vec<String>,
     pub timings: Vec<TurnTiming>,
+    /// Caller turns next to the server's own voice-to-voice for the same reply.
+    pub agreement: Vec<Agreement>,
     pub verdict: Verdict,
 }
 
@@ -228,6 +230,14 @@ pub struct SuiteReport {
 impl SuiteReport {
     pub fn passed(&self) -> usize {
         self.results.iter().filter(|r| r.verdict.passed()).count()
+    }
+
+    /// Every paired turn's server figure next to the caller's.
+    pub fn agreements(&self) -> Vec<Agreement> {
+        self.results
+            .iter()
+            .flat_map(|r| r.agreement.iter().copied())
+            .collect()
     }
 
     /// Caller-side latency of every turn that got an answer, in ms.
@@ -318,11 +328,20 @@ pub async fn run_suite(
         let row = call.and_then(|c| stored.iter().find(|s| s.sid == c.sid));
         let mut result = judge_call(engines, caller, call, row, rig.offset, opts).await?;
         if let Some(row) = row {
-            result.understood = rig
-                .store
-                .call_detail(&row.sid)
-                .await?
-                .turns
+            let turns = rig.store.call_detail(&row.sid).await?.turns;
+            let server: Vec<ServerFigure> = turns
+                .iter()
+                .filter_map(|t| {
+                    let l = t.latency.as_ref()?;
+                    Some(ServerFigure {
+                        speech_end_ms: l.speech_end_ms?,
+                        voice_to_voice_ms: l.voice_to_voice_ms?,
+                        path: l.path,
+                    })
+                })
+                .collect();
+            result.agreement = measure::agreement(&result.timings, &server);
+            result.understood = turns
                 .into_iter()
                 .filter(|t| t.speaker == "caller")
                 .map(|t| t.text)
@@ -389,6 +408,7 @@ async fn judge_call(
         transcript,
         understood: Vec::new(),
         timings,
+        agreement: Vec::new(),
         verdict,
     })
 }

@@ -6,7 +6,8 @@
 use std::fmt::Write as _;
 
 use super::{CallResult, SuiteReport};
-use crate::testbed::measure::percentile;
+use crate::model::TurnPath;
+use crate::testbed::measure::{percentile, Agreement};
 
 fn secs(ms: u64) -> String {
     format!("{:.1}s", ms as f64 / 1000.0)
@@ -94,7 +95,57 @@ pub fn render(report: &SuiteReport) -> String {
         percentile(&lat, 50.0).map(secs).unwrap_or_else(|| "-".into()),
         percentile(&lat, 95.0).map(secs).unwrap_or_else(|| "-".into()),
     );
+    let paired = report.agreements();
+    let _ = writeln!(out, "{}", agreement_line(&paired, lat.len()));
+    let _ = writeln!(out, "{}", paths_line(&paired));
     out
+}
+
+/// Caller-side latency per path (the server says which path each paired turn took).
+pub fn paths_line(paired: &[Agreement]) -> String {
+    let mut parts = Vec::new();
+    for path in TurnPath::ALL {
+        let v: Vec<u64> = paired
+            .iter()
+            .filter(|a| a.path == Some(path))
+            .map(|a| a.ear_ms)
+            .collect();
+        if let (Some(p50), Some(p95)) = (percentile(&v, 50.0), percentile(&v, 95.0)) {
+            parts.push(format!(
+                "{} p50 {} p95 {} (n={})",
+                path.as_str(),
+                secs(p50),
+                secs(p95),
+                v.len()
+            ));
+        }
+    }
+    if parts.is_empty() {
+        "caller-side latency per path: no paired turn".into()
+    } else {
+        format!("caller-side latency per path: {}", parts.join("; "))
+    }
+}
+
+/// How well the server's own voice-to-voice agrees with the caller's ear.
+pub fn agreement_line(paired: &[Agreement], answered: usize) -> String {
+    if paired.is_empty() {
+        return format!("server vs caller: no turn paired (of {answered} answered)");
+    }
+    let diffs: Vec<f64> = paired.iter().map(Agreement::diff_ms).collect();
+    let abs: Vec<u64> = diffs.iter().map(|d| d.abs().round() as u64).collect();
+    let mut sorted = diffs.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    let within = abs.iter().filter(|&&d| d <= 100).count();
+    format!(
+        "server vs caller over {} paired turns (of {answered} answered): server minus ear median {:+.0} ms, |diff| p95 {} ms, max {} ms; within 100 ms: {within}/{}",
+        paired.len(),
+        median,
+        percentile(&abs, 95.0).unwrap_or(0),
+        abs.iter().max().copied().unwrap_or(0),
+        paired.len()
+    )
 }
 
 /// "turn 3" for the turn a label belongs to.
@@ -127,9 +178,15 @@ pub fn details(report: &SuiteReport, failed_only: bool) -> String {
         let _ = writeln!(out, "  heard: {}", r.transcript);
         let _ = writeln!(out, "  understood: {:?}", r.understood);
         for t in &r.timings {
+            let server = r
+                .agreement
+                .iter()
+                .find(|a| a.turn == t.turn)
+                .map(|a| format!(" (server {:.2}s)", a.server_ms / 1000.0))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "  turn {:>2} at {:>6} ms: latency {:>6}, dead air {:>6}  {}",
+                "  turn {:>2} at {:>6} ms: latency {:>6}{server}, dead air {:>6}  {}",
                 t.turn + 1,
                 t.end_ms,
                 t.latency_ms.map(secs).unwrap_or_else(|| "none".into()),

@@ -22,6 +22,7 @@ use super::format::Script;
 use super::machine::{self, step, Action, CallState, Desk, DeskHours, Event};
 use crate::engine::{GenerateRequest, LanguageModel, LlmEvent};
 use crate::leads::window::CallingWindow;
+use crate::model::TurnPath;
 use crate::model::{ChatMessage, Outcome};
 use crate::script::clauses::{ends_sentence, ClauseSplitter};
 
@@ -89,6 +90,25 @@ pub struct Plan {
     /// The caller turn's verdict (none for other events).
     pub classified: Option<Classified>,
     pub actions: Vec<Action>,
+}
+
+impl Plan {
+    /// How the answer was reached: a model-written first line outweighs how the turn was read
+    /// (it costs the most), then an FAQ answer, then who classified the turn.
+    pub fn path(&self, script: &Script) -> TurnPath {
+        let first_line = self
+            .actions
+            .iter()
+            .find(|a| matches!(a, Action::Say { .. } | Action::Generate { .. }));
+        if matches!(first_line, Some(Action::Generate { .. })) {
+            return TurnPath::Generated;
+        }
+        match &self.classified {
+            Some(c) if script.faq(&c.intent).is_some() => TurnPath::Faq,
+            Some(c) if c.by == "llm" => TurnPath::Llm,
+            _ => TurnPath::Rule,
+        }
+    }
 }
 
 /// Everything a turn may change, to undo it.

@@ -11,12 +11,12 @@
 
 use std::ops::Range;
 
-use crate::audio::vad::frame_dbfs;
+use crate::audio::vad::{frame_dbfs, AUDIBLE_DBFS};
 use crate::audio::FRAME_SAMPLES;
+use crate::model::TurnPath;
 
-/// A played frame is speech above this level: far above mu-law's silent codes and Piper's
-/// pauses, far below the quietest syllable.
-pub const LOUD_DBFS: f32 = -45.0;
+/// A played frame is speech above this level (the server's own line: see [`AUDIBLE_DBFS`]).
+pub const LOUD_DBFS: f32 = AUDIBLE_DBFS;
 const FRAME_MS: u64 = 20;
 
 /// Whether a 20 ms frame is audible speech (not silence padding).
@@ -107,6 +107,57 @@ pub fn turn_timings(turns: &[TurnSpan], agent_track: &[i16]) -> Vec<TurnTiming> 
                 latency_ms,
                 dead_air_ms,
             }
+        })
+        .collect()
+}
+
+/// The server's own figure for one reply (its stored turn latency).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ServerFigure {
+    /// When it heard the caller's speech end, on the caller's clock (ms of inbound audio).
+    pub speech_end_ms: u64,
+    pub voice_to_voice_ms: f64,
+    pub path: Option<TurnPath>,
+}
+
+/// One caller turn's latency at the ear next to the server's figure for the same reply.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Agreement {
+    pub turn: usize,
+    pub ear_ms: u64,
+    pub server_ms: f64,
+    pub path: Option<TurnPath>,
+}
+
+impl Agreement {
+    /// Positive when the server reads higher than the ear.
+    pub fn diff_ms(&self) -> f64 {
+        self.server_ms - self.ear_ms as f64
+    }
+}
+
+/// How far apart the server's and the caller's ends of speech may be and still be one turn:
+/// the VAD's hangover on one side, a clip's trailing quiet on the other.
+pub const PAIR_WINDOW_MS: u64 = 400;
+
+/// Pairs each answered caller turn with the server's figure whose end of speech is nearest to
+/// the turn's end, within [`PAIR_WINDOW_MS`]; a turn the server ended elsewhere (a pause it took
+/// for an end, noise it took for speech) stays unpaired rather than matched to a wrong reply.
+pub fn agreement(timings: &[TurnTiming], server: &[ServerFigure]) -> Vec<Agreement> {
+    timings
+        .iter()
+        .filter_map(|t| {
+            let ear_ms = t.latency_ms?;
+            let best = server
+                .iter()
+                .filter(|f| f.speech_end_ms.abs_diff(t.end_ms) <= PAIR_WINDOW_MS)
+                .min_by_key(|f| f.speech_end_ms.abs_diff(t.end_ms))?;
+            Some(Agreement {
+                turn: t.turn,
+                ear_ms,
+                server_ms: best.voice_to_voice_ms,
+                path: best.path,
+            })
         })
         .collect()
 }

@@ -105,7 +105,7 @@ pub struct SimReport {
     /// Marks echoed back, with the time (ms) they were echoed.
     pub marks_echoed: Vec<(String, u64)>,
     pub clears: Vec<u64>,
-    /// When each `Say` step started and finished (ms since start).
+    /// When each `Say` step started and when its last audible frame went out (ms since start).
     pub caller_speech_starts: Vec<u64>,
     pub caller_speech_ends: Vec<u64>,
     /// Agent media frames received (20 ms each).
@@ -313,6 +313,7 @@ pub async fn run_call_until(
     let mut loud_queued = 0usize;
     let mut steps: VecDeque<CallerStep> = steps.into();
     let mut say_pos = 0usize;
+    let mut last_audible_ms: Option<u64> = None;
     let mut step_started_tick = 0u64;
     // The last tick any agent frame played (heard stretches), and the last one with speech.
     let mut last_played_tick: Option<u64> = None;
@@ -403,13 +404,22 @@ pub async fn run_call_until(
                         }
                         let first = say_pos == 0;
                         let label = if first { format!("line {}", report.caller_speech_starts.len()) } else { String::new() };
-                        turns.heard(&mut report.turns, &label, first, now_ms);
                         let end = (say_pos + FRAME_SAMPLES).min(pcm.len());
                         frame[..end - say_pos].copy_from_slice(&pcm[say_pos..end]);
+                        // A clip's trailing quiet is not speech: a line ends at its last audible
+                        // frame (judged before any line noise is mixed in), as a listener hears it.
+                        let audible = measure::is_loud(&frame);
+                        if first {
+                            last_audible_ms = None;
+                        }
+                        if audible {
+                            last_audible_ms = Some(now_ms);
+                        }
+                        turns.heard(&mut report.turns, &label, first, audible, now_ms);
                         say_pos = end;
                         if say_pos >= pcm.len() {
                             step_done = true;
-                            report.caller_speech_ends.push(now_ms);
+                            report.caller_speech_ends.push(last_audible_ms.unwrap_or(now_ms));
                         }
                     }
                     Some(CallerStep::Silence(d)) => {
@@ -435,7 +445,7 @@ pub async fn run_call_until(
                             "event": "dtmf", "streamSid": call.stream_sid, "sequenceNumber": seq.to_string(),
                             "dtmf": {"track": "inbound_track", "digit": d.to_string()}
                         }))).await.map_err(socket_error)?;
-                        turns.heard(&mut report.turns, &format!("[key {d}]"), true, now_ms);
+                        turns.heard(&mut report.turns, &format!("[key {d}]"), true, true, now_ms);
                         step_done = true;
                     }
                     Some(CallerStep::SendRaw(text)) => {
@@ -546,8 +556,15 @@ impl Turns {
     }
 
     /// The caller sent audio or a key at `now_ms`; `first` when it starts a line or is a key
-    /// (an unmarked turn, labelled `what`).
-    fn heard(&mut self, turns: &mut Vec<TurnSpan>, what: &str, first: bool, now_ms: u64) {
+    /// (an unmarked turn, labelled `what`); the turn ends at its last `audible` frame.
+    fn heard(
+        &mut self,
+        turns: &mut Vec<TurnSpan>,
+        what: &str,
+        first: bool,
+        audible: bool,
+        now_ms: u64,
+    ) {
         let label = match self.pending.take() {
             Some(label) => Some(label),
             None if !self.marked && first => Some(what.to_string()),
@@ -560,7 +577,7 @@ impl Turns {
                 end_ms: now_ms,
             });
         }
-        if let Some(t) = turns.last_mut() {
+        if let Some(t) = turns.last_mut().filter(|_| audible) {
             t.end_ms = now_ms;
         }
     }

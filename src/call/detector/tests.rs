@@ -20,9 +20,14 @@ impl Line {
 
     /// `ms` of caller speech (or silence), with or without agent audio playing.
     fn run(&mut self, ms: u32, voiced: bool, agent: bool) -> Vec<Command> {
+        self.run_at(ms, 0, voiced, agent)
+    }
+
+    /// As [`Line::run`], the frames at a constant `level` (sample value).
+    fn run_at(&mut self, ms: u32, level: i16, voiced: bool, agent: bool) -> Vec<Command> {
         let mut out = Vec::new();
         for _ in 0..ms / 20 {
-            let cmds = self.d.frame(&[0; FRAME], voiced, agent);
+            let cmds = self.d.frame(&[level; FRAME], voiced, agent);
             self.frame += 1;
             for c in cmds {
                 self.log.push((self.frame, c.clone()));
@@ -322,4 +327,32 @@ fn a_continued_turn_is_transcribed_whole_and_its_part_is_what_follows() {
     let long = joined(&vec![1; 15 * 8000], 8000, vec![2; 15 * 8000]);
     assert_eq!(long.len(), MAX_JOINED);
     assert_eq!((long[0], long[long.len() - 1]), (1, 2));
+}
+
+#[test]
+fn latency_starts_where_the_caller_is_last_heard_not_at_the_vads_hangover() {
+    // 600 ms loud (-21 dBFS), then 200 ms the VAD still calls speech at -56 dBFS (a breath,
+    // the hangover), then silence: the turn's VAD end is 800 ms, the last audible frame 600 ms.
+    let mut l = Line::new();
+    l.run_at(600, 3000, true, false);
+    l.run_at(200, 50, true, false);
+    l.quiet(140);
+    l.heard("Yes, that works.");
+    l.quiet(340);
+    let cmds = l.quiet(20);
+    let t = ended(&cmds).expect("turn over 500 ms into the pause");
+    assert_eq!(t.end_sample, 6400);
+    assert_eq!(t.audible_end_sample, 4800);
+    assert_eq!(t.endpointing_ms, 700.0);
+
+    // On a noisy line every frame is audible: the VAD's end stands.
+    let mut l = Line::new();
+    l.run_at(800, 3000, true, false);
+    l.run_at(140, 300, false, false);
+    l.heard("Yes, that works.");
+    l.run_at(340, 300, false, false);
+    let cmds = l.run_at(20, 300, false, false);
+    let t = ended(&cmds).expect("turn over 500 ms into the pause");
+    assert_eq!((t.end_sample, t.audible_end_sample), (6400, 6400));
+    assert_eq!(t.endpointing_ms, 500.0);
 }

@@ -105,3 +105,54 @@ fn percentiles_by_nearest_rank() {
     assert_eq!(percentile(&v, 95.0), Some(1900));
     assert_eq!(percentile(&v, 100.0), Some(2000));
 }
+
+#[test]
+fn server_figures_pair_with_the_caller_turn_they_answer() {
+    let timing = |turn, end_ms, latency_ms| TurnTiming {
+        turn,
+        label: format!("t{turn}"),
+        end_ms,
+        latency_ms,
+        dead_air_ms: latency_ms.unwrap_or(0),
+    };
+    let timings = [
+        timing(0, 3000, Some(800)),
+        timing(1, 9000, Some(1200)),
+        // no answer: nothing to compare
+        timing(2, 15000, None),
+        // answered, but the server ended this turn 600 ms early (a pause): unpaired
+        timing(3, 20000, Some(700)),
+    ];
+    let fig = |speech_end_ms, voice_to_voice_ms| ServerFigure {
+        speech_end_ms,
+        voice_to_voice_ms,
+        path: Some(TurnPath::Rule),
+    };
+    let server = [
+        fig(8500, 1500.0), // 500 ms off turn 1: outside the window
+        fig(3060, 770.0),
+        fig(8880, 1290.0),
+        fig(15000, 900.0),
+        fig(19400, 1300.0),
+    ];
+    let paired = agreement(&timings, &server);
+    assert_eq!(
+        paired,
+        vec![
+            Agreement {
+                turn: 0,
+                ear_ms: 800,
+                server_ms: 770.0,
+                path: Some(TurnPath::Rule)
+            },
+            Agreement {
+                turn: 1,
+                ear_ms: 1200,
+                server_ms: 1290.0,
+                path: Some(TurnPath::Rule)
+            },
+        ]
+    );
+    assert_eq!(paired[0].diff_ms(), -30.0);
+    assert!(agreement(&timings, &[]).is_empty());
+}
