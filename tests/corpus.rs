@@ -43,8 +43,8 @@ fn models_dir() -> std::path::PathBuf {
     dir
 }
 
-// Not yet in CI: with the tiny models 2 of these 9 callers pass (Whisper tiny mishears the
-// espeak callers' amounts and times, and the engine leaves dead air on a loaded 2-core box);
+// Not yet in CI: with the tiny models 5 of these 9 callers pass (Whisper tiny mishears the
+// espeak callers' amounts, times and questions: "$200,000" for "about two hundred dollars");
 // issue 11 stays open until this passes. Run it with `-- --ignored`.
 #[ignore = "acceptance corpus: not yet passing with the tiny models (issue 11)"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
