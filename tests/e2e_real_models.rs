@@ -127,7 +127,9 @@ async fn llama_streams_reuses_the_kv_cache_and_obeys_grammar_and_cancel() {
         collect(llm.generate(request(messages.clone(), None, CancellationToken::new()))).await;
     let (evaluated1, cached1, generated1, _) = done.unwrap();
     assert!(!first.trim().is_empty() && generated1 > 0);
-    assert_eq!(cached1, 0);
+    // A new conversation evaluates its prompt, apart from the start an ended conversation's
+    // cache may share with it (other tests ran on these engines: the start token).
+    assert!(cached1 < 4 && evaluated1 > 10, "{evaluated1} {cached1}");
 
     messages.push(ChatMessage::new("assistant", first.trim()));
     messages.push(ChatMessage::new("user", "Okay, go on."));
