@@ -35,6 +35,22 @@ fn models_dir() -> Option<std::path::PathBuf> {
     }
 }
 
+/// The models in `dir`, one `[conversation]` setting, and the bench's own tokens.
+fn bench_config(dir: &std::path::Path, conversation: &str) -> telemarketer::config::Config {
+    let toml = format!(
+        "[models]\ndir = {:?}\n[conversation]\n{conversation}",
+        dir.display().to_string()
+    );
+    RawConfig::from_toml(&toml)
+        .unwrap()
+        .validate(Secrets {
+            api_token: Some(BENCH_TOKEN.into()),
+            twilio_auth_token: Some(BENCH_TOKEN.into()),
+            ..Default::default()
+        })
+        .unwrap()
+}
+
 fn pct(mut v: Vec<f64>, p: f64) -> f64 {
     v.sort_by(f64::total_cmp);
     let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
@@ -44,18 +60,10 @@ fn pct(mut v: Vec<f64>, p: f64) -> f64 {
 fn models(c: &mut Criterion) {
     let Some(dir) = models_dir() else { return };
     // A short greeting: every measured turn starts a call and waits for it.
-    let toml = format!(
-        "[models]\ndir = {:?}\n[conversation]\ngreeting = \"Hi, this is Nova, an AI assistant from Sunrise Solar.\"",
-        dir.display().to_string()
+    let config = bench_config(
+        &dir,
+        "greeting = \"Hi, this is Nova, an AI assistant from Sunrise Solar.\"",
     );
-    let config = RawConfig::from_toml(&toml)
-        .unwrap()
-        .validate(Secrets {
-            api_token: Some(BENCH_TOKEN.into()),
-            twilio_auth_token: Some(BENCH_TOKEN.into()),
-            ..Default::default()
-        })
-        .unwrap();
     let t = Instant::now();
     let engines = Engines::load(&config).expect("models load");
     eprintln!("models loaded in {:?}", t.elapsed());
@@ -269,18 +277,7 @@ fn models(c: &mut Criterion) {
 /// the path the server says it took, next to the server's per-stage figures.
 fn turns_per_path(rt: &tokio::runtime::Runtime, engines: &Engines, dir: &std::path::Path) {
     const CALLS: usize = 4;
-    let toml = format!(
-        "[models]\ndir = {:?}\n[conversation]\nscript = \"example\"",
-        dir.display().to_string()
-    );
-    let config = RawConfig::from_toml(&toml)
-        .unwrap()
-        .validate(Secrets {
-            api_token: Some(BENCH_TOKEN.into()),
-            twilio_auth_token: Some(BENCH_TOKEN.into()),
-            ..Default::default()
-        })
-        .unwrap();
+    let config = bench_config(dir, "script = \"example\"");
     let lines = [
         "Yes, go ahead.",                        // intro: a rule reads "yes"
         "How did you get my number?",            // bill: an FAQ answer, then the question again
