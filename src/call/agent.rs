@@ -513,6 +513,7 @@ impl Agent {
         self.deps
             .registry
             .enter_node(&self.call_sid, &self.runner.state().node);
+        self.board.expect(self.runner.ear_hint());
         // After a barge-in cut an interruptible line, the rest of the plan's interruptible
         // lines are stale: the caller's new words get the next answer.
         let mut cut = false;

@@ -457,6 +457,7 @@ impl Shell<'_> {
                 let hints = TurnHints {
                     cancel,
                     prompt: self.board.latest_words(PROMPT_CHARS),
+                    expect: self.board.expected(),
                 };
                 spawn_stt(
                     self.deps.stt.clone(),

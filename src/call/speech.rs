@@ -89,6 +89,7 @@ impl SpeechRecord {
 struct Board {
     speeches: BTreeMap<u64, SpeechRecord>,
     next_id: u64,
+    expected: Option<String>,
 }
 
 /// The call's speech handles.
@@ -230,6 +231,16 @@ impl SpeechBoard {
             };
         }
         (!words.is_empty()).then_some(words)
+    }
+
+    /// What answers to the current question sound like (the script node's examples), set by
+    /// the agent as the call moves: a hint for recognising the caller's words.
+    pub fn expect(&self, examples: Option<String>) {
+        self.lock().expected = examples;
+    }
+
+    pub fn expected(&self) -> Option<String> {
+        self.lock().expected.clone()
     }
 
     pub fn get(&self, id: u64) -> Option<SpeechRecord> {

@@ -38,7 +38,19 @@ pub struct LoadtestArgs {
     /// Caller turns per call.
     #[arg(long, default_value_t = 2)]
     turns: usize,
+    /// A caller line (repeat for each turn, in order; cycled when `--turns` is larger): text
+    /// spoken by the project's TTS or a WAV file. Default: three lines for the open
+    /// conversation. With a script configured, give lines that follow it.
+    #[arg(long = "line")]
+    lines: Vec<String>,
 }
+
+/// Lines for the open conversation: every answer is generated.
+const OPEN_LINES: [&str; 3] = [
+    "Sure, tell me more about the solar panels.",
+    "My electricity bill is about two hundred dollars a month.",
+    "How long does the installation take?",
+];
 
 /// A caller line: a WAV file's audio, or text spoken by the project's TTS; 8 kHz PCM out.
 pub async fn caller_audio(line: &str, tts: &dyn TextToSpeech) -> anyhow::Result<Vec<i16>> {
@@ -235,7 +247,11 @@ fn rss_mib() -> f64 {
 }
 
 pub async fn loadtest(config_path: Option<&Path>, args: LoadtestArgs) -> anyhow::Result<()> {
-    let LoadtestArgs { calls, turns } = args;
+    let LoadtestArgs {
+        calls,
+        turns,
+        lines,
+    } = args;
     let mut config = super::config(config_path)?;
     own_tokens(&mut config);
     let engines = Engines::load(&config).context("cannot load the models")?;
@@ -245,11 +261,11 @@ pub async fn loadtest(config_path: Option<&Path>, args: LoadtestArgs) -> anyhow:
         .await?;
     let registry = local.state.registry.clone();
     let addr = local.addr;
-    let lines = [
-        "Sure, tell me more about the solar panels.",
-        "My electricity bill is about two hundred dollars a month.",
-        "How long does the installation take?",
-    ];
+    let lines: Vec<String> = if lines.is_empty() {
+        OPEN_LINES.iter().map(|l| l.to_string()).collect()
+    } else {
+        lines
+    };
     let mut audio = Vec::new();
     for line in lines.iter().cycle().take(turns.max(1)) {
         audio.push(caller_audio(line, &engines.tts).await?);

@@ -84,6 +84,10 @@ pub struct TurnHints {
     pub cancel: CancellationToken,
     /// What the agent just said (its question): the words the answer likely uses.
     pub prompt: Option<String>,
+    /// Answers the question expects ("About 150 dollars. Around 90."): they prime the
+    /// recogniser's spelling of numbers and times. Unlike `prompt`, a transcript that repeats
+    /// them is not taken for an echo: a caller may well say an example word for word.
+    pub expect: Option<String>,
 }
 
 pub trait SpeechToText: Send + Sync {

@@ -151,8 +151,14 @@ fn run(
     params.set_temperature_inc(0.0);
     params.set_max_tokens(max_tokens(audio.len()) as i32);
     params.set_audio_ctx(effective_audio_ctx(audio_ctx, audio.len()) as i32);
-    if let Some(prompt) = &hints.prompt {
-        params.set_initial_prompt(prompt);
+    let prompt = [&hints.prompt, &hints.expect]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(" ");
+    if !prompt.is_empty() {
+        params.set_initial_prompt(&prompt);
     }
     // SAFETY: the callback only reads the token, which lives until this function returns,
     // after `full` (the only user of the pointer) has.
@@ -238,6 +244,7 @@ pub fn clean_transcript(raw: &str) -> String {
     let words: Vec<&str> = out
         .split_whitespace()
         .filter(|w| !w.chars().all(|c| c == '>'))
+        .map(cut_thousands_loop)
         .collect();
     let joined = collapse_repeats(&collapse_word_loops(&words).join(" "));
     // A lone punctuation mark is not speech.
@@ -245,6 +252,26 @@ pub fn clean_transcript(raw: &str) -> String {
         String::new()
     } else {
         joined
+    }
+}
+
+/// The loop inside a number: "two hundred and fifty" written "250,000,000,000,000,000,...".
+/// Three or more groups of ",000" (a billion) are not a phone answer; the leading group is
+/// what was said.
+fn cut_thousands_loop(word: &str) -> &str {
+    let digits = word.trim_start_matches('$');
+    let lead = digits.find(',').unwrap_or(digits.len());
+    let groups = &digits[lead..];
+    let looped = (1..=3).contains(&lead)
+        && digits[..lead].chars().all(|c| c.is_ascii_digit())
+        && groups
+            .trim_end_matches(['.', ',', '?', '!'])
+            .strip_prefix(",000,000,000")
+            .is_some_and(|rest| rest.split(',').all(|g| g.is_empty() || g == "000"));
+    if looped {
+        &word[..word.len() - groups.len()]
+    } else {
+        word
     }
 }
 
@@ -289,7 +316,19 @@ pub fn collapse_repeats(text: &str) -> String {
     let mut sentences: Vec<&str> = Vec::new();
     let mut start = 0;
     for (i, c) in text.char_indices() {
-        if matches!(c, '.' | '!' | '?') {
+        // "3 p. m. Tomorrow": the stop after "p" is an abbreviation's (a lone letter, and
+        // the sentence goes on in lower case), the one after "m" ends the sentence.
+        let abbreviation = c == '.'
+            && text[..i]
+                .rsplit(|c: char| !c.is_alphanumeric())
+                .next()
+                .is_some_and(|w| w.chars().count() == 1 && w.chars().all(char::is_alphabetic))
+            && text[i + 1..]
+                .trim_start()
+                .chars()
+                .next()
+                .is_some_and(char::is_lowercase);
+        if matches!(c, '.' | '!' | '?') && !abbreviation {
             let end = i + c.len_utf8();
             sentences.push(text[start..end].trim());
             start = end;
@@ -407,6 +446,19 @@ mod tests {
             "people repeat a little"
         );
         assert_eq!(clean_transcript("very very good"), "very very good");
+        assert_eq!(
+            clean_transcript("About 250,000,000,000,000,000,000,000,000"),
+            "About 250"
+        );
+        assert_eq!(clean_transcript("$200,000,000,000."), "$200");
+        assert_eq!(
+            clean_transcript("About $200,000 a month."),
+            "About $200,000 a month."
+        );
+        assert_eq!(
+            clean_transcript("1,500,000,000 dollars"),
+            "1,500,000,000 dollars"
+        );
     }
 
     #[test]
@@ -445,6 +497,13 @@ mod tests {
         );
         assert_eq!(collapse_repeats("No. No. I said no."), "No. No. I said no.");
         assert_eq!(collapse_repeats("Yes, go ahead."), "Yes, go ahead.");
+        assert_eq!(
+            collapse_repeats(
+                "Tomorrow at 3 p. m. Tomorrow at 3 p. m. Tomorrow at 3 p. m. Tomorrow at 3"
+            ),
+            "Tomorrow at 3 p. m.",
+            "a lone letter's full stop is an abbreviation"
+        );
         assert_eq!(
             collapse_repeats("Okay. Hello? hello? Hello! Fine"),
             "Okay. Hello? Fine"

@@ -247,6 +247,61 @@ pub struct Node {
     pub capture: BTreeMap<String, VarType>,
 }
 
+impl Node {
+    /// What answers to this node's question sound like: its intents' examples as sentences,
+    /// the first of every intent before the second of any, within `max_chars`. A recogniser
+    /// primed with "About 150 dollars. Tomorrow at ten." writes "two hundred dollars" as "200
+    /// dollars" and hears "next Tuesday at 10" as said; with the question alone tiny Whisper
+    /// wrote "$200,000" and "next to make 10". None for a node without examples.
+    pub fn answer_examples(&self, max_chars: usize) -> Option<String> {
+        let lists: Vec<&[String]> = self.intents.iter().map(|i| &i.examples[..]).collect();
+        as_sentences(&lists, '.', max_chars)
+    }
+}
+
+impl Script {
+    /// What the questions callers ask anywhere sound like ("Who is this? Are you a robot?"):
+    /// the first example of each FAQ, as [`Node::answer_examples`]. Without them a recogniser
+    /// primed with a node's answers hears "Who is this?" as "Okay.".
+    pub fn question_examples(&self, max_chars: usize) -> Option<String> {
+        let lists: Vec<&[String]> = self
+            .faqs
+            .iter()
+            .map(|f| &f.examples[..f.examples.len().min(1)])
+            .collect();
+        as_sentences(&lists, '?', max_chars)
+    }
+}
+
+/// Examples from several lists as sentences ("Yes. No. Sure."; `stop` ends one that has no
+/// mark), round-robin over the lists, whole sentences within `max_chars`.
+fn as_sentences(lists: &[&[String]], stop: char, max_chars: usize) -> Option<String> {
+    let mut out = String::new();
+    let deepest = lists.iter().map(|l| l.len()).max()?;
+    for rank in 0..deepest {
+        for example in lists.iter().filter_map(|l| l.get(rank)) {
+            let example = example.trim();
+            let Some(first) = example.chars().next() else {
+                continue;
+            };
+            let mut sentence = first.to_uppercase().collect::<String>();
+            sentence.push_str(&example[first.len_utf8()..]);
+            if !sentence.ends_with(['.', '!', '?']) {
+                sentence.push(stop);
+            }
+            let sep = usize::from(!out.is_empty());
+            if out.len() + sep + sentence.len() > max_chars {
+                return (!out.is_empty()).then_some(out);
+            }
+            if sep == 1 {
+                out.push(' ');
+            }
+            out.push_str(&sentence);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// A question callers ask anywhere: answered, then the node's question is asked again.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Faq {

@@ -19,6 +19,11 @@ use tokio_util::sync::CancellationToken;
 use super::classify::{self, Classified};
 use super::context::{approx_tokens, Context, Role};
 use super::format::Script;
+
+/// How much of a node's examples (and of the FAQs') prime recognition: with the question
+/// (~200 characters) they stay well inside Whisper's 224-token prompt.
+const EAR_HINT_CHARS: usize = 160;
+const QUESTION_HINT_CHARS: usize = 100;
 use super::machine::{self, step, Action, CallState, Desk, DeskHours, Event};
 use crate::engine::{GenerateRequest, LanguageModel, LlmEvent};
 use crate::leads::window::CallingWindow;
@@ -288,6 +293,17 @@ impl ScriptRunner {
     pub fn restore(&mut self, snapshot: RunnerSnapshot) {
         self.state = snapshot.state;
         self.context = snapshot.context;
+    }
+
+    /// How answers to the current question sound, to prime recognition ([`super::format::Node::answer_examples`]).
+    /// The node's answers first, then the questions callers ask anywhere.
+    pub fn ear_hint(&self) -> Option<String> {
+        let node = self.script.nodes.get(&self.state.node)?;
+        let answers = node.answer_examples(EAR_HINT_CHARS)?;
+        Some(match self.script.question_examples(QUESTION_HINT_CHARS) {
+            Some(questions) => format!("{answers} {questions}"),
+            None => answers,
+        })
     }
 
     /// The current node's question again (a dead-air guard), as `Say` actions; no state change.

@@ -331,3 +331,43 @@ fn callback_greeting_has_a_default_and_skips_are_checked() {
     );
     assert!(s.fixed_lines().contains(&s.callback_greeting));
 }
+
+#[test]
+fn a_nodes_examples_prime_the_ear_first_of_each_intent_first_within_the_limit() {
+    let s = solar();
+    assert_eq!(
+        s.nodes["bill"].answer_examples(160).as_deref(),
+        Some(
+            "About 150 dollars. I don't know. Two hundred a month. Not sure. Around 90. \
+             My wife pays it."
+        )
+    );
+    assert_eq!(
+        s.nodes["intro"].answer_examples(30).as_deref(),
+        Some("Yes. No. Sure. Not now."),
+        "whole sentences only"
+    );
+    assert_eq!(s.nodes["bill"].answer_examples(5), None, "none fits");
+    let end = s.nodes.values().find(|n| n.end.is_some()).unwrap();
+    assert_eq!(
+        end.answer_examples(160),
+        None,
+        "an end node expects nothing"
+    );
+}
+
+#[test]
+fn the_questions_callers_ask_prime_the_ear_one_example_each() {
+    let s = solar();
+    assert_eq!(
+        s.question_examples(100).as_deref(),
+        Some(
+            "Are you a robot? Who is this? What is this about? How did you get my number? \
+             How much does it cost?"
+        )
+    );
+    assert_eq!(
+        s.question_examples(40).as_deref(),
+        Some("Are you a robot? Who is this?")
+    );
+}
