@@ -86,6 +86,47 @@ impl SpeechDetector for EnergyDetector {
     }
 }
 
+/// How much louder than the line's noise a frame must be to count as the caller's voice.
+pub const NOISE_MARGIN_DB: f32 = 6.0;
+
+/// The line's noise floor: the quietest of the last [`NoiseFloor::WINDOW`] frames. Between
+/// words and while the caller listens, a noisy line shows its noise; the window is long enough
+/// that a caller talking without a break does not lift the floor to their voice.
+///
+/// On a hissing line (white noise at -30 dBFS) WebRTC's VAD flags noise frames as speech now
+/// and then, so a turn never shows the unbroken silence that ends it: the corpus's caller on
+/// such a line waited over 3 s for every answer. [`NoiseFloor::gate`] keeps the VAD's verdict
+/// only for frames that stand above the noise. A line whose floor is inaudible (below
+/// [`AUDIBLE_DBFS`]) is quiet and left to the VAD alone.
+#[derive(Debug, Default)]
+pub struct NoiseFloor {
+    recent: VecDeque<f32>,
+}
+
+impl NoiseFloor {
+    /// 3 s of 20 ms frames.
+    pub const WINDOW: usize = 150;
+
+    /// Records one frame's loudness (dBFS); returns the floor including it.
+    pub fn push(&mut self, dbfs: f32) -> f32 {
+        if self.recent.len() == Self::WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(dbfs);
+        self.floor()
+    }
+
+    pub fn floor(&self) -> f32 {
+        self.recent.iter().copied().fold(f32::INFINITY, f32::min)
+    }
+
+    /// The VAD's verdict on a frame of `dbfs`, kept only where it could be a voice on this line.
+    pub fn gate(&mut self, voiced: bool, dbfs: f32) -> bool {
+        let floor = self.push(dbfs);
+        voiced && (floor < AUDIBLE_DBFS || dbfs >= floor + NOISE_MARGIN_DB)
+    }
+}
+
 /// Endpointing settings. All times are converted to samples at `sample_rate`.
 #[derive(Debug, Clone)]
 pub struct EndpointConfig {

@@ -42,6 +42,8 @@ pub enum AgentInput {
     /// The caller went on after this turn before hearing its answer.
     Continued(u64),
     Dtmf(String),
+    /// Words of a turn that has not ended yet (the caller is pausing): worth classifying now.
+    Heard(String),
 }
 
 /// A finished caller turn, and when it was decided (latency runs from there).
@@ -58,6 +60,8 @@ enum Job {
     Key(String),
     /// The dead-air guard: the node's question again.
     Reask,
+    /// Classify words heard in a pause, before the turn ends.
+    Foresee(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,6 +271,9 @@ pub async fn run_agent(
             }
             AgentInput::Turn(turn) => Job::Turn(turn),
             AgentInput::Dtmf(digit) => Job::Key(digit),
+            // Stale once anything else waits.
+            AgentInput::Heard(words) if backlog.is_empty() => Job::Foresee(words),
+            AgentInput::Heard(_) => continue,
         };
         flow = agent.job(job, &mut inputs, &mut backlog).await;
     }
@@ -320,7 +327,7 @@ impl Agent {
                         let preempts = match &input {
                             AgentInput::Continued(id) => Some(*id) == turn,
                             AgentInput::Dtmf(d) => opt_out.is_some_and(|o| d.starts_with(o)),
-                            AgentInput::Turn(_) => false,
+                            AgentInput::Turn(_) | AgentInput::Heard(_) => false,
                         };
                         backlog.push_back(input);
                         if preempts {
@@ -372,6 +379,10 @@ impl Agent {
             Job::Reask => {
                 let actions = self.runner.reask();
                 self.perform(actions, None).await
+            }
+            Job::Foresee(words) => {
+                self.runner.foresee(&words).await;
+                Flow::Go
             }
         }
     }
@@ -633,31 +644,6 @@ impl Agent {
             }
             self.unsettled.pop_front();
         }
-    }
-
-    /// The pacer's news: the first frame of an answer completes its turn's latency.
-    fn output_event(&mut self, event: OutputEvent) {
-        let OutputEvent::FirstAudible {
-            speech_id,
-            plays_at,
-        } = event
-        else {
-            return;
-        };
-        let Some(pending) = self.latency.take_if(|p| p.speech_id == speech_id) else {
-            return;
-        };
-        let mut latency = pending.latency;
-        let first = plays_at
-            .saturating_duration_since(pending.decided_at)
-            .as_secs_f64()
-            * 1000.0;
-        latency.first_frame_ms = Some(first);
-        latency.voice_to_voice_ms = Some(latency.endpointing_ms + first);
-        crate::telemetry::observe_turn(&latency);
-        self.deps
-            .registry
-            .set_turn_latency(&self.call_sid, speech_id, latency);
     }
 
     /// The script's clocks (silence, call length) and the dead-air guard.

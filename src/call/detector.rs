@@ -306,6 +306,16 @@ impl TurnDetector {
         out
     }
 
+    /// The words of the turn in progress are known but its end is not: the caller is still
+    /// pausing (a classifier may start on them, see [`crate::script::runner::ScriptRunner::foresee`]).
+    pub fn awaits_end(&self, attempt: u64) -> Option<&str> {
+        let p = self.pending.as_ref().filter(|p| p.attempt == attempt)?;
+        match &p.transcript {
+            Some(Some((text, _))) if !text.is_empty() => Some(text),
+            _ => None,
+        }
+    }
+
     /// Barge-in and continuation, once the caller has spoken long enough in this turn.
     fn check_speech(&mut self, out: &mut Vec<Command>) {
         let now = self.endpointer.samples_seen();

@@ -1,10 +1,10 @@
 //! One call's media session: Twilio's WebSocket messages in, agent audio out.
 //!
 //! Three concurrent parts under one cancellation token:
-//! - the **inbound loop** (this file): parses every message, decodes mu-law, runs VAD (with the
-//!   echo guard) and the endpointer on 8 kHz 20 ms frames, starts speculative STT when the caller
-//!   pauses, decides the end of turn from silence + transcript, and triggers **barge-in** (the
-//!   priority lane: cancel, `clear`) without waiting for the agent;
+//! - the **inbound loop** (this file): parses every message, decodes mu-law, runs VAD (gated by
+//!   the line's noise floor and the echo guard) and the endpointer on 8 kHz 20 ms frames, starts
+//!   speculative STT when the caller pauses, decides the end of turn from silence + transcript,
+//!   and triggers **barge-in** (the priority lane: cancel, `clear`) without waiting for the agent;
 //! - the **agent** ([`super::agent`]): greeting, replies (STT text -> LLM -> clauses -> TTS),
 //!   history that keeps only what was heard, resume after a false interruption, DTMF opt-out;
 //! - the **pacer** ([`super::output`]): 20 ms frames on a clock, marks, `clear`.
@@ -26,7 +26,7 @@ use super::speech::SpeechBoard;
 use super::turn::{EchoGuard, EndpointRules};
 use super::SessionDeps;
 use crate::audio::resample::resample_all;
-use crate::audio::vad::{frame_dbfs, SpeechDetector, WebRtcVad};
+use crate::audio::vad::{frame_dbfs, NoiseFloor, SpeechDetector, WebRtcVad};
 use crate::audio::{i16_to_f32, mulaw, FRAME_SAMPLES, STT_RATE, TWILIO_RATE};
 
 use crate::config::TurnConfig;
@@ -152,6 +152,7 @@ pub async fn run_session(
     ));
 
     let mut vad = WebRtcVad::new(deps.turn.vad_aggressiveness)?;
+    let mut noise = NoiseFloor::default();
     let mut detector = TurnDetector::new(detector_config(&deps.turn));
     let (stt_tx, mut stt_rx) = mpsc::unbounded_channel::<(u64, Result<Transcript, EngineError>)>();
     let mut carry: Vec<i16> = Vec::with_capacity(FRAME_SAMPLES * 2);
@@ -187,6 +188,9 @@ pub async fn run_session(
                 };
                 for cmd in detector.transcript(attempt, text, stt_ms) {
                     shell.command(cmd).await;
+                }
+                if let Some(words) = detector.awaits_end(attempt) {
+                    let _ = agent_tx.try_send(AgentInput::Heard(words.to_string()));
                 }
                 shell.prune(&detector);
                 continue;
@@ -243,13 +247,14 @@ pub async fn run_session(
                 carry.drain(..whole);
                 for frame in frames {
                     let now_ms = stream_started.elapsed().as_millis() as u64;
-                    let voiced = vad.is_speech(&frame).unwrap_or(false);
+                    let dbfs = frame_dbfs(&frame);
+                    let voiced = noise.gate(vad.is_speech(&frame).unwrap_or(false), dbfs);
                     // Our own voice leaking back is not the caller; what plays now is what the
                     // caller hears.
                     let (echo_like, audible) = echo
                         .lock()
                         .map(|g| {
-                            let echo = voiced && g.is_probable_echo(now_ms, frame_dbfs(&frame));
+                            let echo = voiced && g.is_probable_echo(now_ms, dbfs);
                             (echo, g.is_playing(now_ms))
                         })
                         .unwrap_or((false, false));

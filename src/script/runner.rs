@@ -132,6 +132,9 @@ pub struct ScriptRunner {
     ctx: CallContext,
     /// What was said so far, within a token budget, for generated lines.
     context: Context,
+    /// The classifier's answer to words heard while the caller was still pausing:
+    /// (node, words, the model's output), used if the turn ends with exactly those words.
+    foreseen: Option<(String, String, String)>,
 }
 
 /// Tokens of history (plus system message and task) a generated line may see: small models
@@ -167,6 +170,7 @@ impl ScriptRunner {
             conversation_id: conversation_id.to_string(),
             ctx,
             context: Context::new(DEFAULT_CONTEXT_BUDGET),
+            foreseen: None,
         }
     }
 
@@ -374,20 +378,46 @@ impl ScriptRunner {
         Plan { actions, ..plan }
     }
 
-    async fn classify(&self, node: &str, text: &str) -> Classified {
+    async fn classify(&mut self, node: &str, text: &str) -> Classified {
         let (now, window) = (self.now(), &self.ctx.window);
         if let Some(c) = classify::by_rules(&self.script, node, text, now, window) {
             return c;
         }
-        let output = self
-            .complete(
-                self.classify_id(),
-                classify::prompt(&self.script, node, text),
-                Some(classify::grammar(&self.script, node)),
-                48,
-            )
-            .await;
+        let output = match self.foreseen.take() {
+            Some((n, t, output)) if n == node && t == text => output,
+            _ => self.ask_classifier(node, text).await,
+        };
+        let (now, window) = (self.now(), &self.ctx.window);
         classify::from_llm(&self.script, node, text, &output, now, window)
+    }
+
+    /// Speculation: the caller paused and these may be their whole turn. Words the rules
+    /// classify need nothing; otherwise the model classifies them now, during the silence
+    /// that may end the turn, and [`ScriptRunner::caller`] uses its answer if the turn ends
+    /// with the same words at the same node. Changes nothing else; dropping this future
+    /// cancels the request.
+    pub async fn foresee(&mut self, text: &str) {
+        let node = self.state.node.clone();
+        let (now, window) = (self.now(), &self.ctx.window);
+        let known = self
+            .foreseen
+            .as_ref()
+            .is_some_and(|(n, t, _)| *n == node && t == text);
+        if known || classify::by_rules(&self.script, &node, text, now, window).is_some() {
+            return;
+        }
+        let output = self.ask_classifier(&node, text).await;
+        self.foreseen = Some((node, text.to_string(), output));
+    }
+
+    async fn ask_classifier(&self, node: &str, text: &str) -> String {
+        self.complete(
+            self.classify_id(),
+            classify::prompt(&self.script, node, text),
+            Some(classify::grammar(&self.script, node)),
+            48,
+        )
+        .await
     }
 
     /// Classification runs as its own KV-cache conversation: its prompt (the node's labels) and

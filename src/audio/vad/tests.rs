@@ -259,3 +259,76 @@ fn energy_detector_and_levels() {
     assert!(!e.is_speech(&[100; 160]).unwrap()); // -50 dBFS
     assert!(e.is_speech(&voiced_frame(0)).unwrap());
 }
+
+/// Uniform white noise at `dbfs` (RMS), deterministic.
+fn hiss(frames: usize, dbfs: f32, seed: &mut u64) -> Vec<Vec<i16>> {
+    let peak = 32768.0 * 10f32.powf(dbfs / 20.0) * 3f32.sqrt();
+    (0..frames)
+        .map(|_| {
+            (0..FRAME_SAMPLES)
+                .map(|_| {
+                    *seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let unit = ((*seed >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0;
+                    (unit * peak) as i16
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_noise_floor_is_the_quietest_recent_frame_and_gates_only_a_noisy_line() {
+    let mut quiet = NoiseFloor::default();
+    for _ in 0..10 {
+        quiet.push(-90.0);
+    }
+    assert!(quiet.gate(true, -44.0), "a quiet line: the VAD decides");
+    assert!(!quiet.gate(false, -10.0), "and only the VAD");
+
+    let mut noisy = NoiseFloor::default();
+    for _ in 0..10 {
+        noisy.push(-30.0);
+    }
+    assert_eq!(noisy.floor(), -30.0);
+    assert!(
+        !noisy.gate(true, -27.0),
+        "within the margin of the noise: noise"
+    );
+    assert!(noisy.gate(true, -24.0), "6 dB above the noise: a voice");
+    assert!(!noisy.gate(false, -20.0), "never more than the VAD says");
+
+    // A caller talking for the whole window lifts the floor to the quietest of their frames.
+    for _ in 0..NoiseFloor::WINDOW - 1 {
+        noisy.push(-18.0);
+    }
+    assert_eq!(noisy.floor(), -20.0, "the -20 frame is still in the window");
+    noisy.push(-18.0);
+    noisy.push(-18.0);
+    assert_eq!(noisy.floor(), -18.0);
+    noisy.push(-31.0);
+    assert_eq!(
+        noisy.floor(),
+        -31.0,
+        "the first quiet frame brings it down at once"
+    );
+}
+
+#[test]
+fn hiss_the_vad_takes_for_speech_does_not_pass_the_gate() {
+    let mut seed = 7;
+    let mut vad = WebRtcVad::new(2).unwrap();
+    let mut floor = NoiseFloor::default();
+    let (mut flagged, mut passed) = (0, 0);
+    for frame in hiss(250, -30.0, &mut seed) {
+        let voiced = vad.is_speech(&frame).unwrap();
+        flagged += usize::from(voiced);
+        passed += usize::from(floor.gate(voiced, frame_dbfs(&frame)));
+    }
+    assert!(
+        flagged > 0,
+        "the VAD alone flags this hiss (the case the gate is for)"
+    );
+    assert_eq!(passed, 0, "{flagged} of 250 hiss frames flagged by the VAD");
+}

@@ -48,7 +48,7 @@ impl Agent {
                     out
                 }
                 AgentInput::Dtmf(d) => opt_out.is_some_and(|o| d.starts_with(o)),
-                AgentInput::Continued(_) => false,
+                AgentInput::Continued(_) | AgentInput::Heard(_) => false,
             };
             if wants_out {
                 tracing::info!("opt-out after the call's end: listed");

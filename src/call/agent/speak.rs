@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Agent, Said};
-use crate::call::output::OutputCommand;
+use crate::call::output::{OutputCommand, OutputEvent};
 use crate::call::speech::SpeechBoard;
 use crate::call::voice::Line;
 use crate::call::SessionDeps;
@@ -16,6 +16,31 @@ use crate::model::{ChatMessage, Turn, TurnLatency};
 use crate::script::clauses::{ends_sentence, unfit, ClauseSplitter};
 
 impl Agent {
+    /// The pacer's news: the first frame of an answer completes its turn's latency.
+    pub(super) fn output_event(&mut self, event: OutputEvent) {
+        let OutputEvent::FirstAudible {
+            speech_id,
+            plays_at,
+        } = event
+        else {
+            return;
+        };
+        let Some(pending) = self.latency.take_if(|p| p.speech_id == speech_id) else {
+            return;
+        };
+        let mut latency = pending.latency;
+        let first = plays_at
+            .saturating_duration_since(pending.decided_at)
+            .as_secs_f64()
+            * 1000.0;
+        latency.first_frame_ms = Some(first);
+        latency.voice_to_voice_ms = Some(latency.endpointing_ms + first);
+        crate::telemetry::observe_turn(&latency);
+        self.deps
+            .registry
+            .set_turn_latency(&self.call_sid, speech_id, latency);
+    }
+
     /// Speaks fixed text as one utterance, clause by clause.
     pub(super) async fn say(&mut self, text: &str, interruptible: bool) -> Said {
         let (id, speech_cancel) = self.board.begin(interruptible, &self.cancel);

@@ -356,3 +356,24 @@ fn latency_starts_where_the_caller_is_last_heard_not_at_the_vads_hangover() {
     assert_eq!((t.end_sample, t.audible_end_sample), (6400, 6400));
     assert_eq!(t.endpointing_ms, 500.0);
 }
+
+#[test]
+fn words_heard_in_a_pause_await_the_end_of_the_turn_until_it_ends() {
+    let mut l = Line::new();
+    l.speak(1000);
+    l.quiet(140);
+    let attempt = l.last_attempt();
+    assert_eq!(l.d.awaits_end(attempt), None, "no transcript yet");
+    l.heard("I was thinking about it and");
+    assert_eq!(l.d.awaits_end(attempt), Some("I was thinking about it and"));
+    assert_eq!(l.d.awaits_end(attempt + 1), None, "another attempt's words");
+    // The caller goes on: those words are stale.
+    l.speak(400);
+    assert_eq!(l.d.awaits_end(attempt), None);
+    l.quiet(140);
+    let attempt = l.last_attempt();
+    l.heard("Yes, go ahead.");
+    assert_eq!(l.d.awaits_end(attempt), Some("Yes, go ahead."));
+    assert!(ended(&l.quiet(500)).is_some());
+    assert_eq!(l.d.awaits_end(attempt), None, "the turn ended");
+}

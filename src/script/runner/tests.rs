@@ -318,3 +318,34 @@ fn a_long_memory_is_cut_to_its_share_of_the_budget() {
         "From earlier calls with this person: short."
     );
 }
+
+#[tokio::test]
+async fn words_foreseen_in_a_pause_are_classified_once_and_only_for_that_turn() {
+    let llm = FakeLlm::new(false);
+    let classifications = |llm: &FakeLlm| {
+        let r = llm.requests.lock().unwrap();
+        r.iter().filter(|r| r.grammar.is_some()).count()
+    };
+    let mut runner = ScriptRunner::new(solar(), llm.clone(), "t", morning());
+    runner.event(Event::Started).await;
+    let before = runner.snapshot();
+    runner.foresee("Yes, go ahead.").await;
+    assert_eq!(classifications(&llm), 0, "the rules know these words");
+    runner.foresee("Hmm, it varies a lot by season").await;
+    runner.foresee("Hmm, it varies a lot by season").await;
+    assert_eq!(classifications(&llm), 1, "asked once for the same words");
+    assert_eq!(runner.state(), &before.state, "foreseeing changes nothing");
+    assert_eq!(runner.context.len(), 0);
+    let plan = runner.caller("Hmm, it varies a lot by season").await;
+    assert_eq!(plan.classified.as_ref().unwrap().by, "llm");
+    assert_eq!(
+        classifications(&llm),
+        1,
+        "the turn used the answer foreseen"
+    );
+    // Other words at the end of the turn: the model is asked about them.
+    runner.restore(before);
+    runner.foresee("Hmm, it varies").await;
+    runner.caller("Hmm, it varies a lot by season").await;
+    assert_eq!(classifications(&llm), 3);
+}
