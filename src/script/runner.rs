@@ -19,11 +19,6 @@ use tokio_util::sync::CancellationToken;
 use super::classify::{self, Classified};
 use super::context::{approx_tokens, Context, Role};
 use super::format::Script;
-
-/// How much of a node's examples (and of the FAQs') prime recognition: with the question
-/// (~200 characters) they stay well inside Whisper's 224-token prompt.
-const EAR_HINT_CHARS: usize = 160;
-const QUESTION_HINT_CHARS: usize = 100;
 use super::machine::{self, step, Action, CallState, Desk, DeskHours, Event};
 use crate::engine::{GenerateRequest, LanguageModel, LlmEvent};
 use crate::leads::window::CallingWindow;
@@ -136,6 +131,11 @@ pub struct ScriptRunner {
     /// (node, words, the model's output), used if the turn ends with exactly those words.
     foreseen: Option<(String, String, String)>,
 }
+
+/// How much of a node's examples (and of the FAQs') prime recognition: with the question
+/// (~200 characters) they stay well inside Whisper's 224-token prompt.
+const EAR_HINT_CHARS: usize = 160;
+const QUESTION_HINT_CHARS: usize = 100;
 
 /// Tokens of history (plus system message and task) a generated line may see: small models
 /// lose the thread in long prompts, and a short prompt keeps the first token fast.
@@ -379,8 +379,7 @@ impl ScriptRunner {
     }
 
     async fn classify(&mut self, node: &str, text: &str) -> Classified {
-        let (now, window) = (self.now(), &self.ctx.window);
-        if let Some(c) = classify::by_rules(&self.script, node, text, now, window) {
+        if let Some(c) = self.by_rules(node, text) {
             return c;
         }
         let output = match self.foreseen.take() {
@@ -398,16 +397,19 @@ impl ScriptRunner {
     /// cancels the request.
     pub async fn foresee(&mut self, text: &str) {
         let node = self.state.node.clone();
-        let (now, window) = (self.now(), &self.ctx.window);
         let known = self
             .foreseen
             .as_ref()
             .is_some_and(|(n, t, _)| *n == node && t == text);
-        if known || classify::by_rules(&self.script, &node, text, now, window).is_some() {
+        if known || self.by_rules(&node, text).is_some() {
             return;
         }
         let output = self.ask_classifier(&node, text).await;
         self.foreseen = Some((node, text.to_string(), output));
+    }
+
+    fn by_rules(&self, node: &str, text: &str) -> Option<Classified> {
+        classify::by_rules(&self.script, node, text, self.now(), &self.ctx.window)
     }
 
     async fn ask_classifier(&self, node: &str, text: &str) -> String {
