@@ -100,6 +100,8 @@ pub struct ConversationConfig {
     pub max_reply_tokens: u32,
     /// Sentences of an open-conversation reply.
     pub max_reply_sentences: usize,
+    /// Generated lines are prepared while the caller answers the question before them.
+    pub prepare_lines: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -395,6 +397,7 @@ impl RawConfig {
             script: std::sync::Arc::new(script),
             max_reply_tokens,
             max_reply_sentences,
+            prepare_lines: self.conversation.prepare_lines.unwrap_or(true),
         };
         let turn = TurnConfig {
             vad_aggressiveness: self.turn.vad_aggressiveness.unwrap_or(2),

@@ -1,6 +1,6 @@
 //! The barge-in matrix: a caller talks over each phase of the agent's reply (the disclosure,
 //! a fixed line early and late, the LLM still generating, a clause still being synthesised, a
-//! generated line playing, the goodbye) on a real loopback WebSocket with a faithful Twilio
+//! generated line playing, streamed or prepared while the caller answered, the goodbye) on a real loopback WebSocket with a faithful Twilio
 //! emulation. Whatever the phase, the agent answers what the caller said (here the built-in
 //! "who is this" question: its answer, then the node's question again) within the dead-air
 //! bound, the disclosure and the goodbye are heard in full, and the call goes on to its end
@@ -220,6 +220,9 @@ struct Case {
     cut: Option<&'static str>,
     /// The question the agent must ask again after answering (None: the call ends instead).
     reask: Option<&'static str>,
+    /// Generated lines prepared while the caller answers (`conversation.prepare_lines`); off
+    /// where the cell hits a line being streamed.
+    prepare: bool,
 }
 
 fn silence(ms: u64) -> CallerStep {
@@ -260,6 +263,7 @@ fn cases() -> Vec<Case> {
             playing: true,
             cut: None,
             reask: Some(ASK),
+            prepare: true,
         },
         Case {
             phase: "fixed line, early",
@@ -273,6 +277,7 @@ fn cases() -> Vec<Case> {
             playing: true,
             cut: Some(ASK),
             reask: Some(ASK),
+            prepare: true,
         },
         Case {
             phase: "fixed line, late",
@@ -286,6 +291,7 @@ fn cases() -> Vec<Case> {
             playing: true,
             cut: Some(ASK),
             reask: Some(ASK),
+            prepare: true,
         },
         Case {
             // The caller goes on while the LLM has not said a word: one turn, answered whole.
@@ -302,6 +308,7 @@ fn cases() -> Vec<Case> {
             playing: false,
             cut: None,
             reask: Some(ASK),
+            prepare: false,
         },
         Case {
             phase: "clause synthesising",
@@ -317,6 +324,7 @@ fn cases() -> Vec<Case> {
             playing: false,
             cut: None,
             reask: Some(ASK),
+            prepare: false,
         },
         Case {
             // Well into the generated line: a new turn at the pitch node.
@@ -333,6 +341,26 @@ fn cases() -> Vec<Case> {
             playing: true,
             cut: Some(PITCH_LINE),
             reask: Some(BOOK),
+            prepare: false,
+        },
+        Case {
+            // The pitch's line was written and voiced while the caller answered the question
+            // before it: it plays at once, though the model takes 3 s to its first token (were
+            // it streamed now, nothing would be playing when the caller cuts in).
+            phase: "prepared line playing",
+            first_token_delay: slow,
+            slow: None,
+            steps: then_opt_out(
+                to_pitch()
+                    .into_iter()
+                    .chain([silence(2600), CallerStep::Say(voiced(WHO_MS))])
+                    .collect(),
+            ),
+            over: 1,
+            playing: true,
+            cut: Some(PITCH_LINE),
+            reask: Some(BOOK),
+            prepare: true,
         },
         Case {
             // The goodbye ends the call: it plays in full over the caller, and the call ends.
@@ -350,14 +378,15 @@ fn cases() -> Vec<Case> {
             playing: true,
             cut: None,
             reask: None,
+            prepare: true,
         },
     ]
 }
 
-fn config(script: &std::path::Path) -> telemarketer::config::Config {
+fn config(script: &std::path::Path, prepare: bool) -> telemarketer::config::Config {
     test_config(
         &format!(
-            "[conversation]\nscript = {:?}\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
+            "[conversation]\nscript = {:?}\nprepare_lines = {prepare}\n[turn]\nmin_endpoint_ms = 300\nendpoint_silence_ms = 400",
             script.display().to_string()
         ),
         call_secrets(),
@@ -367,7 +396,7 @@ fn config(script: &std::path::Path) -> telemarketer::config::Config {
 /// Runs one cell on its own app; returns what the caller got and what the server recorded.
 async fn run(case: &Case, script: &std::path::Path) -> (SimReport, CallRecord) {
     let app = AppBuilder::with_engines(
-        config(script),
+        config(script, case.prepare),
         Arc::new(LengthStt),
         Arc::new(MatrixLlm {
             first_token_delay: case.first_token_delay,

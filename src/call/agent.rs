@@ -15,6 +15,7 @@
 //! A transfer node hands the call to a person (`transfer`).
 
 mod ending;
+mod prepare;
 mod speak;
 mod transfer;
 
@@ -121,6 +122,8 @@ struct Agent {
     last_speech: Option<u64>,
     /// Where a transfer node sends the call (the campaign's transfer settings).
     route: Option<transfer::Route>,
+    /// Generated lines being prepared while the caller answers.
+    ahead: prepare::Ahead,
 }
 
 /// Caller speech at least this long with no words recognised gets "did not catch that"
@@ -221,6 +224,7 @@ pub async fn run_agent(
         unanswered: None,
         last_speech: None,
         route,
+        ahead: Default::default(),
     };
     // An answering machine (AMD waited for the beep): leave the script's voicemail and go.
     if let Some(answered_by) = metadata.lead.get("answered_by") {
@@ -548,10 +552,14 @@ impl Agent {
                     if cut {
                         continue;
                     }
-                    let messages = self.runner.generation(&instruction, &goal);
-                    let fit = (instruction.as_str(), goal.as_str());
-                    self.generate(messages, sentences, fit, latency.as_mut().map(|l| &mut l.0))
-                        .await
+                    if let Some(line) = self.take_prepared(&instruction, &goal).await {
+                        self.say_prepared(line).await
+                    } else {
+                        let messages = self.runner.generation(&instruction, &goal);
+                        let fit = (instruction.as_str(), goal.as_str());
+                        self.generate(messages, sentences, fit, latency.as_mut().map(|l| &mut l.0))
+                            .await
+                    }
                 }
                 Action::Capture { name, value } => {
                     self.deps
@@ -612,6 +620,7 @@ impl Agent {
                 Said::Nothing => {}
             }
         }
+        self.prepare_upcoming();
         Flow::Go
     }
 

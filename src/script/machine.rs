@@ -451,6 +451,30 @@ pub fn reask(script: &Script, s: &CallState) -> Vec<Action> {
         .unwrap_or_default()
 }
 
+/// The generated lines the caller's next answer may lead to (the lines of each intent's next
+/// node), rendered with what is known now: worth preparing while the caller listens and
+/// answers. A line whose instruction uses a variable that answer captures renders otherwise
+/// then, and the prepared one is not used.
+pub fn upcoming_lines(script: &Script, s: &CallState) -> Vec<Action> {
+    let Some(node) = script.nodes.get(&s.node) else {
+        return Vec::new();
+    };
+    let mut lines = Vec::new();
+    for intent in &node.intents {
+        let mut out = Out {
+            script,
+            actions: Vec::new(),
+        };
+        enter(&mut out, &mut s.clone(), &intent.next);
+        for action in out.actions {
+            if matches!(action, Action::Generate { .. }) && !lines.contains(&action) {
+                lines.push(action);
+            }
+        }
+    }
+    lines
+}
+
 fn capture(out: &mut Out, s: &mut CallState, captured: &BTreeMap<String, String>) {
     let Some(node) = out.script.nodes.get(&s.node) else {
         return;

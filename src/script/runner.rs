@@ -310,6 +310,11 @@ impl ScriptRunner {
         })
     }
 
+    /// The generated lines the caller's next answer may lead to ([`machine::upcoming_lines`]).
+    pub fn upcoming_lines(&self) -> Vec<Action> {
+        machine::upcoming_lines(&self.script, &self.state)
+    }
+
     /// The current node's question again (a dead-air guard), as `Say` actions; no state change.
     pub fn reask(&self) -> Vec<Action> {
         machine::reask(&self.script, &self.state)

@@ -11,7 +11,7 @@ use crate::call::output::{OutputCommand, OutputEvent};
 use crate::call::speech::SpeechBoard;
 use crate::call::voice::Line;
 use crate::call::SessionDeps;
-use crate::engine::{GenerateRequest, LlmEvent};
+use crate::engine::{GenerateRequest, LlmEvent, SpeechAudio};
 use crate::model::{ChatMessage, Turn, TurnLatency};
 use crate::script::clauses::{ends_sentence, unfit, ClauseSplitter};
 
@@ -236,21 +236,7 @@ async fn speak_clause(
     }
     let first = board.get(speech_id).is_none_or(|r| r.clauses.is_empty());
     match deps.voice.clause(&clause, line, first, cancel).await {
-        Ok(audio) => {
-            if cancel.is_cancelled() {
-                return false;
-            }
-            let clause_index = board.add_clause(speech_id, &clause);
-            out.send(OutputCommand::Clause {
-                speech_id,
-                clause_index,
-                samples: audio.samples,
-                sample_rate: audio.sample_rate.max(1),
-                cancel: cancel.clone(),
-            })
-            .await
-            .is_ok()
-        }
+        Ok(audio) => queue_clause(out, board, speech_id, &clause, audio, cancel).await,
         Err(e) => {
             if !cancel.is_cancelled() {
                 // One clause the voice could not say is skipped, not the call.
@@ -259,4 +245,28 @@ async fn speak_clause(
             !cancel.is_cancelled()
         }
     }
+}
+
+/// Queues one clause's audio for the pacer, unless its utterance was cancelled meanwhile.
+pub(super) async fn queue_clause(
+    out: &mpsc::Sender<OutputCommand>,
+    board: &SpeechBoard,
+    speech_id: u64,
+    clause: &str,
+    audio: SpeechAudio,
+    cancel: &CancellationToken,
+) -> bool {
+    if cancel.is_cancelled() {
+        return false;
+    }
+    let clause_index = board.add_clause(speech_id, clause);
+    out.send(OutputCommand::Clause {
+        speech_id,
+        clause_index,
+        samples: audio.samples,
+        sample_rate: audio.sample_rate.max(1),
+        cancel: cancel.clone(),
+    })
+    .await
+    .is_ok()
 }

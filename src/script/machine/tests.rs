@@ -756,3 +756,30 @@ fn an_inbound_call_opens_with_its_own_greeting_and_entry_node() {
     assert_eq!(state.node, "homeowner");
     assert_eq!(said(&actions), ["And do you own your home?"]);
 }
+
+#[test]
+fn the_generated_line_an_answer_leads_to_is_known_while_the_caller_answers() {
+    let s = script();
+    // Nothing generated follows the intro or the bill question.
+    let (at_intro, _, _) = run(&[]);
+    assert_eq!(upcoming_lines(&s, &at_intro), []);
+    let (at_bill, _, _) = run(&[utter("yes", &[])]);
+    assert_eq!(upcoming_lines(&s, &at_bill), []);
+    // At the homeowner question the pitch's line is rendered with the bill already known, and
+    // it is the line the machine asks for once the caller says yes.
+    let (at_homeowner, _, _) = run(&[
+        utter("yes", &[]),
+        utter("amount", &[("monthly_bill", "180")]),
+    ]);
+    assert_eq!(at_homeowner.node, "homeowner");
+    let upcoming = upcoming_lines(&s, &at_homeowner);
+    let (_, after_yes) = step(&s, &at_homeowner, &utter("yes", &[("owns_home", "true")]));
+    let generated: Vec<Action> = after_yes
+        .into_iter()
+        .filter(|a| matches!(a, Action::Generate { .. }))
+        .collect();
+    assert_eq!(upcoming, generated);
+    assert_eq!(upcoming.len(), 1);
+    // A renter ends the call: nothing generated on that branch, and the state is untouched.
+    assert_eq!(at_homeowner.node, "homeowner");
+}
