@@ -100,7 +100,7 @@ pub struct ConversationConfig {
     pub max_reply_tokens: u32,
     /// Sentences of an open-conversation reply.
     pub max_reply_sentences: usize,
-    /// Generated lines are prepared while the caller answers the question before them.
+    /// Work done while the caller answers: the next generated line, the classifier's prompt.
     pub prepare_lines: bool,
 }
 

@@ -174,8 +174,9 @@ pub struct RawConversation {
     /// The open conversation's persona and goal (system message of every reply).
     pub system_prompt: Option<String>,
     pub max_reply_sentences: Option<usize>,
-    /// Write and synthesise a node's generated line while the caller answers the question
-    /// before it (default true).
+    /// While the caller answers a node's question: write and synthesise the generated line
+    /// the answer may lead to, and put the node's classification prompt in the KV cache
+    /// (default true).
     pub prepare_lines: Option<bool>,
     /// Accepted for older configs and ignored: history is bounded by tokens (script::context).
     pub max_history_turns: Option<usize>,

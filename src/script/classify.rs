@@ -518,23 +518,27 @@ pub fn grammar(script: &Script, node: &str) -> String {
     format!("{root}\n{}\n", rules.join("\n"))
 }
 
-/// The classification prompt: the node's question, the labels with a few examples each.
+/// The classification prompt: the labels with a few examples each (the shared ones first), the
+/// node's question, the caller's words.
 pub fn prompt(script: &Script, node: &str, text: &str) -> Vec<ChatMessage> {
     let n = script.nodes.get(node);
     let like = |examples: &[String]| {
         let shown: Vec<&str> = examples.iter().take(3).map(String::as_str).collect();
         format!("like \"{}\"", shown.join("\", \""))
     };
+    // The labels every node shares first, the node's own after them: the shared part is the
+    // same prompt prefix at every node, so it stays in the model's KV cache and a turn
+    // evaluates only the node's labels, its question and the caller's words.
     let mut labels = String::new();
+    for f in &script.faqs {
+        labels.push_str(&format!("- {}: asks {}\n", f.id, like(&f.examples)));
+    }
+    labels.push_str("- call_later: wants to be called another time\n- unclear: when no label fits say unclear\n");
     if let Some(n) = n {
         for i in &n.intents {
             labels.push_str(&format!("- {}: {}\n", i.name, like(&i.examples)));
         }
     }
-    for f in &script.faqs {
-        labels.push_str(&format!("- {}: asks {}\n", f.id, like(&f.examples)));
-    }
-    labels.push_str("- call_later: wants to be called another time\n- unclear: when no label fits say unclear\n");
     let question = n.and_then(|n| n.say.clone()).unwrap_or_default();
     let vars = n
         .map(|n| n.capture.keys().cloned().collect::<Vec<_>>().join(", "))

@@ -413,6 +413,35 @@ impl ScriptRunner {
         self.foreseen = Some((node, text.to_string(), output));
     }
 
+    /// Puts the current node's classification prompt, all but the caller's words, into the
+    /// model's KV cache, so that a turn the rules cannot read evaluates only its words. Meant
+    /// for while the node's question plays (the model is idle then); `None` at a node with
+    /// nothing to classify. Dropping the future cancels the request.
+    pub fn warm_classifier(
+        &self,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let node = self.script.nodes.get(&self.state.node)?;
+        if node.intents.is_empty() || node.end.is_some() || self.state.outcome.is_some() {
+            return None;
+        }
+        let cancel = CancellationToken::new();
+        let mut rx = self.llm.generate(GenerateRequest {
+            conversation_id: self.classify_id(),
+            messages: classify::prompt(&self.script, &node.id, ""),
+            max_tokens: 0,
+            grammar: None,
+            cancel: cancel.clone(),
+        });
+        Some(async move {
+            let _guard = cancel.drop_guard();
+            while let Some(ev) = rx.recv().await {
+                if matches!(ev, LlmEvent::Done { .. } | LlmEvent::Error(_)) {
+                    break;
+                }
+            }
+        })
+    }
+
     fn by_rules(&self, node: &str, text: &str) -> Option<Classified> {
         classify::by_rules(&self.script, node, text, self.now(), &self.ctx.window)
     }
@@ -452,10 +481,25 @@ impl ScriptRunner {
             cancel,
         });
         let mut text = String::new();
+        let started = std::time::Instant::now();
         while let Some(ev) = rx.recv().await {
             match ev {
                 LlmEvent::Token(t) => text.push_str(&t),
-                LlmEvent::Done { .. } => break,
+                LlmEvent::Done {
+                    prompt_evaluated,
+                    prompt_cached,
+                    generated,
+                    ..
+                } => {
+                    tracing::debug!(
+                        prompt_evaluated,
+                        prompt_cached,
+                        generated,
+                        ms = started.elapsed().as_millis() as u64,
+                        "llm completion"
+                    );
+                    break;
+                }
                 LlmEvent::Error(e) => {
                     tracing::warn!(error = %e, "llm failed during a script turn");
                     break;

@@ -1,7 +1,10 @@
-//! Lines prepared ahead. While the caller hears a node's question and answers it, the LLM and
-//! the voice are idle, so the generated line their answer may lead to (the pitch after "And do
-//! you own your home?") is written and synthesised then. The turn that needs it finds it ready
-//! and answers as fast as a fixed line.
+//! Work done ahead, while the caller hears a node's question and answers it and the LLM and
+//! the voice are idle:
+//! - the generated line their answer may lead to (the pitch after "And do you own your
+//!   home?") is written and synthesised, so the turn that needs it answers as fast as a fixed
+//!   line;
+//! - the node's classification prompt, all but the caller's words, goes into the model's KV
+//!   cache, so a turn the rules cannot read costs the model only those words.
 //!
 //! The script still decides: a prepared line is used only when the script asks for exactly its
 //! instruction (one that uses a variable the answer captured renders otherwise, and is written
@@ -32,15 +35,20 @@ pub(super) struct Prepared {
 /// What the line is for: its rendered instruction and the node's goal.
 type Key = (String, String);
 
-/// Lines being prepared for this call. Dropping it stops them.
+/// Lines being prepared for this call, and the classifier's warm-up. Dropping it stops them.
 #[derive(Default)]
 pub(super) struct Ahead {
     jobs: Vec<(Key, JoinHandle<Option<Prepared>>)>,
+    /// The node whose classification prompt was last put in the KV cache, and that job.
+    warmed: Option<(String, JoinHandle<()>)>,
 }
 
 impl Drop for Ahead {
     fn drop(&mut self) {
         for (_, job) in &self.jobs {
+            job.abort();
+        }
+        if let Some((_, job)) = &self.warmed {
             job.abort();
         }
     }
@@ -53,6 +61,7 @@ impl Agent {
         if !self.deps.conversation.prepare_lines {
             return;
         }
+        self.warm_classifier();
         let wanted: Vec<(Key, usize)> = self
             .runner
             .upcoming_lines()
@@ -87,6 +96,21 @@ impl Agent {
                 self.cancel.child_token(),
             ));
             self.ahead.jobs.push((key, job));
+        }
+    }
+
+    /// Once per node: its classification prompt into the KV cache while its question plays, so
+    /// that a turn the rules cannot read costs the model only the caller's words.
+    fn warm_classifier(&mut self) {
+        let node = &self.runner.state().node;
+        if self.ahead.warmed.as_ref().is_some_and(|(n, _)| n == node) {
+            return;
+        }
+        if let Some(warm) = self.runner.warm_classifier() {
+            let job = tokio::spawn(warm);
+            if let Some((_, old)) = self.ahead.warmed.replace((node.clone(), job)) {
+                old.abort();
+            }
         }
     }
 

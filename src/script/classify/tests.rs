@@ -307,6 +307,15 @@ fn grammar_lists_labels_and_typed_variables() {
         "{}",
         p[1].content
     );
+    // Every node's prompt starts with the same labels (a prefix the KV cache keeps): only the
+    // node's own labels, its question and the words differ.
+    let (a, b) = (&prompt(&s, "intro", "x")[0].content, &p[0].content);
+    let shared = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    assert!(
+        a[..shared].contains("when no label fits say unclear"),
+        "{a}"
+    );
+    assert!(!a[..shared].contains("- yes:"), "{a}");
 }
 
 #[test]

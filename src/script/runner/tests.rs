@@ -349,3 +349,35 @@ async fn words_foreseen_in_a_pause_are_classified_once_and_only_for_that_turn() 
     runner.caller("Hmm, it varies a lot by season").await;
     assert_eq!(classifications(&llm), 3);
 }
+
+#[tokio::test]
+async fn a_nodes_classification_prompt_is_warmed_all_but_the_callers_words() {
+    let llm = FakeLlm::new(false);
+    let mut runner = ScriptRunner::new(solar(), llm.clone(), "t", morning());
+    runner.event(Event::Started).await;
+    runner
+        .warm_classifier()
+        .expect("the intro has intents")
+        .await;
+    runner.caller("Hmm, it varies a lot by season").await;
+    let requests = llm.requests.lock().unwrap();
+    let [warm, turn] = &requests[..] else {
+        panic!("{} requests", requests.len());
+    };
+    // The warm-up evaluates the prompt and generates nothing, in the classifier's cache.
+    assert_eq!(warm.max_tokens, 0);
+    assert_eq!(warm.conversation_id, turn.conversation_id);
+    assert!(turn.grammar.is_some());
+    // The turn's prompt differs from it only in the caller's words.
+    assert_eq!(warm.messages[0].content, turn.messages[0].content);
+    let (w, t) = (&warm.messages[1].content, &turn.messages[1].content);
+    assert_eq!(
+        t.strip_suffix("Hmm, it varies a lot by season"),
+        Some(w.as_str())
+    );
+    drop(requests);
+    // A call that has ended has nothing to classify.
+    runner.caller("Never call me again.").await;
+    assert!(runner.outcome().is_some());
+    assert!(runner.warm_classifier().is_none());
+}
