@@ -28,6 +28,11 @@ pub enum ConfigError {
     Conversation(Vec<crate::script::format::Problem>),
 }
 
+/// The default admission limit (`server.max_calls`) per CPU core: `loadtest` through the solar
+/// script on a 2-core machine with the test models kept p95 under 1.5 s at the caller's ear up
+/// to 4 calls, and passed it at 8 (README "Latency and load").
+pub const CALLS_PER_CORE: usize = 2;
+
 /// Validated configuration.
 #[derive(Clone)]
 pub struct Config {
@@ -419,7 +424,7 @@ impl RawConfig {
             output_lead_ms: self.turn.output_lead_ms.unwrap_or(300),
             dead_air_ms: self.turn.dead_air_ms.unwrap_or(2500),
             resume_window_ms: self.turn.resume_window_ms.unwrap_or(2500),
-            resume_heard_ms: self.turn.resume_heard_ms.unwrap_or(1000),
+            resume_heard_ms: self.turn.resume_heard_ms.unwrap_or(400),
         };
         if turn.vad_aggressiveness > 3 {
             return Err(invalid("turn.vad_aggressiveness", "0 to 3"));
@@ -501,7 +506,9 @@ impl RawConfig {
                 ))
             }
         };
-        let max_calls = self.server.max_calls.unwrap_or(16);
+        let max_calls = self.server.max_calls.unwrap_or_else(|| {
+            CALLS_PER_CORE * std::thread::available_parallelism().map_or(1, |n| n.get())
+        });
         if !(1..=10_000).contains(&max_calls) {
             return Err(invalid("server.max_calls", "1..=10000 calls"));
         }

@@ -36,7 +36,9 @@ pub struct DetectorConfig {
     pub speculate_after_ms: u32,
     /// Speech this soon after a turn ended may continue it.
     pub resume_window_ms: u32,
-    /// ... unless the caller already heard this much of the answer.
+    /// ... unless the caller had heard this much of the answer when they started again. A
+    /// person answers what they heard only after a reaction time of a few hundred ms, so
+    /// words that start later than this respond to the answer: a new turn, not the old one's end.
     pub resume_heard_ms: u32,
 }
 
@@ -53,7 +55,7 @@ impl Default for DetectorConfig {
             barge_in_min_ms: 200,
             speculate_after_ms: 120,
             resume_window_ms: 2500,
-            resume_heard_ms: 1000,
+            resume_heard_ms: 400,
         }
     }
 }
@@ -331,7 +333,10 @@ impl TurnDetector {
         p.barged_in = true;
         if let Some(last) = self.last.take() {
             let soon = p.start.saturating_sub(last.end) <= samples(self.config.resume_window_ms);
-            let unheard = last.heard < samples(self.config.resume_heard_ms) && !last.answer_over;
+            // What they had heard when they started again: the answer played on over their
+            // first words until now.
+            let heard = last.heard.saturating_sub(now.saturating_sub(p.start));
+            let unheard = heard < samples(self.config.resume_heard_ms) && !last.answer_over;
             if soon && unheard {
                 out.push(Command::Continued { id: last.id });
                 p.continues = Some(last);

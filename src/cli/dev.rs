@@ -254,6 +254,14 @@ pub async fn loadtest(config_path: Option<&Path>, args: LoadtestArgs) -> anyhow:
     } = args;
     let mut config = super::config(config_path)?;
     own_tokens(&mut config);
+    // The test is what N calls at once do: the admission limit must not refuse some of them.
+    if config.max_calls < calls {
+        println!(
+            "server.max_calls raised from {} to {calls} for this test",
+            config.max_calls
+        );
+        config.max_calls = calls;
+    }
     let engines = Engines::load(&config).context("cannot load the models")?;
     let local = AppBuilder::new(config.clone(), &engines)
         .in_memory()

@@ -9,6 +9,10 @@ fn defaults_validate() {
     assert_eq!(c.conversation.script.opt_out_digit, Some('9'));
     assert!(c.conversation.script.nodes[&c.conversation.script.start].open);
     assert!(!c.allow_unsigned_webhooks);
+    // The admission limit follows the box: the measured capacity per core.
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(c.max_calls, CALLS_PER_CORE * cores);
+    assert!(c.conversation.prepare_lines);
 }
 
 #[test]

@@ -47,7 +47,8 @@ impl SpeechToText for FakeStt {
 }
 
 /// LLM fake: streams scripted replies (the last one repeats) word by word and records the
-/// prompts it saw.
+/// prompts it saw. A request for no tokens (a KV-cache warm-up) is answered at once and not
+/// recorded: it asks for no reply.
 pub struct FakeLlm {
     pub replies: Vec<String>,
     pub prompts: Arc<Mutex<Vec<Vec<ChatMessage>>>>,
@@ -55,6 +56,16 @@ pub struct FakeLlm {
 
 impl LanguageModel for FakeLlm {
     fn generate(&self, request: GenerateRequest) -> mpsc::Receiver<LlmEvent> {
+        if request.max_tokens == 0 {
+            let (tx, rx) = mpsc::channel(1);
+            let _ = tx.try_send(LlmEvent::Done {
+                prompt_evaluated: 1,
+                prompt_cached: 0,
+                generated: 0,
+                stop: StopReason::MaxTokens,
+            });
+            return rx;
+        }
         let n_prompts = {
             let mut p = self.prompts.lock().unwrap();
             p.push(request.messages.clone());

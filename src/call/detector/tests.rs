@@ -198,6 +198,17 @@ fn an_answer_heard_or_finished_makes_the_next_words_a_new_turn() {
     l.run(1000, false, true);
     let cmds = l.run(400, true, true);
     assert!(!cmds.iter().any(|c| matches!(c, Command::Continued { .. })));
+    // Heard for 500 ms when the caller started: a barge-in, though the answer plays on over
+    // their first words until the barge-in is decided.
+    let mut l = Line::new();
+    l.speak(800);
+    l.quiet(140);
+    l.heard("Yes.");
+    ended(&l.quiet(500)).unwrap();
+    l.run(500, false, true);
+    let cmds = l.run(400, true, true);
+    assert!(cmds.iter().any(|c| matches!(c, Command::BargeIn { .. })));
+    assert!(!cmds.iter().any(|c| matches!(c, Command::Continued { .. })));
     // A short answer that finished: the caller's next words are a new turn.
     let mut l = Line::new();
     l.speak(800);
