@@ -360,7 +360,7 @@ async fn a_nodes_classification_prompt_is_warmed_all_but_the_callers_words() {
         .expect("the intro has intents")
         .await;
     runner.caller("Hmm, it varies a lot by season").await;
-    let requests = llm.requests.lock().unwrap();
+    let requests: Vec<GenerateRequest> = llm.requests.lock().unwrap().drain(..).collect();
     let [warm, turn] = &requests[..] else {
         panic!("{} requests", requests.len());
     };
