@@ -253,6 +253,12 @@ fn cases() -> Vec<Case> {
     let none = Duration::ZERO;
     // "Yes" at the first question, as soon as it has been asked.
     let to_pitch = || vec![quiet_for(700), CallerStep::Say(voiced(YES_MS))];
+    // "Yes" (on to the pitch), then "who is this" this long after it.
+    let who_after_yes = |ms| {
+        let mut steps = to_pitch();
+        steps.extend([silence(ms), CallerStep::Say(voiced(WHO_MS))]);
+        then_opt_out(steps)
+    };
     vec![
         Case {
             phase: "disclosure, from 0.3 s",
@@ -298,12 +304,7 @@ fn cases() -> Vec<Case> {
             phase: "LLM generating",
             first_token_delay: slow,
             slow: None,
-            steps: then_opt_out(
-                to_pitch()
-                    .into_iter()
-                    .chain([silence(1200), CallerStep::Say(voiced(WHO_MS))])
-                    .collect(),
-            ),
+            steps: who_after_yes(1200),
             over: 1,
             playing: false,
             cut: None,
@@ -314,12 +315,7 @@ fn cases() -> Vec<Case> {
             phase: "clause synthesising",
             first_token_delay: none,
             slow: Some(("Solar panels", slow)),
-            steps: then_opt_out(
-                to_pitch()
-                    .into_iter()
-                    .chain([silence(1200), CallerStep::Say(voiced(WHO_MS))])
-                    .collect(),
-            ),
+            steps: who_after_yes(1200),
             over: 1,
             playing: false,
             cut: None,
@@ -331,12 +327,7 @@ fn cases() -> Vec<Case> {
             phase: "generated line playing",
             first_token_delay: none,
             slow: None,
-            steps: then_opt_out(
-                to_pitch()
-                    .into_iter()
-                    .chain([silence(2600), CallerStep::Say(voiced(WHO_MS))])
-                    .collect(),
-            ),
+            steps: who_after_yes(2600),
             over: 1,
             playing: true,
             cut: Some(PITCH_LINE),
@@ -350,12 +341,7 @@ fn cases() -> Vec<Case> {
             phase: "prepared line playing",
             first_token_delay: slow,
             slow: None,
-            steps: then_opt_out(
-                to_pitch()
-                    .into_iter()
-                    .chain([silence(2600), CallerStep::Say(voiced(WHO_MS))])
-                    .collect(),
-            ),
+            steps: who_after_yes(2600),
             over: 1,
             playing: true,
             cut: Some(PITCH_LINE),
