@@ -122,7 +122,7 @@ struct Agent {
     last_speech: Option<u64>,
     /// Where a transfer node sends the call (the campaign's transfer settings).
     route: Option<transfer::Route>,
-    /// Generated lines being prepared while the caller answers.
+    /// Work done while the caller answers: generated lines, the classifier's warm-up.
     ahead: prepare::Ahead,
 }
 
