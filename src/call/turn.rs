@@ -31,12 +31,30 @@ const CONTINUATIONS: &[&str] = &[
     "my", "is", "if", "then", "well", "actually",
 ];
 
+/// Endings that ask for time: the caller is about to answer ("Hmm, let me think.").
+const HOLDS: &[&str] = &[
+    "let me think",
+    "let me see",
+    "let me check",
+    "let me look",
+    "hold on",
+    "hang on",
+    "one second",
+    "one moment",
+    "just a second",
+    "just a moment",
+    "give me a second",
+    "give me a moment",
+    "wait a second",
+    "wait a moment",
+];
+
 /// How a transcript ends, as far as turn-taking cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
     /// Sentence punctuation after a content word: probably done.
     Complete,
-    /// A conjunction or filler: probably more to come.
+    /// A conjunction, a filler or a request for time: probably more to come.
     Trailing,
     /// Nothing to go on.
     Unknown,
@@ -55,7 +73,20 @@ pub fn classify_ending(transcript: &str) -> Ending {
         .unwrap_or("")
         .trim_matches(|c: char| !c.is_alphanumeric())
         .to_lowercase();
-    if CONTINUATIONS.contains(&last_word.as_str()) || t.ends_with("...") || t.ends_with(',') {
+    let words: String = t
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let holds = HOLDS
+        .iter()
+        .any(|h| words == *h || words.ends_with(&format!(" {h}")));
+    if holds
+        || CONTINUATIONS.contains(&last_word.as_str())
+        || t.ends_with("...")
+        || t.ends_with(',')
+    {
         Ending::Trailing
     } else if t.ends_with(['.', '?', '!']) {
         Ending::Complete

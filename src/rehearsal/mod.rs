@@ -215,6 +215,8 @@ pub struct CallResult {
     /// misheard caller from a wrong decision.
     pub understood: Vec<String>,
     pub timings: Vec<TurnTiming>,
+    /// Turns the agent began answering in a pause inside them (false turn ends), by index.
+    pub early: Vec<usize>,
     /// Caller turns next to the server's own voice-to-voice for the same reply.
     pub agreement: Vec<Agreement>,
     pub verdict: Verdict,
@@ -371,6 +373,7 @@ async fn judge_call(
         None => String::new(),
     };
     let timings = media.map(|m| m.turn_timings()).unwrap_or_default();
+    let early = media.map(|m| m.early_answers()).unwrap_or_default();
     if let (Some(dir), Some(m)) = (&opts.wav_dir, media) {
         let path = dir.join(format!("{}.wav", caller.name));
         if let Err(e) = m.write_stereo_wav(&path) {
@@ -408,6 +411,7 @@ async fn judge_call(
         transcript,
         understood: Vec::new(),
         timings,
+        early,
         agreement: Vec::new(),
         verdict,
     })

@@ -98,7 +98,27 @@ pub fn render(report: &SuiteReport) -> String {
     let paired = report.agreements();
     let _ = writeln!(out, "{}", agreement_line(&paired, lat.len()));
     let _ = writeln!(out, "{}", paths_line(&paired));
+    let _ = writeln!(out, "{}", early_line(report));
     out
+}
+
+/// False turn ends as the callers met them: replies begun in a pause inside a turn.
+pub fn early_line(report: &SuiteReport) -> String {
+    let turns: usize = report.results.iter().map(|r| r.timings.len()).sum();
+    let early: Vec<String> = report
+        .results
+        .iter()
+        .flat_map(|r| r.early.iter().map(|i| format!("{} {}", r.caller.name, i + 1)))
+        .collect();
+    let which = if early.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", early.join(", "))
+    };
+    format!(
+        "answered before the caller was done (a pause taken for the end): {} of {turns} turns{which}",
+        early.len()
+    )
 }
 
 /// Caller-side latency per path (the server says which path each paired turn took).

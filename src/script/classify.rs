@@ -282,19 +282,13 @@ pub fn by_rules(
         if let Some(c) = here {
             return Some(c);
         }
+        // A bare "later" names no time: the callback node asks for one.
+        let named: Vec<&str> = text
+            .split_whitespace()
+            .filter(|w| normalize(w) != "later")
+            .collect();
         let mut c = Classified::rule(intents::CALL_LATER);
-        if let Some(callback) = script.nodes.get(CALLBACK_NODE) {
-            // A bare "later" names no time: the callback node asks for one.
-            let named: Vec<&str> = text
-                .split_whitespace()
-                .filter(|w| normalize(w) != "later")
-                .collect();
-            let (captured, _) = read(callback, "", &named.join(" "), now, window);
-            c.captured = captured
-                .into_iter()
-                .filter(|(k, _)| callback.capture.get(k) == Some(&VarType::Time))
-                .collect();
-        }
+        c.captured = times_for(script, CALLBACK_NODE, &named.join(" "), now, window);
         return Some(c);
     }
     if any_phrase(&t, ROBOT) && script.faq("are_you_a_robot").is_some() {
@@ -313,9 +307,19 @@ pub fn by_rules(
         ));
     }
     if let Some(label) = by_examples(script, n, &t) {
-        return Some(with_values(n, &label, text, now, window, "rule"));
+        return Some(ahead(
+            script,
+            n,
+            with_values(n, &label, text, now, window, "rule"),
+            text,
+            now,
+            window,
+        ));
     }
     if let Some(c) = by_slots(n, text, now, window) {
+        return Some(c);
+    }
+    if let Some(c) = time_elsewhere(script, n, text, now, window) {
         return Some(c);
     }
     if is_question(text, &t) {
@@ -325,7 +329,87 @@ pub fn by_rules(
         ));
     }
     let label = near(&t, n.intents.iter().map(|i| (&i.name, &i.examples)))?;
-    Some(with_values(n, &label, text, now, window, "rule"))
+    Some(ahead(
+        script,
+        n,
+        with_values(n, &label, text, now, window, "rule"),
+        text,
+        now,
+        window,
+    ))
+}
+
+/// The times the node `id` asks for, read from the answer where they parse inside the window.
+fn times_for(
+    script: &Script,
+    id: &str,
+    text: &str,
+    now: DateTime<Tz>,
+    window: &CallingWindow,
+) -> BTreeMap<String, String> {
+    let Some(node) = script.nodes.get(id) else {
+        return BTreeMap::new();
+    };
+    let (captured, _) = read(node, "", text, now, window);
+    captured
+        .into_iter()
+        .filter(|(k, _)| node.capture.get(k) == Some(&VarType::Time))
+        .collect()
+}
+
+/// Adds to an intent the time its next node asks for, when the answer already names one ("yes,
+/// tomorrow at ten" to the pitch): the machine then does not ask for it. Only times: a stray
+/// number ("yes, I have two minutes") must not answer a later question.
+fn ahead(
+    script: &Script,
+    n: &Node,
+    mut c: Classified,
+    text: &str,
+    now: DateTime<Tz>,
+    window: &CallingWindow,
+) -> Classified {
+    if let Some(i) = n.intents.iter().find(|i| i.name == c.intent) {
+        for (k, v) in times_for(script, &i.next, text, now, window) {
+            c.captured.entry(k).or_insert(v);
+        }
+    }
+    c
+}
+
+/// A time named where the node asks none ("tomorrow at three" to the bill question) answers a
+/// question further on: the node's one intent that leads to a node taking a time (the pitch's
+/// "yes": book it then), else a callback then. Only a time that parses inside the window.
+fn time_elsewhere(
+    script: &Script,
+    n: &Node,
+    text: &str,
+    now: DateTime<Tz>,
+    window: &CallingWindow,
+) -> Option<Classified> {
+    if n.capture.values().any(|t| *t == VarType::Time) || parse_time(text, now, window).is_err() {
+        return None;
+    }
+    let to_time: Vec<&String> = n
+        .intents
+        .iter()
+        .filter(|i| !times_for(script, &i.next, text, now, window).is_empty())
+        .map(|i| &i.name)
+        .collect();
+    if let [only] = to_time[..] {
+        return Some(ahead(
+            script,
+            n,
+            with_values(n, only, text, now, window, "rule"),
+            text,
+            now,
+            window,
+        ));
+    }
+    let captured = times_for(script, CALLBACK_NODE, text, now, window);
+    (!captured.is_empty()).then(|| Classified {
+        captured,
+        ..Classified::rule(intents::CALL_LATER)
+    })
 }
 
 /// At an open node only the FAQs' own phrases count (the model answers everything else).
@@ -355,6 +439,8 @@ fn by_slots(n: &Node, text: &str, now: DateTime<Tz>, window: &CallingWindow) -> 
                     !matches!(parse_time(ex, now, window), Err(TimeError::NoTime))
                 }),
             },
+            // "Tomorrow at three" says when, not how much.
+            VarType::Number if says_when(text) => None,
             VarType::Number => parse_number(text)
                 .and_then(|_| typed_intent(n, var, |ex| parse_number(ex).is_some())),
             VarType::Bool => leading_yes_no(text).and_then(|yes| {

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
 
-use super::format::{intents, Node, Script, VarType, CALLBACK_NODE};
+use super::format::{intents, Intent, Node, Script, VarType, CALLBACK_NODE};
 use super::slots::{parse_number, speak_clock, stored_time};
 use crate::model::Outcome;
 
@@ -312,7 +312,7 @@ fn utterance(
                 match missing {
                     None => {
                         capture(out, s, captured);
-                        enter(out, s, &chosen.next);
+                        enter_answered(out, s, &chosen.next, captured);
                     }
                     Some(var) => {
                         s.tries += 1;
@@ -395,16 +395,9 @@ fn call_later(out: &mut Out, s: &mut CallState, captured: &BTreeMap<String, Stri
         out.say(s, "Thank you, we will call you back later. Goodbye.", false);
         return end(out, s, Outcome::Callback);
     };
-    let answered = callback.intents.iter().find(|i| {
-        !i.needs.is_empty()
-            && i.needs.iter().all(|v| {
-                let ty = script.vars.get(v).copied().unwrap_or(VarType::String);
-                captured.get(v).and_then(|raw| coerce(ty, raw)).is_some()
-            })
-    });
-    match answered {
+    match answered(script, callback, captured) {
+        Some(_) if s.node != CALLBACK_NODE => enter_answered(out, s, CALLBACK_NODE, captured),
         Some(intent) => {
-            s.node = CALLBACK_NODE.to_string();
             capture(out, s, captured);
             enter(out, s, &intent.next);
         }
@@ -487,6 +480,41 @@ fn capture(out: &mut Out, s: &mut CallState, captured: &BTreeMap<String, String>
                 value,
             });
         }
+    }
+}
+
+/// The intent of `node` that values already captured answer: one that needs variables and
+/// finds them all parsed (the callback node's time in "call me back tomorrow at ten").
+fn answered<'a>(
+    script: &Script,
+    node: &'a Node,
+    captured: &BTreeMap<String, String>,
+) -> Option<&'a Intent> {
+    node.intents.iter().find(|i| {
+        !i.needs.is_empty()
+            && i.needs.iter().all(|v| {
+                let ty = script.vars.get(v).copied().unwrap_or(VarType::String);
+                captured.get(v).and_then(|raw| coerce(ty, raw)).is_some()
+            })
+    })
+}
+
+/// Enters `id`, unless the caller's words already answered its question ("yes, tomorrow at
+/// ten" to the pitch answers the time question after it too): then its variables are captured
+/// and the call goes where that answer leads, without asking what was said.
+fn enter_answered(out: &mut Out, s: &mut CallState, id: &str, captured: &BTreeMap<String, String>) {
+    let script = out.script;
+    match script
+        .nodes
+        .get(id)
+        .and_then(|n| answered(script, n, captured))
+    {
+        Some(intent) => {
+            s.node = id.to_string();
+            capture(out, s, captured);
+            enter(out, s, &intent.next);
+        }
+        None => enter(out, s, id),
     }
 }
 

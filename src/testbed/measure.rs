@@ -111,6 +111,30 @@ pub fn turn_timings(turns: &[TurnSpan], agent_track: &[i16]) -> Vec<TurnTiming> 
         .collect()
 }
 
+/// Agent quiet this long before an audible frame makes it the start of a reply (Piper's pauses
+/// between clauses are shorter; a reply comes after the endpointing silence and more).
+pub const ONSET_GAP_MS: u64 = 600;
+
+/// The turns the agent started answering before they were over: a reply began (an audible
+/// frame after [`ONSET_GAP_MS`] of quiet) while the caller was still inside the turn, in a pause
+/// the agent took for its end. Each such turn once, by index: the false turn ends as the caller
+/// met them.
+pub fn early_answers(turns: &[TurnSpan], agent_track: &[i16]) -> Vec<usize> {
+    let loud = loud_times(agent_track);
+    let onsets: Vec<u64> = loud
+        .iter()
+        .enumerate()
+        .filter(|(i, &t)| *i == 0 || t - loud[i - 1] > ONSET_GAP_MS)
+        .map(|(_, &t)| t)
+        .collect();
+    turns
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| onsets.iter().any(|&o| o > t.start_ms && o < t.end_ms))
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// The server's own figure for one reply (its stored turn latency).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ServerFigure {

@@ -157,6 +157,12 @@ impl SimReport {
     pub fn turn_timings(&self) -> Vec<TurnTiming> {
         measure::turn_timings(&self.turns, &self.agent_track)
     }
+
+    /// The turns the agent began answering before they were over (see
+    /// [`measure::early_answers`]).
+    pub fn early_answers(&self) -> Vec<usize> {
+        measure::early_answers(&self.turns, &self.agent_track)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

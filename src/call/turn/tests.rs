@@ -37,6 +37,23 @@ fn complete_answers_end_early_trailing_ones_wait() {
 }
 
 #[test]
+fn a_caller_who_asks_for_time_is_waited_for() {
+    let c = cfg();
+    for t in ["Hmm, let me think.", "Hold on.", "One second..."] {
+        assert_eq!(classify_ending(t), Ending::Trailing, "{t:?}");
+        assert_eq!(c.decide(2900, Some(t)), TurnDecision::Wait, "{t:?}");
+    }
+    // The phrase must end the turn: an answer after it is complete.
+    for t in [
+        "Hold on, it is about two hundred.",
+        "Let me see, about two hundred.",
+        "See you.",
+    ] {
+        assert_ne!(classify_ending(t), Ending::Trailing, "{t:?}");
+    }
+}
+
+#[test]
 fn backchannels_are_recognised() {
     let b = crate::config::default_backchannels();
     for t in ["Uh-huh.", "yeah", "Okay, right.", "Mm-hmm", "", "  .  "] {

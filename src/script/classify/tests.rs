@@ -221,6 +221,53 @@ fn times_that_cannot_be_used_say_why() {
 }
 
 #[test]
+fn a_time_named_where_none_is_asked_answers_the_question_it_belongs_to() {
+    let s = script();
+    const TOMORROW_3PM: &str = "2026-12-03T15:00:00-05:00";
+    for (node, text, want) in [
+        // The intro's "no" leads to the callback question: a callback then.
+        ("intro", "Tomorrow at three p.m.", "no"),
+        // No intent of these leads to a time: a callback then, never an amount.
+        ("bill", "Tomorrow at three p.m.", "call_later"),
+        ("homeowner", "Call me tomorrow at 3 p.m.", "call_later"),
+        // The pitch's "yes" leads to the booking question: booked then.
+        ("pitch", "Tomorrow at three p.m.", "yes"),
+        ("pitch", "Yes, tomorrow at three p.m. works.", "yes"),
+    ] {
+        let c = rules(&s, node, text).unwrap();
+        assert_eq!(c.intent, want, "{node}: {text}");
+        assert_eq!(
+            c.captured.get("callback_time").map(String::as_str),
+            Some(TOMORROW_3PM),
+            "{node}: {text}"
+        );
+    }
+    assert_eq!(
+        rules(&s, "pitch", "Tomorrow at three p.m.")
+            .unwrap()
+            .captured["interested"],
+        "true"
+    );
+    // A bare yes, a number or a time that cannot be used answers nothing further on.
+    for (node, text) in [
+        ("pitch", "Yes, sure."),
+        ("intro", "Yes, I have two minutes."),
+        ("bill", "Tomorrow at 11 at night."),
+    ] {
+        let c = rules(&s, node, text);
+        assert!(
+            c.as_ref()
+                .is_none_or(|c| !c.captured.contains_key("callback_time")),
+            "{node}: {text}: {c:?}"
+        );
+    }
+    // "Thursday at 4:30" to the bill question is no amount.
+    let c = rules(&s, "bill", "Thursday at 4:30 p.m.").unwrap();
+    assert_eq!(c.intent, "call_later");
+    assert!(!c.captured.contains_key("monthly_bill"));
+}
+
+#[test]
 fn rules_read_examples_numbers_and_yes_no() {
     let s = script();
     assert_eq!(intent(&s, "intro", "Sure.").as_deref(), Some("yes"));

@@ -398,6 +398,11 @@ fn call_later_goes_to_the_callback_node_or_takes_the_time_at_once() {
         said(&actions).last().unwrap(),
         "Thank you, we will call you back on Thursday, December 3 at 10 a.m. Goodbye."
     );
+    // "No, try me tomorrow at ten" at the intro: the callback node's question is answered.
+    let (s, actions, v) = run(&[utter("no", &[("callback_time", TOMORROW_TEN)])]);
+    assert_eq!(v, ["intro", "end_callback"]);
+    assert_eq!(s.vars["callback_time"], TOMORROW_TEN);
+    assert!(!said(&actions).iter().any(|l| l.contains("When would be")));
     // At the callback node without a time: a polite end.
     let (s, _, _) = run(&[utter("no", &[]), utter("call_later", &[])]);
     assert_eq!(s.outcome, Some(Outcome::Callback));

@@ -156,3 +156,30 @@ fn server_figures_pair_with_the_caller_turn_they_answer() {
     assert_eq!(paired[0].diff_ms(), -30.0);
     assert!(agreement(&timings, &[]).is_empty());
 }
+
+#[test]
+fn a_reply_started_inside_a_turn_is_an_early_answer() {
+    // Turn 0 (1000-5000) has a pause the agent took for its end: a reply starts at 3000.
+    // Turn 1 (8000-9000) talks over a line that began before it (no onset inside it), and its
+    // clause gap (500 ms) is no new reply. Turn 2 (12_000-13_000) is answered after its end.
+    let t = track(
+        16_000,
+        &[
+            (3000, 3400),
+            (7000, 8200),
+            (8700, 9500),
+            (13_600, 14_000),
+        ],
+    );
+    let turns = [
+        span("long", 1000, 5000),
+        span("over", 8000, 9000),
+        span("plain", 12_000, 13_000),
+    ];
+    assert_eq!(early_answers(&turns, &t), [0]);
+    // A reply just after the end is not early; one 20 ms before it is.
+    let t = track(4000, &[(2020, 2400)]);
+    assert!(early_answers(&[span("a", 1000, 2000)], &t).is_empty());
+    let t = track(4000, &[(1980, 2400)]);
+    assert_eq!(early_answers(&[span("a", 1000, 2000)], &t), [0]);
+}
