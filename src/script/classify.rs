@@ -89,6 +89,9 @@ fn says_when(text: &str) -> bool {
         "p m",
         "half past",
         "next week",
+        "hour",
+        "hours",
+        "minutes",
     ];
     let t = normalize(text);
     // "am" only after a number ("10 am"): "I am" names no time.

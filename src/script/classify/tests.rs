@@ -261,10 +261,13 @@ fn a_time_named_where_none_is_asked_answers_the_question_it_belongs_to() {
             "{node}: {text}: {c:?}"
         );
     }
-    // "Thursday at 4:30" to the bill question is no amount.
-    let c = rules(&s, "bill", "Thursday at 4:30 p.m.").unwrap();
-    assert_eq!(c.intent, "call_later");
-    assert!(!c.captured.contains_key("monthly_bill"));
+    // "Thursday at 4:30" or "in two hours" to the bill question is no amount.
+    for text in ["Thursday at 4:30 p.m.", "In two hours."] {
+        let c = rules(&s, "bill", text).unwrap();
+        assert_eq!(c.intent, "call_later", "{text}");
+        assert!(c.captured.contains_key("callback_time"), "{text}");
+        assert!(!c.captured.contains_key("monthly_bill"), "{text}");
+    }
 }
 
 #[test]
