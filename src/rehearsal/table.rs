@@ -108,7 +108,11 @@ pub fn early_line(report: &SuiteReport) -> String {
     let early: Vec<String> = report
         .results
         .iter()
-        .flat_map(|r| r.early.iter().map(|i| format!("{} {}", r.caller.name, i + 1)))
+        .flat_map(|r| {
+            r.early
+                .iter()
+                .map(|i| format!("{} {}", r.caller.name, i + 1))
+        })
         .collect();
     let which = if early.is_empty() {
         String::new()

@@ -164,12 +164,7 @@ fn a_reply_started_inside_a_turn_is_an_early_answer() {
     // clause gap (500 ms) is no new reply. Turn 2 (12_000-13_000) is answered after its end.
     let t = track(
         16_000,
-        &[
-            (3000, 3400),
-            (7000, 8200),
-            (8700, 9500),
-            (13_600, 14_000),
-        ],
+        &[(3000, 3400), (7000, 8200), (8700, 9500), (13_600, 14_000)],
     );
     let turns = [
         span("long", 1000, 5000),
