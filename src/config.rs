@@ -333,6 +333,12 @@ impl RawConfig {
             temperature,
             seed: self.llm.seed.unwrap_or(42),
             queue: queue_limits("llm", self.llm.queue_limit, self.llm.max_wait_ms)?,
+            batching: self.llm.batching.unwrap_or(true),
+            prompt_tokens_per_step: positive(
+                "llm.prompt_tokens_per_step",
+                self.llm.prompt_tokens_per_step,
+                128,
+            )?,
         };
         let tts = crate::engine::piper::PiperConfig {
             model_path: models.tts.clone(),
@@ -343,6 +349,7 @@ impl RawConfig {
             workers: positive("tts.workers", self.tts.workers, 1)?,
             length_scale: self.tts.length_scale,
             queue: queue_limits("tts", self.tts.queue_limit, self.tts.max_wait_ms)?,
+            gpu: self.tts.gpu.unwrap_or(cfg!(feature = "cuda")),
         };
         if let Some(ls) = tts.length_scale {
             if !(0.3..=3.0).contains(&ls) {

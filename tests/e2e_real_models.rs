@@ -87,6 +87,24 @@ async fn piper_speaks_and_whisper_understands_it() {
     assert!(heard.contains("thank") && heard.contains("time"), "{heard}");
 }
 
+#[tokio::test]
+async fn piper_asked_for_the_gpu_without_one_falls_back_to_the_cpu_and_speaks() {
+    // This machine's libonnxruntime.so is the CPU build: the CUDA provider cannot register.
+    let tts = telemarketer::engine::piper::PiperEngine::load(&config("[tts]\ngpu = true").tts)
+        .expect("the voice loads on the CPU instead");
+    assert_eq!(tts.provider(), "cpu");
+    assert_eq!(
+        engines().tts.provider(),
+        "cpu",
+        "a CPU build does not ask for CUDA"
+    );
+    let audio = tts
+        .synthesize("Hello there.".into(), CancellationToken::new())
+        .await
+        .unwrap();
+    assert!(audio.samples.len() > audio.sample_rate as usize / 4);
+}
+
 async fn collect(
     mut rx: tokio::sync::mpsc::Receiver<LlmEvent>,
 ) -> (String, Option<(usize, usize, usize, StopReason)>) {

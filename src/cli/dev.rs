@@ -279,6 +279,7 @@ pub async fn loadtest(config_path: Option<&Path>, args: LoadtestArgs) -> anyhow:
         audio.push(caller_audio(line, &engines.tts).await?);
     }
     let (cpu0, rss0, started) = (cpu_seconds(), rss_mib(), std::time::Instant::now());
+    let llm0 = engines.llm.totals();
     let mut handles = Vec::new();
     for i in 0..calls.max(1) {
         let audio = audio.clone();
@@ -301,6 +302,8 @@ pub async fn loadtest(config_path: Option<&Path>, args: LoadtestArgs) -> anyhow:
         }));
     }
     let mut v2v = Vec::new();
+    // Server stages of every turn: endpointing, stt, llm first token, tts first audio, first frame.
+    let mut stages: [Vec<f64>; 5] = Default::default();
     let mut line = Vec::new();
     let mut paired = Vec::new();
     let (mut frames, mut underruns, mut late, mut odd) = (0u64, 0u64, 0u64, 0u64);
@@ -325,6 +328,11 @@ pub async fn loadtest(config_path: Option<&Path>, args: LoadtestArgs) -> anyhow:
                 .filter_map(|t| {
                     let l = t.latency.as_ref()?;
                     v2v.extend(l.voice_to_voice_ms);
+                    stages[0].push(l.endpointing_ms);
+                    stages[1].push(l.stt_ms);
+                    stages[2].extend(l.llm_first_token_ms);
+                    stages[3].extend(l.tts_first_audio_ms);
+                    stages[4].extend(l.first_frame_ms);
                     Some(ServerFigure {
                         speech_end_ms: l.speech_end_ms?,
                         voice_to_voice_ms: l.voice_to_voice_ms?,
@@ -360,6 +368,36 @@ pub async fn loadtest(config_path: Option<&Path>, args: LoadtestArgs) -> anyhow:
         v2v.len()
     );
     println!("{}", agreement_line(&paired, line.len()));
+    let names = [
+        "endpointing",
+        "stt",
+        "llm first token",
+        "tts first audio",
+        "first frame",
+    ];
+    let stage_line: Vec<String> = names
+        .iter()
+        .zip(&stages)
+        .map(|(name, v)| format!("{name} {:.0}/{:.0}", p(v, 50.0), p(v, 95.0)))
+        .collect();
+    println!("server stages p50/p95 ms: {}", stage_line.join(", "));
+    let llm = engines.llm.totals().since(&llm0);
+    println!(
+        "llm ({}): {} tokens generated, {} prompt tokens evaluated, {:.0} tokens/s while busy \
+         ({:.1} s busy); first token p50 {:.0} ms, p95 {:.0} ms (n={})",
+        if config.llm.batching {
+            "batched"
+        } else {
+            "unbatched"
+        },
+        llm.generated,
+        llm.prompt_evaluated,
+        llm.tokens_per_s(),
+        llm.busy.as_secs_f64(),
+        p(&stages[2], 50.0),
+        p(&stages[2], 95.0),
+        stages[2].len()
+    );
     println!("{}", paths_line(&paired));
     println!(
         "agent frames {frames}; late frames (buffer ran dry mid-clause: pacing) {late}; \

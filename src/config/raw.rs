@@ -142,6 +142,10 @@ pub struct RawLlm {
     pub temperature: Option<f32>,
     pub max_reply_tokens: Option<u32>,
     pub seed: Option<u32>,
+    /// One context decodes every live conversation together (default true).
+    pub batching: Option<bool>,
+    /// Batched: the most prompt tokens one decode step evaluates.
+    pub prompt_tokens_per_step: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -155,6 +159,8 @@ pub struct RawTts {
     pub max_wait_ms: Option<u64>,
     pub espeak_data_dir: Option<PathBuf>,
     pub length_scale: Option<f32>,
+    /// ONNX Runtime's CUDA execution provider (default: on in `cuda` builds).
+    pub gpu: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

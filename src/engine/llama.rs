@@ -6,14 +6,21 @@
 //! only the tokens after the longest prefix already in that slot: the system prompt and earlier
 //! turns are never recomputed. An ended conversation's slot keeps its cache for the next call,
 //! whose system prompt (persona, or a node's labels for classification) is the same: a new
-//! conversation takes the free slot sharing the most of its prompt. Tokens are streamed back over a channel and cancellation is checked
-//! before every token, so barge-in stops generation within one token's time.
+//! conversation takes the free slot sharing the most of its prompt. Tokens are streamed back over
+//! a channel and cancellation is checked before every token, so barge-in stops generation within
+//! one token's time.
+//!
+//! Two schedules share the slots and the prefix cache: [`batched`] (the default) holds every
+//! conversation in one context and decodes them together, as llama.cpp's server does; with
+//! `batching = false` each worker runs one generation at a time.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
@@ -25,6 +32,10 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc;
 
+mod batched;
+mod slots;
+
+use self::slots::{end, keep_prefix, make_room, pick_slot, share_prefix, Slot};
 use super::pool::{Jobs, Pool, QueueLimits};
 use super::{
     require_file, EngineError, EngineHealth, GenerateRequest, LanguageModel, LlmEvent, StopReason,
@@ -45,6 +56,12 @@ pub struct LlamaConfig {
     pub temperature: f32,
     pub seed: u32,
     pub queue: QueueLimits,
+    /// One context decodes every live conversation together ([`batched`]); else each worker
+    /// runs one generation at a time.
+    pub batching: bool,
+    /// Batched: the most prompt tokens one step evaluates, so a long prompt is spread over
+    /// steps while the other conversations keep generating.
+    pub prompt_tokens_per_step: usize,
 }
 
 /// llama.cpp's backend must be initialised exactly once per process.
@@ -74,6 +91,53 @@ enum Job {
 #[derive(Clone)]
 pub struct LlamaEngine {
     workers: Arc<Vec<Pool<Job>>>,
+    counters: Arc<Counters>,
+}
+
+/// Work done since the engine loaded (for `loadtest` and the benches).
+#[derive(Debug, Default)]
+pub struct Counters {
+    generated: AtomicU64,
+    prompt_evaluated: AtomicU64,
+    /// Time in which at least one generation was running (summed over workers).
+    busy_us: AtomicU64,
+}
+
+/// A snapshot of [`Counters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Totals {
+    pub generated: u64,
+    pub prompt_evaluated: u64,
+    pub busy: Duration,
+}
+
+impl Totals {
+    /// Generated tokens per second of busy time: all conversations together.
+    pub fn tokens_per_s(&self) -> f64 {
+        self.generated as f64 / self.busy.as_secs_f64().max(1e-9)
+    }
+
+    pub fn since(&self, earlier: &Totals) -> Totals {
+        Totals {
+            generated: self.generated - earlier.generated,
+            prompt_evaluated: self.prompt_evaluated - earlier.prompt_evaluated,
+            busy: self.busy.saturating_sub(earlier.busy),
+        }
+    }
+}
+
+impl Counters {
+    fn ended(&self, prompt_evaluated: usize, generated: usize) {
+        self.generated
+            .fetch_add(generated as u64, Ordering::Relaxed);
+        self.prompt_evaluated
+            .fetch_add(prompt_evaluated as u64, Ordering::Relaxed);
+    }
+
+    fn busy(&self, took: Duration) {
+        self.busy_us
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
 }
 
 impl LlamaEngine {
@@ -91,30 +155,49 @@ impl LlamaEngine {
                 }
             })?;
         let model = Arc::new(model);
+        let counters = Arc::new(Counters::default());
         let template = model.chat_template(None).map_err(|e| EngineError::Load {
             engine: "llama",
             reason: format!("the GGUF has no usable chat template: {e}"),
         })?;
+        if config.batching {
+            // One context with the capacity of `workers` contexts: the conversations of all.
+            let mut one = config.clone();
+            let c = counters.clone();
+            one.context_tokens = config.context_tokens.max(512) * config.workers.max(1) as u32;
+            one.slots_per_worker = config.slots_per_worker.max(1) * config.workers.max(1) as u32;
+            let pool = Pool::start_with("llm", 1, config.queue, refuse, move |_, jobs| {
+                batched::worker(backend, &model, &template, &one, &c, jobs)
+            })?;
+            return Ok(Self {
+                workers: Arc::new(vec![pool]),
+                counters,
+            });
+        }
         // A queue per worker: a conversation stays on the worker whose KV cache holds it.
         let workers = (0..config.workers.max(1))
             .map(|_| {
                 let (model, template, config) = (model.clone(), template.clone(), config.clone());
-                Pool::start_with(
-                    "llm",
-                    1,
-                    config.queue,
-                    |job: Job, e| {
-                        if let Job::Generate { events, .. } = job {
-                            let _ = events.try_send(LlmEvent::Error(e));
-                        }
-                    },
-                    move |_, jobs| worker(backend, &model, &template, &config, jobs),
-                )
+                let c = counters.clone();
+                Pool::start_with("llm", 1, config.queue, refuse, move |_, jobs| {
+                    worker(backend, &model, &template, &config, &c, jobs)
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             workers: Arc::new(workers),
+            counters,
         })
+    }
+
+    /// Tokens generated and evaluated, and busy time, since the engine loaded.
+    pub fn totals(&self) -> Totals {
+        let c = &self.counters;
+        Totals {
+            generated: c.generated.load(Ordering::Relaxed),
+            prompt_evaluated: c.prompt_evaluated.load(Ordering::Relaxed),
+            busy: Duration::from_micros(c.busy_us.load(Ordering::Relaxed)),
+        }
     }
 
     /// Makes the next generation (on every worker) panic (fault drills and tests).
@@ -131,7 +214,8 @@ impl LlamaEngine {
 
 impl LanguageModel for LlamaEngine {
     fn generate(&self, request: GenerateRequest) -> mpsc::Receiver<LlmEvent> {
-        let (events, rx) = mpsc::channel(256);
+        // Room for every token and the end: the batched worker never waits on one call.
+        let (events, rx) = mpsc::channel(request.max_tokens as usize + 8);
         let worker = self.worker_for(&request.conversation_id);
         if let Err((Job::Generate { events, .. }, e)) =
             worker.submit(Job::Generate { request, events })
@@ -157,21 +241,10 @@ impl LanguageModel for LlamaEngine {
     }
 }
 
-/// One KV-cache sequence and what it holds.
-struct Slot {
-    conversation: Option<String>,
-    /// Tokens whose keys/values are in this sequence, in position order.
-    tokens: Vec<LlamaToken>,
-    last_used: u64,
-}
-
-impl Slot {
-    fn free() -> Self {
-        Slot {
-            conversation: None,
-            tokens: Vec::new(),
-            last_used: 0,
-        }
+/// A job that will not run gets its error on its own channel.
+fn refuse(job: Job, e: EngineError) {
+    if let Job::Generate { events, .. } = job {
+        let _ = events.try_send(LlmEvent::Error(e));
     }
 }
 
@@ -181,42 +254,20 @@ fn worker(
     model: &LlamaModel,
     template: &LlamaChatTemplate,
     config: &LlamaConfig,
+    counters: &Counters,
     jobs: &Jobs<Job>,
 ) {
-    let slots_n = config.slots_per_worker.max(1);
-    let threads = config.threads.max(1) as i32;
     loop {
-        let params = LlamaContextParams::default()
-            .with_n_ctx(NonZeroU32::new(config.context_tokens.max(512)))
-            .with_n_batch(512)
-            .with_n_threads(threads)
-            .with_n_threads_batch(threads)
-            .with_n_seq_max(slots_n)
-            .with_kv_unified(true);
-        let built = model
-            .new_context(backend, params)
-            .map_err(|e| EngineError::Load {
-                engine: "llama",
-                reason: format!("cannot create a context: {e}"),
-            });
-        let Some(mut ctx) = jobs.up(built) else {
+        let Some(mut ctx) = jobs.up(new_context(backend, model, config)) else {
             return;
         };
-        let mut slots: Vec<Slot> = (0..slots_n).map(|_| Slot::free()).collect();
+        let mut slots: Vec<Slot> = (0..config.slots_per_worker.max(1))
+            .map(|_| Slot::free())
+            .collect();
         let mut clock = 0u64;
         while let Some(job) = jobs.next() {
             let ok = jobs.run(|| match job {
-                Job::End(id) => {
-                    // The slot's cache stays as a donor: the next call's prompts start with the
-                    // same system prompt and node labels, and reuse only the tokens their own
-                    // prompt has (a prefix match), so nothing of this call reaches another.
-                    if let Some(slot) = slots
-                        .iter_mut()
-                        .find(|s| s.conversation.as_deref() == Some(&id))
-                    {
-                        slot.conversation = None;
-                    }
-                }
+                Job::End(id) => end(&mut slots, &id),
                 Job::Generate { request, events } => {
                     clock += 1;
                     let tokens = match prompt_tokens(model, template, &request) {
@@ -226,13 +277,17 @@ fn worker(
                             return;
                         }
                     };
-                    let seq = pick_slot(&mut slots, &request.conversation_id, clock, &tokens);
+                    // Nothing is live between this worker's jobs: a slot is always found.
+                    let seq = pick_slot(&mut slots, &request.conversation_id, clock, &tokens)
+                        .unwrap_or(0);
                     share_prefix(&mut ctx, &mut slots, seq, &tokens);
                     let need = tokens.len() + request.max_tokens as usize;
                     make_room(&mut ctx, &mut slots, seq, need);
+                    let started = Instant::now();
                     let result = generate(
                         model,
                         config,
+                        counters,
                         &mut ctx,
                         seq,
                         &mut slots[seq],
@@ -240,6 +295,7 @@ fn worker(
                         &request,
                         &events,
                     );
+                    counters.busy(started.elapsed());
                     if let Err(e) = result {
                         // A failed decode may leave the sequence half-written: forget it.
                         let _ = ctx.clear_kv_cache_seq(Some(seq as u32), None, None);
@@ -259,101 +315,30 @@ fn worker(
     }
 }
 
-/// The conversation's slot; else the free slot whose cache shares the most of `tokens` (an
-/// ended call's cache holds the same system prompt); else the least recently used one. A slot
-/// changing hands keeps its cache: `generate` reuses the common prefix and drops the rest.
-fn pick_slot(slots: &mut [Slot], conversation: &str, clock: u64, tokens: &[LlamaToken]) -> usize {
-    let i = slots
-        .iter()
-        .position(|s| s.conversation.as_deref() == Some(conversation))
-        .or_else(|| {
-            slots
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.conversation.is_none())
-                .min_by_key(|(_, s)| {
-                    (
-                        std::cmp::Reverse(common_prefix(&s.tokens, tokens)),
-                        s.last_used,
-                    )
-                })
-                .map(|(i, _)| i)
+/// The one context of a worker (batched: of the engine), its KV cache shared by the slots.
+fn new_context<'m>(
+    backend: &'static LlamaBackend,
+    model: &'m LlamaModel,
+    config: &LlamaConfig,
+) -> Result<LlamaContext<'m>, EngineError> {
+    let threads = config.threads.max(1) as i32;
+    let params = LlamaContextParams::default()
+        .with_n_ctx(NonZeroU32::new(config.context_tokens.max(512)))
+        .with_n_batch(N_BATCH)
+        .with_n_threads(threads)
+        .with_n_threads_batch(threads)
+        .with_n_seq_max(config.slots_per_worker.max(1))
+        .with_kv_unified(true);
+    model
+        .new_context(backend, params)
+        .map_err(|e| EngineError::Load {
+            engine: "llama",
+            reason: format!("cannot create a context: {e}"),
         })
-        .unwrap_or_else(|| {
-            slots
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, s)| s.last_used)
-                .map(|(i, _)| i)
-                .unwrap_or(0)
-        });
-    slots[i].conversation = Some(conversation.to_string());
-    slots[i].last_used = clock;
-    i
 }
 
-/// The slots share one KV cache of `n_ctx` cells: before a prompt that needs `need` cells, the
-/// caches of ended calls (oldest first) are dropped until the live ones and this one fit.
-fn make_room(ctx: &mut LlamaContext<'_>, slots: &mut [Slot], seq: usize, need: usize) {
-    let n_ctx = ctx.n_ctx() as usize;
-    for i in donors_to_drop(slots, seq, need, n_ctx) {
-        let _ = ctx.clear_kv_cache_seq(Some(i as u32), None, None);
-        slots[i].tokens.clear();
-    }
-}
-
-/// Which ended calls' caches to drop (oldest first) so that `need` cells fit beside the rest.
-fn donors_to_drop(slots: &[Slot], seq: usize, need: usize, n_ctx: usize) -> Vec<usize> {
-    let mut used: usize = slots
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != seq)
-        .map(|(_, s)| s.tokens.len())
-        .sum();
-    let mut donors: Vec<usize> = (0..slots.len())
-        .filter(|&i| i != seq && slots[i].conversation.is_none() && !slots[i].tokens.is_empty())
-        .collect();
-    donors.sort_by_key(|&i| slots[i].last_used);
-    let mut drop = Vec::new();
-    for i in donors {
-        if used + need <= n_ctx {
-            break;
-        }
-        used -= slots[i].tokens.len();
-        drop.push(i);
-    }
-    drop
-}
-
-/// A new conversation starts with the same system prompt as the others: copy the longest
-/// matching prefix from another slot instead of evaluating it again (a sequence copy is cheap
-/// with a unified KV cache).
-fn share_prefix(ctx: &mut LlamaContext<'_>, slots: &mut [Slot], seq: usize, tokens: &[LlamaToken]) {
-    let own = common_prefix(&slots[seq].tokens, tokens);
-    let best = slots
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i != seq)
-        .map(|(i, s)| (i, common_prefix(&s.tokens, tokens)))
-        .max_by_key(|(_, n)| *n);
-    let Some((src, n)) = best.filter(|(_, n)| *n > own + 16) else {
-        return;
-    };
-    // Keep at least one token to evaluate (the prompt's logits come from it).
-    let n = n.min(tokens.len().saturating_sub(1));
-    if ctx
-        .clear_kv_cache_seq(Some(seq as u32), None, None)
-        .is_err()
-        || ctx
-            .copy_kv_cache_seq(src as i32, seq as i32, Some(0), Some(n as u32))
-            .is_err()
-    {
-        slots[seq].tokens.clear();
-        return;
-    }
-    let prefix = slots[src].tokens[..n].to_vec();
-    slots[seq].tokens = prefix;
-}
+/// Tokens one decode takes at most.
+const N_BATCH: u32 = 512;
 
 fn prompt_tokens(
     model: &LlamaModel,
@@ -397,11 +382,6 @@ pub fn defang(text: &str) -> String {
     out
 }
 
-/// Length of the common prefix of two token lists.
-pub fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
-
 fn inference(reason: impl ToString) -> EngineError {
     EngineError::Inference {
         engine: "llama",
@@ -413,6 +393,7 @@ fn inference(reason: impl ToString) -> EngineError {
 fn generate(
     model: &LlamaModel,
     config: &LlamaConfig,
+    counters: &Counters,
     ctx: &mut LlamaContext<'_>,
     seq: usize,
     slot: &mut Slot,
@@ -421,31 +402,22 @@ fn generate(
     events: &mpsc::Sender<LlmEvent>,
 ) -> Result<(), EngineError> {
     let vocab = model.vocab();
-    let n_ctx = ctx.n_ctx() as usize;
-    if tokens.len() + request.max_tokens as usize >= n_ctx {
-        return Err(inference(format!(
-            "prompt of {} tokens + {} to generate exceeds the context of {n_ctx}",
-            tokens.len(),
-            request.max_tokens
-        )));
-    }
-
-    // Reuse the cached prefix; at least one token must be evaluated to get logits.
-    let mut keep = common_prefix(&slot.tokens, tokens);
-    if keep == tokens.len() {
-        keep -= 1;
-    }
+    let keep = keep_prefix(ctx, seq, slot, tokens, request.max_tokens)?;
     let seq_id = seq as i32;
-    ctx.clear_kv_cache_seq(Some(seq as u32), Some(keep as u32), None)
-        .map_err(inference)?;
-    slot.tokens.truncate(keep);
 
     let n_batch = ctx.n_batch() as usize;
     let mut batch = LlamaBatch::new(n_batch.max(1), 1);
     let fresh = &tokens[keep..];
     for (chunk_i, chunk) in fresh.chunks(n_batch).enumerate() {
         if request.cancel.is_cancelled() {
-            return finish(events, fresh.len(), keep, 0, StopReason::Cancelled);
+            return finish(
+                events,
+                counters,
+                fresh.len(),
+                keep,
+                0,
+                StopReason::Cancelled,
+            );
         }
         batch.clear();
         let base = keep + chunk_i * n_batch;
@@ -492,16 +464,18 @@ fn generate(
         pos += 1;
         logits_index = 0;
     };
-    finish(events, fresh.len(), keep, generated, stop)
+    finish(events, counters, fresh.len(), keep, generated, stop)
 }
 
 fn finish(
     events: &mpsc::Sender<LlmEvent>,
+    counters: &Counters,
     prompt_evaluated: usize,
     prompt_cached: usize,
     generated: usize,
     stop: StopReason,
 ) -> Result<(), EngineError> {
+    counters.ended(prompt_evaluated, generated);
     let _ = events.blocking_send(LlmEvent::Done {
         prompt_evaluated,
         prompt_cached,
@@ -568,68 +542,5 @@ mod tests {
             assert!(!safe.contains(marker), "{safe}");
         }
         assert_eq!(defang("About $200 a month."), "About $200 a month.");
-    }
-
-    #[test]
-    fn prefix_and_slots() {
-        let t = |v: &[i32]| v.iter().map(|&x| LlamaToken(x)).collect::<Vec<_>>();
-        assert_eq!(common_prefix(&t(&[1, 2, 3]), &t(&[1, 2, 4, 5])), 2);
-        let mut slots: Vec<Slot> = (0..2)
-            .map(|_| Slot {
-                conversation: None,
-                tokens: Vec::new(),
-                last_used: 0,
-            })
-            .collect();
-        assert_eq!(pick_slot(&mut slots, "a", 1, &t(&[1, 2])), 0);
-        slots[0].tokens = t(&[1, 2]);
-        assert_eq!(pick_slot(&mut slots, "b", 2, &t(&[1, 2])), 1);
-        assert_eq!(pick_slot(&mut slots, "a", 3, &t(&[1, 2, 3])), 0);
-        assert_eq!(slots[0].tokens.len(), 2, "a keeps its cache");
-        // c evicts the least recently used (b).
-        assert_eq!(pick_slot(&mut slots, "c", 4, &t(&[7])), 1);
-    }
-
-    #[test]
-    fn a_new_conversation_takes_the_ended_cache_that_shares_most_of_its_prompt() {
-        let t = |v: &[i32]| v.iter().map(|&x| LlamaToken(x)).collect::<Vec<_>>();
-        let slot = |tokens: &[i32], last_used| Slot {
-            conversation: None,
-            tokens: t(tokens),
-            last_used,
-        };
-        // Two ended calls: one classified at node A (tokens 1 2 3 ...), one at node B.
-        let mut slots = vec![slot(&[1, 2, 3, 9], 1), slot(&[1, 5, 6, 8], 2), slot(&[], 0)];
-        assert_eq!(pick_slot(&mut slots, "next", 3, &t(&[1, 5, 6, 7])), 1);
-        assert_eq!(slots[1].conversation.as_deref(), Some("next"));
-        assert_eq!(
-            slots[1].tokens,
-            t(&[1, 5, 6, 8]),
-            "the cache stays for generate to trim"
-        );
-        // Nothing shared: the least recently used free slot, never a live one.
-        assert_eq!(pick_slot(&mut slots, "other", 4, &t(&[42])), 2);
-    }
-
-    #[test]
-    fn ended_caches_make_room_oldest_first_and_live_ones_never() {
-        let t = |n: usize| vec![LlamaToken(1); n];
-        let slot = |conversation: Option<&str>, n, last_used| Slot {
-            conversation: conversation.map(String::from),
-            tokens: t(n),
-            last_used,
-        };
-        let slots = vec![
-            slot(Some("live"), 1500, 5),
-            slot(None, 1000, 3),
-            slot(None, 1000, 1),
-            slot(Some("me"), 0, 6),
-        ];
-        // 3500 used besides slot 3; 1000 more needed in 4096: the oldest donor (2) goes.
-        assert_eq!(donors_to_drop(&slots, 3, 1000, 4096), vec![2]);
-        // 2500 more: both donors go; the live slot stays even if that is not enough.
-        assert_eq!(donors_to_drop(&slots, 3, 2500, 4096), vec![2, 1]);
-        assert_eq!(donors_to_drop(&slots, 3, 4000, 4096), vec![2, 1]);
-        assert!(donors_to_drop(&slots, 3, 500, 4096).is_empty());
     }
 }

@@ -7,7 +7,7 @@
 //! handing phonemes to Piper.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use futures::future::BoxFuture;
@@ -32,6 +32,10 @@ pub struct PiperConfig {
     /// Speaking rate: Piper's length scale (1.0 = the voice's default, < 1 faster).
     pub length_scale: Option<f32>,
     pub queue: QueueLimits,
+    /// Run the voice on ONNX Runtime's CUDA execution provider. It needs a CUDA build of
+    /// `libonnxruntime.so` (the `onnxruntime-gpu` wheel's) with its provider libraries beside
+    /// it and a GPU; without them the voice runs on the CPU, and the log says why.
+    pub gpu: bool,
 }
 
 struct Job {
@@ -45,6 +49,7 @@ struct Job {
 pub struct PiperEngine {
     pool: Pool<Job>,
     sample_rate: u32,
+    provider: Arc<OnceLock<&'static str>>,
 }
 
 fn load_err(reason: impl ToString) -> EngineError {
@@ -92,6 +97,8 @@ impl PiperEngine {
         let sample_rate = voice.audio.sample_rate;
         let length_scale = config.length_scale;
         let (model_path, threads) = (config.model_path.clone(), config.threads.max(1));
+        let (gpu, provider) = (config.gpu, Arc::new(OnceLock::new()));
+        let used = provider.clone();
         let pool = Pool::start(
             "tts",
             config.workers,
@@ -102,11 +109,8 @@ impl PiperEngine {
                     let voice: ModelConfig = serde_json::from_str(&voice_json)
                         .map_err(|e| load_err(format!("bad voice config: {e}")))?;
                     let voice_name = voice.espeak.voice.clone();
-                    let session = ort::session::Session::builder()
-                        .and_then(|b| Ok(b.with_intra_threads(threads)?))
-                        .and_then(|b| Ok(b.with_inter_threads(1)?))
-                        .and_then(|mut b| b.commit_from_file(&model_path))
-                        .map_err(load_err)?;
+                    let (session, name) = session(&model_path, threads, gpu)?;
+                    let _ = used.set(name);
                     let mut piper = Piper::from_session(session, voice);
                     // Warm up: the first inference allocates; keep that off the first call.
                     synthesize_clause(&mut piper, &voice_name, "Hello.", length_scale)
@@ -132,13 +136,54 @@ impl PiperEngine {
                 },
             },
         )?;
-        Ok(Self { pool, sample_rate })
+        Ok(Self {
+            pool,
+            sample_rate,
+            provider,
+        })
+    }
+
+    /// Where the voice runs: "cuda" or "cpu".
+    pub fn provider(&self) -> &'static str {
+        self.provider.get().copied().unwrap_or("cpu")
     }
 
     /// Makes the next synthesis panic (fault drills and tests).
     pub fn panic_next_job(&self) {
         self.pool.panic_next_job();
     }
+}
+
+/// A session on the CUDA execution provider when asked for and available, else on the CPU.
+fn session(
+    model: &std::path::Path,
+    threads: usize,
+    gpu: bool,
+) -> Result<(ort::session::Session, &'static str), EngineError> {
+    let build = |cuda: bool| {
+        let mut b = ort::session::Session::builder()?
+            .with_intra_threads(threads)?
+            .with_inter_threads(1)?;
+        if cuda {
+            use ort::ep::ExecutionProvider;
+            ort::ep::CUDA::default()
+                .register(&mut b)
+                .map_err(|e| ort::Error::new(format!("cannot use the CUDA provider: {e}")))?;
+        }
+        b.commit_from_file(model)
+    };
+    if gpu {
+        match build(true) {
+            Ok(s) => return Ok((s, "cuda")),
+            Err(e) => tracing::warn!(
+                error = %e,
+                "tts.gpu: ONNX Runtime cannot run the voice on CUDA (a CUDA build of \
+                 libonnxruntime.so with its provider libraries, and a GPU, are needed); \
+                 the voice runs on the CPU"
+            ),
+        }
+    }
+    Ok((build(false).map_err(load_err)?, "cpu"))
 }
 
 fn synthesize_clause(

@@ -350,6 +350,27 @@ impl<J> Jobs<J> {
         }
     }
 
+    /// As [`Jobs::next`] without waiting: the next job already queued, if any (a batching
+    /// worker takes new jobs between steps). `None` also once the handles are all gone, which
+    /// [`Jobs::closed`] then says.
+    pub fn try_next(&self) -> Option<J> {
+        loop {
+            let Queued { job, queued_at } = match self.rx.try_recv() {
+                Ok(q) => q,
+                Err(crossbeam_channel::TryRecvError::Empty) => return None,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    self.closed.set(true);
+                    return None;
+                }
+            };
+            if queued_at.elapsed() <= self.max_wait {
+                return Some(job);
+            }
+            self.stats.expired.fetch_add(1, Ordering::Relaxed);
+            (self.refuse)(job, EngineError::Overloaded(self.name));
+        }
+    }
+
     /// Runs one job under `catch_unwind`. `false`: it panicked (logged and counted); the
     /// worker must rebuild its state before the next job.
     pub fn run(&self, job: impl FnOnce()) -> bool {
