@@ -22,6 +22,10 @@
 #   with those symbols (their versioned names taken from cuda.h) and the driver's soname is built in
 #   lib64/stubs, as in NVIDIA's toolkit; the real driver provides libcuda.so.1 at run time.
 #
+# - Not under /usr/local/cuda: llama-cpp-sys-2 finds the CUDA libraries it links (cudart_static
+#   and the rest) through find_cuda_helper, which on Linux reads CUDA_LIBRARY_PATH (it adds lib64
+#   and lib64/stubs), never CUDA_PATH; without it the link fails after llama.cpp has compiled.
+#
 # GPU architectures (CUDAARCHS): sm_80 code plus compute_80 PTX (A100, and by JIT A10/L4/L40S and
 # newer), and sm_90 code (H100/H200). Each architecture more adds about half the CUDA compile time.
 set -euo pipefail
@@ -41,6 +45,7 @@ exports() {
 export CUDA_PATH="$ROOT"
 export CUDACXX="$ROOT/bin/nvcc"
 export CUDAToolkit_ROOT="$ROOT"
+export CUDA_LIBRARY_PATH="$ROOT"
 export CUDAARCHS="$ARCHS"
 export PATH="$ROOT/bin:\$PATH"
 EOF

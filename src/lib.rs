@@ -10,7 +10,7 @@
 //! Twilio --(WS JSON, 20 ms mu-law 8 kHz)--> http::media_ws --> call::session (inbound loop)
 //!   twilio::media::parse_inbound --> audio::mulaw::decode --> audio::vad (WebRTC VAD + Endpointer)
 //!   --> utterance --> audio::resample 8k->16k --> engine::whisper (STT thread)
-//!   --> transcript --> engine::llama (LLM thread, tokens streamed)
+//!   --> transcript --> engine::llama (LLM thread: every call's tokens in one batch, streamed)
 //!   --> script::clauses (clause splitter) --> engine::piper (TTS thread, per clause)
 //!   --> call::output (resample voice->8k, mu-law, 20 ms frames on a clock, marks) --> Twilio
 //! ```

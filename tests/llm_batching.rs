@@ -2,6 +2,8 @@
 //! context produce, token for token, what each produces alone (greedy sampling), and cutting
 //! one (a barge-in) leaves the others' output untouched.
 
+mod common;
+
 use std::time::Duration;
 
 use telemarketer::config::{RawConfig, Secrets};
@@ -11,17 +13,10 @@ use telemarketer::model::ChatMessage;
 use tokio_util::sync::CancellationToken;
 
 fn config(batching: bool) -> LlamaConfig {
-    let dir = std::env::var_os("TELEMARKETER_MODELS_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
-    assert!(
-        dir.join("llm.gguf").is_file(),
-        "run scripts/fetch_models.sh --profile test"
-    );
     let toml = format!(
         "[models]\ndir = {:?}\n[llm]\ntemperature = 0.0\nbatching = {batching}\n\
          prompt_tokens_per_step = 16",
-        dir.display().to_string()
+        common::models_dir().display().to_string()
     );
     RawConfig::from_toml(&toml)
         .unwrap()

@@ -8,7 +8,8 @@
 //! state; hence dedicated threads.
 //!
 //! - [`whisper`]: speech to text (whisper.cpp via whisper-rs), one state per worker thread.
-//! - [`llama`]: streaming chat completion (llama.cpp via llama-cpp-2), KV cache kept per conversation.
+//! - [`llama`]: streaming chat completion (llama.cpp via llama-cpp-2), KV cache kept per
+//!   conversation, every live conversation decoded in one batch.
 //! - [`piper`]: text to speech (Piper on ONNX Runtime), one clause per job.
 
 pub mod llama;

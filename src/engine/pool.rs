@@ -337,29 +337,27 @@ impl<J> Jobs<J> {
     /// The next job still worth running; `None` once the engine's handles are all gone. Jobs
     /// that waited past their deadline are refused on the way.
     pub fn next(&self) -> Option<J> {
-        loop {
-            let Ok(Queued { job, queued_at }) = self.rx.recv() else {
-                self.closed.set(true);
-                return None;
-            };
-            if queued_at.elapsed() <= self.max_wait {
-                return Some(job);
-            }
-            self.stats.expired.fetch_add(1, Ordering::Relaxed);
-            (self.refuse)(job, EngineError::Overloaded(self.name));
-        }
+        self.take(true)
     }
 
     /// As [`Jobs::next`] without waiting: the next job already queued, if any (a batching
     /// worker takes new jobs between steps). `None` also once the handles are all gone, which
     /// [`Jobs::closed`] then says.
     pub fn try_next(&self) -> Option<J> {
+        self.take(false)
+    }
+
+    fn take(&self, wait: bool) -> Option<J> {
         loop {
-            let Queued { job, queued_at } = match self.rx.try_recv() {
+            let received = if wait {
+                self.rx.recv().map_err(|_| true)
+            } else {
+                self.rx.try_recv().map_err(|e| e.is_disconnected())
+            };
+            let Queued { job, queued_at } = match received {
                 Ok(q) => q,
-                Err(crossbeam_channel::TryRecvError::Empty) => return None,
-                Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                    self.closed.set(true);
+                Err(closed) => {
+                    self.closed.set(closed);
                     return None;
                 }
             };

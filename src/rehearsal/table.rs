@@ -97,9 +97,36 @@ pub fn render(report: &SuiteReport) -> String {
     );
     let paired = report.agreements();
     let _ = writeln!(out, "{}", agreement_line(&paired, lat.len()));
+    if let Some(apart) = apart_line(report) {
+        let _ = writeln!(out, "{apart}");
+    }
     let _ = writeln!(out, "{}", paths_line(&paired));
     let _ = writeln!(out, "{}", early_line(report));
     out
+}
+
+/// The paired turns where the server's figure and the ear's are over 100 ms apart, by caller
+/// and turn, so whoever reads the agreement line can look at exactly those calls.
+pub fn apart_line(report: &SuiteReport) -> Option<String> {
+    let apart: Vec<String> = report
+        .results
+        .iter()
+        .flat_map(|r| {
+            r.agreement
+                .iter()
+                .filter(|a| a.diff_ms().abs() > 100.0)
+                .map(|a| {
+                    format!(
+                        "{} {} (ear {}, server {})",
+                        r.caller.name,
+                        a.turn + 1,
+                        secs(a.ear_ms),
+                        secs(a.server_ms.max(0.0).round() as u64)
+                    )
+                })
+        })
+        .collect();
+    (!apart.is_empty()).then(|| format!("server and ear over 100 ms apart: {}", apart.join(", ")))
 }
 
 /// False turn ends as the callers met them: replies begun in a pause inside a turn.
