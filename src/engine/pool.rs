@@ -101,12 +101,15 @@ struct Queued<J> {
 }
 
 /// A bounded queue served by supervised worker threads. Cloning is cheap; the workers stop
-/// when every handle is gone.
+/// when every handle is gone, and the last handle's drop waits for them (see [`Threads`]).
 pub struct Pool<J> {
     name: &'static str,
+    // Declared before `threads`: fields drop in order, so the last handle disconnects the
+    // queue (the workers' signal to stop) before it waits for them.
     tx: crossbeam_channel::Sender<Queued<J>>,
     stats: Arc<Stats>,
     epoch: Instant,
+    threads: Arc<Threads>,
 }
 
 impl<J> Clone for Pool<J> {
@@ -116,6 +119,40 @@ impl<J> Clone for Pool<J> {
             tx: self.tx.clone(),
             stats: self.stats.clone(),
             epoch: self.epoch,
+            threads: self.threads.clone(),
+        }
+    }
+}
+
+/// How long the last handle's drop waits for the workers to finish their job and free their
+/// state.
+const JOIN_WAIT: Duration = Duration::from_secs(5);
+
+/// A pool's worker threads, joined when the pool's last handle is gone. An engine's native
+/// state must be freed before the process exits: ggml's CUDA backend aborts the process when a
+/// worker frees its context while the exiting main thread shuts the CUDA driver down (seen on
+/// an H200 with several workers per engine). A worker still busy after [`JOIN_WAIT`] is left
+/// to finish alone, with a warning.
+struct Threads(Vec<std::thread::JoinHandle<()>>);
+
+impl Drop for Threads {
+    fn drop(&mut self) {
+        let me = std::thread::current().id();
+        let deadline = Instant::now() + JOIN_WAIT;
+        for handle in self.0.drain(..) {
+            // The last handle dropped by a worker itself: it cannot wait for itself.
+            if handle.thread().id() == me {
+                continue;
+            }
+            while !handle.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            if handle.is_finished() {
+                let _ = handle.join();
+            } else {
+                let name = handle.thread().name().unwrap_or("?").to_string();
+                tracing::warn!(worker = %name, "engine worker still busy at shutdown; not waited for");
+            }
         }
     }
 }
@@ -195,6 +232,7 @@ impl<J: Send + 'static> Pool<J> {
         let epoch = Instant::now();
         let refuse: Arc<dyn Fn(J, EngineError) + Send + Sync> = Arc::new(refuse);
         let body = Arc::new(body);
+        let mut threads = Vec::with_capacity(workers);
         for index in 0..workers {
             let (ready_tx, ready_rx) = std::sync::mpsc::channel();
             let jobs = Jobs {
@@ -210,7 +248,7 @@ impl<J: Send + 'static> Pool<J> {
                 closed: std::cell::Cell::new(false),
             };
             let body = body.clone();
-            std::thread::Builder::new()
+            let thread = std::thread::Builder::new()
                 .name(format!("{name}-{index}"))
                 .spawn(move || {
                     body(index, &jobs);
@@ -220,6 +258,7 @@ impl<J: Send + 'static> Pool<J> {
                     engine: name,
                     reason: e.to_string(),
                 })?;
+            threads.push(thread);
             ready_rx.recv().map_err(|_| EngineError::Stopped(name))??;
         }
         Ok(Self {
@@ -227,6 +266,7 @@ impl<J: Send + 'static> Pool<J> {
             tx,
             stats,
             epoch,
+            threads: Arc::new(Threads(threads)),
         })
     }
 
@@ -526,5 +566,44 @@ mod tests {
             },
         );
         assert!(r.is_err());
+    }
+
+    /// Sets its flag when dropped: a worker's state freed.
+    struct Freed(Arc<AtomicBool>);
+
+    impl Drop for Freed {
+        fn drop(&mut self) {
+            std::thread::sleep(Duration::from_millis(50));
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn the_last_handle_waits_for_every_worker_to_free_its_state() {
+        let flags: Vec<Arc<AtomicBool>> =
+            (0..3).map(|_| Arc::new(AtomicBool::new(false))).collect();
+        let init_flags = flags.clone();
+        let pool: Pool<()> = Pool::start(
+            "test",
+            3,
+            QueueLimits::default(),
+            Worker {
+                init: move |i: usize| Ok(Freed(init_flags[i].clone())),
+                run: |_: &mut Freed, ()| {},
+                refuse: |(), _| {},
+            },
+        )
+        .unwrap();
+        let other = pool.clone();
+        drop(pool);
+        assert!(
+            flags.iter().all(|f| !f.load(Ordering::SeqCst)),
+            "a handle is left"
+        );
+        drop(other);
+        assert!(
+            flags.iter().all(|f| f.load(Ordering::SeqCst)),
+            "every state freed"
+        );
     }
 }

@@ -95,6 +95,9 @@ pub fn render(report: &SuiteReport) -> String {
         percentile(&lat, 50.0).map(secs).unwrap_or_else(|| "-".into()),
         percentile(&lat, 95.0).map(secs).unwrap_or_else(|| "-".into()),
     );
+    if let Some(over) = over_line(report) {
+        let _ = writeln!(out, "{over}");
+    }
     let paired = report.agreements();
     let _ = writeln!(out, "{}", agreement_line(&paired, lat.len()));
     if let Some(apart) = apart_line(report) {
@@ -103,6 +106,27 @@ pub fn render(report: &SuiteReport) -> String {
     let _ = writeln!(out, "{}", paths_line(&paired));
     let _ = writeln!(out, "{}", early_line(report));
     out
+}
+
+/// The turns spoken over an agent line that went on (the disclosure): no wait to time.
+fn over_line(report: &SuiteReport) -> Option<String> {
+    let over: Vec<String> = report
+        .results
+        .iter()
+        .flat_map(|r| {
+            r.timings
+                .iter()
+                .filter(|t| t.over_line)
+                .map(|t| format!("{} {}", r.caller.name, t.turn + 1))
+        })
+        .collect();
+    (!over.is_empty()).then(|| {
+        format!(
+            "{} turns spoken over a line that went on (no wait, not timed): {}",
+            over.len(),
+            over.join(", ")
+        )
+    })
 }
 
 /// The paired turns where the server's figure and the ear's are over 100 ms apart, by caller
@@ -240,7 +264,11 @@ pub fn details(report: &SuiteReport, failed_only: bool) -> String {
                 "  turn {:>2} at {:>6} ms: latency {:>6}{server}, dead air {:>6}  {}",
                 t.turn + 1,
                 t.end_ms,
-                t.latency_ms.map(secs).unwrap_or_else(|| "none".into()),
+                match (t.latency_ms, t.over_line) {
+                    (Some(ms), _) => secs(ms),
+                    (None, true) => "over line".into(),
+                    (None, false) => "none".into(),
+                },
                 secs(t.dead_air_ms),
                 t.label
             );

@@ -42,8 +42,12 @@ pub struct TurnTiming {
     pub label: String,
     pub end_ms: u64,
     /// End of the caller's audio -> first audible agent frame; `None` when the agent said
-    /// nothing before the caller's next turn (or the end of the call).
+    /// nothing before the caller's next turn (or the end of the call), or went on speaking.
     pub latency_ms: Option<u64>,
+    /// The agent's line went on through the end of the turn (one that may not be cut, like the
+    /// disclosure, or a backchannel that cut nothing): the caller waited for nothing, so the turn
+    /// has no latency. The server's figure for its answer counts the rest of that line.
+    pub over_line: bool,
     /// The longest silence the caller sat through waiting for the agent after this turn: the
     /// latency, or a gap inside the agent's answer, or the whole wait when nothing came.
     pub dead_air_ms: u64,
@@ -88,8 +92,17 @@ pub fn turn_timings(turns: &[TurnSpan], agent_track: &[i16]) -> Vec<TurnTiming> 
             let lo = loud.partition_point(|&x| x < t.end_ms);
             let hi = loud.partition_point(|&x| x < until);
             let window = &loud[lo..hi];
+            // Audible on both sides of the turn's end with no reply-sized quiet between.
+            let over_line = match (lo.checked_sub(1).map(|i| loud[i]), window.first()) {
+                (Some(before), Some(&after)) => after - before <= ONSET_GAP_MS,
+                _ => false,
+            };
             let (latency_ms, dead_air_ms) = match window.first() {
                 None => (None, until - t.end_ms),
+                Some(_) if over_line => {
+                    let gaps = window.windows(2).map(|w| w[1] - w[0] - FRAME_MS).max();
+                    (None, gaps.unwrap_or(0))
+                }
                 Some(&first) => {
                     let latency = first - t.end_ms;
                     let gaps = window
@@ -105,6 +118,7 @@ pub fn turn_timings(turns: &[TurnSpan], agent_track: &[i16]) -> Vec<TurnTiming> 
                 label: t.label.clone(),
                 end_ms: t.end_ms,
                 latency_ms,
+                over_line,
                 dead_air_ms,
             }
         })

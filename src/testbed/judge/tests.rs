@@ -12,6 +12,7 @@ fn timing(label: &str, dead_air_ms: u64) -> TurnTiming {
         label: label.into(),
         end_ms: 1000,
         latency_ms: Some(dead_air_ms),
+        over_line: false,
         dead_air_ms,
     }
 }

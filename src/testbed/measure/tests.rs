@@ -64,8 +64,36 @@ fn talking_over_the_agent_is_no_wait() {
     // The agent's line runs on (not interruptible) past the caller's barge-in.
     let t = track(6000, &[(100, 5000)]);
     let timings = turn_timings(&[span("Hello?", 300, 1200)], &t);
-    assert_eq!(timings[0].latency_ms, Some(0));
+    assert_eq!(timings[0].latency_ms, None);
+    assert!(timings[0].over_line);
     assert_eq!(timings[0].dead_air_ms, 0);
+}
+
+#[test]
+fn a_line_that_goes_on_is_no_answer_but_its_pauses_are_dead_air() {
+    // The disclosure plays 0-8000 with a 400 ms pause between clauses; the caller speaks over
+    // it, ending at 2000 in the middle of a clause, and at 5020, inside the pause.
+    let t = track(12_000, &[(20, 4900), (5300, 8000), (9000, 10_000)]);
+    let turns = [span("a", 1000, 2000), span("b", 4000, 5020)];
+    let timings = turn_timings(&turns, &t);
+    assert!(timings[0].over_line && timings[1].over_line, "{timings:?}");
+    assert_eq!(timings[0].latency_ms, None);
+    // Turn b's window holds the rest of the line and the answer after it (1000 ms of quiet).
+    assert_eq!(timings[1].dead_air_ms, 980);
+    // A reply after a real quiet is timed, however long the line before the turn was.
+    let turns = [span("c", 8100, 8400)];
+    let timings = turn_timings(&turns, &t);
+    assert!(!timings[0].over_line);
+    assert_eq!(timings[0].latency_ms, Some(600));
+    // Quiet of up to 600 ms does not separate lines (Piper's pauses between clauses); more does.
+    let at = |reply_ms| {
+        turn_timings(
+            &[span("d", 7000, 8300)],
+            &track(10_000, &[(20, 8000), (reply_ms, 9000)]),
+        )
+    };
+    assert!(at(8600)[0].over_line);
+    assert_eq!(at(8620)[0].latency_ms, Some(320));
 }
 
 #[test]
@@ -113,6 +141,7 @@ fn server_figures_pair_with_the_caller_turn_they_answer() {
         label: format!("t{turn}"),
         end_ms,
         latency_ms,
+        over_line: false,
         dead_air_ms: latency_ms.unwrap_or(0),
     };
     let timings = [
