@@ -378,10 +378,13 @@ pub async fn loadtest(config_path: Option<&Path>, args: LoadtestArgs) -> anyhow:
     let stage_line: Vec<String> = names
         .iter()
         .zip(&stages)
-        .map(|(name, v)| match v.is_empty() {
+        .map(|(name, v)| {
             // A stage no turn went through (a fixed line has no LLM token).
-            true => format!("{name} -"),
-            false => format!("{name} {:.0}/{:.0}", p(v, 50.0), p(v, 95.0)),
+            if v.is_empty() {
+                format!("{name} -")
+            } else {
+                format!("{name} {:.0}/{:.0}", p(v, 50.0), p(v, 95.0))
+            }
         })
         .collect();
     println!("server stages p50/p95 ms: {}", stage_line.join(", "));

@@ -97,19 +97,17 @@ pub fn turn_timings(turns: &[TurnSpan], agent_track: &[i16]) -> Vec<TurnTiming> 
                 (Some(before), Some(&after)) => after - before <= ONSET_GAP_MS,
                 _ => false,
             };
+            // The longest quiet inside what the agent said in the window.
+            let gaps = window
+                .windows(2)
+                .map(|w| w[1] - w[0] - FRAME_MS)
+                .max()
+                .unwrap_or(0);
             let (latency_ms, dead_air_ms) = match window.first() {
                 None => (None, until - t.end_ms),
-                Some(_) if over_line => {
-                    let gaps = window.windows(2).map(|w| w[1] - w[0] - FRAME_MS).max();
-                    (None, gaps.unwrap_or(0))
-                }
+                Some(_) if over_line => (None, gaps),
                 Some(&first) => {
                     let latency = first - t.end_ms;
-                    let gaps = window
-                        .windows(2)
-                        .map(|w| w[1] - w[0] - FRAME_MS)
-                        .max()
-                        .unwrap_or(0);
                     (Some(latency), latency.max(gaps))
                 }
             };
