@@ -376,7 +376,10 @@ async fn the_disclosure_is_heard_in_full_by_a_caller_who_talks_over_it() {
         .iter()
         .position(|l| l.0 == telemarketer::model::Speaker::Caller)
         .expect("the caller's question was heard");
-    assert!(words(lines[caller].1).contains("who"), "{lines:?}");
+    // Whisper tiny hears the question whole or in parts ("Do you work for a-" once): the words
+    // that carry it, then the answer it asks for below.
+    let asked = words(lines[caller].1);
+    assert!(asked.contains("who") || asked.contains("work"), "{lines:?}");
     // The answer to the question, then the node's question again.
     assert!(
         lines[caller..]
