@@ -144,7 +144,9 @@ impl Rig {
     /// Dials a campaign's leads and waits until every lead is settled and every call ended.
     /// With `follow_callbacks`, once nothing is due within the hour the dialer's clock jumps to
     /// the next lead due within a week (a callback "tomorrow at ten"), up to [`MAX_JUMPS`]
-    /// times; returns the instants it jumped to (on the rehearsal's shifted clock).
+    /// times; returns the instants it jumped to (on the rehearsal's shifted clock). Without,
+    /// it is done once nothing is due now: a callback booked for later this hour (a caller's
+    /// "Friday morning" said on a Friday) is not waited for in real time.
     pub async fn dial(
         &self,
         campaign: &str,
@@ -154,12 +156,9 @@ impl Rig {
         self.dialer.start(campaign).await?;
         let started = Instant::now();
         let mut jumps = Vec::new();
+        let horizon = Duration::from_secs(if follow_callbacks { 3600 } else { 0 });
         loop {
-            while !self
-                .dialer
-                .is_settled(campaign, Duration::from_secs(3600))
-                .await?
-            {
+            while !self.dialer.is_settled(campaign, horizon).await? {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 if started.elapsed() > limit {
                     return Err(RehearsalError::Timeout(limit.as_secs()));

@@ -113,6 +113,9 @@ fn any_phrase(t: &str, phrases: &[&str]) -> bool {
     phrases.iter().any(|p| contains_phrase(t, p))
 }
 
+/// How opt-outs sound, for the recogniser's prompt ([`super::runner::ScriptRunner::ear_hint`]).
+pub const OPT_OUT_HINT: &str = "Stop calling me. Put me on your do not call list.";
+
 /// "Stop calling me" and its variants, by rule alone (an opt-out said over the goodbye is
 /// honoured after the call's script has ended).
 pub fn is_opt_out(text: &str) -> bool {
@@ -121,7 +124,7 @@ pub fn is_opt_out(text: &str) -> bool {
 
 /// "Not interested" and its variants; a plain "no" is not one (it stays the node's answer).
 pub fn is_decline(t: &str) -> bool {
-    if any_phrase(t, DECLINE) {
+    if any_phrase(t, DECLINE) || negates_interest(t) {
         return true;
     }
     let rest: Vec<&str> = t
@@ -136,6 +139,21 @@ pub fn is_decline(t: &str) -> bool {
         let without = words.iter().filter(|w| !DECLINE_FILLER.contains(w)).count();
         let at = whole.windows(words.len()).any(|w| w == words.as_slice());
         at && rest.len() == without
+    })
+}
+
+/// "Not" (or "never") a few words before "interested": "not at all interested", "not really
+/// that interested", and what a small ear leaves of "not interested" ("I did not be
+/// interested"). "Not only interested" is no decline.
+fn negates_interest(t: &str) -> bool {
+    let words: Vec<&str> = t.split_whitespace().collect();
+    words.iter().enumerate().any(|(i, w)| {
+        let before = &words[i.saturating_sub(4)..i];
+        *w == "interested"
+            && before
+                .iter()
+                .rposition(|b| matches!(*b, "not" | "never"))
+                .is_some_and(|n| !before[n..].contains(&"only"))
     })
 }
 

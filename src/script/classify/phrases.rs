@@ -25,6 +25,9 @@ pub(super) const OPT_OUT: &[&str] = &[
     // "Stop calling me" as a small ear hears it: nobody asks a sales call to start calling.
     "start calling me",
     "unsubscribe",
+    // ... as a small ear spells or hears it ("un-subscribe", "I want to subscribe from these").
+    "un subscribe",
+    "subscribe from",
     "opt out",
     "stop it",
     "stop",

@@ -76,6 +76,9 @@ fn ten_ways_to_opt_out_at_every_node() {
         "Unsubscribe.",
         "Lose my number, please.",
         "I want to opt out of these calls.",
+        // "Unsubscribe" as Whisper tiny spells and hears it.
+        "I want to un-subscribe from these calls.",
+        "I want to subscribe from me called.",
     ] {
         for node in QUESTIONS {
             assert_eq!(
@@ -100,6 +103,9 @@ fn declines_at_every_node_and_a_plain_no_stays_the_nodes() {
         "I'm not really interested.",
         "No thank you.",
         "Honestly, I'm good.",
+        "I am not at all interested.",
+        // "Not interested" as Whisper tiny heard it.
+        "I did not be interested.",
     ] {
         for node in QUESTIONS {
             let c = rules(&s, node, text).unwrap();
@@ -128,10 +134,13 @@ fn declines_at_every_node_and_a_plain_no_stays_the_nodes() {
         intent(&s, "pitch", "Yeah, I'm good with that.").as_deref(),
         Some("decline")
     );
-    assert_ne!(
-        intent(&s, "pitch", "I'd be interested.").as_deref(),
-        Some("decline")
-    );
+    for text in ["I'd be interested.", "Not only interested, I want it now."] {
+        assert_ne!(
+            intent(&s, "pitch", text).as_deref(),
+            Some("decline"),
+            "{text}"
+        );
+    }
 }
 
 #[test]

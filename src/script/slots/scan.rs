@@ -376,6 +376,11 @@ impl<'a> Scan<'a> {
             "day" if self.at(i + 1) == "after" && self.at(i + 2) == "tomorrow" => {
                 return Some((DayRef::Offset(2), None, i + 3))
             }
+            // "After tomorrow" alone is the day after too (and what is left of it when the
+            // ear mishears "the day": "but then after tomorrow at nine").
+            "after" if self.at(i + 1) == "tomorrow" => {
+                return Some((DayRef::Offset(2), None, i + 2))
+            }
             "weekend" => return one(DayRef::Weekday(Weekday::Sat, Which::This)),
             "this" | "coming" | "next" | "last" => return self.relative_day(i),
             _ => {}

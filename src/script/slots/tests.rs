@@ -94,6 +94,9 @@ fn los_angeles_phrasings() {
             ("at noon tomorrow", "2026-12-03 12:00", Exact),
             ("noon", "2026-12-02 12:00", Exact),
             ("the day after tomorrow at 9", "2026-12-04 09:00", Exact),
+            ("After tomorrow at nine.", "2026-12-04 09:00", Exact),
+            // "The day after tomorrow at nine" as Whisper tiny heard it.
+            ("But then after tomorrow at 9.", "2026-12-04 09:00", Exact),
             ("three", "2026-12-02 15:00", Exact),
             ("3 works", "2026-12-02 15:00", Exact),
             ("How about three?", "2026-12-02 15:00", Exact),
