@@ -207,10 +207,10 @@ fn run(
     params.set_temperature_inc(0.0);
     params.set_max_tokens(max_tokens(audio.len()) as i32);
     params.set_audio_ctx(effective_audio_ctx(audio_ctx, audio.len()) as i32);
-    // Whisper reads its prompt as the transcript so far: the expected answers first and the
-    // agent's question last, where it sits in a real conversation, right before the answer
-    // (heard this way, 3 more of 42 corpus lines come through on the tiny model).
-    let prompt = [&hints.expect, &hints.prompt]
+    // The agent's question, then the expected answers. Other orders were tried on the corpus:
+    // with the node's answers last Whisper tiny hears "No." in a mumble, with an opt-out line
+    // among the examples it hears an FAQ ("What is this?") in one.
+    let prompt = [&hints.prompt, &hints.expect]
         .into_iter()
         .flatten()
         .map(String::as_str)

@@ -113,9 +113,6 @@ fn any_phrase(t: &str, phrases: &[&str]) -> bool {
     phrases.iter().any(|p| contains_phrase(t, p))
 }
 
-/// How opt-outs sound, for the recogniser's prompt ([`super::runner::ScriptRunner::ear_hint`]).
-pub const OPT_OUT_HINT: &str = "Stop calling me. Put me on your do not call list.";
-
 /// "Stop calling me" and its variants, by rule alone (an opt-out said over the goodbye is
 /// honoured after the call's script has ended).
 pub fn is_opt_out(text: &str) -> bool {

@@ -433,8 +433,12 @@ fn retry(out: &mut Out, s: &CallState, why: Option<&Rejection>) {
 }
 
 /// The current node's question again (after a side question, silence or an unusable answer),
-/// as interruptible `Say` actions; nothing at an end or a node without a fixed line.
+/// as interruptible `Say` actions; nothing at an end, once the call is over (an opt-out ends it
+/// at the node it was said at) or at a node without a fixed line.
 pub fn reask(script: &Script, s: &CallState) -> Vec<Action> {
+    if s.outcome.is_some() {
+        return Vec::new();
+    }
     script
         .nodes
         .get(&s.node)

@@ -299,25 +299,15 @@ impl ScriptRunner {
         self.context = snapshot.context;
     }
 
-    /// How answers to the current question sound, to prime recognition ([`super::format::Node::answer_examples`]):
-    /// the questions callers ask anywhere, the opt-out (never to be missed: unprimed, Whisper
-    /// tiny hears "do not call list" as "device, call it"), then the node's answers, nearest to
-    /// the question the recogniser is told came last.
+    /// How answers to the current question sound, to prime recognition ([`super::format::Node::answer_examples`]).
+    /// The node's answers first, then the questions callers ask anywhere.
     pub fn ear_hint(&self) -> Option<String> {
         let node = self.script.nodes.get(&self.state.node)?;
         let answers = node.answer_examples(EAR_HINT_CHARS)?;
-        let questions = self.script.question_examples(QUESTION_HINT_CHARS);
-        Some(
-            [
-                questions.as_deref(),
-                Some(super::classify::OPT_OUT_HINT),
-                Some(&answers),
-            ]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" "),
-        )
+        Some(match self.script.question_examples(QUESTION_HINT_CHARS) {
+            Some(questions) => format!("{answers} {questions}"),
+            None => answers,
+        })
     }
 
     /// The generated lines the caller's next answer may lead to ([`machine::upcoming_lines`]).

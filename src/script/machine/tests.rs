@@ -236,6 +236,16 @@ fn opt_out_mid_pitch_and_by_key() {
     let (state, actions, _) = run(&[utter("opt_out", &[]), utter("yes", &[])]);
     assert_eq!(state.outcome, Some(Outcome::DoNotCall));
     assert!(!matches!(actions.last(), Some(Action::Say { .. })));
+    // The dead-air guard's question again: none once the call is over (a corpus caller heard
+    // "Is now a good time ...?" after the opt-out's goodbye).
+    assert_eq!(state.node, "intro");
+    assert!(reask(&script(), &state).is_empty());
+    let (state, _, _) = run(&[]);
+    assert_eq!(
+        reask(&script(), &state).len(),
+        1,
+        "before the end: the question"
+    );
 }
 
 #[test]

@@ -381,27 +381,3 @@ async fn a_nodes_classification_prompt_is_warmed_all_but_the_callers_words() {
     assert!(runner.outcome().is_some());
     assert!(runner.warm_classifier().is_none());
 }
-
-/// The recogniser's hint: questions asked anywhere, the opt-out, then the node's own answers,
-/// nearest the question Whisper is told came last.
-#[tokio::test]
-async fn the_ear_hint_ends_with_the_nodes_answers_and_always_holds_the_opt_out() {
-    let mut runner = ScriptRunner::new(solar(), FakeLlm::new(false), "t", morning());
-    let plan = runner.event(Event::Started).await;
-    runner.realize(plan).await;
-    let hint = runner.ear_hint().unwrap();
-    let at = |s: &str| {
-        hint.find(s)
-            .unwrap_or_else(|| panic!("{s:?} not in {hint:?}"))
-    };
-    assert!(at("Who is this?") < at("do not call list"), "{hint}");
-    assert!(at("do not call list") < at("Go ahead."), "{hint}");
-    assert!(hint.ends_with("Okay, what is it."), "{hint}");
-    let plan = runner.caller("Yes, go ahead.").await;
-    runner.realize(plan).await;
-    let hint = runner.ear_hint().unwrap();
-    assert!(
-        hint.contains("Stop calling me.") && hint.contains("Around 90."),
-        "{hint}"
-    );
-}
