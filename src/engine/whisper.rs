@@ -158,12 +158,19 @@ unsafe extern "C" fn stop_loops(
     }
 }
 
-/// The decoded tokens end in a loop: one token three times, or a block of two or more tokens
-/// right after an identical block ("Sure." "Sure." as `[" Sure", ".", " Sure", "."]`).
+/// The decoded tokens end in a loop: the same block of tokens three times in a row ("Sure.
+/// Sure. Sure." as `[" Sure", ".", " Sure", ".", " Sure", "."]`). Twice is not enough: people
+/// repeat themselves ("I, I don't know", "I think, I think it's fine") and go on.
 pub fn loops(ids: &[i32]) -> bool {
     let n = ids.len();
-    let thrice = n >= 3 && ids[n - 1] == ids[n - 2] && ids[n - 2] == ids[n - 3];
-    thrice || (2..=n / 2).any(|k| ids[n - k..] == ids[n - 2 * k..n - k])
+    (1..=n / 3).any(|k| {
+        let (a, b, c) = (
+            &ids[n - 3 * k..n - 2 * k],
+            &ids[n - 2 * k..n - k],
+            &ids[n - k..],
+        );
+        a == b && b == c
+    })
 }
 
 fn run(
@@ -525,14 +532,19 @@ mod tests {
     #[test]
     fn a_decode_that_repeats_itself_is_a_loop() {
         use super::loops;
-        // " Sure" "." " Sure" "."
-        assert!(loops(&[3, 9, 3, 9]));
-        // "Tomorrow at ten works." twice.
-        assert!(loops(&[1, 2, 3, 4, 9, 1, 2, 3, 4, 9]));
+        // " Sure" "." three times.
+        assert!(loops(&[3, 9, 3, 9, 3, 9]));
+        // "Tomorrow at ten works." three times.
+        assert!(loops(&[1, 2, 3, 4, 9, 1, 2, 3, 4, 9, 1, 2, 3, 4, 9]));
         assert!(loops(&[5, 7, 7, 7]), "one token three times");
-        assert!(!loops(&[1, 2, 3, 4, 9, 1, 2, 3]), "not yet a whole copy");
+        assert!(!loops(&[3, 9, 3, 9]), "twice: a person may say it twice");
+        // "I, I, I" then more: [I] [, I] [, I] is not three whole copies of one block.
+        assert!(!loops(&[6, 8, 16, 8, 16]));
+        assert!(
+            !loops(&[1, 2, 3, 9, 1, 2, 3, 9, 1, 2, 3]),
+            "not yet a whole copy"
+        );
         assert!(!loops(&[5, 7, 7]), "a word said twice (\"bye bye\")");
-        assert!(!loops(&[1, 2, 1, 3]));
         assert!(!loops(&[]) && !loops(&[4]));
     }
 
