@@ -355,9 +355,21 @@ async fn the_disclosure_is_heard_in_full_by_a_caller_who_talks_over_it() {
         from = at;
     }
     eprintln!("disclosure heard: {heard}");
-    for word in ["nova", "automated", "assistant", "recorded", "stop"] {
+    // The disclosure's own words, each; the whole line as the corpus judge hears it (80 % of
+    // its words in order, near spellings count): Whisper tiny once heard "Nova" as "Noah".
+    for word in ["automated", "assistant", "recorded", "stop"] {
         assert!(heard.contains(word), "{word:?} not heard in: {heard}");
     }
+    let line = "Hi, this is Nova calling from Sunrise Solar. I am an automated AI assistant, and \
+                this call may be recorded. To stop these calls at any time, say stop or press 9.";
+    let (times, share) = telemarketer::testbed::judge::occurrences(
+        &telemarketer::testbed::judge::words(line),
+        &telemarketer::testbed::judge::words(&heard),
+    );
+    assert_eq!(
+        times, 1,
+        "the greeting heard once in full ({share:.2}): {heard}"
+    );
     assert!(
         heard.contains("press") || heard.contains("nine") || heard.contains('9'),
         "the opt-out key not heard in: {heard}"
