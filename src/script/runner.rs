@@ -300,14 +300,17 @@ impl ScriptRunner {
     }
 
     /// How answers to the current question sound, to prime recognition ([`super::format::Node::answer_examples`]).
-    /// The node's answers first, then the questions callers ask anywhere.
+    /// The node's answers first, then how times sound where the script captures one
+    /// ([`Script::time_examples`]), then the questions callers ask anywhere.
     pub fn ear_hint(&self) -> Option<String> {
         let node = self.script.nodes.get(&self.state.node)?;
         let answers = node.answer_examples(EAR_HINT_CHARS)?;
-        Some(match self.script.question_examples(QUESTION_HINT_CHARS) {
-            Some(questions) => format!("{answers} {questions}"),
-            None => answers,
-        })
+        let hint = [
+            Some(answers),
+            self.script.time_examples().map(str::to_string),
+            self.script.question_examples(QUESTION_HINT_CHARS),
+        ];
+        Some(hint.into_iter().flatten().collect::<Vec<_>>().join(" "))
     }
 
     /// The generated lines the caller's next answer may lead to ([`machine::upcoming_lines`]).

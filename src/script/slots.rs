@@ -368,6 +368,8 @@ fn words(text: &str) -> Vec<String> {
         let joined = match (w.as_str(), it.peek().map(String::as_str)) {
             ("a" | "p", Some("m")) => Some(format!("{w}m")),
             ("o", Some("clock")) => Some("oclock".to_string()),
+            // The ear writes "afternoon" as two words when the caller pauses in it.
+            ("after", Some("noon")) => Some("afternoon".to_string()),
             _ => None,
         };
         if let Some(j) = joined {

@@ -371,3 +371,19 @@ fn the_questions_callers_ask_prime_the_ear_one_example_each() {
         Some("Are you a robot? Who is this?")
     );
 }
+
+#[test]
+fn a_script_that_captures_a_time_primes_the_ear_with_how_times_sound() {
+    let hint = solar()
+        .time_examples()
+        .expect("solar captures callback_time");
+    assert!(
+        hint.contains("half past") && hint.contains("a.m."),
+        "{hint}"
+    );
+    let no_time = format!(
+        "{HEADER}\n[[node]]\nid = \"a\"\nsay = \"Your bill?\"\ncapture = {{ bill = \"number\" }}\n  [[node.intent]]\n  name = \"amount\"\n  examples = [\"about 90\"]\n  needs = [\"bill\"]\n  next = \"b\"\n[[node]]\nid = \"b\"\nsay = \"Bye.\"\nend = \"not_interested\"\n"
+    );
+    let s = Script::from_toml("x.toml", &no_time).unwrap();
+    assert_eq!(s.time_examples(), None, "no time to hear");
+}

@@ -381,3 +381,21 @@ async fn a_nodes_classification_prompt_is_warmed_all_but_the_callers_words() {
     assert!(runner.outcome().is_some());
     assert!(runner.warm_classifier().is_none());
 }
+
+#[tokio::test]
+async fn the_ear_hears_the_nodes_answers_then_times_then_questions() {
+    let mut runner = ScriptRunner::new(solar(), FakeLlm::new(false), "t", morning());
+    runner.event(Event::Started).await;
+    let hint = runner.ear_hint().unwrap();
+    let (answers, times, questions) = (
+        hint.find("Yes. No.").unwrap(),
+        hint.find("Monday at 9 a.m.").unwrap(),
+        hint.find("Are you a robot?").unwrap(),
+    );
+    assert!(answers < times && times < questions, "{hint}");
+    // The bill question: its amounts, and a time said ahead of the callback question.
+    runner.caller("Yes, go ahead.").await;
+    let hint = runner.ear_hint().unwrap();
+    assert!(hint.starts_with("About 150 dollars."), "{hint}");
+    assert!(hint.contains("The day after tomorrow at 3 p.m."), "{hint}");
+}

@@ -677,3 +677,34 @@ fn junk_never_panics() {
         }
     }
 }
+
+/// How Whisper tiny writes times it heard on the phone line when primed with how times sound
+/// (the ear probe): "4. 30" for 4:30, "after noon", a bare hour after "around".
+#[test]
+fn times_as_the_ear_writes_them() {
+    check(
+        la_now(),
+        &CallingWindow::legal(),
+        &[
+            ("Thursday at 4. 30 p.m.", "2026-12-03 16:30", Exact),
+            ("How about Friday at 1. 30.", "2026-12-04 13:30", Exact),
+            ("Tomorrow evening at 7. 30.", "2026-12-03 19:30", Exact),
+            ("The day after tomorrow at 9.", "2026-12-04 09:00", Exact),
+            (
+                "Tomorrow after noon would be better.",
+                "2026-12-03 14:00",
+                PartOfDay,
+            ),
+            ("Saturday around 4.", "2026-12-05 16:00", Exact),
+            ("Later today, around 5.", "2026-12-02 17:00", Exact),
+            ("Monday at half past 2.", "2026-12-07 14:30", Exact),
+            ("Next Tuesday at 10.", "2026-12-08 10:00", Exact),
+            (
+                "Call me back next Monday at 9 a.m.",
+                "2026-12-07 09:00",
+                Exact,
+            ),
+            ("Call me tomorrow around noon.", "2026-12-03 12:00", Exact),
+        ],
+    );
+}
