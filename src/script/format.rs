@@ -260,9 +260,6 @@ impl Node {
 }
 
 impl Script {
-    /// What the questions callers ask anywhere sound like ("Who is this? Are you a robot?"):
-    /// the first example of each FAQ, as [`Node::answer_examples`]. Without them a recogniser
-    /// primed with a node's answers hears "Who is this?" as "Okay.".
     /// How times sound, for a script that captures one: a caller may name a time at any node
     /// (an answer ahead of its question, [`super::classify`]), so the ear is primed with the
     /// shapes of a time wherever the call is, as a speech service's time class would. Whisper
@@ -277,6 +274,9 @@ impl Script {
             .then_some(TIME_EXAMPLES)
     }
 
+    /// What the questions callers ask anywhere sound like ("Who is this? Are you a robot?"):
+    /// the first example of each FAQ, as [`Node::answer_examples`]. Without them a recogniser
+    /// primed with a node's answers hears "Who is this?" as "Okay.".
     pub fn question_examples(&self, max_chars: usize) -> Option<String> {
         let lists: Vec<&[String]> = self
             .faqs
