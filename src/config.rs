@@ -123,6 +123,8 @@ pub struct TurnConfig {
     pub max_utterance_ms: u32,
     pub output_lead_ms: u32,
     pub dead_air_ms: u32,
+    /// Silence kept after a turn the script could not read, before it asks again.
+    pub unclear_hold_ms: u32,
     pub resume_window_ms: u32,
     pub resume_heard_ms: u32,
 }
@@ -430,6 +432,7 @@ impl RawConfig {
             max_utterance_ms: self.turn.max_utterance_ms.unwrap_or(15_000),
             output_lead_ms: self.turn.output_lead_ms.unwrap_or(300),
             dead_air_ms: self.turn.dead_air_ms.unwrap_or(2500),
+            unclear_hold_ms: self.turn.unclear_hold_ms.unwrap_or(1200),
             resume_window_ms: self.turn.resume_window_ms.unwrap_or(2500),
             resume_heard_ms: self.turn.resume_heard_ms.unwrap_or(400),
         };
@@ -452,6 +455,13 @@ impl RawConfig {
         }
         if !(500..=30_000).contains(&turn.dead_air_ms) {
             return Err(invalid("turn.dead_air_ms", "between 500 and 30000"));
+        }
+        // The hold must end well before the dead-air guard would ask again over it.
+        if turn.unclear_hold_ms > 5000 || turn.unclear_hold_ms >= turn.dead_air_ms {
+            return Err(invalid(
+                "turn.unclear_hold_ms",
+                "at most 5000 and less than turn.dead_air_ms",
+            ));
         }
         if turn.resume_window_ms > 10_000 || turn.resume_heard_ms > 10_000 {
             return Err(invalid(

@@ -359,6 +359,66 @@ async fn speech_without_words_is_asked_again() {
 }
 
 #[tokio::test]
+async fn a_caller_thinking_aloud_is_not_talked_over() {
+    let config = script_config();
+    // "Hmm, let me think." as a small ear hears it: nothing the script can read. The caller
+    // goes on 0.9 s later, and the recogniser then hears both parts together.
+    let (app, _) = fake_app(
+        config,
+        &[
+            "Yes, go ahead.",
+            "Um, last meeting.",
+            "Um, last meeting. About two hundred dollars a month.",
+        ],
+        "unused",
+    );
+    let local = start(app).await;
+    let (addr, registry) = (local.addr, local.state.registry.clone());
+    let call = sim_call();
+    let steps = vec![
+        wait(600),
+        CallerStep::Say(voiced(800)),
+        wait(600),
+        CallerStep::Say(voiced(900)),
+        CallerStep::Silence(Duration::from_millis(900)),
+        CallerStep::Say(voiced(1500)),
+        wait(600),
+    ];
+    run_call(&format!("ws://{addr}/twilio/media"), &call, steps)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let record = registry.get(&call.call_sid).unwrap();
+    let lines: Vec<(Speaker, &str)> = record
+        .turns
+        .iter()
+        .map(|t| (t.speaker, t.text.as_str()))
+        .collect();
+    // Nothing was said into the pause, not even the first word of a re-ask.
+    assert!(
+        !lines.iter().any(|l| l.1.starts_with("Sorry")),
+        "asked again into the pause: {lines:?}"
+    );
+    let merged = lines
+        .iter()
+        .position(|l| l.1 == "Um, last meeting. About two hundred dollars a month.")
+        .unwrap_or_else(|| panic!("one turn of both parts: {lines:?}"));
+    assert_eq!(lines[merged].0, Speaker::Caller);
+    assert!(
+        lines[merged - 1].1.contains("electricity bill each month"),
+        "the question, then both parts: {lines:?}"
+    );
+    assert!(
+        lines[merged + 1].1.contains("own your home"),
+        "the next question after the whole answer: {lines:?}"
+    );
+    assert_eq!(
+        record.variables.get("monthly_bill").map(String::as_str),
+        Some("200")
+    );
+}
+
+#[tokio::test]
 async fn a_caller_who_says_stop_and_hangs_up_at_once_is_listed() {
     let config = script_config();
     let (app, _) = fake_app(config, &["stop calling me"], "unused");

@@ -32,7 +32,7 @@ use super::output::{OutputCommand, OutputEvent};
 use super::speech::SpeechBoard;
 use super::turn::is_backchannel;
 use super::SessionDeps;
-use crate::model::{CallMetadata, Turn, TurnLatency};
+use crate::model::{CallMetadata, Turn, TurnLatency, TurnPath};
 use crate::script::machine::{Action, Event};
 use crate::script::runner::{CallContext, RunnerSnapshot, ScriptRunner};
 
@@ -459,6 +459,7 @@ impl Agent {
             committed: false,
         });
         self.unanswered = Some((turn.id, Instant::now()));
+        let unclear_before = self.runner.state().unclear_reprompts;
         let plan = if unintelligible {
             tracing::info!(turn_ms, "caller speech without words: asking again");
             self.runner.unintelligible()
@@ -468,8 +469,27 @@ impl Agent {
         if let Some(c) = &plan.classified {
             tracing::info!(node = %plan.node, intent = %c.intent, by = c.by, "caller turn classified");
         }
+        // A turn the script could not read is often a caller thinking aloud ("Hmm, let me
+        // think." heard as "Um, last meeting."): a beat of silence before asking again lets
+        // them go on, and the detector then joins both parts into one turn (this job is
+        // dropped when it does). Said into the pause, "Sorry, I did not catch that" would
+        // talk over the answer.
+        let unclear = self.runner.state().unclear_reprompts > unclear_before;
+        let hold = Duration::from_millis(self.deps.turn.unclear_hold_ms as u64);
+        if unclear && !hold.is_zero() {
+            tracing::info!(
+                hold_ms = hold.as_millis() as u64,
+                "turn not understood: holding before asking again"
+            );
+            tokio::time::sleep(hold).await;
+        }
+        let path = if unclear {
+            TurnPath::Unclear
+        } else {
+            plan.path(self.runner.script())
+        };
         let latency = TurnLatency {
-            path: Some(plan.path(self.runner.script())),
+            path: Some(path),
             ..turn.latency()
         };
         self.perform(plan.actions, Some((latency, decided_at)))

@@ -212,6 +212,9 @@ pub struct RawTurn {
     pub output_lead_ms: Option<u32>,
     /// A caller turn that got no answer this long is logged and the question asked again.
     pub dead_air_ms: Option<u32>,
+    /// After a turn the script could not read, this much silence before asking again: a
+    /// caller thinking aloud ("Hmm, let me think.") goes on, and both parts become one turn.
+    pub unclear_hold_ms: Option<u32>,
     /// Speech this soon after a turn ended, before the caller heard `resume_heard_ms` of the
     /// answer, continues that turn (the agent drops its answer and answers both parts).
     pub resume_window_ms: Option<u32>,

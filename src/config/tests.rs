@@ -30,6 +30,8 @@ fn unknown_keys_and_bad_values_are_named() {
         ("[stt]\nqueue_limit = 0", "stt.queue_limit"),
         ("[llm]\nmax_wait_ms = 5", "llm.max_wait_ms"),
         ("[tts]\nqueue_limit = 100000", "tts.queue_limit"),
+        // A hold the dead-air guard would talk over.
+        ("[turn]\nunclear_hold_ms = 3000", "turn.unclear_hold_ms"),
     ] {
         let raw = RawConfig::from_toml(toml).unwrap();
         let err = raw.validate(Secrets::default()).err().unwrap().to_string();

@@ -86,10 +86,19 @@ pub enum TurnPath {
     Faq,
     /// The answer opens with a line the model writes.
     Generated,
+    /// Nothing the script could read: the question again, after a pause kept on purpose
+    /// (`[turn] unclear_hold_ms`), so its latency is not the engines'.
+    Unclear,
 }
 
 impl TurnPath {
-    pub const ALL: [TurnPath; 4] = [Self::Rule, Self::Llm, Self::Faq, Self::Generated];
+    pub const ALL: [TurnPath; 5] = [
+        Self::Rule,
+        Self::Llm,
+        Self::Faq,
+        Self::Generated,
+        Self::Unclear,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -97,6 +106,7 @@ impl TurnPath {
             Self::Llm => "llm",
             Self::Faq => "faq",
             Self::Generated => "generated",
+            Self::Unclear => "unclear",
         }
     }
 }

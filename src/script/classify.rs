@@ -116,7 +116,29 @@ fn any_phrase(t: &str, phrases: &[&str]) -> bool {
 /// "Stop calling me" and its variants, by rule alone (an opt-out said over the goodbye is
 /// honoured after the call's script has ended).
 pub fn is_opt_out(text: &str) -> bool {
-    any_phrase(&normalize(text), OPT_OUT)
+    says_opt_out(&normalize(text))
+}
+
+fn says_opt_out(t: &str) -> bool {
+    any_phrase(t, OPT_OUT) || negates_calling_again(t)
+}
+
+/// A negation, then "call(ed) this number again" a few words on: "Don't ever call this number
+/// again", and what a small ear leaves of it ("No time we're called this humber again": it
+/// drops a word's first "n"). Without a negation it is a request ("call this number again
+/// tomorrow"). Opt-outs lean this way on purpose: a missed one breaks the law, a false one
+/// loses a lead.
+fn negates_calling_again(t: &str) -> bool {
+    let words: Vec<&str> = t.split_whitespace().collect();
+    words.windows(4).enumerate().any(|(i, w)| {
+        matches!(w[0], "call" | "called" | "calling" | "ring" | "dial")
+            && matches!(w[1], "this" | "my" | "that")
+            && matches!(w[2], "number" | "humber" | "umber" | "phone")
+            && w[3] == "again"
+            && words[i.saturating_sub(4)..i]
+                .iter()
+                .any(|b| matches!(*b, "no" | "not" | "never" | "dont"))
+    })
 }
 
 /// "Not interested" and its variants; a plain "no" is not one (it stays the node's answer).
@@ -269,7 +291,7 @@ pub fn by_rules(
     if t.is_empty() {
         return Some(Classified::rule(intents::UNCLEAR));
     }
-    if any_phrase(&t, OPT_OUT) {
+    if says_opt_out(&t) {
         return Some(Classified::rule(intents::OPT_OUT));
     }
     if any_phrase(&t, WRONG_PERSON) {

@@ -288,9 +288,13 @@ impl Script {
 }
 
 /// The shapes of a time as Whisper writes them: a weekday with a clock time, "half past", a
-/// relative day, an evening, an interval, noon.
+/// relative day, an interval. Four, not six: replayed over the 186 caller turns of a corpus
+/// run (the same audio, only the prompt changed), six shapes made Whisper tiny hear "Who is
+/// this?" as "This is this." and "Around ninety dollars." as "Around $20."; these four hear
+/// both and lose none of the other turns ("Tonight around 7." and "Next Wednesday at noon."
+/// were dropped).
 const TIME_EXAMPLES: &str = "Monday at 9 a.m. Thursday at half past four. \
-     The day after tomorrow at 3 p.m. Tonight around 7. In an hour. Next Wednesday at noon.";
+     The day after tomorrow at 3 p.m. In an hour.";
 
 /// Examples from several lists as sentences ("Yes. No. Sure."; `stop` ends one that has no
 /// mark), round-robin over the lists, whole sentences within `max_chars`.

@@ -523,5 +523,37 @@ fn misheard_opt_outs_and_wrong_numbers_still_count() {
             intent(&s, node, "Please start calling me.").as_deref(),
             Some("opt_out")
         );
+        // ... and espeak's "Don't ever call this number again." so, at the homeowner question.
+        assert_eq!(
+            intent(&s, node, "No time we're called this humber again.").as_deref(),
+            Some("opt_out")
+        );
+    }
+}
+
+#[test]
+fn calling_this_number_again_is_an_opt_out_only_after_a_negation() {
+    let s = script();
+    for (text, opt_out) in [
+        ("Don't ever call this number again.", true),
+        ("Do not ring this number again!", true),
+        ("No, never dial my number again.", true),
+        ("Please don't call my phone again.", true),
+        ("You can call this number again tomorrow.", false),
+        ("Call this number again on Monday.", false),
+        // The negation belongs to something said well before.
+        (
+            "No, I don't think I am free now, but call this number again on Friday.",
+            false,
+        ),
+    ] {
+        assert_eq!(is_opt_out(text), opt_out, "{text}");
+        if opt_out {
+            assert_eq!(
+                intent(&s, "bill", text).as_deref(),
+                Some("opt_out"),
+                "{text}"
+            );
+        }
     }
 }
