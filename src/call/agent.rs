@@ -18,6 +18,7 @@ mod ending;
 mod prepare;
 mod speak;
 mod transfer;
+mod undo;
 
 pub use transfer::{PUBLIC_URL_PARAM, TRANSFER_PARAM};
 
@@ -496,49 +497,6 @@ impl Agent {
             .await
     }
 
-    /// Undoes turn `id`'s steps in the script (not its transcript line); false when there is
-    /// nothing to undo or something irreversible happened.
-    fn rewind(&mut self, id: u64) -> bool {
-        let Some(undo) = self.undo.take() else {
-            return false;
-        };
-        if undo.turn != id || undo.committed {
-            self.undo = Some(undo);
-            return false;
-        }
-        self.runner.restore(undo.snapshot);
-        self.deps
-            .registry
-            .set_variables(&self.call_sid, undo.variables);
-        true
-    }
-
-    /// The caller went on after turn `id` before hearing its answer: undo it, unless something
-    /// irreversible happened.
-    fn undo_turn(&mut self, id: u64) {
-        let Some(undo) = self.undo.take() else {
-            return;
-        };
-        if undo.turn != id || undo.committed {
-            self.undo = Some(undo);
-            return;
-        }
-        let cut = self.board.interrupt();
-        if !cut.is_empty() {
-            // The session's barge-in already cleared Twilio's buffer; this catches what the
-            // job queued since.
-            let _ = self.out.try_send(OutputCommand::Clear);
-        }
-        self.runner.restore(undo.snapshot);
-        self.deps
-            .registry
-            .set_variables(&self.call_sid, undo.variables);
-        self.undone = Some((id, undo.transcript_idx));
-        self.unanswered = None;
-        self.latency = None;
-        tracing::info!(turn = id, "answer dropped: the caller's turn continues");
-    }
-
     /// Carries out a plan; `Over` when the call ends.
     async fn perform(
         &mut self,
@@ -642,12 +600,6 @@ impl Agent {
         }
         self.prepare_upcoming();
         Flow::Go
-    }
-
-    fn commit(&mut self) {
-        if let Some(u) = self.undo.as_mut() {
-            u.committed = true;
-        }
     }
 
     /// Utterances fully played or cut: what the caller heard goes to the script's context and,
