@@ -250,7 +250,11 @@ pub async fn run_agent(
         }
         let input = match backlog.pop_front() {
             Some(input) => input,
+            // The call's end first: a turn that comes with it (the caller's last words) is
+            // taken silently after the loop, not answered into a closed stream.
             None => tokio::select! {
+                biased;
+                _ = agent.cancel.cancelled() => break,
                 input = inputs.recv() => match input {
                     Some(input) => input,
                     None => break,
@@ -265,7 +269,6 @@ pub async fn run_agent(
                     }
                     continue;
                 }
-                _ = agent.cancel.cancelled() => break,
             },
         };
         last_activity = Instant::now();
@@ -327,6 +330,10 @@ impl Agent {
             tokio::pin!(work);
             loop {
                 tokio::select! {
+                    // The work starts before the call's end is looked at: a turn's first step
+                    // records it and its undo, so a call that ended meanwhile takes it again
+                    // below instead of losing it (an opt-out said as the caller hung up).
+                    biased;
                     flow = &mut work => return flow,
                     Some(input) = inputs.recv() => {
                         let preempts = match &input {
