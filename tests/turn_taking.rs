@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use telemarketer::model::Speaker;
+use telemarketer::model::{CallRecord, Speaker};
 use telemarketer::testbed::sim::{run_call, CallerStep, SimReport};
 
 const LONG_REPLY: &str = "Solar panels turn sunlight into electricity for your home. \
@@ -37,6 +37,28 @@ fn wait(ms: u64) -> CallerStep {
         quiet: Duration::from_millis(ms),
         max: Duration::from_secs(30),
     }
+}
+
+/// One call of the shipped script, the fake ear hearing `heard` turn by turn: its record once
+/// the caller's steps are done, and the transcript's lines.
+async fn script_call(
+    heard: &[&str],
+    steps: Vec<CallerStep>,
+) -> (CallRecord, Vec<(Speaker, String)>) {
+    let (app, _) = fake_app(script_config(), heard, "unused");
+    let local = start(app).await;
+    let call = sim_call();
+    run_call(&format!("ws://{}/twilio/media", local.addr), &call, steps)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let record = local.state.registry.get(&call.call_sid).unwrap();
+    let lines = record
+        .turns
+        .iter()
+        .map(|t| (t.speaker, t.text.clone()))
+        .collect();
+    (record, lines)
 }
 
 /// Agent audio heard between two instants (ms since the call started).
@@ -317,12 +339,7 @@ async fn a_script_drives_the_call_and_the_caller_opts_out_in_words() {
 
 #[tokio::test]
 async fn speech_without_words_is_asked_again() {
-    let config = script_config();
     // The recogniser finds no words in the first turn (a mumble, a bad line).
-    let (app, _) = fake_app(config, &["", "please take me off your list"], "unused");
-    let local = start(app).await;
-    let (addr, registry) = (local.addr, local.state.registry.clone());
-    let call = sim_call();
     let steps = vec![
         wait(600),
         CallerStep::Say(voiced(1200)),
@@ -330,21 +347,15 @@ async fn speech_without_words_is_asked_again() {
         CallerStep::Say(voiced(800)),
         CallerStep::Silence(Duration::from_secs(30)),
     ];
-    run_call(&format!("ws://{addr}/twilio/media"), &call, steps)
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let record = registry.get(&call.call_sid).unwrap();
-    let lines: Vec<(Speaker, &str)> = record
-        .turns
-        .iter()
-        .map(|t| (t.speaker, t.text.as_str()))
-        .collect();
+    let (record, lines) = script_call(&["", "please take me off your list"], steps).await;
     let inaudible = lines
         .iter()
-        .position(|l| *l == (Speaker::Caller, "[inaudible]"))
+        .position(|l| l.0 == Speaker::Caller && l.1 == "[inaudible]")
         .unwrap_or_else(|| panic!("{lines:?}"));
-    let next: Vec<&str> = lines[inaudible + 1..].iter().map(|l| l.1).collect();
+    let next: Vec<&str> = lines[inaudible + 1..]
+        .iter()
+        .map(|l| l.1.as_str())
+        .collect();
     assert_eq!(
         next[..2],
         [
@@ -361,21 +372,13 @@ async fn speech_without_words_is_asked_again() {
 
 #[tokio::test]
 async fn a_caller_thinking_aloud_is_not_talked_over() {
-    let config = script_config();
     // "Hmm, let me think." as a small ear hears it: nothing the script can read. The caller
     // goes on 0.9 s later, and the recogniser then hears both parts together.
-    let (app, _) = fake_app(
-        config,
-        &[
-            "Yes, go ahead.",
-            "Um, last meeting.",
-            "Um, last meeting. About two hundred dollars a month.",
-        ],
-        "unused",
-    );
-    let local = start(app).await;
-    let (addr, registry) = (local.addr, local.state.registry.clone());
-    let call = sim_call();
+    let heard = [
+        "Yes, go ahead.",
+        "Um, last meeting.",
+        "Um, last meeting. About two hundred dollars a month.",
+    ];
     let steps = vec![
         wait(600),
         CallerStep::Say(voiced(800)),
@@ -385,16 +388,7 @@ async fn a_caller_thinking_aloud_is_not_talked_over() {
         CallerStep::Say(voiced(1500)),
         wait(600),
     ];
-    run_call(&format!("ws://{addr}/twilio/media"), &call, steps)
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let record = registry.get(&call.call_sid).unwrap();
-    let lines: Vec<(Speaker, &str)> = record
-        .turns
-        .iter()
-        .map(|t| (t.speaker, t.text.as_str()))
-        .collect();
+    let (record, lines) = script_call(&heard, steps).await;
     // Nothing was said into the pause, not even the first word of a re-ask.
     assert!(
         !lines.iter().any(|l| l.1.starts_with("Sorry")),
