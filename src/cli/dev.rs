@@ -140,10 +140,11 @@ pub async fn simulate(config_path: Option<&Path>, args: SimulateArgs) -> anyhow:
         steps.push(CallerStep::Say(caller_audio(line, tts.as_ref()).await?));
         let interrupt_next = i + 1 < lines.len() && barge_in_after_ms.is_some();
         steps.push(match barge_in_after_ms.filter(|_| interrupt_next) {
-            // Wait until the agent has been talking this long, then speak over it.
-            Some(ms) => CallerStep::WaitForAgent {
-                quiet: Duration::from_secs(3600),
-                max: Duration::from_millis(ms + 2500),
+            // Wait until the agent's answer is heard and has played this long, then speak
+            // over it (a fixed wait from the caller's own words would miss a short answer).
+            Some(ms) => CallerStep::Over {
+                after: Duration::from_millis(ms),
+                max: Duration::from_secs(30),
             },
             None => wait.clone(),
         });
