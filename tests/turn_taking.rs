@@ -61,6 +61,24 @@ async fn script_call(
     (record, lines)
 }
 
+/// The caller's "stop calling me" is in the transcript and the call is listed.
+fn assert_listed(record: &CallRecord, call: &str) {
+    assert_eq!(
+        record.outcome,
+        Some(telemarketer::model::Outcome::DoNotCall),
+        "{call}: {:?}",
+        record.turns
+    );
+    assert!(
+        record
+            .turns
+            .iter()
+            .any(|t| t.speaker == Speaker::Caller && t.text == "stop calling me"),
+        "{call}: the last words are in the transcript: {:?}",
+        record.turns
+    );
+}
+
 /// Agent audio heard between two instants (ms since the call started).
 fn heard_between(report: &SimReport, from: u64, to: u64) -> u64 {
     report
@@ -429,21 +447,7 @@ async fn a_caller_who_says_stop_and_hangs_up_at_once_is_listed() {
     tokio::time::timeout(Duration::from_secs(15), local.state.live.idle())
         .await
         .expect("the session ends");
-    let record = registry.get(&call.call_sid).unwrap();
-    assert_eq!(
-        record.outcome,
-        Some(telemarketer::model::Outcome::DoNotCall),
-        "{:?}",
-        record.turns
-    );
-    assert!(
-        record
-            .turns
-            .iter()
-            .any(|t| t.speaker == Speaker::Caller && t.text == "stop calling me"),
-        "the last words are in the transcript: {:?}",
-        record.turns
-    );
+    assert_listed(&registry.get(&call.call_sid).unwrap(), "the call");
 }
 
 #[tokio::test]
@@ -592,7 +596,7 @@ async fn last_words_that_come_with_the_calls_end_are_never_lost() {
     use telemarketer::call::agent::{run_agent, AgentInput, CallerTurn};
     use telemarketer::call::detector::TurnEnd;
     use telemarketer::call::speech::SpeechBoard;
-    use telemarketer::model::{CallMetadata, Outcome};
+    use telemarketer::model::CallMetadata;
     use tokio::sync::mpsc;
     use tokio_util::sync::CancellationToken;
 
@@ -657,20 +661,6 @@ async fn last_words_that_come_with_the_calls_end_are_never_lost() {
             .expect("the agent ends")
             .unwrap();
         drain.abort();
-        let record = deps.registry.get(&call_sid).unwrap();
-        assert_eq!(
-            record.outcome,
-            Some(Outcome::DoNotCall),
-            "call {n}: {:?}",
-            record.turns
-        );
-        assert!(
-            record
-                .turns
-                .iter()
-                .any(|t| t.speaker == Speaker::Caller && t.text == "stop calling me"),
-            "call {n}: the last words are in the transcript: {:?}",
-            record.turns
-        );
+        assert_listed(&deps.registry.get(&call_sid).unwrap(), &format!("call {n}"));
     }
 }

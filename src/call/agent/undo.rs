@@ -10,13 +10,9 @@ impl Agent {
     /// Undoes turn `id`'s steps in the script (not its transcript line); false when there is
     /// nothing to undo or something irreversible happened.
     pub(super) fn rewind(&mut self, id: u64) -> bool {
-        let Some(undo) = self.undo.take() else {
+        let Some(undo) = self.take_undo(id) else {
             return false;
         };
-        if undo.turn != id || undo.committed {
-            self.undo = Some(undo);
-            return false;
-        }
         self.runner.restore(undo.snapshot);
         self.deps
             .registry
@@ -27,13 +23,9 @@ impl Agent {
     /// The caller went on after turn `id` before hearing its answer: undo it, unless something
     /// irreversible happened.
     pub(super) fn undo_turn(&mut self, id: u64) {
-        let Some(undo) = self.undo.take() else {
+        let Some(undo) = self.take_undo(id) else {
             return;
         };
-        if undo.turn != id || undo.committed {
-            self.undo = Some(undo);
-            return;
-        }
         let cut = self.board.interrupt();
         if !cut.is_empty() {
             // The session's barge-in already cleared Twilio's buffer; this catches what the
@@ -48,6 +40,11 @@ impl Agent {
         self.unanswered = None;
         self.latency = None;
         tracing::info!(turn = id, "answer dropped: the caller's turn continues");
+    }
+
+    /// Turn `id`'s undo, unless it is another turn's or something irreversible happened.
+    fn take_undo(&mut self, id: u64) -> Option<super::Undo> {
+        self.undo.take_if(|u| u.turn == id && !u.committed)
     }
 
     pub(super) fn commit(&mut self) {
