@@ -10,7 +10,8 @@
 //! LINES="Monday at nine.|In an hour." PROMPT="When should we call you back?" \
 //!     cargo run --release --example ear
 //! ```
-//! `STT` names another ggml model (default `models/stt.bin`); `VOICE` another espeak voice.
+//! `STT` names another ggml model (default `models/stt.bin`); `VOICE` another espeak voice;
+//! `BEAM` a decoder beam width (default 0, greedy, as `[stt] beam`).
 //! Used to choose the ear's prompt: with Whisper tiny.en on these voices about a third of the
 //! words are wrong without help, so the prompt carries much of the recognition.
 
@@ -96,6 +97,10 @@ async fn main() -> anyhow::Result<()> {
         threads: 2,
         workers: 1,
         audio_ctx: 0,
+        beam: std::env::var("BEAM")
+            .ok()
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(0),
         use_gpu: false,
         queue: Default::default(),
     })?;

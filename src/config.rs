@@ -308,11 +308,16 @@ impl RawConfig {
             threads: positive("stt.threads", self.stt.threads, threads)?,
             workers: positive("stt.workers", self.stt.workers, 1)?,
             audio_ctx: self.stt.audio_ctx.unwrap_or(0),
+            beam: self.stt.beam.unwrap_or(0),
             use_gpu: cfg!(feature = "cuda"),
             queue: queue_limits("stt", self.stt.queue_limit, self.stt.max_wait_ms)?,
         };
         if stt.audio_ctx > 1500 {
             return Err(invalid("stt.audio_ctx", "at most 1500 (30 s)"));
+        }
+        // whisper.cpp keeps at most 8 decoders.
+        if stt.beam > 8 {
+            return Err(invalid("stt.beam", "at most 8 (0 or 1 = greedy)"));
         }
         let temperature = self.llm.temperature.unwrap_or(0.6);
         if !(0.0..=2.0).contains(&temperature) {

@@ -68,6 +68,24 @@ async fn whisper_transcribes_phone_quality_speech_and_ignores_silence() {
 }
 
 #[tokio::test]
+async fn whisper_with_beam_search_hears_the_line_once() {
+    let stt = telemarketer::engine::whisper::WhisperEngine::load(&config("[stt]\nbeam = 5").stt)
+        .expect("whisper loads");
+    let pcm = espeak("Please call me back tomorrow morning.");
+    let wide = telemarketer::audio::resample::resample_all(
+        &telemarketer::audio::i16_to_f32(&pcm),
+        8000,
+        16000,
+    )
+    .unwrap();
+    let heard = words(&stt.transcribe(wide).await.unwrap().text);
+    assert!(
+        heard.contains("call") && heard.matches("tomorrow").count() == 1,
+        "{heard}"
+    );
+}
+
+#[tokio::test]
 async fn piper_speaks_and_whisper_understands_it() {
     let started = Instant::now();
     let audio = engines()

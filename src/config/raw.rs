@@ -125,6 +125,8 @@ pub struct RawEngine {
     /// The longest a job may wait for a worker before it is dropped unrun.
     pub max_wait_ms: Option<u64>,
     pub audio_ctx: Option<u32>,
+    /// Whisper's beam width (0 or 1 = greedy).
+    pub beam: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

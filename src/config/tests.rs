@@ -28,6 +28,7 @@ fn unknown_keys_and_bad_values_are_named() {
     assert!(raw.validate(Secrets::default()).is_err());
     for (toml, key) in [
         ("[stt]\nqueue_limit = 0", "stt.queue_limit"),
+        ("[stt]\nbeam = 9", "stt.beam"),
         ("[llm]\nmax_wait_ms = 5", "llm.max_wait_ms"),
         ("[tts]\nqueue_limit = 100000", "tts.queue_limit"),
         // A hold the dead-air guard would talk over.
@@ -40,6 +41,15 @@ fn unknown_keys_and_bad_values_are_named() {
     let raw = RawConfig::from_toml("[stt]\nqueue_limit = 8\nmax_wait_ms = 2500").unwrap();
     let q = raw.validate(Secrets::default()).unwrap().stt.queue;
     assert_eq!((q.max_jobs, q.max_wait.as_millis()), (8, 2500));
+    let beam = |toml: &str| {
+        let raw = RawConfig::from_toml(toml).unwrap();
+        raw.validate(Secrets::default()).unwrap().stt.beam
+    };
+    assert_eq!(
+        (beam(""), beam("[stt]\nbeam = 5")),
+        (0, 5),
+        "greedy unless set"
+    );
 }
 
 #[test]
