@@ -43,10 +43,14 @@ fn engines() -> &'static Engines {
     ENGINES.get_or_init(|| Engines::load(&config("")).expect("models load"))
 }
 
-async fn transcribe_8k(pcm: &[i16]) -> String {
+/// Phone audio (8 kHz) as whisper takes it (16 kHz floats).
+fn wide_16k(pcm: &[i16]) -> Vec<f32> {
     let f = telemarketer::audio::i16_to_f32(pcm);
-    let wide = telemarketer::audio::resample::resample_all(&f, 8000, 16000).unwrap();
-    engines().stt.transcribe(wide).await.unwrap().text
+    telemarketer::audio::resample::resample_all(&f, 8000, 16000).unwrap()
+}
+
+async fn transcribe_8k(pcm: &[i16]) -> String {
+    engines().stt.transcribe(wide_16k(pcm)).await.unwrap().text
 }
 
 fn words(text: &str) -> String {
@@ -72,13 +76,7 @@ async fn whisper_with_beam_search_hears_the_line_once() {
     let stt = telemarketer::engine::whisper::WhisperEngine::load(&config("[stt]\nbeam = 5").stt)
         .expect("whisper loads");
     let pcm = espeak("Please call me back tomorrow morning.");
-    let wide = telemarketer::audio::resample::resample_all(
-        &telemarketer::audio::i16_to_f32(&pcm),
-        8000,
-        16000,
-    )
-    .unwrap();
-    let heard = words(&stt.transcribe(wide).await.unwrap().text);
+    let heard = words(&stt.transcribe(wide_16k(&pcm)).await.unwrap().text);
     assert!(
         heard.contains("call") && heard.matches("tomorrow").count() == 1,
         "{heard}"
