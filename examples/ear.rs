@@ -85,7 +85,12 @@ async fn main() -> anyhow::Result<()> {
             .split('|')
             .map(|l| {
                 let v = voice_override.as_deref().unwrap_or("en-us");
-                (v.to_string(), voice::DEFAULT_WPM, l.to_string())
+                let wpm = std::env::var("WPM").ok().and_then(|w| w.parse().ok());
+                (
+                    v.to_string(),
+                    wpm.unwrap_or(voice::DEFAULT_WPM),
+                    l.to_string(),
+                )
             })
             .collect(),
         Err(_) => corpus_lines(voice_override.as_deref())?,

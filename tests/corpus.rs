@@ -1,8 +1,8 @@
-//! CI SUBSET of the acceptance corpus (scripts/corpus): nine representative callers of the
+//! CI SUBSET of the acceptance corpus (scripts/corpus): ten representative callers of the
 //! shipped solar script, rehearsed through the same code as `telemarketer rehearse --suite`
 //! (the dialer, the store, the emulator, the real tiny models), each call judged by what its
 //! caller heard. The full corpus is the product's acceptance test; run it with
-//! `telemarketer rehearse --suite scripts/corpus`. Real time (about 7 minutes), in CI; alone:
+//! `telemarketer rehearse --suite scripts/corpus`. Real time (about 8 minutes), in CI; alone:
 //! `cargo test --release --test corpus -- --test-threads=1`.
 
 use std::time::Duration;
@@ -32,6 +32,8 @@ const CI_SUBSET: &[&str] = &[
     "noise-heavy-renter",
     // a wrong number
     "wrong-number",
+    // asked to hold on: a short yes, a quiet wait (no re-prompt), the answer taken after it
+    "hold-bill",
 ];
 
 fn models_dir() -> std::path::PathBuf {
@@ -47,7 +49,7 @@ fn models_dir() -> std::path::PathBuf {
 /// espeak callers, the judge's on Piper's voice) and decide a caller now and then by chance:
 /// in full corpus runs about one caller in thirty fails one run and passes the next (the
 /// judge hearing "Sunrise Solar" as "centerizer", a noisy line's amount lost). The corpus's bar
-/// is 95 %; on nine callers, two failures are a regression, one may be chance.
+/// is 95 %; on ten callers, two failures are a regression, one may be chance.
 const TOLERATED_FAILURES: usize = 1;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

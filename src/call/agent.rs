@@ -664,7 +664,8 @@ impl Agent {
                 return Some(Job::Reask);
             }
         }
-        if now.duration_since(*last_activity).as_secs() >= script.silence_reprompt_seconds as u64 {
+        let quiet = self.runner.silence_seconds() as u64;
+        if now.duration_since(*last_activity).as_secs() >= quiet {
             *last_activity = now;
             return Some(Job::Event(Event::Silence));
         }

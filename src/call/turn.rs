@@ -31,23 +31,10 @@ const CONTINUATIONS: &[&str] = &[
     "my", "is", "if", "then", "well", "actually",
 ];
 
-/// Endings that ask for time: the caller is about to answer ("Hmm, let me think.").
-const HOLDS: &[&str] = &[
-    "let me think",
-    "let me see",
-    "let me check",
-    "let me look",
-    "hold on",
-    "hang on",
-    "one second",
-    "one moment",
-    "just a second",
-    "just a moment",
-    "give me a second",
-    "give me a moment",
-    "wait a second",
-    "wait a moment",
-];
+/// Endings of someone thinking aloud: the answer is coming ("Hmm, let me think."). "Hold on"
+/// and "one second" are not among them: they ask us to wait, and a person answers that at
+/// once ("Sure, take your time", the script's `hold`), not after the longest endpoint.
+const THINKING: &[&str] = &["let me think", "let me see", "let me check", "let me look"];
 
 /// How a transcript ends, as far as turn-taking cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +66,7 @@ pub fn classify_ending(transcript: &str) -> Ending {
         .filter(|w| !w.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
-    let holds = HOLDS
+    let holds = THINKING
         .iter()
         .any(|h| words == *h || words.ends_with(&format!(" {h}")));
     if holds

@@ -2,9 +2,11 @@
 //!
 //! Two layers, because the law cannot depend on a 135M-parameter model. Rules first, in this
 //! order: opt-out, wrong person, decline ("not interested", "no thanks", "I'm good"), call me
-//! later, the robot question by its key words, requests to repeat ("Hello?", "What?"), then the
-//! longest example phrase of the node's intents and the FAQs together, then typed answers read
-//! by [`super::slots`] (a time, a number, a leading yes/no picks the intent that needs it), then
+//! later, the robot question by its key words, requests to repeat ("Hello?", "What?"). Then
+//! requests for time ("hold on", "one second") are taken out of the turn ([`asks`]) and the
+//! rest is read on: the longest example phrase of the node's intents and the FAQs together,
+//! then typed answers read by [`super::slots`] (a time, a number, a leading yes/no picks the
+//! intent that needs it); a turn that asked for time and holds no answer is `hold`; then
 //! questions: an FAQ by a near match, else `unknown_question`; a question never reaches the
 //! model and is never captured. Last, near matches of the node's examples. Only then the LLM,
 //! under a GBNF grammar that admits `{"intent": <label>, <each variable>: <typed value or
@@ -30,8 +32,10 @@ use crate::leads::window::CallingWindow;
 use crate::model::{ChatMessage, Outcome};
 
 mod ahead;
+mod asks;
 mod phrases;
 use ahead::{ahead, time_elsewhere, times_for};
+use asks::{is_repeat, without_holds};
 use phrases::*;
 
 /// The classifier's verdict.
@@ -176,28 +180,6 @@ fn negates_interest(t: &str) -> bool {
     })
 }
 
-/// A whole turn that only asks us to repeat or checks the line.
-fn is_repeat(t: &str) -> bool {
-    let words: Vec<&str> = t.split_whitespace().collect();
-    let mut i = 0;
-    'outer: while i < words.len() {
-        for p in REPEAT {
-            let p = normalize(p);
-            let pw: Vec<&str> = p.split_whitespace().collect();
-            if words[i..].starts_with(&pw) {
-                i += pw.len();
-                continue 'outer;
-            }
-        }
-        if matches!(words[i], "um" | "uh" | "oh" | "please") {
-            i += 1;
-            continue;
-        }
-        return false;
-    }
-    !words.is_empty()
-}
-
 /// A short question that opens with "who" ("Hello? Who is this?", heard as "who is me" or
 /// "who's that"): on a call we placed it asks who is calling, however Whisper spelt the rest.
 /// A longer one ("who is going to install the panels") is left to the examples.
@@ -340,13 +322,23 @@ pub fn by_rules(
         return Some(Classified::rule("who_is_this"));
     }
     if is_repeat(&t) {
-        return Some(Classified::rule(intents::UNCLEAR));
+        return Some(Classified::rule(intents::REPEAT));
     }
+    // "Hold on, let me find my bill": the rest is read as any turn (it may hold the answer:
+    // "one second... about two hundred", never the "one"); with no answer in it, or only the
+    // request, the caller asked us to wait.
+    let rest = without_holds(text);
+    let held = rest.is_some();
+    let (text, t) = match &rest {
+        Some(r) => (r.as_str(), normalize(r)),
+        None => (text, t),
+    };
     if n.open {
-        return Some(by_examples_faq_only(script, &t).map_or_else(
-            || Classified::rule(intents::OPEN),
-            |id| Classified::rule(&id),
-        ));
+        return Some(match by_examples_faq_only(script, &t) {
+            Some(id) => Classified::rule(&id),
+            None if held && !is_question(text, &t) => Classified::rule(intents::HOLD),
+            None => Classified::rule(intents::OPEN),
+        });
     }
     if let Some(label) = by_examples(script, n, &t) {
         return Some(ahead(
@@ -363,6 +355,9 @@ pub fn by_rules(
     }
     if let Some(c) = time_elsewhere(script, n, text, now, window) {
         return Some(c);
+    }
+    if held && !is_question(text, &t) {
+        return Some(Classified::rule(intents::HOLD));
     }
     if is_question(text, &t) {
         let faq = near(&t, script.faqs.iter().map(|f| (&f.id, &f.examples)));

@@ -72,6 +72,9 @@ struct RawHeader {
     silence_reprompt_seconds: Option<u32>,
     #[serde(default)]
     max_silence_reprompts: Option<u32>,
+    /// How long we wait, quiet, after "hold on" before asking whether the caller is there.
+    #[serde(default)]
+    hold_seconds: Option<u32>,
     #[serde(default)]
     voicemail: Option<String>,
     #[serde(default)]
@@ -98,6 +101,7 @@ struct RawGlobals {
     wrong_person: Option<String>,
     unclear: Option<String>,
     silence: Option<String>,
+    hold: Option<String>,
     max_duration: Option<String>,
     transfer_closed: Option<String>,
     transfer_failed: Option<String>,
@@ -187,6 +191,10 @@ pub mod intents {
     /// A question no FAQ answers.
     pub const UNKNOWN_QUESTION: &str = "unknown_question";
     pub const UNCLEAR: &str = "unclear";
+    /// "What was that?", "Hello?": the question again, at once.
+    pub const REPEAT: &str = "repeat";
+    /// "Hold on", "one second": a short yes, then a longer quiet wait.
+    pub const HOLD: &str = "hold";
     /// A caller turn at an open node that is no global intent: the model replies.
     pub const OPEN: &str = "open";
     /// Names scripts cannot give their own intents or FAQs.
@@ -197,6 +205,8 @@ pub mod intents {
         CALL_LATER,
         UNKNOWN_QUESTION,
         UNCLEAR,
+        REPEAT,
+        HOLD,
         OPEN,
     ];
 }
@@ -343,6 +353,8 @@ pub struct Globals {
     pub wrong_person: String,
     pub unclear: String,
     pub silence: String,
+    /// The answer to "hold on" / "one second": then we wait `hold_seconds`, quiet.
+    pub hold: String,
     pub max_duration: String,
     /// Out of business hours, before the transfer node's fallback; `{hours}` says when.
     pub transfer_closed: String,
@@ -371,6 +383,8 @@ pub struct Script {
     pub max_call_seconds: u32,
     pub silence_reprompt_seconds: u32,
     pub max_silence_reprompts: u32,
+    /// The quiet wait after the caller asked us to hold on (instead of the re-prompt time).
+    pub hold_seconds: u32,
     /// Left on answering machines; `None`: hang up without a message.
     pub voicemail: Option<String>,
     /// Said right after the disclosure on a call the caller asked for ("You asked us to call
@@ -503,6 +517,7 @@ impl Script {
             [&g.opt_out, &g.decline, &g.unknown_question, &g.call_later]
                 .into_iter()
                 .chain([&g.wrong_person, &g.unclear, &g.silence, &g.max_duration])
+                .chain([&g.hold])
                 .chain([&g.transfer_failed])
                 .cloned(),
         );
@@ -547,6 +562,8 @@ impl Script {
                 intents::DECLINE,
                 intents::CALL_LATER,
                 intents::UNKNOWN_QUESTION,
+                intents::REPEAT,
+                intents::HOLD,
             ]
             .map(String::from),
         );

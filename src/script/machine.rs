@@ -8,7 +8,9 @@
 //! (never as a callback), silence re-prompts then hangs up, and a maximum duration ends the call.
 //!
 //! Questions never move the call: an FAQ is answered (or an unknown question deferred to an
-//! advisor) and the node's question asked again. An intent that `needs` a variable is taken
+//! advisor) and the node's question asked again. Neither do requests about the conversation: "what
+//! was that?" gets the question again, "hold on" a short yes and a longer quiet wait
+//! ([`silence_seconds`]: the agent's silence clock asks the machine, so the rule is tested here). An intent that `needs` a variable is taken
 //! only when the value parsed; otherwise the node asks again with its `retry` line, and after
 //! [`MAX_TRIES`] unusable answers the call moves on to the node's `fallback` (default: the
 //! intent's `next`) without the value.
@@ -155,6 +157,10 @@ pub struct CallState {
     pub tz: Tz,
     pub silence_reprompts: u32,
     pub unclear_reprompts: u32,
+    /// Requests to repeat in a row ("What?"): a line this bad ends the call after a few.
+    pub repeats: u32,
+    /// The caller asked us to hold on: the silence before a re-prompt is `hold_seconds`.
+    pub holding: bool,
     /// Answers at this node that lacked a needed value.
     pub tries: u32,
     /// Set when the call is over (no action follows).
@@ -168,7 +174,9 @@ pub struct CallState {
     pub desk: Desk,
 }
 
-/// Re-asks after this many unclear turns in a row before giving up.
+/// The goodbye when the caller cannot be understood, or cannot understand us.
+const BAD_LINE: &str = "I am sorry, this is not a good line. I will try another time. Goodbye.";
+/// Re-asks after this many unclear turns (or requests to repeat) in a row before giving up.
 const MAX_UNCLEAR: u32 = 2;
 /// Unusable answers to a question that needs a value before the call moves on.
 pub const MAX_TRIES: u32 = 2;
@@ -244,6 +252,7 @@ pub fn step(script: &Script, state: &CallState, event: &Event) -> (CallState, Ve
         }
         Event::Elapsed(_) => {}
         Event::Silence => {
+            s.holding = false;
             s.silence_reprompts += 1;
             if s.silence_reprompts > script.max_silence_reprompts {
                 out.say(&s, "I will let you go. Goodbye.", false);
@@ -260,6 +269,10 @@ pub fn step(script: &Script, state: &CallState, event: &Event) -> (CallState, Ve
             ..
         } => {
             s.silence_reprompts = 0;
+            s.holding = false;
+            if intent != intents::REPEAT {
+                s.repeats = 0;
+            }
             utterance(&mut out, &mut s, intent, captured, rejected);
         }
     }
@@ -289,6 +302,25 @@ fn utterance(
         intents::UNKNOWN_QUESTION => {
             out.say(s, &script.globals.unknown_question, true);
             out.actions.extend(reask(script, s));
+        }
+        // The caller missed our line: the question again, without "I did not catch that" (we
+        // did). A node with no fixed question (a generated one) can only ask them to go on.
+        intents::REPEAT if s.repeats < MAX_UNCLEAR => {
+            s.repeats += 1;
+            let again = reask(script, s);
+            if again.is_empty() {
+                out.say(s, &script.globals.unclear, true);
+            }
+            out.actions.extend(again);
+        }
+        intents::REPEAT => {
+            out.say(s, BAD_LINE, false);
+            end(out, s, Outcome::NoAnswer);
+        }
+        // Nothing advances and nothing is asked: the wait is what they asked for.
+        intents::HOLD => {
+            s.holding = true;
+            out.say(s, &script.globals.hold, true);
         }
         id if script.faq(id).is_some() => {
             if let Some(faq) = script.faq(id) {
@@ -332,11 +364,7 @@ fn utterance(
                 // "unclear", or anything the classifier should not have produced.
                 s.unclear_reprompts += 1;
                 if s.unclear_reprompts > MAX_UNCLEAR {
-                    out.say(
-                        s,
-                        "I am sorry, this is not a good line. I will try another time. Goodbye.",
-                        false,
-                    );
+                    out.say(s, BAD_LINE, false);
                     end(out, s, Outcome::NoAnswer);
                 } else {
                     out.say(s, &script.globals.unclear, true);
@@ -429,6 +457,16 @@ fn retry(out: &mut Out, s: &CallState, why: Option<&Rejection>) {
     match &node.retry {
         Some(line) => out.say(s, line, true),
         None => out.actions.extend(reask(script, s)),
+    }
+}
+
+/// Quiet this long makes a silence re-prompt: the script's re-prompt time, or its longer hold
+/// time right after the caller asked us to hold on.
+pub fn silence_seconds(script: &Script, s: &CallState) -> u32 {
+    if s.holding {
+        script.hold_seconds
+    } else {
+        script.silence_reprompt_seconds
     }
 }
 

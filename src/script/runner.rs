@@ -318,6 +318,11 @@ impl ScriptRunner {
         machine::upcoming_lines(&self.script, &self.state)
     }
 
+    /// Quiet this long makes a silence re-prompt ([`machine::silence_seconds`]).
+    pub fn silence_seconds(&self) -> u32 {
+        machine::silence_seconds(&self.script, &self.state)
+    }
+
     /// The current node's question again (a dead-air guard), as `Say` actions; no state change.
     pub fn reask(&self) -> Vec<Action> {
         machine::reask(&self.script, &self.state)

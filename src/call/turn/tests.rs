@@ -37,11 +37,16 @@ fn complete_answers_end_early_trailing_ones_wait() {
 }
 
 #[test]
-fn a_caller_who_asks_for_time_is_waited_for() {
+fn a_caller_who_thinks_aloud_is_waited_for() {
     let c = cfg();
-    for t in ["Hmm, let me think.", "Hold on.", "One second..."] {
+    for t in ["Hmm, let me think.", "Let me see", "One second..."] {
         assert_eq!(classify_ending(t), Ending::Trailing, "{t:?}");
         assert_eq!(c.decide(2900, Some(t)), TurnDecision::Wait, "{t:?}");
+    }
+    // Asked to wait, we say so at once (the script's hold line), not after 3 s of quiet.
+    for t in ["Hold on.", "One second, someone is at the door."] {
+        assert_eq!(classify_ending(t), Ending::Complete, "{t:?}");
+        assert_eq!(c.decide(600, Some(t)), TurnDecision::EndTurn, "{t:?}");
     }
     // The phrase must end the turn: an answer after it is complete.
     for t in [

@@ -149,8 +149,8 @@ pub(super) const ROBOT: &[&str] = &[
     "automated",
 ];
 
-/// Turns that ask us to repeat or check the line ("Hello?", "What?"): unclear, so the
-/// question is asked again.
+/// Turns that ask us to repeat or check the line ("Hello?", "What?"): the question is asked
+/// again. Matched as a sequence covering the whole turn ("sorry" + "what was that").
 pub(super) const REPEAT: &[&str] = &[
     "hello",
     "hi",
@@ -167,8 +167,28 @@ pub(super) const REPEAT: &[&str] = &[
     "can you repeat that",
     "could you repeat that",
     "what did you say",
+    "what did you just say",
+    "what was that",
+    "what was it",
+    "what was the question",
+    "whats the question",
+    "whats that",
+    "say again",
+    "say it again",
+    "say that again please",
+    "can you say that again",
+    "could you say that again",
+    "one more time",
+    "again",
+    "i missed that",
     "i didn't catch that",
+    "i didn't get that",
+    "i didn't hear that",
+    "i didn't hear you",
     "i can't hear you",
+    "you broke up",
+    "you're breaking up",
+    "you are breaking up",
 ];
 
 /// Words a question starts with; the auxiliaries only in turns of three words or more ("do

@@ -287,7 +287,7 @@ fn rules_read_examples_numbers_and_yes_no() {
         intent(&s, "intro", "Okay, what is it?").as_deref(),
         Some("yes")
     );
-    assert_eq!(intent(&s, "intro", "Hello?").as_deref(), Some("unclear"));
+    assert_eq!(intent(&s, "intro", "Hello?").as_deref(), Some("repeat"));
     assert_eq!(intent(&s, "intro", "").as_deref(), Some("unclear"));
     assert_eq!(
         intent(&s, "intro", "Sorry, wrong number.").as_deref(),
@@ -469,6 +469,8 @@ fn an_open_node_leaves_everything_but_the_globals_to_the_model() {
         ("Stop calling me", "opt_out"),
         ("Not interested", "decline"),
         ("Who is this?", "open"),
+        ("Hold on, someone is at the door.", "hold"),
+        ("Hold on, can you tell me a joke?", "open"),
     ] {
         assert_eq!(intent(&s, &node, text).as_deref(), Some(want), "{text}");
     }
@@ -556,4 +558,38 @@ fn calling_this_number_again_is_an_opt_out_only_after_a_negation() {
             );
         }
     }
+}
+
+#[test]
+fn asked_to_wait_or_to_repeat_the_node_neither_moves_nor_captures() {
+    let s = script();
+    for (node, text, want) in [
+        ("bill", "Hold on, let me find my bill.", "hold"),
+        ("bill", "One second.", "hold"),
+        ("homeowner", "One second, someone is at the door.", "hold"),
+        ("pitch", "Can you hold on a second?", "hold"),
+        ("book_time", "Let me check.", "hold"),
+        ("bill", "Sorry, what was that?", "repeat"),
+        ("pitch", "What did you say?", "repeat"),
+        ("homeowner", "You're breaking up.", "repeat"),
+        // A request for time beside an answer or a question: the answer, the question.
+        ("homeowner", "Hold on. Yes, we own it.", "yes"),
+        ("bill", "Hold on, how much does it cost?", "cost"),
+        (
+            "bill",
+            "Wait a second, do you install batteries?",
+            "unknown_question",
+        ),
+        ("intro", "Hold on, I'm not interested.", "decline"),
+    ] {
+        let c = rules(&s, node, text).unwrap_or_else(|| panic!("{text}: no rule"));
+        assert_eq!(c.intent, want, "{node}: {text}");
+        if want == "hold" || want == "repeat" {
+            assert!(c.captured.is_empty(), "{text}: {:?}", c.captured);
+        }
+    }
+    // "One second" is no bill of 1; the amount after it is the answer.
+    let c = rules(&s, "bill", "Just a sec... it is about two hundred.").unwrap();
+    assert_eq!(c.intent, "amount");
+    assert_eq!(c.captured["monthly_bill"], "200");
 }

@@ -113,6 +113,7 @@ pub(super) fn globals(g: super::RawGlobals) -> Globals {
             "Sorry, I did not catch that. Could you say it again?",
         ),
         silence: d(g.silence, "Are you still there?"),
+        hold: d(g.hold, "Sure, take your time."),
         max_duration: d(
             g.max_duration,
             "I do not want to take more of your time. Thank you, goodbye.",
@@ -131,6 +132,10 @@ pub(super) fn globals(g: super::RawGlobals) -> Globals {
         ),
     }
 }
+
+/// The quiet wait after "hold on" (a caller fetching a bill, answering the door), and its limit.
+pub(super) const HOLD_SECONDS: u32 = 30;
+pub(super) const MAX_HOLD_SECONDS: u32 = 120;
 
 /// The default callback greeting.
 pub(super) const CALLBACK_GREETING: &str = "You asked us to call you back at this time.";
@@ -219,6 +224,7 @@ impl Script {
             max_call_seconds: 300,
             silence_reprompt_seconds: 6,
             max_silence_reprompts: 2,
+            hold_seconds: HOLD_SECONDS,
             voicemail: None,
             callback_greeting: CALLBACK_GREETING.into(),
             inbound_opening: c.greeting.trim().to_string(),

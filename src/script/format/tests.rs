@@ -387,3 +387,25 @@ fn a_script_that_captures_a_time_primes_the_ear_with_how_times_sound() {
     let s = Script::from_toml("x.toml", &no_time).unwrap();
     assert_eq!(s.time_examples(), None, "no time to hear");
 }
+
+#[test]
+fn the_hold_wait_is_bounded_and_its_line_has_a_default() {
+    let node = "[[node]]\nid = \"a\"\nsay = \"Bye.\"\nend = \"callback\"\n";
+    let s = Script::from_toml("x.toml", &format!("{HEADER}\n{node}")).unwrap();
+    assert_eq!(s.hold_seconds, 30);
+    assert_eq!(s.globals.hold, "Sure, take your time.");
+    for bad in [0, 121] {
+        let toml = format!("{HEADER}hold_seconds = {bad}\n{node}");
+        let err = Script::from_toml("x.toml", &toml).unwrap_err().to_string();
+        assert!(
+            err.contains("script.hold_seconds: 1 to 120 seconds"),
+            "{err}"
+        );
+    }
+    let toml = format!("{HEADER}hold_seconds = 90\n[globals]\nhold = \"Of course.\"\n{node}");
+    let s = Script::from_toml("x.toml", &toml).unwrap();
+    assert_eq!(
+        (s.hold_seconds, s.globals.hold.as_str()),
+        (90, "Of course.")
+    );
+}

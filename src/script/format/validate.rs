@@ -40,6 +40,15 @@ pub(super) fn validate(raw: RawScript) -> Result<Script, Vec<Problem>> {
             "must say the caller is talking to an AI / automated voice",
         );
     }
+    // A caller who never comes back is let go by the silence re-prompts after this wait: it
+    // bounds how long a line can sit quiet on our side.
+    let hold_seconds = h.hold_seconds.unwrap_or(builtin::HOLD_SECONDS);
+    if !(1..=builtin::MAX_HOLD_SECONDS).contains(&hold_seconds) {
+        problem(
+            "script.hold_seconds".into(),
+            &format!("1 to {} seconds", builtin::MAX_HOLD_SECONDS),
+        );
+    }
     let opt_out_digit = match h.opt_out_digit.as_deref() {
         None => Some('9'),
         Some(d) if d.len() == 1 && "0123456789*#".contains(d) => d.chars().next(),
@@ -355,6 +364,7 @@ pub(super) fn validate(raw: RawScript) -> Result<Script, Vec<Problem>> {
         max_call_seconds: h.max_call_seconds.unwrap_or(300),
         silence_reprompt_seconds: h.silence_reprompt_seconds.unwrap_or(6),
         max_silence_reprompts: h.max_silence_reprompts.unwrap_or(2),
+        hold_seconds,
         voicemail: Some(voicemail),
         callback_greeting,
         inbound_opening,
@@ -390,6 +400,7 @@ fn unknown_vars(
         ("globals.wrong_person".into(), &g.wrong_person),
         ("globals.unclear".into(), &g.unclear),
         ("globals.silence".into(), &g.silence),
+        ("globals.hold".into(), &g.hold),
         ("globals.max_duration".into(), &g.max_duration),
         ("globals.transfer_closed".into(), &g.transfer_closed),
         ("globals.transfer_failed".into(), &g.transfer_failed),

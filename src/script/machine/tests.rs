@@ -798,3 +798,52 @@ fn the_generated_line_an_answer_leads_to_is_known_while_the_caller_answers() {
     // A renter ends the call: nothing generated on that branch, and the state is untouched.
     assert_eq!(at_homeowner.node, "homeowner");
 }
+
+#[test]
+fn hold_on_is_answered_then_waited_for_longer() {
+    let sc = script();
+    let bill = "Roughly how much is your electricity bill each month?";
+    let (s, actions, _) = run(&[utter("yes", &[]), utter("hold", &[])]);
+    assert_eq!((s.node.as_str(), s.holding), ("bill", true));
+    assert_eq!(said(&actions).last().unwrap(), "Sure, take your time.");
+    assert_eq!(silence_seconds(&sc, &s), 30);
+    // The hold runs out: are you there, and the question; the usual re-prompt time again.
+    let (after, again) = step(&sc, &s, &Event::Silence);
+    assert_eq!(said(&again), ["Are you still there?", bill]);
+    assert_eq!(silence_seconds(&sc, &after), 6);
+    // They come back with the answer: taken as any.
+    let (back, _) = step(&sc, &s, &utter("amount", &[("monthly_bill", "200")]));
+    assert_eq!((back.node.as_str(), back.holding), ("homeowner", false));
+    let hold = "[script]\nhold_seconds = 45\n";
+    let longer = Script::from_toml(
+        "s.toml",
+        &crate::script::EXAMPLE_SCRIPT.replacen("[script]\n", hold, 1),
+    );
+    assert_eq!(silence_seconds(&longer.unwrap(), &s), 45);
+}
+
+#[test]
+fn a_request_to_repeat_gets_the_question_again_and_a_bad_line_ends() {
+    let bill = "Roughly how much is your electricity bill each month?";
+    let (s, actions, _) = run(&[utter("yes", &[]), utter("repeat", &[])]);
+    let lines = said(&actions);
+    assert_eq!(lines[lines.len() - 2..], [bill, bill]);
+    assert_eq!((s.node.as_str(), s.unclear_reprompts), ("bill", 0));
+    let repeat = || utter("repeat", &[]);
+    let (s, actions, _) = run(&[repeat(), repeat(), repeat()]);
+    assert_eq!(s.outcome, Some(Outcome::NoAnswer));
+    assert!(said(&actions).last().unwrap().contains("not a good line"));
+    let (s, _, _) = run(&[repeat(), repeat(), utter("yes", &[]), repeat(), repeat()]);
+    assert!(s.outcome.is_none() && s.node == "bill");
+    // No fixed question to repeat (an open node's reply is the model's): the unclear line.
+    let open = Script::open_conversation(&crate::script::format::OpenConversation {
+        greeting: "Hi, an AI assistant here.".into(),
+        system_prompt: "You help.".into(),
+        opt_out_digit: None,
+        opt_out_message: "Removed.".into(),
+        max_reply_sentences: 2,
+    })
+    .unwrap();
+    let (_, actions, _) = run_on(&open, &[repeat()]);
+    assert_eq!(said(&actions).last(), Some(&open.globals.unclear));
+}
