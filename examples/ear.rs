@@ -11,6 +11,7 @@
 //!     cargo run --release --example ear
 //! ```
 //! `STT` names another ggml model (default `models/stt.bin`); `VOICE` another espeak voice;
+//! `WPM` another speaking speed for `LINES` (default 150);
 //! `BEAM` a decoder beam width (default 0, greedy, as `[stt] beam`).
 //! Used to choose the ear's prompt: with Whisper tiny.en on these voices about a third of the
 //! words are wrong without help, so the prompt carries much of the recognition.

@@ -8,12 +8,12 @@
 //! (never as a callback), silence re-prompts then hangs up, and a maximum duration ends the call.
 //!
 //! Questions never move the call: an FAQ is answered (or an unknown question deferred to an
-//! advisor) and the node's question asked again. Neither do requests about the conversation: "what
+//! advisor) and the node's question asked again. Nor do requests about the conversation: "what
 //! was that?" gets the question again, "hold on" a short yes and a longer quiet wait
-//! ([`silence_seconds`]: the agent's silence clock asks the machine, so the rule is tested here). An intent that `needs` a variable is taken
-//! only when the value parsed; otherwise the node asks again with its `retry` line, and after
-//! [`MAX_TRIES`] unusable answers the call moves on to the node's `fallback` (default: the
-//! intent's `next`) without the value.
+//! ([`silence_seconds`]: the agent's silence clock asks the machine, so the rule is tested
+//! here). An intent that `needs` a variable is taken only when the value parsed; otherwise the
+//! node asks again with its `retry` line, and after [`MAX_TRIES`] unusable answers the call
+//! moves on to the node's `fallback` (default: the intent's `next`) without the value.
 //!
 //! A transfer node hands the call to a person: in business hours ([`Desk::Open`]) it says its
 //! handoff line and emits [`Action::Transfer`] with the advisor's summary; the call's agent
