@@ -356,10 +356,11 @@ pub fn by_rules(
     if let Some(c) = time_elsewhere(script, n, text, now, window) {
         return Some(c);
     }
-    if held && !is_question(text, &t) {
+    let asks = is_question(text, &t);
+    if held && !asks {
         return Some(Classified::rule(intents::HOLD));
     }
-    if is_question(text, &t) {
+    if asks {
         let faq = near(&t, script.faqs.iter().map(|f| (&f.id, &f.examples)));
         return Some(Classified::rule(
             faq.as_deref().unwrap_or(intents::UNKNOWN_QUESTION),

@@ -503,16 +503,21 @@ fn every_node_is_covered_by_the_golden_paths() {
     assert_eq!(visited, all);
 }
 
-#[test]
-fn an_open_node_replies_to_every_turn_and_keeps_the_rules() {
-    let s = Script::open_conversation(&crate::script::format::OpenConversation {
+/// The open conversation (no script), as `[conversation]` makes it.
+fn open_script() -> Script {
+    Script::open_conversation(&crate::script::format::OpenConversation {
         greeting: "Hi, this is Sam, an automated AI assistant.".into(),
         system_prompt: "You are Sam.".into(),
         opt_out_digit: Some('9'),
         opt_out_message: "Removed. Goodbye.".into(),
         max_reply_sentences: 2,
     })
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn an_open_node_replies_to_every_turn_and_keeps_the_rules() {
+    let s = open_script();
     let (state, actions, _) = run_on(&s, &[utter("open", &[]), utter("open", &[])]);
     assert_eq!(
         actions[0],
@@ -836,14 +841,7 @@ fn a_request_to_repeat_gets_the_question_again_and_a_bad_line_ends() {
     let (s, _, _) = run(&[repeat(), repeat(), utter("yes", &[]), repeat(), repeat()]);
     assert!(s.outcome.is_none() && s.node == "bill");
     // No fixed question to repeat (an open node's reply is the model's): the unclear line.
-    let open = Script::open_conversation(&crate::script::format::OpenConversation {
-        greeting: "Hi, an AI assistant here.".into(),
-        system_prompt: "You help.".into(),
-        opt_out_digit: None,
-        opt_out_message: "Removed.".into(),
-        max_reply_sentences: 2,
-    })
-    .unwrap();
+    let open = open_script();
     let (_, actions, _) = run_on(&open, &[repeat()]);
     assert_eq!(said(&actions).last(), Some(&open.globals.unclear));
 }
