@@ -125,6 +125,9 @@ pub struct TurnConfig {
     pub dead_air_ms: u32,
     /// Silence kept after a turn the script could not read, before it asks again.
     pub unclear_hold_ms: u32,
+    /// A turn heard with less confidence than this that the rules cannot read is not
+    /// classified by the LLM: the agent asks again instead of guessing from misheard words.
+    pub min_confidence: f32,
     pub resume_window_ms: u32,
     pub resume_heard_ms: u32,
 }
@@ -438,6 +441,7 @@ impl RawConfig {
             output_lead_ms: self.turn.output_lead_ms.unwrap_or(300),
             dead_air_ms: self.turn.dead_air_ms.unwrap_or(2500),
             unclear_hold_ms: self.turn.unclear_hold_ms.unwrap_or(1200),
+            min_confidence: self.turn.min_confidence.unwrap_or(0.5),
             resume_window_ms: self.turn.resume_window_ms.unwrap_or(2500),
             resume_heard_ms: self.turn.resume_heard_ms.unwrap_or(400),
         };
@@ -466,6 +470,12 @@ impl RawConfig {
             return Err(invalid(
                 "turn.unclear_hold_ms",
                 "at most 5000 and less than turn.dead_air_ms",
+            ));
+        }
+        if !(0.0..=1.0).contains(&turn.min_confidence) {
+            return Err(invalid(
+                "turn.min_confidence",
+                "between 0 and 1 (0: the LLM reads every turn the rules cannot)",
             ));
         }
         if turn.resume_window_ms > 10_000 || turn.resume_heard_ms > 10_000 {

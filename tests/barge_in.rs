@@ -122,6 +122,7 @@ impl SpeechToText for LengthStt {
             Ok(Transcript {
                 text: text.to_string(),
                 elapsed: Duration::from_millis(5),
+                confidence: 1.0,
             })
         }
         .boxed()

@@ -83,6 +83,43 @@ async fn whisper_with_beam_search_hears_the_line_once() {
     );
 }
 
+/// A corpus caller's line as the agent's ear gets it: espeak at 150 words a minute, 8 kHz
+/// mu-law, 200 ms of silence before and 700 ms after, steered by the node's question.
+async fn heard_at_the_pitch(line: &str) -> telemarketer::engine::Transcript {
+    use telemarketer::audio::mulaw;
+    let mut pcm = vec![0i16; 1_600];
+    pcm.extend(telemarketer::testbed::voice::espeak(line, "en-us", 150).unwrap());
+    pcm.extend(vec![0i16; 5_600]);
+    let hints = telemarketer::engine::TurnHints {
+        expect: Some(
+            "Would you like to book a free, no-obligation consultation with one of our advisors?"
+                .into(),
+        ),
+        ..Default::default()
+    };
+    let line = mulaw::decode(&mulaw::encode(&pcm));
+    engines()
+        .stt
+        .transcribe_turn(wide_16k(&line), hints)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn whisper_is_unsure_of_what_it_mishears() {
+    let gate = config("").turn.min_confidence;
+    // Heard right, and sure of it: the LLM may read it.
+    let clear = heard_at_the_pitch("Yes, please.").await;
+    assert!(words(&clear.text).contains("yes"), "{clear:?}");
+    assert!(clear.confidence >= gate, "{clear:?}");
+    // "Not interested." in this voice, which tiny.en hears as "That's interested." (a yes to
+    // the tiny LLM): whatever it hears instead, it is not sure of it, so no model guesses.
+    let misheard = heard_at_the_pitch("Not interested.").await;
+    let heard_right = words(&misheard.text).starts_with("not interested");
+    assert!(heard_right || misheard.confidence < gate, "{misheard:?}");
+    eprintln!("{clear:?}\n{misheard:?}");
+}
+
 #[tokio::test]
 async fn piper_speaks_and_whisper_understands_it() {
     let started = Instant::now();

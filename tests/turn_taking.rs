@@ -642,6 +642,7 @@ async fn last_words_that_come_with_the_calls_end_are_never_lost() {
             audible_end_sample: 56_000,
             endpointing_ms: 0.0,
             stt_ms: 0.0,
+            confidence: 1.0,
             over_agent: true,
             barged_in: true,
             stt_failed: false,

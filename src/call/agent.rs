@@ -442,7 +442,7 @@ impl Agent {
             }
             return Flow::Go;
         }
-        tracing::debug!(caller = %text, "caller said");
+        tracing::debug!(caller = %text, confidence = turn.confidence, "caller said");
         let line = if unintelligible {
             Turn {
                 text: "[inaudible]".into(),
@@ -471,6 +471,8 @@ impl Agent {
         let plan = if unintelligible {
             tracing::info!(turn_ms, "caller speech without words: asking again");
             self.runner.unintelligible()
+        } else if turn.confidence < self.deps.turn.min_confidence {
+            self.runner.caller_unsure(&text).await
         } else {
             self.runner.caller(&text).await
         };

@@ -81,6 +81,8 @@ pub struct TurnEnd {
     /// From the caller's last audible speech to the decision.
     pub endpointing_ms: f64,
     pub stt_ms: f64,
+    /// The recogniser's confidence in `text` ([`crate::engine::Transcript::confidence`]).
+    pub confidence: f32,
     /// Our audio was playing when the caller started.
     pub over_agent: bool,
     /// The turn's speech reached the barge-in length (the shell may have cut the agent).
@@ -123,7 +125,7 @@ struct Pending {
     silence_start: Option<u64>,
     stt_started: bool,
     /// `Some(None)`: STT failed.
-    transcript: Option<Option<(String, f64)>>,
+    transcript: Option<Option<Heard>>,
     /// The endpointer reached its maximum: end as soon as the transcript is ready.
     forced: bool,
     continues: Option<Last>,
@@ -294,15 +296,25 @@ impl TurnDetector {
         self.pending.is_none() && self.finishing.is_none()
     }
 
-    /// The transcript of an attempt (`None`: recognition failed). Stale attempts are ignored.
-    pub fn transcript(&mut self, attempt: u64, text: Option<&str>, stt_ms: f64) -> Vec<Command> {
+    /// The transcript of an attempt and the recogniser's confidence in it (`None`: recognition
+    /// failed). Stale attempts are ignored.
+    pub fn transcript(
+        &mut self,
+        attempt: u64,
+        text: Option<(&str, f32)>,
+        stt_ms: f64,
+    ) -> Vec<Command> {
         let mut out = Vec::new();
         for p in [self.finishing.as_mut(), self.pending.as_mut()]
             .into_iter()
             .flatten()
             .filter(|p| p.attempt == attempt)
         {
-            p.transcript = Some(text.map(|t| (t.to_string(), stt_ms)));
+            p.transcript = Some(text.map(|(t, confidence)| Heard {
+                text: t.to_string(),
+                confidence,
+                stt_ms,
+            }));
         }
         self.check_end(&mut out);
         out
@@ -313,7 +325,7 @@ impl TurnDetector {
     pub fn awaits_end(&self, attempt: u64) -> Option<&str> {
         let p = self.pending.as_ref().filter(|p| p.attempt == attempt)?;
         match &p.transcript {
-            Some(Some((text, _))) if !text.is_empty() => Some(text),
+            Some(Some(h)) if !h.text.is_empty() => Some(&h.text),
             _ => None,
         }
     }
@@ -383,7 +395,7 @@ impl TurnDetector {
         let Some(transcript) = &p.transcript else {
             return;
         };
-        let text = transcript.as_ref().map_or("", |(t, _)| t.as_str());
+        let text = transcript.as_ref().map_or("", |h| h.text.as_str());
         let done =
             p.forced || self.config.rules.decide(silence_ms, Some(text)) == TurnDecision::EndTurn;
         if !done {
@@ -408,8 +420,12 @@ impl TurnDetector {
             end
         };
         self.turns += 1;
-        let (part, stt_ms) = p.transcript.clone().flatten().unwrap_or_default();
-        let part = part.trim().to_string();
+        let heard = p.transcript.clone().flatten().unwrap_or(Heard {
+            text: String::new(),
+            confidence: 1.0,
+            stt_ms: 0.0,
+        });
+        let (part, stt_ms) = (heard.text.trim().to_string(), heard.stt_ms);
         // A continued turn was transcribed whole: its part is what follows the earlier words.
         let (text, part, start, continues) = match &p.continues {
             Some(last) => (
@@ -439,6 +455,7 @@ impl TurnDetector {
             audible_end_sample: audible_end,
             endpointing_ms: silence_ms as f64 + ms(end - audible_end),
             stt_ms,
+            confidence: heard.confidence,
             over_agent: p.over_agent,
             barged_in: p.barged_in,
             stt_failed: matches!(p.transcript, Some(None)),
@@ -456,6 +473,14 @@ impl TurnEnd {
             ..Default::default()
         }
     }
+}
+
+/// An attempt's transcript.
+#[derive(Debug, Clone)]
+struct Heard {
+    text: String,
+    confidence: f32,
+    stt_ms: f64,
 }
 
 /// Whisper's window is 30 s: a continued turn keeps the end of its earlier part.

@@ -180,7 +180,10 @@ pub async fn run_session(
             m = ws_in.recv() => m,
             Some((attempt, result)) = stt_rx.recv() => {
                 let (text, stt_ms) = match &result {
-                    Ok(t) => (Some(t.text.as_str()), t.elapsed.as_secs_f64() * 1000.0),
+                    Ok(t) => (
+                        Some((t.text.as_str(), t.confidence)),
+                        t.elapsed.as_secs_f64() * 1000.0,
+                    ),
                     Err(e) => {
                         tracing::error!(error = %e, "speech to text failed");
                         (None, 0.0)
@@ -368,7 +371,10 @@ async fn last_words(
             );
             return;
         };
-        let text = result.as_ref().ok().map(|t| t.text.as_str());
+        let text = result
+            .as_ref()
+            .ok()
+            .map(|t| (t.text.as_str(), t.confidence));
         let stt_ms = result
             .as_ref()
             .map_or(0.0, |t| t.elapsed.as_secs_f64() * 1000.0);

@@ -217,6 +217,8 @@ pub struct RawTurn {
     /// After a turn the script could not read, this much silence before asking again: a
     /// caller thinking aloud ("Hmm, let me think.") goes on, and both parts become one turn.
     pub unclear_hold_ms: Option<u32>,
+    /// Below this recogniser confidence (0-1) a turn the rules cannot read is `unclear`.
+    pub min_confidence: Option<f32>,
     /// Speech this soon after a turn ended, before the caller heard `resume_heard_ms` of the
     /// answer, continues that turn (the agent drops its answer and answers both parts).
     pub resume_window_ms: Option<u32>,

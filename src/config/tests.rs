@@ -33,6 +33,7 @@ fn unknown_keys_and_bad_values_are_named() {
         ("[tts]\nqueue_limit = 100000", "tts.queue_limit"),
         // A hold the dead-air guard would talk over.
         ("[turn]\nunclear_hold_ms = 3000", "turn.unclear_hold_ms"),
+        ("[turn]\nmin_confidence = 1.5", "turn.min_confidence"),
     ] {
         let raw = RawConfig::from_toml(toml).unwrap();
         let err = raw.validate(Secrets::default()).err().unwrap().to_string();

@@ -73,6 +73,10 @@ pub fn require_file(role: &'static str, path: &Path) -> Result<(), EngineError> 
 pub struct Transcript {
     pub text: String,
     pub elapsed: Duration,
+    /// How sure the recogniser was of `text`: the geometric mean of its words' token
+    /// probabilities, 0-1 (1 where the engine does not say). Misheard lines score low
+    /// ("Not interested." heard as "That's interested." at 0.36), see `[stt] min_confidence`.
+    pub confidence: f32,
 }
 
 /// Speech to text: one whole utterance in (16 kHz mono f32), its text out.

@@ -46,7 +46,7 @@ pub struct Classified {
     pub captured: BTreeMap<String, String>,
     /// The node's variables that could not be used, and why.
     pub rejected: BTreeMap<String, Rejection>,
-    /// `rule` or `llm`.
+    /// `rule`, `llm`, or `ear` (not read: the recogniser was unsure and the rules could not).
     pub by: &'static str,
 }
 
@@ -57,6 +57,14 @@ impl Classified {
             captured: BTreeMap::new(),
             rejected: BTreeMap::new(),
             by: "rule",
+        }
+    }
+
+    /// Words the recogniser was unsure of and the rules could not read: `unclear`.
+    pub fn unsure() -> Self {
+        Self {
+            by: "ear",
+            ..Self::rule(intents::UNCLEAR)
         }
     }
 }

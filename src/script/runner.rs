@@ -197,8 +197,29 @@ impl ScriptRunner {
     /// in the plan (the agent streams them). Cancel-safe: dropping the future before it
     /// completes leaves the runner unchanged and cancels the LLM request.
     pub async fn caller(&mut self, text: &str) -> Plan {
+        self.turn(text, true).await
+    }
+
+    /// A turn the ear was unsure of (low recogniser confidence): the rules still read it, so
+    /// an opt-out or a decline is never lost, but the LLM does not guess a label from words
+    /// that were probably misheard ("Not interested." heard as "That's interested.", which
+    /// the tiny model calls a yes). What the rules cannot read is `unclear`: the agent asks
+    /// again, as a person on a bad line would. So is a question the rules know only by its
+    /// shape ("How is how a good time?" for "Now is not a good time."): "a good question for
+    /// an advisor" would answer words nobody said.
+    pub async fn caller_unsure(&mut self, text: &str) -> Plan {
+        self.turn(text, false).await
+    }
+
+    async fn turn(&mut self, text: &str, sure: bool) -> Plan {
         let node = self.state.node.clone();
-        let classified = self.classify(&node, text).await;
+        let classified = match sure {
+            true => self.classify(&node, text).await,
+            false => self
+                .by_rules(&node, text)
+                .filter(|c| c.intent != crate::script::format::intents::UNKNOWN_QUESTION)
+                .unwrap_or_else(Classified::unsure),
+        };
         // Nothing above changed the runner; from here on nothing awaits.
         self.context.push(Role::Caller, text);
         self.state.desk = self.desk();

@@ -40,6 +40,7 @@ impl SpeechToText for FakeStt {
             Ok(Transcript {
                 text,
                 elapsed: Duration::from_millis(5),
+                confidence: 1.0,
             })
         }
         .boxed()

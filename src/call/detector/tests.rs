@@ -58,7 +58,7 @@ impl Line {
 
     fn heard(&mut self, text: &str) -> Vec<Command> {
         let attempt = self.last_attempt();
-        let out = self.d.transcript(attempt, Some(text), 300.0);
+        let out = self.d.transcript(attempt, Some((text, 0.9)), 300.0);
         for c in &out {
             self.log.push((self.frame, c.clone()));
         }
@@ -93,6 +93,10 @@ fn speculative_stt_starts_120_ms_into_a_pause_and_a_complete_answer_ends_at_500_
     let cmds = l.quiet(20);
     let t = ended(&cmds).expect("turn over at 500 ms");
     assert_eq!(t.text, "Yes, that works.");
+    assert_eq!(
+        t.confidence, 0.9,
+        "the ear's confidence travels with the words"
+    );
     assert_eq!((t.start_sample, t.end_sample), (0, 8000));
     assert_eq!(t.endpointing_ms, 500.0);
     assert_eq!((t.id, t.continues, t.stt_failed), (1, None, false));
@@ -108,7 +112,7 @@ fn a_trailing_word_waits_for_the_maximum_and_going_on_drops_the_stale_transcript
     // The caller goes on: the transcript of the first part is stale.
     let stale = l.last_attempt();
     l.speak(400);
-    assert!(l.d.transcript(stale, Some("old"), 1.0).is_empty());
+    assert!(l.d.transcript(stale, Some(("old", 0.9)), 1.0).is_empty());
     l.quiet(140);
     assert_ne!(l.last_attempt(), stale);
     l.heard("I was thinking about it and yes, go ahead.");
@@ -271,7 +275,8 @@ fn words_cut_off_by_the_hang_up_are_transcribed_and_end_the_turn() {
     };
     assert_eq!(audio.len(), 1500 * 8, "the whole utterance");
     assert!(!l.d.is_idle());
-    let out = l.d.transcript(*attempt, Some("Stop calling me"), 300.0);
+    let out =
+        l.d.transcript(*attempt, Some(("Stop calling me", 0.9)), 300.0);
     let turn = ended(&out).expect("the turn ends with its transcript");
     assert_eq!(turn.text, "Stop calling me");
     assert_eq!((turn.start_sample, turn.end_sample), (0, 1500 * 8));
@@ -286,7 +291,7 @@ fn a_hang_up_during_the_pause_waits_for_the_speculative_transcript() {
     let attempt = l.last_attempt();
     assert!(l.d.stream_ended().is_empty(), "nothing new to transcribe");
     let out =
-        l.d.transcript(attempt, Some("Take me off your list and"), 300.0);
+        l.d.transcript(attempt, Some(("Take me off your list and", 0.9)), 300.0);
     // A trailing "and" would wait 3 s on a live line; the line is gone, so it ends now.
     assert_eq!(ended(&out).map(|t| t.id), Some(1));
     assert!(l.d.is_idle());

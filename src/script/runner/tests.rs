@@ -6,10 +6,12 @@ use super::*;
 use crate::engine::StopReason;
 
 /// Records every request; answers generation with fixed lines and classification with
-/// `unclear`, or (with `hang`) never answers classification until cancelled.
+/// `label` (`unclear` unless told), or (with `hang`) never answers classification until
+/// cancelled.
 struct FakeLlm {
     requests: Mutex<Vec<GenerateRequest>>,
     hang: bool,
+    label: &'static str,
 }
 
 impl FakeLlm {
@@ -17,7 +19,21 @@ impl FakeLlm {
         Arc::new(Self {
             requests: Mutex::new(Vec::new()),
             hang,
+            label: "unclear",
         })
+    }
+
+    fn labelling(label: &'static str) -> Arc<Self> {
+        Arc::new(Self {
+            requests: Mutex::new(Vec::new()),
+            hang: false,
+            label,
+        })
+    }
+
+    fn classifications(&self) -> usize {
+        let r = self.requests.lock().unwrap();
+        r.iter().filter(|r| r.grammar.is_some()).count()
     }
 }
 
@@ -26,9 +42,9 @@ impl LanguageModel for FakeLlm {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let classify = request.grammar.is_some();
         let reply = if classify {
-            r#"{"intent":"unclear"}"#
+            format!(r#"{{"intent":"{}"}}"#, self.label)
         } else {
-            "Solar could cut that bill a lot. It is cheap. Really."
+            "Solar could cut that bill a lot. It is cheap. Really.".to_string()
         };
         let (hang, cancel) = (self.hang && classify, request.cancel.clone());
         self.requests.lock().unwrap().push(request);
@@ -37,7 +53,7 @@ impl LanguageModel for FakeLlm {
                 cancel.cancelled().await;
                 return;
             }
-            let _ = tx.send(LlmEvent::Token(reply.into())).await;
+            let _ = tx.send(LlmEvent::Token(reply)).await;
             let _ = tx
                 .send(LlmEvent::Done {
                     prompt_evaluated: 0,
@@ -175,6 +191,63 @@ async fn a_dropped_turn_changes_nothing_and_cancels_the_model() {
     assert_eq!(runner.context.len(), before.context.len());
     let requests = llm.requests.lock().unwrap();
     assert!(requests.last().unwrap().cancel.is_cancelled());
+}
+
+#[tokio::test]
+async fn words_the_ear_was_unsure_of_are_read_by_the_rules_alone() {
+    // A model that calls anything a yes, as the tiny one did with "That's interested." (what
+    // Whisper tiny heard of "Not interested." in the corpus, at confidence 0.36).
+    let llm = FakeLlm::labelling("yes");
+    let mut runner = ScriptRunner::new(solar(), llm.clone(), "t", morning());
+    runner.event(Event::Started).await;
+    for answer in ["Yes, go ahead.", "About 200 dollars.", "Yes, we own it."] {
+        runner.caller(answer).await;
+    }
+    assert_eq!(runner.state().node, "pitch");
+    let at_pitch = runner.snapshot();
+
+    // Heard with confidence, the model's guess books the call.
+    let plan = runner.caller("That's interested.").await;
+    let c = plan.classified.as_ref().unwrap();
+    assert_eq!((c.intent.as_str(), c.by), ("yes", "llm"));
+    assert_eq!(runner.state().node, "book_time");
+    assert_eq!(llm.classifications(), 1);
+
+    // Unsure: not guessed at. The call stays, the caller is asked again, the model is not.
+    runner.restore(at_pitch.clone());
+    let plan = runner.caller_unsure("That's interested.").await;
+    let c = plan.classified.as_ref().unwrap();
+    assert_eq!((c.intent.as_str(), c.by), ("unclear", "ear"));
+    assert_eq!(runner.state().node, "pitch");
+    assert!(said(&plan)[0].starts_with("Sorry"), "{:?}", said(&plan));
+    assert_eq!(llm.classifications(), 1);
+
+    // A question known only by its shape is not answered either ("How is how a good time?"
+    // for "Now is not a good time.", 0.48 in the corpus).
+    let heard = "How is how a good time?";
+    runner.restore(at_pitch.clone());
+    let c = runner.caller(heard).await.classified.unwrap();
+    assert_eq!((c.intent.as_str(), c.by), ("unknown_question", "rule"));
+    runner.restore(at_pitch.clone());
+    let c = runner.caller_unsure(heard).await.classified.unwrap();
+    assert_eq!((c.intent.as_str(), c.by), ("unclear", "ear"));
+
+    // What the rules read still counts, however unsure the ear: a decline, an opt-out.
+    runner.restore(at_pitch.clone());
+    let plan = runner
+        .caller_unsure("No thanks, I am not interested.")
+        .await;
+    let c = plan.classified.as_ref().unwrap();
+    assert_eq!((c.intent.as_str(), c.by), ("no", "rule"));
+    assert_eq!(
+        c.captured.get("interested").map(String::as_str),
+        Some("false")
+    );
+    runner.restore(at_pitch);
+    let plan = runner.caller_unsure("Stop calling me.").await;
+    let c = plan.classified.as_ref().unwrap();
+    assert_eq!((c.intent.as_str(), c.by), ("opt_out", "rule"));
+    assert_eq!(llm.classifications(), 1);
 }
 
 #[tokio::test]
