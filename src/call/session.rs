@@ -179,16 +179,10 @@ pub async fn run_session(
         let msg = tokio::select! {
             m = ws_in.recv() => m,
             Some((attempt, result)) = stt_rx.recv() => {
-                let (text, stt_ms) = match &result {
-                    Ok(t) => (
-                        Some((t.text.as_str(), t.confidence)),
-                        t.elapsed.as_secs_f64() * 1000.0,
-                    ),
-                    Err(e) => {
-                        tracing::error!(error = %e, "speech to text failed");
-                        (None, 0.0)
-                    }
-                };
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "speech to text failed");
+                }
+                let (text, stt_ms) = heard(&result);
                 for cmd in detector.transcript(attempt, text, stt_ms) {
                     shell.command(cmd).await;
                 }
@@ -371,17 +365,23 @@ async fn last_words(
             );
             return;
         };
-        let text = result
-            .as_ref()
-            .ok()
-            .map(|t| (t.text.as_str(), t.confidence));
-        let stt_ms = result
-            .as_ref()
-            .map_or(0.0, |t| t.elapsed.as_secs_f64() * 1000.0);
+        let (text, stt_ms) = heard(&result);
         for cmd in detector.transcript(attempt, text, stt_ms) {
             shell.command(cmd).await;
         }
         shell.prune(detector);
+    }
+}
+
+/// What the detector takes of an STT result: the words with the ear's confidence in them
+/// (`None`: recognition failed), and how long recognition took in ms.
+fn heard(result: &Result<Transcript, EngineError>) -> (Option<(&str, f32)>, f64) {
+    match result {
+        Ok(t) => (
+            Some((t.text.as_str(), t.confidence)),
+            t.elapsed.as_secs_f64() * 1000.0,
+        ),
+        Err(_) => (None, 0.0),
     }
 }
 

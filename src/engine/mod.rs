@@ -75,7 +75,7 @@ pub struct Transcript {
     pub elapsed: Duration,
     /// How sure the recogniser was of `text`: the geometric mean of its words' token
     /// probabilities, 0-1 (1 where the engine does not say). Misheard lines score low
-    /// ("Not interested." heard as "That's interested." at 0.36), see `[stt] min_confidence`.
+    /// ("Not interested." heard as "That's interested." at 0.35), see `[turn] min_confidence`.
     pub confidence: f32,
 }
 

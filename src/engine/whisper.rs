@@ -265,14 +265,9 @@ fn run(
             text.push_str(&s);
         }
         for i in 0..segment.n_tokens() {
-            let Some(token) = segment.get_token(i) else {
-                continue;
-            };
-            // Special tokens ("[_BEG_]", "<|endoftext|>") say nothing about the words.
-            let special = token
-                .to_str_lossy()
-                .map_or(true, |t| t.starts_with("[_") || t.starts_with("<|"));
-            if !special {
+            // Special tokens (end of text, timestamps: every id from `eot` up) say nothing
+            // about the words.
+            if let Some(token) = segment.get_token(i).filter(|t| t.token_id() < guard.eot) {
                 probabilities.push(token.token_probability());
             }
         }
@@ -286,7 +281,7 @@ fn run(
 }
 
 /// The geometric mean of token probabilities (1 for none): one unsure word in a short line
-/// pulls it down, as it should ("That's interested.": 0.30, 0.31, 0.32, 0.48 -> 0.36).
+/// pulls it down, as it should ("That's interested.": 0.30, 0.31, 0.32, 0.48 -> 0.35).
 pub fn confidence(probabilities: &[f32]) -> f32 {
     if probabilities.is_empty() {
         return 1.0;

@@ -213,12 +213,12 @@ impl ScriptRunner {
 
     async fn turn(&mut self, text: &str, sure: bool) -> Plan {
         let node = self.state.node.clone();
-        let classified = match sure {
-            true => self.classify(&node, text).await,
-            false => self
-                .by_rules(&node, text)
+        let classified = if sure {
+            self.classify(&node, text).await
+        } else {
+            self.by_rules(&node, text)
                 .filter(|c| c.intent != crate::script::format::intents::UNKNOWN_QUESTION)
-                .unwrap_or_else(Classified::unsure),
+                .unwrap_or_else(Classified::unsure)
         };
         // Nothing above changed the runner; from here on nothing awaits.
         self.context.push(Role::Caller, text);
