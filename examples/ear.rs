@@ -12,7 +12,9 @@
 //! ```
 //! `STT` names another ggml model (default `models/stt.bin`); `VOICE` another espeak voice;
 //! `WPM` another speaking speed for `LINES` (default 150);
-//! `BEAM` a decoder beam width (default 0, greedy, as `[stt] beam`).
+//! `CHOICES` answers for a second listen to a doubtful line (`|`-separated sentences, as
+//! `[turn] min_confidence`, or `DOUBT`, decides); `BEAM` a decoder beam width (default 0, greedy, as `[stt] beam`); `AUDIO_CTX` the encoder
+//! window (default 0, auto, as `[stt] audio_ctx`).
 //! Used to choose the ear's prompt: with Whisper tiny.en on these voices about a third of the
 //! words are wrong without help, so the prompt carries much of the recognition.
 
@@ -80,6 +82,10 @@ fn corpus_lines(voice_override: Option<&str>) -> anyhow::Result<Vec<(String, u32
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let voice_override = std::env::var("VOICE").ok();
     let lines = match std::env::var("LINES") {
         Ok(lines) => lines
@@ -102,7 +108,10 @@ async fn main() -> anyhow::Result<()> {
             .into(),
         threads: 2,
         workers: 1,
-        audio_ctx: 0,
+        audio_ctx: std::env::var("AUDIO_CTX")
+            .ok()
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(0),
         beam: std::env::var("BEAM")
             .ok()
             .and_then(|b| b.parse().ok())
@@ -111,6 +120,13 @@ async fn main() -> anyhow::Result<()> {
         queue: Default::default(),
     })?;
     let prompt = std::env::var("PROMPT").ok();
+    let choices: Vec<String> = std::env::var("CHOICES")
+        .map(|c| c.split('|').map(str::to_string).collect())
+        .unwrap_or_default();
+    let doubt_below = std::env::var("DOUBT")
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0.5);
     let (mut wrong_words, mut all_words, mut wrong_lines) = (0, 0, 0);
     let started = std::time::Instant::now();
     for (name, wpm, text) in &lines {
@@ -121,15 +137,18 @@ async fn main() -> anyhow::Result<()> {
         // As `expect`, not `prompt`: a line that repeats the prompt is not taken for an echo.
         let hints = TurnHints {
             expect: prompt.clone(),
+            choices: choices.clone(),
+            doubt_below,
             ..Default::default()
         };
-        let heard = engine.transcribe_turn(audio, hints).await?.text;
+        let heard = engine.transcribe_turn(audio, hints).await?;
+        let (heard, sure) = (heard.text, heard.confidence);
         let e = errors(&words(text), &words(&heard));
         wrong_words += e;
         all_words += words(text).len();
         if e > 0 {
             wrong_lines += 1;
-            println!("{name:>10} {text:?} -> {heard:?}");
+            println!("{name:>10} {text:?} -> {heard:?} ({sure:.2})");
         }
     }
     println!(

@@ -85,16 +85,25 @@ async fn whisper_with_beam_search_hears_the_line_once() {
 
 /// A corpus caller's line as the agent's ear gets it: espeak at 150 words a minute, 8 kHz
 /// mu-law, 200 ms of silence before and 700 ms after, steered by the node's question.
-async fn heard_at_the_pitch(line: &str) -> telemarketer::engine::Transcript {
+async fn heard_at_the_pitch(line: &str, choices: Vec<String>) -> telemarketer::engine::Transcript {
     use telemarketer::audio::mulaw;
     let mut pcm = vec![0i16; 1_600];
     pcm.extend(telemarketer::testbed::voice::espeak(line, "en-us", 150).unwrap());
     pcm.extend(vec![0i16; 5_600]);
+    // The node's answers follow its question in the live prompt when choices are offered.
+    let question =
+        "Would you like to book a free, no-obligation consultation with one of our advisors?";
+    let examples = pitch_examples().filter(|_| !choices.is_empty());
     let hints = telemarketer::engine::TurnHints {
         expect: Some(
-            "Would you like to book a free, no-obligation consultation with one of our advisors?"
-                .into(),
+            [Some(question.to_string()), examples]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" "),
         ),
+        choices,
+        doubt_below: config("").turn.min_confidence,
         ..Default::default()
     };
     let line = mulaw::decode(&mulaw::encode(&pcm));
@@ -109,15 +118,55 @@ async fn heard_at_the_pitch(line: &str) -> telemarketer::engine::Transcript {
 async fn whisper_is_unsure_of_what_it_mishears() {
     let gate = config("").turn.min_confidence;
     // Heard right, and sure of it: the LLM may read it.
-    let clear = heard_at_the_pitch("Yes, please.").await;
+    let clear = heard_at_the_pitch("Yes, please.", Vec::new()).await;
     assert!(words(&clear.text).contains("yes"), "{clear:?}");
     assert!(clear.confidence >= gate, "{clear:?}");
     // "Not interested." in this voice, which tiny.en hears as "That's interested." (a yes to
     // the tiny LLM): whatever it hears instead, it is not sure of it, so no model guesses.
-    let misheard = heard_at_the_pitch("Not interested.").await;
+    let misheard = heard_at_the_pitch("Not interested.", Vec::new()).await;
     let heard_right = words(&misheard.text).starts_with("not interested");
     assert!(heard_right || misheard.confidence < gate, "{misheard:?}");
     eprintln!("{clear:?}\n{misheard:?}");
+}
+
+#[tokio::test]
+async fn a_doubtful_turn_is_heard_again_against_the_answers_the_node_expects() {
+    let script = telemarketer::script::format::Script::from_toml(
+        "solar.toml",
+        telemarketer::script::EXAMPLE_SCRIPT,
+    )
+    .unwrap();
+    let mut choices = script.nodes["pitch"].answer_choices();
+    choices.extend(["Stop calling me.".to_string(), "Who is this?".to_string()]);
+    // Free, tiny.en hears "That's interested." and doubts it; listened to again against the
+    // pitch's answers, the audio is "Not interested." far more than anything else.
+    let heard = heard_at_the_pitch("Not interested.", choices.clone()).await;
+    assert_eq!(heard.text, "Not interested.", "{heard:?}");
+    // A sure turn is not listened to again: its own words stay.
+    let sure = heard_at_the_pitch("Yes, please.", choices.clone()).await;
+    assert!(words(&sure.text).contains("please"), "{sure:?}");
+    // Words no choice explains stay what the ear heard, however unsure.
+    let other = heard_at_the_pitch("My brother handles the house.", choices).await;
+    assert!(!choices_contain(&script, &other.text), "{other:?}");
+    eprintln!("{heard:?}\n{sure:?}\n{other:?}");
+}
+
+fn pitch_examples() -> Option<String> {
+    telemarketer::script::format::Script::from_toml(
+        "solar.toml",
+        telemarketer::script::EXAMPLE_SCRIPT,
+    )
+    .unwrap()
+    .nodes["pitch"]
+        .answer_examples(160)
+}
+
+fn choices_contain(script: &telemarketer::script::format::Script, text: &str) -> bool {
+    script.nodes["pitch"]
+        .answer_choices()
+        .iter()
+        .any(|c| c == text)
+        || ["Stop calling me.", "Who is this?"].contains(&text)
 }
 
 #[tokio::test]

@@ -516,6 +516,7 @@ impl Agent {
             .registry
             .enter_node(&self.call_sid, &self.runner.state().node);
         self.board.expect(self.runner.ear_hint());
+        self.board.offer(self.runner.ear_choices());
         // After a barge-in cut an interruptible line, the rest of the plan's interruptible
         // lines are stale: the caller's new words get the next answer.
         let mut cut = false;

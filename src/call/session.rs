@@ -469,6 +469,8 @@ impl Shell<'_> {
                     cancel,
                     prompt: self.board.latest_words(PROMPT_CHARS),
                     expect: self.board.expected(),
+                    choices: self.board.choices(),
+                    doubt_below: self.deps.turn.min_confidence,
                 };
                 spawn_stt(
                     self.deps.stt.clone(),

@@ -90,6 +90,7 @@ struct Board {
     speeches: BTreeMap<u64, SpeechRecord>,
     next_id: u64,
     expected: Option<String>,
+    choices: Vec<String>,
 }
 
 /// The call's speech handles.
@@ -241,6 +242,16 @@ impl SpeechBoard {
 
     pub fn expected(&self) -> Option<String> {
         self.lock().expected.clone()
+    }
+
+    /// The answers a turn the ear doubts is listened to again against (the script node's
+    /// answers that carry no value), set with [`Self::expect`].
+    pub fn offer(&self, choices: Vec<String>) {
+        self.lock().choices = choices;
+    }
+
+    pub fn choices(&self) -> Vec<String> {
+        self.lock().choices.clone()
     }
 
     pub fn get(&self, id: u64) -> Option<SpeechRecord> {

@@ -93,6 +93,12 @@ pub struct TurnHints {
     /// recogniser's spelling of numbers and times. Unlike `prompt`, a transcript that repeats
     /// them is not taken for an echo: a caller may well say an example word for word.
     pub expect: Option<String>,
+    /// Answers worth a second listen, as sentences ("Not interested.", "Who is this?"): when
+    /// the free transcript's confidence is under `doubt_below`, one the audio explains as
+    /// well, and better than the others, replaces it ([`whisper::pick`]). Answers that carry no
+    /// value: choosing "About 150 dollars." would put a number in the caller's mouth.
+    pub choices: Vec<String>,
+    pub doubt_below: f32,
 }
 
 pub trait SpeechToText: Send + Sync {

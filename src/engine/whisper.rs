@@ -14,6 +14,10 @@ use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
 
+mod choose;
+
+pub use choose::pick;
+
 use super::pool::{Pool, QueueLimits, Worker};
 use super::{require_file, EngineError, EngineHealth, SpeechToText, Transcript, TurnHints};
 
@@ -60,13 +64,16 @@ impl WhisperEngine {
                 reason: e.to_string(),
             })?;
         let ctx = Arc::new(ctx);
-        let threads = config.threads.max(1);
-        let audio_ctx = config.audio_ctx;
-        let beam = config.beam;
+        let settings = Settings {
+            threads: config.threads.max(1),
+            audio_ctx: config.audio_ctx,
+            beam: config.beam,
+        };
         let guard = LoopGuard {
             eot: ctx.token_eot(),
             vocab: ctx.n_vocab().max(0) as usize,
         };
+        let weights = ctx.clone();
         let pool = Pool::start(
             "stt",
             config.workers,
@@ -87,9 +94,7 @@ impl WhisperEngine {
                     }
                     let started = Instant::now();
                     let result = super::on_short_lived_thread(|| {
-                        run(
-                            state, &job.audio, threads, audio_ctx, beam, &job.hints, &guard,
-                        )
+                        run(&weights, state, &job.audio, settings, &job.hints, &guard)
                     })
                     .map(|(text, confidence)| Transcript {
                         text,
@@ -181,12 +186,19 @@ pub fn loops(ids: &[i32]) -> bool {
     })
 }
 
-fn run(
-    state: &mut whisper_rs::WhisperState,
-    audio: &[f32],
+/// How every utterance is decoded (from [`WhisperConfig`]).
+#[derive(Clone, Copy)]
+struct Settings {
     threads: usize,
     audio_ctx: u32,
     beam: u32,
+}
+
+fn run(
+    ctx: &WhisperContext,
+    state: &mut whisper_rs::WhisperState,
+    audio: &[f32],
+    settings: Settings,
     hints: &TurnHints,
     guard: &LoopGuard,
 ) -> Result<(String, f32), EngineError> {
@@ -206,7 +218,7 @@ fn run(
     } else {
         audio
     };
-    let strategy = match beam {
+    let strategy = match settings.beam {
         0 | 1 => SamplingStrategy::Greedy { best_of: 1 },
         n => SamplingStrategy::BeamSearch {
             beam_size: n as i32,
@@ -214,7 +226,7 @@ fn run(
         },
     };
     let mut params = FullParams::new(strategy);
-    params.set_n_threads(threads as i32);
+    params.set_n_threads(settings.threads as i32);
     params.set_language(Some("en"));
     params.set_translate(false);
     params.set_no_context(true);
@@ -229,7 +241,7 @@ fn run(
     // result, turning a 0.2 s utterance into 3 s. A phone turn is short; cap its tokens too.
     params.set_temperature_inc(0.0);
     params.set_max_tokens(max_tokens(audio.len()) as i32);
-    params.set_audio_ctx(effective_audio_ctx(audio_ctx, audio.len()) as i32);
+    params.set_audio_ctx(effective_audio_ctx(settings.audio_ctx, audio.len()) as i32);
     // The agent's question, then the expected answers. Other orders were tried on the corpus:
     // with the node's answers last Whisper tiny hears "No." in a mumble, with an opt-out line
     // among the examples it hears an FAQ ("What is this?") in one.
@@ -259,7 +271,7 @@ fn run(
         reason: e.to_string(),
     })?;
     let mut text = String::new();
-    let mut probabilities = Vec::new();
+    let (mut probabilities, mut ids) = (Vec::new(), Vec::new());
     for segment in state.as_iter() {
         if let Ok(s) = segment.to_str_lossy() {
             text.push_str(&s);
@@ -269,15 +281,29 @@ fn run(
             // about the words.
             if let Some(token) = segment.get_token(i).filter(|t| t.token_id() < guard.eot) {
                 probabilities.push(token.token_probability());
+                ids.push(token.token_id());
             }
         }
     }
     let text = clean_transcript(&text);
     let confidence = confidence(&probabilities);
-    match &hints.prompt {
-        Some(prompt) if echoes_prompt(&text, prompt) => Ok((String::new(), 1.0)),
-        _ => Ok((text, confidence)),
+    if let Some(prompt) = &hints.prompt {
+        if echoes_prompt(&text, prompt) {
+            return Ok((String::new(), 1.0));
+        }
     }
+    if confidence < hints.doubt_below && !hints.choices.is_empty() && !text.is_empty() {
+        // A second listen that fails leaves the free transcript: it was only a second opinion.
+        match choose::second_listen(ctx, state, &prompt, &ids, &hints.choices, settings.threads) {
+            Ok(Some((choice, score))) => {
+                tracing::debug!(heard = %text, confidence, %choice, score, "heard again");
+                return Ok((choice, score));
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "second listen failed"),
+        }
+    }
+    Ok((text, confidence))
 }
 
 /// The geometric mean of token probabilities (1 for none): one unsure word in a short line

@@ -267,6 +267,20 @@ impl Node {
         let lists: Vec<&[String]> = self.intents.iter().map(|i| &i.examples[..]).collect();
         as_sentences(&lists, '.', max_chars)
     }
+
+    /// The node's answers that carry no value, as sentences: what a turn the ear doubts is
+    /// listened to again against (`engine::TurnHints::choices`). An intent that needs a
+    /// variable, or an example that names a number, is left out: the ear choosing "About 150
+    /// dollars." or "Tomorrow at ten." would put a value in the caller's mouth.
+    pub fn answer_choices(&self) -> Vec<String> {
+        self.intents
+            .iter()
+            .filter(|i| i.needs.is_empty())
+            .flat_map(|i| &i.examples)
+            .filter(|e| super::slots::parse_number(e).is_none())
+            .filter_map(|e| as_sentence(e, '.'))
+            .collect()
+    }
 }
 
 impl Script {
@@ -312,16 +326,11 @@ fn as_sentences(lists: &[&[String]], stop: char, max_chars: usize) -> Option<Str
     let mut out = String::new();
     let deepest = lists.iter().map(|l| l.len()).max()?;
     for rank in 0..deepest {
-        for example in lists.iter().filter_map(|l| l.get(rank)) {
-            let example = example.trim();
-            let Some(first) = example.chars().next() else {
-                continue;
-            };
-            let mut sentence = first.to_uppercase().collect::<String>();
-            sentence.push_str(&example[first.len_utf8()..]);
-            if !sentence.ends_with(['.', '!', '?']) {
-                sentence.push(stop);
-            }
+        for sentence in lists
+            .iter()
+            .filter_map(|l| l.get(rank))
+            .filter_map(|e| as_sentence(e, stop))
+        {
             let sep = usize::from(!out.is_empty());
             if out.len() + sep + sentence.len() > max_chars {
                 return (!out.is_empty()).then_some(out);
@@ -333,6 +342,19 @@ fn as_sentences(lists: &[&[String]], stop: char, max_chars: usize) -> Option<Str
         }
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// An example as Whisper writes it: a capital first, `stop` last unless it has a mark
+/// ("not interested" -> "Not interested."). `None` for an empty one.
+pub fn as_sentence(example: &str, stop: char) -> Option<String> {
+    let example = example.trim();
+    let first = example.chars().next()?;
+    let mut sentence = first.to_uppercase().collect::<String>();
+    sentence.push_str(&example[first.len_utf8()..]);
+    if !sentence.ends_with(['.', '!', '?']) {
+        sentence.push(stop);
+    }
+    Some(sentence)
 }
 
 /// A question callers ask anywhere: answered, then the node's question is asked again.

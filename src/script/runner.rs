@@ -334,6 +334,24 @@ impl ScriptRunner {
         Some(hint.into_iter().flatten().collect::<Vec<_>>().join(" "))
     }
 
+    /// What a turn the ear doubts is listened to again against: the node's answers that carry
+    /// no value ([`super::format::Node::answer_choices`]), a decline and an opt-out (heard at
+    /// any node), the questions callers ask anywhere.
+    pub fn ear_choices(&self) -> Vec<String> {
+        let Some(node) = self.script.nodes.get(&self.state.node) else {
+            return Vec::new();
+        };
+        let mut choices = node.answer_choices();
+        for global in ["Not interested.", "Stop calling me."] {
+            if !choices.iter().any(|c| c == global) {
+                choices.push(global.to_string());
+            }
+        }
+        let questions = self.script.faqs.iter().filter_map(|f| f.examples.first());
+        choices.extend(questions.filter_map(|q| super::format::as_sentence(q, '?')));
+        choices
+    }
+
     /// The generated lines the caller's next answer may lead to ([`machine::upcoming_lines`]).
     pub fn upcoming_lines(&self) -> Vec<Action> {
         machine::upcoming_lines(&self.script, &self.state)

@@ -357,6 +357,35 @@ fn a_nodes_examples_prime_the_ear_first_of_each_intent_first_within_the_limit() 
 }
 
 #[test]
+fn a_doubtful_turn_is_listened_to_again_against_answers_that_carry_no_value() {
+    let s = solar();
+    assert_eq!(
+        s.nodes["pitch"].answer_choices()[..6],
+        [
+            "Yes.",
+            "Sure, book it.",
+            "Sounds good.",
+            "No thanks.",
+            "Not interested.",
+            "No."
+        ]
+    );
+    // The amounts name numbers: only the answers without one.
+    assert_eq!(
+        s.nodes["bill"].answer_choices(),
+        ["I don't know.", "Not sure.", "My wife pays it."]
+    );
+    // A time is what the callback intent needs: none of its examples is a choice.
+    let callback = s.nodes["callback"].answer_choices();
+    assert!(
+        callback
+            .iter()
+            .all(|c| !c.contains("ten") && !c.contains("Monday")),
+        "{callback:?}"
+    );
+}
+
+#[test]
 fn the_questions_callers_ask_prime_the_ear_one_example_each() {
     let s = solar();
     assert_eq!(

@@ -472,3 +472,26 @@ async fn the_ear_hears_the_nodes_answers_then_times_then_questions() {
     assert!(hint.starts_with("About 150 dollars."), "{hint}");
     assert!(hint.contains("The day after tomorrow at 3 p.m."), "{hint}");
 }
+
+#[tokio::test]
+async fn a_doubtful_turn_is_heard_again_against_the_nodes_answers_a_decline_an_opt_out_and_the_questions(
+) {
+    let mut runner = ScriptRunner::new(solar(), FakeLlm::new(false), "t", morning());
+    runner.event(Event::Started).await;
+    let intro = runner.ear_choices();
+    for choice in [
+        "Yes.",
+        "Not now.",
+        "Not interested.",
+        "Stop calling me.",
+        "Who is this?",
+    ] {
+        assert!(intro.iter().any(|c| c == choice), "{choice}: {intro:?}");
+    }
+    // At the bill question no amount is a choice; the decline is there once.
+    runner.caller("Yes, go ahead.").await;
+    let bill = runner.ear_choices();
+    assert!(bill.iter().all(|c| !c.contains("150")), "{bill:?}");
+    assert_eq!(bill.iter().filter(|c| *c == "Not interested.").count(), 1);
+    assert!(bill.contains(&"I don't know.".to_string()), "{bill:?}");
+}
