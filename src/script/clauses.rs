@@ -5,6 +5,8 @@
 //! not after `Mr.`); a comma, semicolon or colon also ends a clause once it is long enough to
 //! sound natural on its own. Text meant for eyes (markdown, emojis, bullet marks) is removed.
 
+use crate::model::ChatMessage;
+
 /// Splits streamed text into clauses.
 #[derive(Debug, Default)]
 pub struct ClauseSplitter {
@@ -116,6 +118,10 @@ pub enum Unfit {
     /// The line's first clause shares no subject word with its instruction and goal ("We're
     /// thrilled to have you as a guest").
     OffSubject,
+    /// It says again a line the agent already said in the call (the tiny model copies its
+    /// history: "Is now a good time for a quick question about your electricity bill?" as the
+    /// pitch's lead-in, a question the caller had answered).
+    Repeat,
 }
 
 /// Words too common to tell a line's subject.
@@ -148,13 +154,7 @@ pub fn unfit(clause: &str, first: bool, instruction: &str, goal: &str) -> Option
     }
     // Nearly every word of it is a word of the instruction: a copy, not an answer (a line on
     // the subject shares some: "Solar panels could cut a 200 dollar bill by a third").
-    let words = |t: &str| -> Vec<String> {
-        t.split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
-            .collect()
-    };
-    let (all, asked) = (words(clause), words(instruction));
+    let (all, asked) = (lower_words(clause), lower_words(instruction));
     let copied = all.iter().filter(|w| asked.contains(w)).count();
     if all.len() >= 6 && copied * 100 >= all.len() * 85 {
         return Some(Unfit::Echo);
@@ -167,9 +167,90 @@ pub fn unfit(clause: &str, first: bool, instruction: &str, goal: &str) -> Option
     None
 }
 
+/// [`unfit`], or a clause whose words are nearly all one sentence the agent already said
+/// (the assistant turns of the model's `history`): at least 6 words, 85 % of them in it.
+pub fn unfit_in_call(
+    clause: &str,
+    first: bool,
+    (instruction, goal): (&str, &str),
+    history: &[ChatMessage],
+) -> Option<Unfit> {
+    unfit(clause, first, instruction, goal).or_else(|| {
+        let all = lower_words(clause);
+        let repeats = |sentence: &str| {
+            let before = lower_words(sentence);
+            let shared = all.iter().filter(|w| before.contains(w)).count();
+            all.len() >= 6 && shared * 100 >= all.len() * 85
+        };
+        history
+            .iter()
+            .filter(|m| m.role == "assistant")
+            .flat_map(|m| m.content.split_inclusive(['.', '?', '!']))
+            .any(repeats)
+            .then_some(Unfit::Repeat)
+    })
+}
+
+fn lower_words(t: &str) -> Vec<String> {
+    t.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_generated_clause_that_says_again_what_the_agent_said_is_unfit() {
+        let key = (
+            "In one short sentence, say how solar panels could lower a monthly bill of about 200 dollars.",
+            "Offer a free, no-obligation consultation.",
+        );
+        let said = [
+            ChatMessage::new("assistant", "Hi, this is Nova calling from Sunrise Solar."),
+            ChatMessage::new(
+                "assistant",
+                "Is now a good time for a quick question about your electricity bill?",
+            ),
+            ChatMessage::new(
+                "user",
+                "Yes, and the bill is high. Sunrise Solar, you said?",
+            ),
+            ChatMessage::new("assistant", "And do you own your home?"),
+        ];
+        let check = |c: &str| unfit_in_call(c, true, key, &said);
+        // What the tiny model wrote as the pitch's lead-in in a simulated call.
+        assert_eq!(
+            check("Is now a good time for a quick question about your electricity bill?"),
+            Some(Unfit::Repeat)
+        );
+        assert_eq!(
+            check("Now is a good time for a quick question about your bill."),
+            Some(Unfit::Repeat)
+        );
+        // On the subject, sharing words with earlier lines but saying something new.
+        assert_eq!(
+            check("Solar panels could cut your electricity bill by a third."),
+            None
+        );
+        // Short lines are not judged as copies; the instruction's checks still apply.
+        assert_eq!(check("Do you own your home?"), Some(Unfit::OffSubject));
+        assert_eq!(
+            unfit_in_call("Solar could save you a lot.", true, key, &said),
+            None
+        );
+        assert_eq!(
+            unfit_in_call(
+                "Is now a good time for a quick question about your electricity bill?",
+                true,
+                key,
+                &[]
+            ),
+            None
+        );
+    }
 
     #[test]
     fn generated_clauses_off_the_subject_or_echoing_the_instruction_are_unfit() {

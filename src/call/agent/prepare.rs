@@ -20,7 +20,7 @@ use crate::call::voice::Line;
 use crate::call::SessionDeps;
 use crate::engine::{GenerateRequest, LlmEvent, SpeechAudio};
 use crate::model::ChatMessage;
-use crate::script::clauses::{ends_sentence, unfit, ClauseSplitter};
+use crate::script::clauses::{ends_sentence, unfit_in_call, ClauseSplitter};
 use crate::script::machine::Action;
 
 /// A model that wrote nothing fit to say is asked once more: off the caller's clock, a second
@@ -217,7 +217,9 @@ async fn write(
     let mut splitter = ClauseSplitter::new();
     let mut clauses: Vec<String> = Vec::new();
     let mut done = 0;
-    let fit = |clause: &str, first: bool| unfit(clause, first, instruction, goal).is_none();
+    let fit = |clause: &str, first: bool| {
+        unfit_in_call(clause, first, (instruction, goal), messages).is_none()
+    };
     while let Some(event) = tokens.recv().await {
         match event {
             LlmEvent::Token(piece) => {

@@ -13,7 +13,7 @@ use crate::call::voice::Line;
 use crate::call::SessionDeps;
 use crate::engine::{GenerateRequest, LlmEvent, SpeechAudio};
 use crate::model::{ChatMessage, Turn, TurnLatency};
-use crate::script::clauses::{ends_sentence, unfit, ClauseSplitter};
+use crate::script::clauses::{ends_sentence, unfit_in_call, ClauseSplitter};
 
 impl Agent {
     /// The pacer's news: the first frame of an answer completes its turn's latency.
@@ -101,6 +101,7 @@ impl Agent {
         let (id, speech_cancel) = self.board.begin(true, &self.cancel);
         let before = self.last_speech.replace(id);
         let llm_cancel = speech_cancel.child_token();
+        let history = messages.clone();
         let mut tokens = self.deps.llm.generate(GenerateRequest {
             conversation_id: self.call_sid.clone(),
             messages,
@@ -156,7 +157,9 @@ impl Agent {
                     first_token.get_or_insert_with(|| ms(started.elapsed()));
                     for clause in splitter.push(&piece) {
                         // The model proposes; the script decides what may be said.
-                        if let Some(why) = unfit(&clause, reply.is_empty(), instruction, goal) {
+                        if let Some(why) =
+                            unfit_in_call(&clause, reply.is_empty(), (instruction, goal), &history)
+                        {
                             tracing::warn!(?why, "generated line stopped: unfit to say");
                             tracing::debug!(%clause, "the unfit clause");
                             llm_cancel.cancel();
@@ -182,7 +185,7 @@ impl Agent {
         }
         if done < sentences.max(1) && !speech_cancel.is_cancelled() {
             if let Some(rest) = splitter.finish() {
-                if unfit(&rest, reply.is_empty(), instruction, goal).is_none() {
+                if unfit_in_call(&rest, reply.is_empty(), (instruction, goal), &history).is_none() {
                     let clause = send(rest, &mut reply);
                     let _ = clause_tx.send(clause).await;
                 }
