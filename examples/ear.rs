@@ -11,7 +11,8 @@
 //!     cargo run --release --example ear
 //! ```
 //! `STT` names another ggml model (default `models/stt.bin`); `VOICE` another espeak voice;
-//! `WPM` another speaking speed for `LINES` (default 150);
+//! `WPM` another speaking speed for `LINES` (default 150); `NOISE` line noise in dBFS (as the
+//! corpus's `noise_db`) and `REPS` how many times each line is heard (the noise differs);
 //! `CHOICES` answers for a second listen to a doubtful line (`|`-separated sentences, as
 //! `[turn] min_confidence`, or `DOUBT`, decides); `BEAM` a decoder beam width (default 0, greedy, as `[stt] beam`); `AUDIO_CTX` the encoder
 //! window (default 0, auto, as `[stt] audio_ctx`).
@@ -129,11 +130,27 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(0.5);
     let (mut wrong_words, mut all_words, mut wrong_lines) = (0, 0, 0);
     let started = std::time::Instant::now();
+    let noise_db: Option<f32> = std::env::var("NOISE").ok().and_then(|n| n.parse().ok());
+    let reps: usize = std::env::var("REPS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let lines: Vec<_> = lines
+        .iter()
+        .flat_map(|l| std::iter::repeat_n(l.clone(), reps))
+        .collect();
+    let mut noise = noise_db.map(voice::LineNoise::new);
     for (name, wpm, text) in &lines {
-        let pcm = mulaw::decode(&mulaw::encode(&voice::espeak(text, name, *wpm)?));
-        let mut audio = vec![0.0f32; 3_200];
-        audio.extend(resample::resample_all(&i16_to_f32(&pcm), 8_000, 16_000)?);
-        audio.extend(vec![0.0f32; 11_200]);
+        // The pre-roll and the endpoint's silence, then the line as the caller's phone sends
+        // it: with line noise under all of it, mu-law encoded.
+        let mut pcm = vec![0i16; 1_600];
+        pcm.extend(voice::espeak(text, name, *wpm)?);
+        pcm.extend(vec![0i16; 5_600]);
+        if let Some(noise) = &mut noise {
+            noise.mix_into(&mut pcm);
+        }
+        let pcm = mulaw::decode(&mulaw::encode(&pcm));
+        let audio = resample::resample_all(&i16_to_f32(&pcm), 8_000, 16_000)?;
         // As `expect`, not `prompt`: a line that repeats the prompt is not taken for an echo.
         let hints = TurnHints {
             expect: prompt.clone(),
