@@ -153,6 +153,19 @@ fn negates_calling_again(t: &str) -> bool {
     })
 }
 
+/// A negation anywhere in a normalised answer ("not", "never", "don't" written "dont", ...).
+fn negated(t: &str) -> bool {
+    t.split_whitespace().any(|w| {
+        matches!(w, "no" | "not" | "never" | "nobody" | "nothing" | "none" | "nope")
+            || NEGATED_AUX.contains(&w)
+    })
+}
+
+const NEGATED_AUX: &[&str] = &[
+    "dont", "doesnt", "didnt", "cant", "cannot", "wont", "wouldnt", "couldnt", "shouldnt", "isnt",
+    "arent", "wasnt", "werent", "havent", "hasnt", "aint",
+];
+
 /// "Not interested" and its variants; a plain "no" is not one (it stays the node's answer).
 pub fn is_decline(t: &str) -> bool {
     if any_phrase(t, DECLINE) || negates_interest(t) {
@@ -238,7 +251,8 @@ fn by_examples(script: &Script, node: &Node, t: &str) -> Option<String> {
 
 /// Content words of an example found in the answer: the best label whose example has at least
 /// two content words, at least 60% of them present ("we own the house" ~ "yes, we own our
-/// house").
+/// house"). Only when both are negated or neither is: "now is a good time" shares three of
+/// four words with "now is not a good time", and means the opposite.
 fn near<'a>(
     t: &str,
     labelled: impl Iterator<Item = (&'a String, &'a Vec<String>)>,
@@ -256,6 +270,9 @@ fn near<'a>(
                 .filter(|w| !STOP_WORDS.contains(w))
                 .collect();
             if content.len() < 2 && !(content.len() == 1 && words.len() == 1) {
+                continue;
+            }
+            if negated(&ex) != negated(t) {
                 continue;
             }
             let hits = content.iter().filter(|w| words.contains(w)).count();

@@ -593,3 +593,38 @@ fn asked_to_wait_or_to_repeat_the_node_neither_moves_nor_captures() {
     assert_eq!(c.intent, "amount");
     assert_eq!(c.captured["monthly_bill"], "200");
 }
+
+#[test]
+fn an_example_stands_for_answers_of_its_own_polarity_only() {
+    let s = script();
+    // The intro's "no" lists "now is not a good time" and "not right now": the same words
+    // without the negation are not a no (the LLM, or a leading yes, reads them).
+    for text in ["Now is a good time.", "Right now is fine."] {
+        assert_ne!(intent(&s, "intro", text).as_deref(), Some("no"), "{text}");
+    }
+    for text in [
+        "Now is not a good time.",
+        "It is not a good time right now.",
+        "Not right now.",
+    ] {
+        let c = rules(&s, "intro", text).unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            ["no", "call_later"].contains(&c.intent.as_str()),
+            "{text}: {c:?}"
+        );
+    }
+    // The homeowner's "yes" is "I own it": a negated ownership is not it.
+    assert_ne!(
+        intent(&s, "homeowner", "I don't own it.").as_deref(),
+        Some("yes")
+    );
+    assert_eq!(
+        intent(&s, "homeowner", "We own the house.").as_deref(),
+        Some("yes")
+    );
+    // "No time is good" (never) is negated; "any time is good" is not.
+    assert_ne!(
+        intent(&s, "callback", "Any time is good.").as_deref(),
+        Some("never")
+    );
+}
