@@ -33,7 +33,7 @@ const CONTINUATIONS: &[&str] = &[
 
 /// Endings of someone thinking aloud: the answer is coming ("Hmm, let me think."). "Hold on"
 /// and "one second" are not among them: they ask us to wait, and a person answers that at
-/// once ("Sure, take your time", the script's `hold`), not after the longest endpoint.
+/// once ("Sure, take your time. I will be right here.", the script's `hold`), not after the longest endpoint.
 const THINKING: &[&str] = &["let me think", "let me see", "let me check", "let me look"];
 
 /// How a transcript ends, as far as turn-taking cares.

@@ -113,7 +113,7 @@ pub(super) fn globals(g: super::RawGlobals) -> Globals {
             "Sorry, I did not catch that. Could you say it again?",
         ),
         silence: d(g.silence, "Are you still there?"),
-        hold: d(g.hold, "Sure, take your time."),
+        hold: d(g.hold, "Sure, take your time. I will be right here."),
         max_duration: d(
             g.max_duration,
             "I do not want to take more of your time. Thank you, goodbye.",

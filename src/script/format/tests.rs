@@ -422,7 +422,10 @@ fn the_hold_wait_is_bounded_and_its_line_has_a_default() {
     let node = "[[node]]\nid = \"a\"\nsay = \"Bye.\"\nend = \"callback\"\n";
     let s = Script::from_toml("x.toml", &format!("{HEADER}\n{node}")).unwrap();
     assert_eq!(s.hold_seconds, 30);
-    assert_eq!(s.globals.hold, "Sure, take your time.");
+    assert_eq!(
+        s.globals.hold,
+        "Sure, take your time. I will be right here."
+    );
     for bad in [0, 121] {
         let toml = format!("{HEADER}hold_seconds = {bad}\n{node}");
         let err = Script::from_toml("x.toml", &toml).unwrap_err().to_string();

@@ -810,7 +810,10 @@ fn hold_on_is_answered_then_waited_for_longer() {
     let bill = "Roughly how much is your electricity bill each month?";
     let (s, actions, _) = run(&[utter("yes", &[]), utter("hold", &[])]);
     assert_eq!((s.node.as_str(), s.holding), ("bill", true));
-    assert_eq!(said(&actions).last().unwrap(), "Sure, take your time.");
+    assert_eq!(
+        said(&actions).last().unwrap(),
+        "Sure, take your time. I will be right here."
+    );
     assert_eq!(silence_seconds(&sc, &s), 30);
     // The hold runs out: are you there, and the question; the usual re-prompt time again.
     let (after, again) = step(&sc, &s, &Event::Silence);
