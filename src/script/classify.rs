@@ -153,19 +153,6 @@ fn negates_calling_again(t: &str) -> bool {
     })
 }
 
-/// A negation anywhere in a normalised answer ("not", "never", "don't" written "dont", ...).
-fn negated(t: &str) -> bool {
-    t.split_whitespace().any(|w| {
-        matches!(w, "no" | "not" | "never" | "nobody" | "nothing" | "none" | "nope")
-            || NEGATED_AUX.contains(&w)
-    })
-}
-
-const NEGATED_AUX: &[&str] = &[
-    "dont", "doesnt", "didnt", "cant", "cannot", "wont", "wouldnt", "couldnt", "shouldnt", "isnt",
-    "arent", "wasnt", "werent", "havent", "hasnt", "aint",
-];
-
 /// "Not interested" and its variants; a plain "no" is not one (it stays the node's answer).
 pub fn is_decline(t: &str) -> bool {
     if any_phrase(t, DECLINE) || negates_interest(t) {

@@ -239,3 +239,18 @@ pub(super) const GROUNDING_STOP: &[&str] = &[
     "a", "an", "the", "i", "it", "is", "its", "to", "of", "and", "you", "me", "my", "do", "does",
     "did", "are", "am", "be", "this", "that", "for", "your", "on", "in", "we",
 ];
+
+/// A negation anywhere in a normalised answer ("not", "never", "don't" written "dont", ...).
+pub(super) fn negated(t: &str) -> bool {
+    t.split_whitespace().any(|w| {
+        matches!(
+            w,
+            "no" | "not" | "never" | "nobody" | "nothing" | "none" | "nope"
+        ) || NEGATED_AUX.contains(&w)
+    })
+}
+
+const NEGATED_AUX: &[&str] = &[
+    "dont", "doesnt", "didnt", "cant", "cannot", "wont", "wouldnt", "couldnt", "shouldnt", "isnt",
+    "arent", "wasnt", "werent", "havent", "hasnt", "aint",
+];
