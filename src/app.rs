@@ -101,6 +101,9 @@ pub struct AppBuilder {
     calling_hours_offset: chrono::Duration,
     dialer_poll: Duration,
     dialer_clock: Clock,
+    /// The STT proofs each fixed line's rendering (`[tts] takes`): real engines only, a fake
+    /// ear would hear its scripted caller lines.
+    proof_fixed_lines: bool,
 }
 
 /// A server started by [`AppBuilder::spawn_local`].
@@ -123,12 +126,14 @@ impl AppBuilder {
     /// The whole appliance on the real engines: the store from `config`, and the dialer when
     /// Twilio credentials are configured.
     pub fn new(config: Config, engines: &Engines) -> Self {
-        Self::with_engines(
+        let mut builder = Self::with_engines(
             config,
             Arc::new(engines.stt.clone()),
             Arc::new(engines.llm.clone()),
             Arc::new(engines.tts.clone()),
-        )
+        );
+        builder.proof_fixed_lines = true;
+        builder
     }
 
     /// Any engines (tests use fakes).
@@ -147,6 +152,7 @@ impl AppBuilder {
             calling_hours_offset: chrono::Duration::zero(),
             dialer_poll: Duration::from_millis(500),
             dialer_clock: Clock::default(),
+            proof_fixed_lines: false,
         }
     }
 
@@ -180,7 +186,10 @@ impl AppBuilder {
     /// while Twilio is unreachable.
     pub async fn build(self) -> Result<AppState, StartError> {
         // Fixed lines are synthesised once, when a script loads, not on a caller's turn.
-        let voice = crate::call::voice::Voice::new(self.tts.clone());
+        let mut voice = crate::call::voice::Voice::new(self.tts.clone());
+        if self.proof_fixed_lines {
+            voice = voice.with_proof(self.stt.clone(), self.config.fixed_line_takes);
+        }
         let warm = {
             let voice = voice.clone();
             move |script: &Arc<Script>| {

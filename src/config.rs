@@ -49,6 +49,8 @@ pub struct Config {
     pub stt: crate::engine::whisper::WhisperConfig,
     pub llm: crate::engine::llama::LlamaConfig,
     pub tts: crate::engine::piper::PiperConfig,
+    /// Renderings of each fixed line tried at warm-up (`[tts] takes`; see [`crate::call::voice`]).
+    pub fixed_line_takes: usize,
     pub conversation: ConversationConfig,
     pub turn: TurnConfig,
     pub store_url: String,
@@ -252,10 +254,13 @@ impl RawConfig {
     }
 
     /// Every engine on one thread: what tests and 2-core machines want (ggml threads busy-wait).
+    /// Fixed lines are rendered once, unheard: proofing them would take the ear and the voice
+    /// from the calls under test while a script warms up.
     pub fn single_threaded(mut self) -> Self {
         self.stt.threads = Some(1);
         self.llm.threads = Some(1);
         self.tts.threads = Some(1);
+        self.tts.takes = Some(1);
         self
     }
 
@@ -361,6 +366,10 @@ impl RawConfig {
             queue: queue_limits("tts", self.tts.queue_limit, self.tts.max_wait_ms)?,
             gpu: self.tts.gpu.unwrap_or(cfg!(feature = "cuda")),
         };
+        let fixed_line_takes = self.tts.takes.unwrap_or(3);
+        if !(1..=5).contains(&fixed_line_takes) {
+            return Err(invalid("tts.takes", "between 1 and 5"));
+        }
         if let Some(ls) = tts.length_scale {
             if !(0.3..=3.0).contains(&ls) {
                 return Err(invalid("tts.length_scale", "between 0.3 and 3.0"));
@@ -611,6 +620,7 @@ impl RawConfig {
         let recordings_dir = std::path::absolute(&recordings_dir).unwrap_or(recordings_dir);
         Ok(Config {
             recordings_dir,
+            fixed_line_takes,
             dialer,
             crm,
             store_url,

@@ -10,6 +10,14 @@
 //!
 //! Each utterance's first clause loses its leading silence: the caller hears the agent as soon
 //! as its first frame arrives, and the server's latency figures match what the caller hears.
+//!
+//! A fixed line is rendered once and then played to every caller until the process ends, and
+//! Piper samples each rendering: some are heard worse than others. Whisper tiny on the phone
+//! line heard "Sure, take your time." as "You're taking your time." in 3 renderings of 16, and
+//! one run's cached bill question lost "Roughly" for every caller. With a proofing ear
+//! ([`Voice::with_proof`]) warming tries up to `takes` renderings of each fixed line, carries
+//! each through the phone line (8 kHz mu-law), and keeps the first the ear hears word for
+//! word, else the one it hears best: the disclosure every caller gets is one that is heard.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,7 +25,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{EngineError, SpeechAudio, TextToSpeech};
+use crate::engine::{EngineError, SpeechAudio, SpeechToText, TextToSpeech};
 
 /// About 90 MB of f32 audio: every fixed line of a few dozen scripts.
 const MAX_SAMPLES: usize = 24_000_000;
@@ -45,6 +53,8 @@ pub struct Voice {
     cache: Arc<Mutex<Cache>>,
     /// When a call last asked for speech: warming waits until calls have been quiet a while.
     last_live: Arc<Mutex<Option<std::time::Instant>>>,
+    /// The ear that picks each fixed line's rendering, and how many it may try.
+    proof: Option<(Arc<dyn SpeechToText>, usize)>,
 }
 
 /// Warming synthesises a clause only after calls asked for none this long: the voice is one
@@ -64,7 +74,15 @@ impl Voice {
             tts,
             cache: Arc::default(),
             last_live: Arc::default(),
+            proof: None,
         }
+    }
+
+    /// Warming tries up to `takes` renderings of each fixed line and keeps the first `ear`
+    /// hears word for word on the phone line, else the one it hears best (`takes` 1: off).
+    pub fn with_proof(mut self, ear: Arc<dyn SpeechToText>, takes: usize) -> Self {
+        self.proof = (takes > 1).then_some((ear, takes));
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
@@ -146,20 +164,7 @@ impl Voice {
             if self.cached(&clause).is_some() {
                 continue;
             }
-            loop {
-                let last = *self.last_live.lock().unwrap_or_else(|p| p.into_inner());
-                match last.map(|t| t.elapsed()) {
-                    Some(quiet) if quiet < WARM_AFTER_QUIET => {
-                        tokio::time::sleep(WARM_AFTER_QUIET - quiet).await
-                    }
-                    _ => break,
-                }
-            }
-            match self
-                .tts
-                .synthesize(clause.clone(), CancellationToken::new())
-                .await
-            {
+            match self.clearest(&clause).await {
                 Ok(audio) => {
                     self.keep(&clause, Arc::new(audio));
                     new += 1;
@@ -170,6 +175,60 @@ impl Voice {
         new
     }
 
+    /// Waits until calls have asked for no speech for [`WARM_AFTER_QUIET`].
+    async fn quiet(&self) {
+        loop {
+            let last = *self.last_live.lock().unwrap_or_else(|p| p.into_inner());
+            match last.map(|t| t.elapsed()) {
+                Some(quiet) if quiet < WARM_AFTER_QUIET => {
+                    tokio::time::sleep(WARM_AFTER_QUIET - quiet).await
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// One rendering of a fixed line: without a proofing ear the first, with one the first the
+    /// ear hears word for word, else the one with the fewest words missed. A failing ear or a
+    /// failing later take leaves the best rendering so far: proofing is only a check.
+    async fn clearest(&self, clause: &str) -> Result<SpeechAudio, EngineError> {
+        let takes = self.proof.as_ref().map_or(1, |(_, takes)| *takes);
+        let mut best: Option<(usize, SpeechAudio)> = None;
+        for n in 1..=takes {
+            self.quiet().await;
+            let synthesized = self
+                .tts
+                .synthesize(clause.to_string(), CancellationToken::new())
+                .await;
+            let audio = match synthesized {
+                Ok(audio) => audio,
+                Err(e) => return best.map(|(_, kept)| kept).ok_or(e),
+            };
+            let Some((ear, _)) = &self.proof else {
+                return Ok(audio);
+            };
+            let missed = match on_the_line(ear.as_ref(), &audio).await {
+                Ok(heard) => missed_words(clause, &heard),
+                Err(e) => {
+                    tracing::warn!(error = %e, "proofing a fixed line failed");
+                    return Ok(audio);
+                }
+            };
+            tracing::debug!(%clause, take = n, missed, "fixed line proofed");
+            if missed == 0 {
+                return Ok(audio);
+            }
+            best = match best {
+                Some((m, kept)) if m <= missed => Some((m, kept)),
+                _ => Some((missed, audio)),
+            };
+        }
+        best.map(|(_, audio)| audio).ok_or(EngineError::Inference {
+            engine: "voice",
+            reason: "no rendering".into(),
+        })
+    }
+
     pub fn sample_rate(&self) -> u32 {
         self.tts.sample_rate()
     }
@@ -178,6 +237,48 @@ impl Voice {
     pub fn cached_clauses(&self) -> usize {
         self.lock().entries.len()
     }
+}
+
+/// What the ear hears of a rendering on the phone line: 8 kHz, mu-law, back to Whisper's rate.
+async fn on_the_line(ear: &dyn SpeechToText, audio: &SpeechAudio) -> Result<String, EngineError> {
+    use crate::audio::{i16_to_f32, mulaw, resample, to_phone_pcm, STT_RATE, TWILIO_RATE};
+    let failed = |e: crate::audio::AudioError| EngineError::Inference {
+        engine: "voice",
+        reason: e.to_string(),
+    };
+    let phone = mulaw::decode(&mulaw::encode(
+        &to_phone_pcm(&audio.samples, audio.sample_rate).map_err(failed)?,
+    ));
+    let wide =
+        resample::resample_all(&i16_to_f32(&phone), TWILIO_RATE, STT_RATE).map_err(failed)?;
+    Ok(ear.transcribe(wide).await?.text)
+}
+
+/// Words of `said` the ear did not hear (case and punctuation aside; a word heard once counts
+/// once).
+fn missed_words(said: &str, heard: &str) -> usize {
+    let words = |s: &str| -> Vec<String> {
+        s.split(|c: char| c.is_whitespace() || c == '-')
+            .map(|w| {
+                w.chars()
+                    .filter(|c| c.is_alphanumeric())
+                    .collect::<String>()
+                    .to_lowercase()
+            })
+            .filter(|w| !w.is_empty())
+            .collect()
+    };
+    let mut heard = words(heard);
+    words(said)
+        .into_iter()
+        .filter(|w| match heard.iter().position(|h| h == w) {
+            Some(i) => {
+                heard.swap_remove(i);
+                false
+            }
+            None => true,
+        })
+        .count()
 }
 
 /// Drops leading silence, keeping a few milliseconds before the first sound.
@@ -193,6 +294,7 @@ fn trim_onset(mut audio: SpeechAudio) -> SpeechAudio {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::Transcript;
     use futures::future::BoxFuture;
     use futures::FutureExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -256,5 +358,110 @@ mod tests {
             "generated lines are not kept"
         );
         assert_eq!(voice.cached_clauses(), 1);
+    }
+
+    /// Each rendering one sample longer than the last, so a test can tell which was kept.
+    struct Takes(AtomicUsize);
+
+    impl TextToSpeech for Takes {
+        fn synthesize(
+            &self,
+            _clause: String,
+            _cancel: CancellationToken,
+        ) -> BoxFuture<'static, Result<SpeechAudio, EngineError>> {
+            let n = self.0.fetch_add(1, Ordering::SeqCst);
+            let samples = (0..8000 + n)
+                .map(|i| (i as f32 * 0.1).cos() * 0.5)
+                .collect();
+            async move {
+                Ok(SpeechAudio {
+                    samples,
+                    sample_rate: 16_000,
+                    elapsed: Duration::ZERO,
+                })
+            }
+            .boxed()
+        }
+        fn sample_rate(&self) -> u32 {
+            16_000
+        }
+    }
+
+    /// Hears the given lines in turn; an error once they run out.
+    struct Ear(Mutex<Vec<&'static str>>);
+
+    impl SpeechToText for Ear {
+        fn transcribe(
+            &self,
+            _audio: Vec<f32>,
+        ) -> BoxFuture<'static, Result<Transcript, EngineError>> {
+            let mut lines = self.0.lock().unwrap();
+            let heard = (!lines.is_empty()).then(|| lines.remove(0));
+            async move {
+                match heard {
+                    Some(text) => Ok(Transcript {
+                        text: text.to_string(),
+                        elapsed: Duration::ZERO,
+                        confidence: 1.0,
+                    }),
+                    None => Err(EngineError::Inference {
+                        engine: "ear",
+                        reason: "deaf".into(),
+                    }),
+                }
+            }
+            .boxed()
+        }
+    }
+
+    /// Warms "Sure, take your time." with an ear that hears `heard` in turn; returns the
+    /// renderings made and which one (1-based) was kept.
+    async fn proofed(heard: Vec<&'static str>, takes: usize) -> (usize, usize) {
+        let tts = Arc::new(Takes(AtomicUsize::new(0)));
+        let voice = Voice::new(tts.clone()).with_proof(Arc::new(Ear(Mutex::new(heard))), takes);
+        voice.warm(vec!["Sure, take your time.".into()]).await;
+        let kept = voice
+            .clause(
+                "Sure, take your time.",
+                Line::Fixed,
+                false,
+                &CancellationToken::new(),
+            )
+            .await
+            .unwrap();
+        (tts.0.load(Ordering::SeqCst), kept.samples.len() - 8000 + 1)
+    }
+
+    #[tokio::test]
+    async fn a_fixed_line_is_kept_in_the_first_rendering_the_ear_hears_else_the_best_heard() {
+        // Heard word for word on the second take: no third.
+        let right = vec!["You're taking your time.", "Sure. Take your time!", "x"];
+        assert_eq!(proofed(right, 3).await, (2, 2));
+        // Never heard whole: the take with the fewest words missed.
+        let never = vec!["Take it.", "Sure, take time.", "Your time."];
+        assert_eq!(proofed(never, 3).await, (3, 2));
+        // An ear that fails leaves the rendering it was asked about.
+        assert_eq!(proofed(vec![], 3).await, (1, 1));
+        assert_eq!(proofed(vec!["Take it."], 3).await, (2, 2));
+        // One take: no proofing.
+        assert_eq!(proofed(vec!["Take it."], 1).await, (1, 1));
+    }
+
+    #[test]
+    fn missed_words_are_the_said_words_not_heard() {
+        assert_eq!(
+            missed_words("Sure, take your time.", "sure take your time"),
+            0
+        );
+        assert_eq!(
+            missed_words("Sure, take your time.", "You're taking your time."),
+            2
+        );
+        assert_eq!(missed_words("No, no.", "No."), 1);
+        assert_eq!(missed_words("press 9", "press 9 9"), 0);
+        assert_eq!(
+            missed_words("a no-obligation call", "a no obligation call"),
+            0
+        );
     }
 }

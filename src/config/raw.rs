@@ -163,6 +163,9 @@ pub struct RawTts {
     pub length_scale: Option<f32>,
     /// ONNX Runtime's CUDA execution provider (default: on in `cuda` builds).
     pub gpu: Option<bool>,
+    /// Renderings of each fixed line tried when a script loads (1-5, default 3): the first the
+    /// ear hears word for word on the phone line is kept for every call (1: the first, unheard).
+    pub takes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -34,6 +34,7 @@ fn unknown_keys_and_bad_values_are_named() {
         // A hold the dead-air guard would talk over.
         ("[turn]\nunclear_hold_ms = 3000", "turn.unclear_hold_ms"),
         ("[turn]\nmin_confidence = 1.5", "turn.min_confidence"),
+        ("[tts]\ntakes = 0", "tts.takes"),
     ] {
         let raw = RawConfig::from_toml(toml).unwrap();
         let err = raw.validate(Secrets::default()).err().unwrap().to_string();
@@ -50,6 +51,13 @@ fn unknown_keys_and_bad_values_are_named() {
         (beam(""), beam("[stt]\nbeam = 5")),
         (0, 5),
         "greedy unless set"
+    );
+    let takes = |raw: RawConfig| raw.validate(Secrets::default()).unwrap().fixed_line_takes;
+    assert_eq!(takes(RawConfig::from_toml("").unwrap()), 3);
+    assert_eq!(
+        takes(RawConfig::from_toml("").unwrap().single_threaded()),
+        1,
+        "tests do not proof"
     );
 }
 
