@@ -197,6 +197,8 @@ pub async fn run_agent(
     hangup: CancellationToken,
     stream_started: Instant,
 ) {
+    // While the call is up the ear and the voice are its: fixed-line proofing waits.
+    let _on_call = deps.voice.on_call();
     // The campaign's script for a dialed call, else the configured one.
     let script = metadata
         .campaign_id

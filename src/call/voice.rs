@@ -15,9 +15,11 @@
 //! Piper samples each rendering: some are heard worse than others. Whisper tiny on the phone
 //! line heard "Sure, take your time." as "You're taking your time." in 3 renderings of 16, and
 //! one run's cached bill question lost "Roughly" for every caller. With a proofing ear
-//! ([`Voice::with_proof`]) warming tries up to `takes` renderings of each fixed line, carries
-//! each through the phone line (8 kHz mu-law), and keeps the first the ear hears word for
-//! word, else the one it hears best: the disclosure every caller gets is one that is heard.
+//! ([`Voice::with_proof`]) warming caches each fixed line's first rendering at once, then,
+//! only while no call is up ([`Voice::on_call`]), carries each through the phone line (8 kHz
+//! mu-law) to the ear and renders it again where words were missed, up to `takes` in all,
+//! keeping the first heard word for word, else the one heard best: the disclosure every
+//! caller gets is one that is heard.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -55,6 +57,17 @@ pub struct Voice {
     last_live: Arc<Mutex<Option<std::time::Instant>>>,
     /// The ear that picks each fixed line's rendering, and how many it may try.
     proof: Option<(Arc<dyn SpeechToText>, usize)>,
+    /// Calls up now ([`Voice::on_call`]): proofing waits until there are none.
+    calls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Held by a call while it is up (see [`Voice::on_call`]).
+pub struct OnCall(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for OnCall {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Warming synthesises a clause only after calls asked for none this long: the voice is one
@@ -75,7 +88,14 @@ impl Voice {
             cache: Arc::default(),
             last_live: Arc::default(),
             proof: None,
+            calls: Arc::default(),
         }
+    }
+
+    /// A call is up until the guard drops: the ear and the voice are its, proofing waits.
+    pub fn on_call(&self) -> OnCall {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        OnCall(self.calls.clone())
     }
 
     /// Warming tries up to `takes` renderings of each fixed line and keeps the first `ear`
@@ -157,22 +177,34 @@ impl Voice {
     }
 
     /// Synthesises lines ahead of the calls that will say them (in the background: a warm-up
-    /// failure only means a slower first call). Returns how many clauses were new.
+    /// failure only means a slower first call). Returns how many clauses were new. Every line's
+    /// first rendering is cached at once; with a proofing ear they are then heard one by one,
+    /// and re-rendered where the ear missed words, only while no call is up.
     pub async fn warm(&self, clauses: Vec<String>) -> usize {
-        let mut new = 0;
+        let mut new = Vec::new();
         for clause in clauses {
             if self.cached(&clause).is_some() {
                 continue;
             }
-            match self.clearest(&clause).await {
+            self.quiet().await;
+            match self
+                .tts
+                .synthesize(clause.clone(), CancellationToken::new())
+                .await
+            {
                 Ok(audio) => {
                     self.keep(&clause, Arc::new(audio));
-                    new += 1;
+                    new.push(clause);
                 }
                 Err(e) => tracing::warn!(error = %e, "warming the speech cache failed"),
             }
         }
-        new
+        if let Some((ear, takes)) = &self.proof {
+            for clause in &new {
+                self.proofread(ear.as_ref(), *takes, clause).await;
+            }
+        }
+        new.len()
     }
 
     /// Waits until calls have asked for no speech for [`WARM_AFTER_QUIET`].
@@ -188,45 +220,61 @@ impl Voice {
         }
     }
 
-    /// One rendering of a fixed line: without a proofing ear the first, with one the first the
-    /// ear hears word for word, else the one with the fewest words missed. A failing ear or a
-    /// failing later take leaves the best rendering so far: proofing is only a check.
-    async fn clearest(&self, clause: &str) -> Result<SpeechAudio, EngineError> {
-        let takes = self.proof.as_ref().map_or(1, |(_, takes)| *takes);
-        let mut best: Option<(usize, SpeechAudio)> = None;
-        for n in 1..=takes {
+    /// Waits until no call is up (and the voice is quiet): proofing is the ear's and the
+    /// voice's spare time, never a caller's turn.
+    async fn idle(&self) {
+        loop {
             self.quiet().await;
-            let synthesized = self
-                .tts
-                .synthesize(clause.to_string(), CancellationToken::new())
-                .await;
-            let audio = match synthesized {
-                Ok(audio) => audio,
-                Err(e) => return best.map(|(_, kept)| kept).ok_or(e),
+            if self.calls.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return;
+            }
+            tokio::time::sleep(WARM_AFTER_QUIET).await;
+        }
+    }
+
+    /// Hears the cached rendering of a fixed line on the phone line; where words are missed,
+    /// renders it again (up to `takes` in all) and keeps the first heard word for word, else
+    /// the one with the fewest missed. A failing ear or voice leaves the best so far: it was
+    /// only a check.
+    async fn proofread(&self, ear: &dyn SpeechToText, takes: usize, clause: &str) {
+        let Some(mut best) = self.cached(clause) else {
+            return;
+        };
+        let mut fewest = usize::MAX;
+        for n in 1..=takes {
+            self.idle().await;
+            let audio = if n == 1 {
+                best.clone()
+            } else {
+                match self
+                    .tts
+                    .synthesize(clause.to_string(), CancellationToken::new())
+                    .await
+                {
+                    Ok(audio) => Arc::new(audio),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "proofing a fixed line failed");
+                        break;
+                    }
+                }
             };
-            let Some((ear, _)) = &self.proof else {
-                return Ok(audio);
-            };
-            let missed = match on_the_line(ear.as_ref(), &audio).await {
+            self.idle().await;
+            let missed = match on_the_line(ear, &audio).await {
                 Ok(heard) => missed_words(clause, &heard),
                 Err(e) => {
                     tracing::warn!(error = %e, "proofing a fixed line failed");
-                    return Ok(audio);
+                    break;
                 }
             };
             tracing::debug!(%clause, take = n, missed, "fixed line proofed");
-            if missed == 0 {
-                return Ok(audio);
+            if missed < fewest {
+                (fewest, best) = (missed, audio);
             }
-            best = match best {
-                Some((m, kept)) if m <= missed => Some((m, kept)),
-                _ => Some((missed, audio)),
-            };
+            if missed == 0 {
+                break;
+            }
         }
-        best.map(|(_, audio)| audio).ok_or(EngineError::Inference {
-            engine: "voice",
-            reason: "no rendering".into(),
-        })
+        self.keep(clause, best);
     }
 
     pub fn sample_rate(&self) -> u32 {
@@ -440,11 +488,43 @@ mod tests {
         // Never heard whole: the take with the fewest words missed.
         let never = vec!["Take it.", "Sure, take time.", "Your time."];
         assert_eq!(proofed(never, 3).await, (3, 2));
-        // An ear that fails leaves the rendering it was asked about.
+        // An ear that fails leaves the best rendering heard so far.
         assert_eq!(proofed(vec![], 3).await, (1, 1));
-        assert_eq!(proofed(vec!["Take it."], 3).await, (2, 2));
+        assert_eq!(proofed(vec!["Take it."], 3).await, (2, 1));
         // One take: no proofing.
         assert_eq!(proofed(vec!["Take it."], 1).await, (1, 1));
+    }
+
+    #[tokio::test]
+    async fn proofing_waits_until_no_call_is_up() {
+        let tts = Arc::new(Takes(AtomicUsize::new(0)));
+        let ear = Arc::new(Ear(Mutex::new(vec!["Take it.", "Sure, take your time."])));
+        let voice = Voice::new(tts.clone()).with_proof(ear.clone(), 3);
+        let call = voice.on_call();
+        let warming = tokio::spawn({
+            let voice = voice.clone();
+            async move { voice.warm(vec!["Sure, take your time.".into()]).await }
+        });
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            tts.0.load(Ordering::SeqCst),
+            1,
+            "the first rendering at once"
+        );
+        assert_eq!(voice.cached_clauses(), 1);
+        assert_eq!(
+            ear.0.lock().unwrap().len(),
+            2,
+            "no proofing during the call"
+        );
+        drop(call);
+        assert_eq!(warming.await.unwrap(), 1);
+        assert_eq!(
+            tts.0.load(Ordering::SeqCst),
+            2,
+            "proofed once the call ended"
+        );
+        assert!(ear.0.lock().unwrap().is_empty());
     }
 
     #[test]
