@@ -28,6 +28,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{EngineError, SpeechAudio, SpeechToText, TextToSpeech};
+use crate::script::classify::normalize;
 
 /// About 90 MB of f32 audio: every fixed line of a few dozen scripts.
 const MAX_SAMPLES: usize = 24_000_000;
@@ -237,9 +238,10 @@ impl Voice {
     /// the one with the fewest missed. A failing ear or voice leaves the best so far: it was
     /// only a check.
     async fn proofread(&self, ear: &dyn SpeechToText, takes: usize, clause: &str) {
-        let Some(mut best) = self.cached(clause) else {
+        let Some(first) = self.cached(clause) else {
             return;
         };
+        let mut best = first.clone();
         let mut fewest = usize::MAX;
         for n in 1..=takes {
             self.idle().await;
@@ -274,7 +276,9 @@ impl Voice {
                 break;
             }
         }
-        self.keep(clause, best);
+        if !Arc::ptr_eq(&best, &first) {
+            self.keep(clause, best);
+        }
     }
 
     pub fn sample_rate(&self) -> u32 {
@@ -302,23 +306,13 @@ async fn on_the_line(ear: &dyn SpeechToText, audio: &SpeechAudio) -> Result<Stri
     Ok(ear.transcribe(wide).await?.text)
 }
 
-/// Words of `said` the ear did not hear (case and punctuation aside; a word heard once counts
-/// once).
+/// Words of `said` the ear did not hear (normalised as the rules read callers: case and
+/// punctuation aside; a word heard once counts once).
 fn missed_words(said: &str, heard: &str) -> usize {
-    let words = |s: &str| -> Vec<String> {
-        s.split(|c: char| c.is_whitespace() || c == '-')
-            .map(|w| {
-                w.chars()
-                    .filter(|c| c.is_alphanumeric())
-                    .collect::<String>()
-                    .to_lowercase()
-            })
-            .filter(|w| !w.is_empty())
-            .collect()
-    };
-    let mut heard = words(heard);
-    words(said)
-        .into_iter()
+    let heard = normalize(heard);
+    let mut heard: Vec<&str> = heard.split_whitespace().collect();
+    normalize(said)
+        .split_whitespace()
         .filter(|w| match heard.iter().position(|h| h == w) {
             Some(i) => {
                 heard.swap_remove(i);
